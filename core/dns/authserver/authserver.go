@@ -1,0 +1,213 @@
+// Package authserver is a small authoritative DNS server for loopback use:
+// the resolver's tests, the simulator (corriere sim) and every end-to-end
+// test that needs MX, A, TXT or PTR records for invented domains.
+//
+// Records are added in zone-file syntax and may change while the server
+// runs. A name with no records answers NXDOMAIN; a name with records but
+// none of the asked type answers NOERROR with no answer (NODATA) and an SOA
+// whose minimum drives negative caching. Names can be made to fail with
+// SERVFAIL or to never answer, to exercise temporary DNS failures.
+package authserver
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Server serves records over UDP and TCP on one loopback port.
+type Server struct {
+	// Addr is the "127.0.0.1:port" the server listens on, for both UDP and
+	// TCP.
+	Addr string
+
+	mu       sync.RWMutex
+	records  map[string][]mdns.RR // by lower-case FQDN
+	servfail map[string]bool
+	drop     map[string]bool
+	queries  int
+
+	udp, tcp *mdns.Server
+}
+
+// NegativeTTL is the SOA minimum of answers without records.
+const NegativeTTL = 60
+
+// Start listens on addr ("127.0.0.1:0" picks a free port) and serves until
+// Close.
+func Start(addr string) (*Server, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: listen udp %s: %w", addr, err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("authserver: listen tcp %s: %w", pc.LocalAddr(), err)
+	}
+	s := &Server{
+		Addr:     pc.LocalAddr().String(),
+		records:  map[string][]mdns.RR{},
+		servfail: map[string]bool{},
+		drop:     map[string]bool{},
+	}
+	s.udp = &mdns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &mdns.Server{Listener: l, Handler: s}
+	started := make(chan error, 2)
+	for _, srv := range []*mdns.Server{s.udp, s.tcp} {
+		srv.NotifyStartedFunc = func() { started <- nil }
+		go func(srv *mdns.Server) {
+			if err := srv.ActivateAndServe(); err != nil {
+				started <- err
+			}
+		}(srv)
+	}
+	for range 2 {
+		if err := <-started; err != nil {
+			s.Close()
+			return nil, fmt.Errorf("authserver: serve: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() {
+	_ = s.udp.Shutdown() // an error means it was not running
+	_ = s.tcp.Shutdown()
+}
+
+// Add adds records given in zone-file syntax, one per string, for example
+// "example.org. 300 IN MX 10 mx1.example.org.". Names must be fully
+// qualified.
+func (s *Server) Add(records ...string) error {
+	parsed := make([]mdns.RR, 0, len(records))
+	for _, r := range records {
+		rr, err := mdns.NewRR(r)
+		if err != nil {
+			return fmt.Errorf("authserver: record %q: %w", r, err)
+		}
+		if rr == nil {
+			return fmt.Errorf("authserver: record %q is empty", r)
+		}
+		parsed = append(parsed, rr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rr := range parsed {
+		name := strings.ToLower(rr.Header().Name)
+		s.records[name] = append(s.records[name], rr)
+	}
+	return nil
+}
+
+// MustAdd is Add for fixtures; it panics on a malformed record.
+func (s *Server) MustAdd(records ...string) {
+	if err := s.Add(records...); err != nil {
+		panic(err)
+	}
+}
+
+// Remove deletes every record of name.
+func (s *Server) Remove(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.records, fqdn(name))
+}
+
+// SetServFail makes queries for name answer SERVFAIL (on) or normally.
+func (s *Server) SetServFail(name string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.servfail[fqdn(name)] = on
+}
+
+// SetDrop makes queries for name go unanswered (on), as a dead server would.
+func (s *Server) SetDrop(name string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop[fqdn(name)] = on
+}
+
+// Queries returns how many queries the server has received.
+func (s *Server) Queries() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.queries
+}
+
+func fqdn(name string) string { return strings.ToLower(mdns.Fqdn(name)) }
+
+// ServeDNS answers one query.
+func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
+	if len(req.Question) != 1 {
+		m := new(mdns.Msg)
+		m.SetRcode(req, mdns.RcodeFormatError)
+		_ = w.WriteMsg(m) // the client is gone if this fails
+		return
+	}
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+
+	s.mu.Lock()
+	s.queries++
+	drop, servfail := s.drop[name], s.servfail[name]
+	s.mu.Unlock()
+	if drop {
+		return
+	}
+	m := new(mdns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	if servfail {
+		m.Rcode = mdns.RcodeServerFailure
+		_ = w.WriteMsg(m)
+		return
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for hops := 0; hops < 8; hops++ {
+		rrs, exists := s.records[name]
+		if !exists {
+			if len(m.Answer) == 0 {
+				m.Rcode = mdns.RcodeNameError
+			}
+			m.Ns = []mdns.RR{soa(name)}
+			break
+		}
+		var cname *mdns.CNAME
+		found := false
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == q.Qtype || q.Qtype == mdns.TypeANY {
+				m.Answer = append(m.Answer, mdns.Copy(rr))
+				found = true
+			} else if c, ok := rr.(*mdns.CNAME); ok {
+				cname = c
+			}
+		}
+		if found || cname == nil {
+			if !found {
+				m.Ns = []mdns.RR{soa(name)}
+			}
+			break
+		}
+		m.Answer = append(m.Answer, mdns.Copy(cname))
+		name = strings.ToLower(cname.Target)
+	}
+	_ = w.WriteMsg(m) // the client is gone if this fails
+}
+
+func soa(name string) mdns.RR {
+	return &mdns.SOA{
+		Hdr:     mdns.RR_Header{Name: name, Rrtype: mdns.TypeSOA, Class: mdns.ClassINET, Ttl: NegativeTTL},
+		Ns:      "ns.invalid.",
+		Mbox:    "hostmaster.invalid.",
+		Serial:  1,
+		Refresh: 3600, Retry: 600, Expire: 86400,
+		Minttl: NegativeTTL,
+	}
+}

@@ -1,0 +1,226 @@
+// Package policy declares every decision the core delegates: how a message
+// is classified and rewritten at ingest, which egress IP a delivery leaves
+// from, how fast a provider may be sent to, and what a remote reply or an
+// asynchronous bounce means.
+//
+// The core calls these through the Policy interface and nothing else, so the
+// Lua engine (core/luart) and the plain Go Default are interchangeable. A
+// Policy must be safe for concurrent use. A method that returns an error has
+// failed to decide; the core then takes the safe outcome named on each method
+// (a temporary failure at ingest, a retry at delivery), never a silent drop.
+package policy
+
+import (
+	"context"
+	"time"
+
+	"corriere/core/message"
+	"corriere/core/reply"
+)
+
+// Policy is the set of decisions the core asks for.
+type Policy interface {
+	// Classify decides tenant, class, campaign and priority of a message at
+	// ingest, after DATA and before it is spooled. On error the message is
+	// refused with a temporary failure.
+	Classify(ctx context.Context, m *message.Message) (Classification, error)
+
+	// Rewrite edits a classified message in place: header fields (add, set,
+	// remove) and the envelope (sender, Author for re-enveloping). On error
+	// the message is refused with a temporary failure.
+	Rewrite(ctx context.Context, m *message.Message) error
+
+	// Provider names the mailbox provider that operates an MX host, for
+	// example "gmail" for "alt1.aspmx.l.google.com". Queues, limits and
+	// statistics are kept per provider. It must not fail: unknown hosts get
+	// a provider of their own (conventionally the MX host's domain).
+	Provider(mxHost string) string
+
+	// Route chooses the egress for one delivery: pool, source IP, HELO name.
+	// It is called before every attempt, so a policy reload or a change in
+	// live counters moves traffic at once. On error the attempt is retried.
+	Route(ctx context.Context, d *Delivery) (Route, error)
+
+	// Shape returns the limits for sending to provider from source (an IP,
+	// or "" for the provider as a whole). The core asks again after every
+	// policy reload. On error the previous limits stay.
+	Shape(ctx context.Context, provider, source string) (Limits, error)
+
+	// OnResponse interprets one SMTP reply (or connection failure) from a
+	// delivery attempt. On error the recipient is retried.
+	OnResponse(ctx context.Context, a *Attempt) (Verdict, error)
+
+	// OnBounce classifies one failed recipient of an asynchronous bounce or
+	// feedback report. On error the report is kept unclassified ("unknown").
+	OnBounce(ctx context.Context, r *BounceReport) (BounceVerdict, error)
+}
+
+// Classification is what Classify decides.
+type Classification struct {
+	// Tenant owns the message; it defaults to the authenticated tenant.
+	Tenant string
+	// Class selects queues, IPs and priority.
+	Class message.Class
+	// Campaign groups messages of one send, for statistics and for headers
+	// that let providers recognise a campaign.
+	Campaign string
+	// Priority orders messages within a class; higher goes first.
+	Priority int
+}
+
+// Delivery describes one recipient about to be delivered, as Route sees it.
+type Delivery struct {
+	// Message is the message being delivered (header and envelope only are
+	// guaranteed; the body may be absent).
+	Message *message.Message
+	// Recipient is the recipient address.
+	Recipient string
+	// Domain is the recipient's domain.
+	Domain string
+	// Provider is the provider of the MX hosts of Domain.
+	Provider string
+	// MXHost is the most preferred MX host of Domain.
+	MXHost string
+	// Attempts counts previous delivery attempts of this recipient.
+	Attempts int
+	// PreviousSource is the source IP of the last attempt, if any.
+	PreviousSource string
+}
+
+// Route is the egress Route chooses.
+type Route struct {
+	// Pool is the name of the egress pool the source belongs to.
+	Pool string
+	// Source is the IP address to bind; "" lets the system choose.
+	Source string
+	// Helo is the name to announce in EHLO; "" uses the node's hostname.
+	Helo string
+}
+
+// Limits are the shaping limits for a provider, or a (provider, source) pair.
+// A zero field means "no limit of this kind".
+type Limits struct {
+	// MaxConnections caps concurrent connections.
+	MaxConnections int
+	// MaxMessagesPerConnection closes a connection after this many messages.
+	MaxMessagesPerConnection int
+	// MaxRecipientsPerMessage caps RCPT TO commands in one transaction.
+	MaxRecipientsPerMessage int
+	// PerSecond, PerMinute, PerHour and PerDay cap messages sent.
+	PerSecond, PerMinute, PerHour, PerDay float64
+	// Burst is how many messages may go at once above the steady rate.
+	Burst int
+}
+
+// Stage names the point of an SMTP dialogue a reply answers.
+type Stage string
+
+// Stages of a delivery attempt.
+const (
+	StageConnect Stage = "connect" // TCP connect and greeting
+	StageHelo    Stage = "helo"    // EHLO/HELO
+	StageTLS     Stage = "starttls"
+	StageMail    Stage = "mail"
+	StageRcpt    Stage = "rcpt"
+	StageData    Stage = "data" // the reply after the final dot
+)
+
+// Attempt is one reply to interpret.
+type Attempt struct {
+	// Stage is where in the dialogue the reply came.
+	Stage Stage
+	// Reply is the server's reply; for a network failure it is a synthetic
+	// 4xx reply whose text says what failed.
+	Reply *reply.Reply
+	// Network is true when Reply is synthetic (no server reply was read).
+	Network bool
+	// Recipient is the recipient the reply concerns ("" for session-level
+	// replies that concern every recipient of the transaction).
+	Recipient string
+	// Tenant, Class, Provider, MXHost and Source describe the delivery.
+	Tenant   string
+	Class    message.Class
+	Provider string
+	MXHost   string
+	Source   string
+	// Attempts counts previous attempts of this recipient.
+	Attempts int
+	// Age is the time since the message was accepted.
+	Age time.Duration
+}
+
+// Action is what to do after a reply.
+type Action string
+
+// Actions a Verdict may take.
+const (
+	// Deliver marks the recipient delivered.
+	Deliver Action = "deliver"
+	// Retry defers the recipient for Delay (or the core's retry schedule).
+	Retry Action = "retry"
+	// Bounce fails the recipient permanently and sends a DSN.
+	Bounce Action = "bounce"
+	// Suspend defers the recipient and pauses its Scope for Delay.
+	Suspend Action = "suspend"
+)
+
+// Scope is what a Suspend (or a slowdown) applies to.
+type Scope string
+
+// Scopes of a verdict.
+const (
+	ScopeRecipient Scope = "recipient"
+	ScopeProvider  Scope = "provider"
+	ScopeSource    Scope = "source" // the (provider, source IP) pair
+)
+
+// Verdict is the interpretation of one reply.
+type Verdict struct {
+	// Action to take.
+	Action Action
+	// Delay before the next attempt (Retry) or of the suspension (Suspend);
+	// zero uses the core's retry schedule.
+	Delay time.Duration
+	// Category is the reason in the bounce taxonomy (for example
+	// "userunknown", "mailboxfull", "toomanyconn", "blocked").
+	Category string
+	// Scope is what a Suspend applies to.
+	Scope Scope
+	// RateFactor, when between 0 and 1, multiplies the scope's send rate
+	// (for example 0.5 halves it); the core restores it gradually.
+	RateFactor float64
+}
+
+// BounceReport is one failed recipient of an asynchronous bounce or one
+// feedback report, as parsed by the bounce listener.
+type BounceReport struct {
+	// Kind is "dsn" (RFC 3464), "text" (a non-standard bounce), "arf" (an
+	// RFC 5965 feedback report) or "autoreply".
+	Kind string
+	// Recipient is the failed (or complained-about) address.
+	Recipient string
+	// Action is the RFC 3464 Action field ("failed", "delayed", ...).
+	Action string
+	// Status is the enhanced status code, if any.
+	Status string
+	// ReplyCode is the SMTP reply code found in the diagnostic, if any.
+	ReplyCode int
+	// Diagnostic is the remote server's text (Diagnostic-Code or the
+	// relevant lines of a text bounce).
+	Diagnostic string
+	// RemoteMTA is the host that reported the failure, if known.
+	RemoteMTA string
+	// FeedbackType is the ARF Feedback-Type ("abuse", ...).
+	FeedbackType string
+	// Subject and From are the bounce message's own header fields, which
+	// help recognise auto-replies and provider-specific texts.
+	Subject, From string
+}
+
+// BounceVerdict classifies a BounceReport.
+type BounceVerdict struct {
+	// Category is the reason in the bounce taxonomy.
+	Category string
+	// Hard is true when the address should not be mailed again.
+	Hard bool
+}
