@@ -1,0 +1,101 @@
+package dns
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"corriere/core/dns/authserver"
+
+	mdns "github.com/miekg/dns"
+)
+
+// startAuth starts an authoritative server with records on 127.0.0.1.
+func startAuth(t testing.TB, records ...string) *authserver.Server {
+	t.Helper()
+	s, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	s.MustAdd(records...)
+	return s
+}
+
+// startHandler serves h over UDP and TCP on one 127.0.0.1 port and returns
+// the address.
+func startHandler(t testing.TB, h mdns.HandlerFunc) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	started := make(chan error, 2)
+	for _, srv := range []*mdns.Server{{PacketConn: pc, Handler: h}, {Listener: l, Handler: h}} {
+		srv.NotifyStartedFunc = func() { started <- nil }
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				started <- err
+			}
+		}()
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
+	for range 2 {
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pc.LocalAddr().String()
+}
+
+// deadServer returns a 127.0.0.1 UDP and TCP address nothing listens on.
+func deadServer(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	return addr
+}
+
+// newResolver returns a Resolver with short timeouts for servers.
+func newResolver(t testing.TB, opts Options, servers ...string) *Resolver {
+	t.Helper()
+	opts.Servers = servers
+	if opts.Timeout == 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// clock is a settable time source for Options.Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
