@@ -1,0 +1,101 @@
+package shape
+
+import (
+	"testing"
+	"time"
+
+	"corriere/core/policy"
+)
+
+// sent simulates a sender that asks Reserve as often as it may over span,
+// starting at t0, and returns the send times.
+func sent(l *Limiter, t0 time.Time, span time.Duration) []time.Time {
+	var out []time.Time
+	now := t0
+	for now.Before(t0.Add(span)) {
+		if wait := l.Reserve(now); wait > 0 {
+			now = now.Add(wait)
+			continue
+		}
+		out = append(out, now)
+	}
+	return out
+}
+
+// maxInWindow returns the most sends in any window of length w.
+func maxInWindow(ts []time.Time, w time.Duration) int {
+	best, j := 0, 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= w {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+func TestLimiterRates(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		limits policy.Limits
+		span   time.Duration
+		window time.Duration
+		max    int // most sends allowed in any window
+		total  int // sends expected over span (±1)
+	}{
+		{"per second smooth", policy.Limits{PerSecond: 10}, 10 * time.Second, time.Second, 10, 100},
+		{"per second burst", policy.Limits{PerSecond: 10, Burst: 5}, 10 * time.Second, time.Second, 14, 104},
+		{"per minute", policy.Limits{PerMinute: 120}, 3 * time.Minute, time.Minute, 120, 360},
+		{"per hour volume", policy.Limits{PerHour: 100}, 3 * time.Hour, time.Hour, 100, 300},
+		{"per day volume", policy.Limits{PerDay: 500}, 72 * time.Hour, 24 * time.Hour, 500, 1500},
+		{"combined", policy.Limits{PerSecond: 50, PerHour: 1000}, 2 * time.Hour, time.Hour, 1000, 2000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := sent(NewLimiter(tt.limits), t0, tt.span)
+			if got := maxInWindow(ts, tt.window); got > tt.max {
+				t.Errorf("%d sends in one %v window, limit %d", got, tt.window, tt.max)
+			}
+			if d := len(ts) - tt.total; d < -2 || d > 2 {
+				t.Errorf("sent %d over %v, want about %d", len(ts), tt.span, tt.total)
+			}
+		})
+	}
+}
+
+func TestLimiterUnlimited(t *testing.T) {
+	l := NewLimiter(policy.Limits{})
+	for i := 0; i < 1000; i++ {
+		if w := l.Reserve(time.Unix(0, 0)); w != 0 {
+			t.Fatalf("unlimited limiter asked to wait %v", w)
+		}
+	}
+}
+
+func TestLimiterFactorAndReload(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	l := NewLimiter(policy.Limits{PerSecond: 10, PerHour: 100})
+	if n := len(sent(l, t0, 2*time.Second)); n < 19 || n > 21 {
+		t.Fatalf("full speed: %d in 2s", n)
+	}
+	l.SetFactor(0.5)
+	if n := len(sent(l, t0.Add(2*time.Second), 2*time.Second)); n < 9 || n > 11 {
+		t.Fatalf("half speed: %d in 2s", n)
+	}
+	// A reload keeps the hour's volume: 30 sent, 70 left.
+	l.SetFactor(1)
+	l.SetLimits(policy.Limits{PerSecond: 1000, PerHour: 100})
+	if n := len(sent(l, t0.Add(4*time.Second), time.Minute)); n < 69 || n > 71 {
+		t.Fatalf("after reload: %d more in the hour, want 70", n)
+	}
+}
+
+func BenchmarkReserve(b *testing.B) {
+	l := NewLimiter(policy.Limits{PerSecond: 1e9, PerMinute: 1e10, PerHour: 1e12, PerDay: 1e13, Burst: 1000})
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		l.Reserve(now)
+	}
+}
