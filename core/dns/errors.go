@@ -74,3 +74,13 @@ func (e *Error) Reply() *reply.Reply {
 		return reply.New(451, "4.4.3", e.Name+": DNS lookup failed temporarily: "+e.Detail)
 	}
 }
+
+// As lets errors.As, and so reply.From, find e's SMTP reply in an error
+// chain, so delivery code that handles replies needs no DNS-specific case.
+func (e *Error) As(target any) bool {
+	if p, ok := target.(**reply.Reply); ok {
+		*p = e.Reply()
+		return true
+	}
+	return false
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -438,10 +439,17 @@ func TestHostileServers(t *testing.T) {
 
 	// authserver does not truncate: a reply larger than the EDNS0 size is
 	// cut by the UDP read, and the resolver asks again over TCP.
-	r := newResolver(t, Options{Attempts: 1}, as.Addr)
+	var tcpQueries atomic.Int32
+	addr := startHandler(t, func(w mdns.ResponseWriter, req *mdns.Msg) {
+		if !isUDP(w) {
+			tcpQueries.Add(1)
+		}
+		as.ServeDNS(w, req)
+	})
+	r := newResolver(t, Options{Attempts: 1}, addr)
 	txt, err := r.LookupTXT(t.Context(), "big.test")
-	if err != nil || len(txt) != 40 {
-		t.Fatalf("LookupTXT(big.test) = %d records, %v; want 40", len(txt), err)
+	if err != nil || len(txt) != 40 || tcpQueries.Load() != 1 {
+		t.Fatalf("LookupTXT(big.test) = %d records, %v, %d TCP queries; want 40 records over TCP", len(txt), err, tcpQueries.Load())
 	}
 }
 
