@@ -17,8 +17,9 @@ const fallbackServer = "127.0.0.1:53"
 // Options configures a Resolver. The zero value is usable: every field has a
 // default, applied by EnsureDefaults.
 type Options struct {
-	// Servers are the recursive nameservers to ask, as "host:port", tried
-	// in turn. The default value is the "nameserver" lines of
+	// Servers are the recursive nameservers to ask, as "host:port". A query
+	// starts with the server that answered the previous one (the first at
+	// start) and moves to the next on any failure. The default value is the "nameserver" lines of
 	// /etc/resolv.conf on port 53, or 127.0.0.1:53 when there are none.
 	Servers []string
 

@@ -567,3 +567,24 @@ func BenchmarkLookupMXUncached(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkLookupMXCachedParallel(b *testing.B) {
+	as := startAuth(b, mxRecords...)
+	r := newResolver(b, Options{}, as.Addr)
+	domains := []string{"pref.test", "equal.test", "dup.test", "alias.test"}
+	for _, d := range domains {
+		if _, err := r.LookupMX(context.Background(), d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for i := 0; pb.Next(); i++ {
+			if _, err := r.LookupMX(ctx, domains[i%len(domains)]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
