@@ -608,8 +608,14 @@ func TestSendInvalidEnvelope(t *testing.T) {
 			t.Errorf("Send(%+v) succeeded", env)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	env := Envelope{From: "a@example.org", Rcpts: []Rcpt{{Addr: "b@example.net"}}}
+	if _, err := c.Send(ctx, env, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Send with an ended context: %v, want context.Canceled", err)
+	}
 	if c.Broken() {
-		t.Error("client broken by invalid envelopes")
+		t.Error("client broken by invalid envelopes or an ended context")
 	}
 	if err := c.Quit(context.Background()); err != nil {
 		t.Errorf("Quit: %v", err)

@@ -44,7 +44,9 @@ type Envelope struct {
 	// addresses. A non-ASCII address in the envelope implies it.
 	UTF8 bool
 	// EightBit says the content has 8-bit data, announced with
-	// BODY=8BITMIME when the server supports it.
+	// BODY=8BITMIME when the server supports it. Without 8BITMIME the
+	// content is sent unchanged, as MTAs commonly do, since converting it
+	// would break its DKIM signatures.
 	EightBit bool
 }
 
@@ -83,9 +85,10 @@ func (r *Result) Outcome(i int) *reply.Reply {
 // Send runs one mail transaction: MAIL, RCPT for each recipient, DATA and
 // the content, pipelined when the server supports it. Every reply goes into
 // the Result, which is never nil. Refusals are replies, not errors: the
-// error reports an invalid envelope (nothing was sent, the client is still
-// usable) or a failed connection (an *Error; the client is then Broken, and
-// the replies already in the Result are final). After a refused
+// error reports an invalid envelope or a context that had already ended
+// (nothing was sent, the client is still usable), or a failed connection (an
+// *Error; the client is then Broken, and the replies already in the Result
+// are final). After a refused
 // transaction Send resets the session, so that the next Send can follow.
 //
 // content is the message as stored, headers and body; Send dot-stuffs it and
@@ -97,6 +100,9 @@ func (c *Client) Send(ctx context.Context, env Envelope, content []byte) (*Resul
 	}
 	if c.broken {
 		return res, &Error{Stage: StageMail, Err: ErrBroken}
+	}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("smtpclient: send: %w", context.Cause(ctx))
 	}
 	size := env.Size
 	if size <= 0 {
@@ -131,7 +137,10 @@ func (c *Client) refuse(env Envelope, size int64, utf8 bool) *reply.Reply {
 }
 
 // sendPipelined sends the MAIL written by Send, every RCPT and DATA in one
-// group, then reads their replies in order (RFC 2920 section 3.1).
+// group, then reads their replies in order (RFC 2920 section 3.1). The
+// replies to a group of any realistic size fit in the socket buffers, so
+// writing the whole group before reading cannot deadlock; a server that
+// stops reading meets the command timeout.
 func (c *Client) sendPipelined(ctx context.Context, env Envelope, content []byte, res *Result) error {
 	for _, rc := range env.Rcpts {
 		c.writeRcpt(rc)
