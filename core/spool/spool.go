@@ -139,18 +139,26 @@ func (s *Spool) Close() error {
 
 // Put stores m (assigning m.ID if empty) with one entry per recipient due at
 // due, and returns after the write is synced to disk. It returns the
-// entries in recipient order.
-func (s *Spool) Put(m *message.Message, due time.Time) ([]*Entry, error) {
+// message's metadata and its entries in recipient order.
+func (s *Spool) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) {
 	b := s.NewBatch()
 	defer b.Close()
-	entries, err := b.Put(m, due)
+	meta, entries, err := b.Put(m, due)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := b.Commit(true); err != nil {
-		return nil, err
+		b.s.forget(meta.ID)
+		return nil, nil, err
 	}
-	return entries, nil
+	return meta, entries, nil
+}
+
+// forget drops the bookkeeping of a message whose Put did not commit.
+func (s *Spool) forget(id string) {
+	s.mu.Lock()
+	delete(s.remaining, id)
+	s.mu.Unlock()
 }
 
 // Update rewrites an entry after an attempt. It does not wait for a sync.
@@ -323,9 +331,9 @@ func (s *Spool) NewBatch() *Batch {
 }
 
 // Put adds message m with one entry per recipient due at due.
-func (b *Batch) Put(m *message.Message, due time.Time) ([]*Entry, error) {
+func (b *Batch) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) {
 	if len(m.Recipients) == 0 {
-		return nil, fmt.Errorf("spool: message %s has no recipients", m.ID)
+		return nil, nil, fmt.Errorf("spool: message %s has no recipients", m.ID)
 	}
 	if m.ID == "" {
 		m.ID = NewID()
@@ -339,7 +347,7 @@ func (b *Batch) Put(m *message.Message, due time.Time) ([]*Entry, error) {
 	}
 	mb, err := json.Marshal(&meta)
 	if err != nil {
-		return nil, fmt.Errorf("spool: encode meta %s: %w", m.ID, err)
+		return nil, nil, fmt.Errorf("spool: encode meta %s: %w", m.ID, err)
 	}
 	_ = b.b.Set(metaKey(m.ID), mb, nil) // Batch.Set fails only on a closed batch
 	_ = b.b.Set(contentKey(m.ID), content, nil)
@@ -347,14 +355,14 @@ func (b *Batch) Put(m *message.Message, due time.Time) ([]*Entry, error) {
 	for i, r := range m.Recipients {
 		e := &Entry{MsgID: m.ID, Index: i, Rcpt: r, Due: due}
 		if err := b.Update(e); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		entries[i] = e
 	}
 	b.s.mu.Lock()
 	b.s.remaining[m.ID] = len(entries)
 	b.s.mu.Unlock()
-	return entries, nil
+	return &meta, entries, nil
 }
 
 // Update rewrites an entry.

@@ -41,9 +41,12 @@ func TestPutLoadRemove(t *testing.T) {
 	defer s.Close()
 	m := testMessage(t, "x@one.example", "y@two.example")
 	due := time.Unix(1700000100, 0).UTC()
-	entries, err := s.Put(m, due)
+	meta0, entries, err := s.Put(m, due)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if meta0.ID != m.ID || meta0.Recipients != 2 {
+		t.Fatalf("meta = %+v", meta0)
 	}
 	if len(entries) != 2 || entries[1].Rcpt.Addr != "y@two.example" || !entries[0].Due.Equal(due) {
 		t.Fatalf("entries = %+v", entries)
@@ -84,11 +87,11 @@ func TestScanAfterReopen(t *testing.T) {
 	s := openTest(t, dir)
 	m1 := testMessage(t, "a@one.example", "b@one.example", "c@two.example")
 	m2 := testMessage(t, "d@three.example")
-	e1, err := s.Put(m1, time.Now())
+	_, e1, err := s.Put(m1, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Put(m2, time.Now()); err != nil {
+	if _, _, err := s.Put(m2, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	e1[2].Attempts = 3
@@ -129,7 +132,7 @@ func TestScanRemovesOrphans(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	m := testMessage(t, "a@one.example")
-	entries, err := s.Put(m, time.Now())
+	_, entries, err := s.Put(m, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +166,7 @@ func TestConcurrentPut(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
 				m := testMessage(t, "a@one.example")
-				if _, err := s.Put(m, time.Now()); err != nil {
+				if _, _, err := s.Put(m, time.Now()); err != nil {
 					t.Error(err)
 					return
 				}
@@ -250,7 +253,7 @@ func BenchmarkPutParallel(b *testing.B) {
 		for pb.Next() {
 			m := testMessage(b, "a@one.example")
 			m.Body = body
-			if _, err := s.Put(m, time.Now()); err != nil {
+			if _, _, err := s.Put(m, time.Now()); err != nil {
 				b.Error(err)
 				return
 			}
