@@ -1,0 +1,245 @@
+// Package mailtest holds the loopback fixtures shared by Corriere's tests: an
+// SMTP receiver (a real go-smtp server) whose answers a test scripts, and
+// helpers to find ports free on several 127.0.0.x addresses at once.
+//
+// For realistic provider behaviour (greylisting, throttling, asynchronous
+// bounces) use core/sim; this package is for tests that need one precise
+// answer at one precise step.
+package mailtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Received is one message a Receiver accepted.
+type Received struct {
+	From string
+	To   []string
+	Data []byte
+	// Peer is the client's IP address, as the receiver saw it.
+	Peer string
+	// Helo is the name the client announced.
+	Helo string
+	// At is when DATA completed.
+	At time.Time
+}
+
+// Options script a Receiver. Nil hooks accept.
+type Options struct {
+	// Rcpt answers RCPT TO; n counts earlier RCPTs for the same address
+	// (0 on the first). Return a *smtp.SMTPError to refuse.
+	Rcpt func(rcpt string, n int) error
+	// Data answers the end of DATA; n counts earlier DATA completions.
+	Data func(data []byte, n int) error
+	// Greeting, when set, refuses every session at EHLO with this error.
+	Greeting error
+	// Domain is the name the server announces. The default is the address.
+	Domain string
+}
+
+// Receiver is a scripted SMTP server on loopback.
+type Receiver struct {
+	// Addr is "ip:port".
+	Addr string
+
+	opts  Options
+	srv   *smtp.Server
+	mu    sync.Mutex
+	msgs  []Received
+	rcpts map[string]int
+	datas int
+	conns int
+	peak  int
+	open  int
+	ch    chan struct{}
+}
+
+// Start starts a receiver on addr ("127.0.0.2:0" picks a port) and stops it
+// when the test ends.
+func Start(t testing.TB, addr string, opts Options) *Receiver {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("mailtest: listen %s: %v", addr, err)
+	}
+	r := &Receiver{Addr: l.Addr().String(), opts: opts, rcpts: map[string]int{}, ch: make(chan struct{}, 1)}
+	r.srv = smtp.NewServer(r)
+	r.srv.Domain = opts.Domain
+	if r.srv.Domain == "" {
+		r.srv.Domain = r.Addr
+	}
+	r.srv.AllowInsecureAuth = true
+	r.srv.EnableDSN = true
+	r.srv.ReadTimeout = 30 * time.Second
+	r.srv.WriteTimeout = 30 * time.Second
+	r.srv.ErrorLog = discardLogger{}
+	go func() { _ = r.srv.Serve(l) }() // returns when the server closes
+	t.Cleanup(func() { r.srv.Close() })
+	return r
+}
+
+// Messages returns what the receiver has accepted so far.
+func (r *Receiver) Messages() []Received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Received(nil), r.msgs...)
+}
+
+// PeakConnections returns the most concurrent sessions seen.
+func (r *Receiver) PeakConnections() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peak
+}
+
+// Connections returns how many sessions were opened.
+func (r *Receiver) Connections() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns
+}
+
+// Wait waits until the receiver holds at least n messages, failing the test
+// after timeout.
+func (r *Receiver) Wait(t testing.TB, n int, timeout time.Duration) []Received {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		if msgs := r.Messages(); len(msgs) >= n {
+			return msgs
+		}
+		select {
+		case <-r.ch:
+		case <-deadline:
+			t.Fatalf("mailtest: %s got %d messages, want %d within %v", r.Addr, len(r.Messages()), n, timeout)
+		}
+	}
+}
+
+// NewSession implements smtp.Backend.
+func (r *Receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if r.opts.Greeting != nil {
+		return nil, r.opts.Greeting
+	}
+	host, _, _ := net.SplitHostPort(c.Conn().RemoteAddr().String())
+	r.mu.Lock()
+	r.conns++
+	r.open++
+	r.peak = max(r.peak, r.open)
+	r.mu.Unlock()
+	return &session{r: r, peer: host, helo: c.Hostname()}, nil
+}
+
+type session struct {
+	r    *Receiver
+	peer string
+	helo string
+	from string
+	to   []string
+}
+
+func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Logout() error { s.r.mu.Lock(); s.r.open--; s.r.mu.Unlock(); return nil }
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.from = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.r.mu.Lock()
+	n := s.r.rcpts[to]
+	s.r.rcpts[to]++
+	s.r.mu.Unlock()
+	if s.r.opts.Rcpt != nil {
+		if err := s.r.opts.Rcpt(to, n); err != nil {
+			return err
+		}
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(rd io.Reader) error {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return err
+	}
+	s.r.mu.Lock()
+	n := s.r.datas
+	s.r.datas++
+	s.r.mu.Unlock()
+	if s.r.opts.Data != nil {
+		if err := s.r.opts.Data(data, n); err != nil {
+			return err
+		}
+	}
+	s.r.mu.Lock()
+	s.r.msgs = append(s.r.msgs, Received{From: s.from, To: s.to, Data: bytes.Clone(data), Peer: s.peer, Helo: s.helo, At: time.Now()})
+	s.r.mu.Unlock()
+	select {
+	case s.r.ch <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Reply returns an SMTP error for a scripted answer, e.g.
+// Reply(550, "5.1.1", "no such user").
+func Reply(code int, enhanced, text string) error {
+	e := &smtp.SMTPError{Code: code, Message: text}
+	if enhanced != "" {
+		var a, b, c int
+		if _, err := fmt.Sscanf(enhanced, "%d.%d.%d", &a, &b, &c); err == nil {
+			e.EnhancedCode = smtp.EnhancedCode{a, b, c}
+		}
+	}
+	return e
+}
+
+// FreePort returns a TCP port free on every given loopback IP, so that one
+// MX port can serve hosts on several addresses.
+func FreePort(t testing.TB, ips ...string) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		l, err := net.Listen("tcp", net.JoinHostPort(ips[0], "0"))
+		if err != nil {
+			t.Fatalf("mailtest: listen: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		ok := true
+		var held []net.Listener
+		for _, ip := range ips[1:] {
+			l2, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, l2)
+		}
+		l.Close()
+		for _, h := range held {
+			h.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal(errors.New("mailtest: no port free on all addresses"))
+	return 0
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+func (discardLogger) Println(...any)       {}

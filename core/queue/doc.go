@@ -1,0 +1,35 @@
+// Package queue schedules and performs deliveries: it holds every pending
+// recipient in memory (rebuilt from the spool at start), decides when each
+// is tried, groups recipients into SMTP transactions, and applies the policy's
+// verdict on every reply.
+//
+// Structure. Entries not yet due wait in a scheduled queue ordered by due
+// time. When an entry is due, a router resolves its domain's MX hosts, asks
+// the policy which provider they belong to (Provider) and which egress to use
+// (Route), and puts the entry into a lane: the ready queue of one (source IP,
+// provider) pair, split by class. Recipients of one message to one domain
+// that leave from the same source travel together, as one transaction with
+// several RCPT TO (up to the lane's recipients-per-transaction limit).
+//
+// Lanes. A lane runs up to MaxConnections runners, each holding one
+// connection to the provider's MX, reused for up to MaxMessagesPerConnection
+// transactions and kept open for a short linger when the lane runs dry.
+// Runners always take critical mail first, then transactional and personal,
+// then newsletters; when every connection slot is busy, one extra slot is
+// reserved for critical mail so it never waits behind a newsletter backlog.
+// Rates (per second/minute/hour/day) are enforced per lane and per provider.
+// One slow or suspended lane never delays another.
+//
+// Outcomes. Each reply (connect-time, RCPT, after DATA, or a network failure
+// turned into a synthetic 4xx) goes through policy.OnResponse: deliver
+// removes the recipient; retry reschedules it on the retry schedule (or the
+// verdict's delay), or expires it past the maximum age; bounce removes it and
+// sends a DSN to the envelope sender (or the author of a re-enveloped
+// message), honouring NOTIFY and never to the null sender; suspend also
+// pauses the lane or the whole provider, and a rate factor slows it, both
+// lifted gradually. Every change is an event on the bus and is written to the
+// spool before the in-memory state moves on.
+//
+// Durability. The queue never drops an entry it has not removed from the
+// spool in the same step; if a policy call fails, the entry is retried later.
+package queue

@@ -1,0 +1,467 @@
+package queue
+
+import (
+	"context"
+	"time"
+
+	"sync"
+
+	"corriere/core/event"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/shape"
+)
+
+// maxConnectionsCap bounds a lane whose policy sets no connection limit.
+const maxConnectionsCap = 100
+
+// recoveryInterval is how often a slowed-down rate recovers by
+// recoveryStep, once no new slow-down has come for that long.
+const (
+	recoveryInterval = 30 * time.Second
+	recoveryStep     = 1.25
+)
+
+// laneKey names a lane: one egress source towards one provider.
+type laneKey struct {
+	source, provider string
+}
+
+// classIndex returns a class's position in priority order.
+func classIndex(c message.Class) int {
+	for i, k := range message.Classes {
+		if k == c {
+			return i
+		}
+	}
+	return 1 // unknown classes travel as transactional mail
+}
+
+// lane is the ready queue of one (source, provider) pair, split by class.
+type lane struct {
+	q    *Queue
+	key  laneKey
+	prov *provider
+
+	mu       sync.Mutex
+	classes  [4][]*job
+	jobs     int // jobs queued
+	queued   int // recipients queued
+	inflight int // recipients being delivered
+	runners  int // runners, the reserved one excluded
+	idle     int // runners waiting for work with a connection open
+	reserved bool
+	notify   chan struct{}
+
+	limits    policy.Limits
+	limiter   *shape.Limiter
+	suspended time.Time // no new transactions before this
+	slowedAt  time.Time
+	active    time.Time // last enqueue or delivery
+}
+
+// laneFor returns the lane for (source, provider), creating it.
+func (q *Queue) laneFor(source, providerName string) *lane {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := laneKey{source, providerName}
+	l, ok := q.lanes[k]
+	if ok {
+		return l
+	}
+	l = &lane{q: q, key: k, prov: q.providerLocked(providerName), notify: make(chan struct{}), active: q.opts.Now()}
+	l.limits = q.shape(providerName, source, policy.DefaultLimits)
+	l.limiter = shape.NewLimiter(l.limits)
+	q.lanes[k] = l
+	return l
+}
+
+// shape asks the policy for limits, keeping fallback when it fails.
+func (q *Queue) shape(providerName, source string, fallback policy.Limits) policy.Limits {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lim, err := q.opts.Policy.Shape(ctx, providerName, source)
+	if err != nil {
+		q.log.Error("shape hook failed; keeping previous limits", "provider", providerName, "source", source, "err", err)
+		return fallback
+	}
+	return lim
+}
+
+func (l *lane) refreshLimits() {
+	l.mu.Lock()
+	prev := l.limits
+	l.mu.Unlock()
+	lim := l.q.shape(l.key.provider, l.key.source, prev)
+	l.mu.Lock()
+	l.limits = lim
+	l.mu.Unlock()
+	l.limiter.SetLimits(lim)
+}
+
+func (l *lane) maxConnections() int {
+	if l.limits.MaxConnections <= 0 {
+		return maxConnectionsCap
+	}
+	return l.limits.MaxConnections
+}
+
+// enqueue adds a job and starts runners as needed.
+func (l *lane) enqueue(j *job) {
+	l.mu.Lock()
+	ci := classIndex(j.msg.meta.Class)
+	l.classes[ci] = append(l.classes[ci], j)
+	l.jobs++
+	l.queued += len(j.items)
+	l.active = l.q.opts.Now()
+	l.spawnLocked()
+	l.broadcastLocked()
+	l.mu.Unlock()
+}
+
+// requeue puts a job back at the head of its class, as if never taken.
+func (l *lane) requeue(j *job) {
+	l.mu.Lock()
+	ci := classIndex(j.msg.meta.Class)
+	l.classes[ci] = append([]*job{j}, l.classes[ci]...)
+	l.jobs++
+	l.queued += len(j.items)
+	l.inflight -= len(j.items)
+	l.mu.Unlock()
+}
+
+// wake starts runners for queued work and rouses lingering ones.
+func (l *lane) wake() {
+	l.mu.Lock()
+	l.spawnLocked()
+	l.broadcastLocked()
+	l.mu.Unlock()
+}
+
+func (l *lane) broadcastLocked() {
+	close(l.notify)
+	l.notify = make(chan struct{})
+}
+
+func (l *lane) isSuspendedLocked(now time.Time) bool {
+	return now.Before(l.suspended) || l.prov.isSuspended(now)
+}
+
+// spawnLocked starts runners while there is more queued work than idle
+// runners and connection slots remain; plus the reserved critical runner.
+func (l *lane) spawnLocked() {
+	if l.jobs == 0 || l.isSuspendedLocked(l.q.opts.Now()) {
+		return
+	}
+	for l.runners < l.maxConnections() && l.idle < l.jobs && l.runners < l.jobs+l.idle {
+		if !l.q.startRunner() {
+			return
+		}
+		l.runners++
+		l.idle++ // counts as idle until it takes a job
+		go l.run(false)
+	}
+	if len(l.classes[0]) > 0 && l.runners >= l.maxConnections() && !l.reserved && l.idle == 0 {
+		if !l.q.startRunner() {
+			return
+		}
+		l.reserved = true
+		go l.run(true)
+	}
+}
+
+// startRunner counts a new runner unless the queue is stopping.
+func (q *Queue) startRunner() bool {
+	q.runnersMu.Lock()
+	defer q.runnersMu.Unlock()
+	if q.stopping.Load() {
+		return false
+	}
+	q.runners.Add(1)
+	return true
+}
+
+// take returns the next job for a runner, waiting up to the linger time for
+// one; nil means the runner should stop.
+func (l *lane) take(reserved, fresh bool) *job {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		l.mu.Lock()
+		if !fresh && !reserved {
+			l.idle++
+		}
+		fresh = false
+		if l.q.stopping.Load() || l.isSuspendedLocked(l.q.opts.Now()) {
+			if !reserved {
+				l.idle--
+			}
+			l.mu.Unlock()
+			return nil
+		}
+		if j := l.popLocked(reserved); j != nil {
+			if !reserved {
+				l.idle--
+			}
+			l.inflight += len(j.items)
+			l.mu.Unlock()
+			return j
+		}
+		if reserved {
+			l.mu.Unlock()
+			return nil
+		}
+		ch := l.notify
+		l.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(l.q.opts.Linger)
+		}
+		select {
+		case <-ch:
+			l.mu.Lock()
+			l.idle--
+			l.mu.Unlock()
+		case <-timer.C:
+			l.mu.Lock()
+			l.idle--
+			l.mu.Unlock()
+			return nil
+		}
+	}
+}
+
+// popLocked takes the first job of the highest non-empty class (critical
+// only for the reserved runner), split to the recipients-per-transaction
+// limit.
+func (l *lane) popLocked(reserved bool) *job {
+	for ci := range l.classes {
+		if reserved && ci > 0 {
+			break
+		}
+		qc := l.classes[ci]
+		if len(qc) == 0 {
+			continue
+		}
+		j := qc[0]
+		if n := l.limits.MaxRecipientsPerMessage; n > 0 && len(j.items) > n {
+			head := *j
+			head.items = j.items[:n:n]
+			j.items = j.items[n:]
+			l.queued -= n
+			return &head
+		}
+		qc[0] = nil
+		l.classes[ci] = qc[1:]
+		l.jobs--
+		l.queued -= len(j.items)
+		return j
+	}
+	return nil
+}
+
+// run is one runner: it takes jobs and delivers them over one connection at
+// a time, reusing it while the next job goes to the same MX host.
+func (l *lane) run(reserved bool) {
+	defer l.q.runners.Done()
+	r := &runner{l: l, reserved: reserved}
+	fresh := true
+	for {
+		j := l.take(reserved, fresh)
+		fresh = false
+		if j == nil {
+			break
+		}
+		if !r.deliver(j) {
+			break
+		}
+	}
+	r.closeConn()
+	l.mu.Lock()
+	if reserved {
+		l.reserved = false
+	} else {
+		l.runners--
+	}
+	// Work may have arrived between the last take and now.
+	l.spawnLocked()
+	l.mu.Unlock()
+}
+
+// suspend pauses the lane until until.
+func (l *lane) suspend(until time.Time, why string) {
+	l.mu.Lock()
+	extended := until.After(l.suspended)
+	if extended {
+		l.suspended = until
+	}
+	l.mu.Unlock()
+	if extended {
+		l.q.opts.Events.Emit(&event.Event{Type: event.Suspended, Provider: l.key.provider, Source: l.key.source, Until: until, Reason: why})
+		l.q.log.Warn("lane suspended", "provider", l.key.provider, "source", l.key.source, "until", until.Format(time.RFC3339), "reason", why)
+	}
+}
+
+// slowDown multiplies the lane's rates by factor.
+func (l *lane) slowDown(factor float64, now time.Time) {
+	l.limiter.SetFactor(l.limiter.Factor() * factor)
+	l.mu.Lock()
+	l.slowedAt = now
+	l.mu.Unlock()
+}
+
+// tick ends an expired suspension and lets a slowed rate recover.
+func (l *lane) tick(now time.Time) {
+	l.mu.Lock()
+	resumed := !l.suspended.IsZero() && !now.Before(l.suspended)
+	if resumed {
+		l.suspended = time.Time{}
+	}
+	recover := now.Sub(l.slowedAt) >= recoveryInterval
+	if recover {
+		l.slowedAt = now
+	}
+	l.mu.Unlock()
+	if recover && l.limiter.Factor() < 1 {
+		l.limiter.SetFactor(l.limiter.Factor() * recoveryStep)
+	}
+	if resumed {
+		l.q.opts.Events.Emit(&event.Event{Type: event.Resumed, Provider: l.key.provider, Source: l.key.source})
+		l.q.log.Info("lane resumed", "provider", l.key.provider, "source", l.key.source)
+	}
+	if resumed || l.queuedJobs() > 0 {
+		l.wake()
+	}
+}
+
+func (l *lane) queuedJobs() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.jobs
+}
+
+// idleSince returns how long the lane has had nothing to do (0 if busy).
+func (l *lane) idleSince(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.jobs > 0 || l.inflight > 0 || l.runners > 0 || l.reserved || now.Before(l.suspended) {
+		return 0
+	}
+	return now.Sub(l.active)
+}
+
+// provider is the state shared by every lane towards one provider.
+type provider struct {
+	name string
+
+	mu        sync.Mutex
+	limits    policy.Limits
+	limiter   *shape.Limiter
+	conns     int
+	waiting   map[*lane]bool
+	suspended time.Time
+	slowedAt  time.Time
+	lanes     map[*lane]bool
+}
+
+func (q *Queue) providerLocked(name string) *provider {
+	p, ok := q.providers[name]
+	if !ok {
+		lim := q.shape(name, "", policy.Limits{})
+		p = &provider{name: name, limits: lim, limiter: shape.NewLimiter(lim), waiting: map[*lane]bool{}}
+		q.providers[name] = p
+	}
+	return p
+}
+
+func (p *provider) refreshLimits(q *Queue) {
+	p.mu.Lock()
+	prev := p.limits
+	p.mu.Unlock()
+	lim := q.shape(p.name, "", prev)
+	p.mu.Lock()
+	p.limits = lim
+	p.mu.Unlock()
+	p.limiter.SetLimits(lim)
+}
+
+func (p *provider) isSuspended(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return now.Before(p.suspended)
+}
+
+// acquire takes a connection slot for l; the reserved critical runner may
+// exceed the provider's cap by one. When no slot is free, l is woken when
+// one is released.
+func (p *provider) acquire(l *lane, reserved bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	limit := p.limits.MaxConnections
+	if limit > 0 && reserved {
+		limit++
+	}
+	if limit > 0 && p.conns >= limit {
+		p.waiting[l] = true
+		return false
+	}
+	p.conns++
+	return true
+}
+
+// release frees a connection slot and wakes the lanes waiting for one.
+func (p *provider) release() {
+	p.mu.Lock()
+	p.conns--
+	waiting := p.waiting
+	p.waiting = map[*lane]bool{}
+	p.mu.Unlock()
+	for l := range waiting {
+		l.wake()
+	}
+}
+
+func (p *provider) suspend(q *Queue, until time.Time, why string) {
+	p.mu.Lock()
+	extended := until.After(p.suspended)
+	if extended {
+		p.suspended = until
+	}
+	p.mu.Unlock()
+	if extended {
+		q.opts.Events.Emit(&event.Event{Type: event.Suspended, Provider: p.name, Until: until, Reason: why})
+		q.log.Warn("provider suspended", "provider", p.name, "until", until.Format(time.RFC3339), "reason", why)
+	}
+}
+
+func (p *provider) slowDown(factor float64, now time.Time) {
+	p.limiter.SetFactor(p.limiter.Factor() * factor)
+	p.mu.Lock()
+	p.slowedAt = now
+	p.mu.Unlock()
+}
+
+// tick ends an expired suspension (waking the provider's lanes through the
+// lanes' own ticks) and lets a slowed rate recover. Called with q.mu held.
+func (p *provider) tick(q *Queue, now time.Time) {
+	p.mu.Lock()
+	resumed := !p.suspended.IsZero() && !now.Before(p.suspended)
+	if resumed {
+		p.suspended = time.Time{}
+	}
+	recover := now.Sub(p.slowedAt) >= recoveryInterval
+	if recover {
+		p.slowedAt = now
+	}
+	p.mu.Unlock()
+	if recover && p.limiter.Factor() < 1 {
+		p.limiter.SetFactor(p.limiter.Factor() * recoveryStep)
+	}
+	if resumed {
+		q.opts.Events.Emit(&event.Event{Type: event.Resumed, Provider: p.name})
+		q.log.Info("provider resumed", "provider", p.name)
+	}
+}

@@ -1,0 +1,300 @@
+package queue
+
+import (
+	"fmt"
+	"time"
+
+	"corriere/core/dsn"
+	"corriere/core/event"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/reply"
+	"corriere/core/spool"
+)
+
+// result is the decided outcome of one recipient's attempt.
+type result struct {
+	it      *item
+	verdict policy.Verdict
+	reply   *reply.Reply
+	stage   policy.Stage
+}
+
+// outcome is a single outcome applied to a set of items outside a
+// transaction (DNS failures, routing failures).
+type outcome struct {
+	verdict policy.Verdict
+	reply   *reply.Reply
+}
+
+// outcome applies one outcome to items that were never sent.
+func (q *Queue) outcome(l *lane, items []*item, o outcome) {
+	results := make([]result, len(items))
+	for i, it := range items {
+		results[i] = result{it: it, verdict: o.verdict, reply: o.reply, stage: policy.StageConnect}
+	}
+	var j *job
+	if len(items) > 0 {
+		j = &job{msg: items[0].msg, domain: items[0].entry.Domain(), items: items}
+	}
+	q.outcomes(attemptFacts{l: l, j: j}, results)
+}
+
+// settled is what happened to one recipient, for events after the commit.
+type settled struct {
+	r     result
+	typ   event.Type
+	until time.Time
+}
+
+// outcomes applies results: spool first (one batch, synced when it carries
+// a DSN), then the in-memory queue, then events.
+func (q *Queue) outcomes(f attemptFacts, results []result) {
+	now := q.opts.Now()
+	b := q.opts.Spool.NewBatch()
+	defer b.Close()
+
+	var failed, delayed, relayed []result
+	var resched []*item
+	done := make([]settled, 0, len(results))
+	for _, r := range results {
+		e := r.it.entry
+		attempts := e.Attempts + 1
+		switch r.verdict.Action {
+		case policy.Deliver:
+			b.Remove(e)
+			e.Attempts = attempts
+			done = append(done, settled{r: r, typ: event.Delivered})
+			if e.Rcpt.Notify&message.NotifySuccess != 0 && e.Rcpt.Notify&message.NotifyNever == 0 && !f.dsn {
+				relayed = append(relayed, r)
+			}
+		case policy.Bounce:
+			b.Remove(e)
+			e.Attempts = attempts
+			done = append(done, settled{r: r, typ: event.Bounced})
+			failed = append(failed, r)
+		default: // Retry and Suspend
+			delay := r.verdict.Delay
+			if delay <= 0 {
+				delay = q.retryDelay(e.Attempts)
+			}
+			next := now.Add(delay)
+			if next.After(r.it.msg.meta.Received.Add(q.opts.MaxAge)) {
+				b.Remove(e)
+				e.Attempts = attempts
+				r.verdict.Category = "expired"
+				done = append(done, settled{r: r, typ: event.Expired})
+				failed = append(failed, r)
+				continue
+			}
+			e.Attempts = attempts
+			e.Due = next
+			e.LastAttempt = now
+			e.LastReply = r.reply.String()
+			if f.j != nil {
+				e.LastSource = f.j.route.Source
+			}
+			e.LastMX = f.mx
+			if e.Rcpt.Notify&message.NotifyDelay != 0 && e.Rcpt.Notify&message.NotifyNever == 0 && !e.DelayNotified && now.Sub(r.it.msg.meta.Received) >= DelayNotice {
+				e.DelayNotified = true
+				delayed = append(delayed, r)
+			}
+			if err := b.Update(e); err != nil {
+				q.log.Error("cannot record deferral", "msg_id", e.MsgID, "rcpt", e.Rcpt.Addr, "err", err)
+			}
+			resched = append(resched, r.it)
+			done = append(done, settled{r: r, typ: event.Deferred, until: next})
+		}
+	}
+
+	var notices []*message.Message
+	if f.j != nil {
+		for _, group := range []struct {
+			rs     []result
+			action string
+		}{{failed, dsn.Failed}, {delayed, dsn.Delayed}, {relayed, dsn.Relayed}} {
+			if len(group.rs) == 0 {
+				continue
+			}
+			if m := q.notice(f, group.rs, group.action, now); m != nil {
+				notices = append(notices, m)
+			}
+		}
+	}
+	var added []*spool.Meta
+	var addedEntries [][]*spool.Entry
+	for _, m := range notices {
+		meta, entries, err := b.Put(m, now)
+		if err != nil {
+			q.log.Error("cannot spool DSN", "msg_id", f.j.msg.meta.ID, "err", err)
+			continue
+		}
+		added = append(added, meta)
+		addedEntries = append(addedEntries, entries)
+	}
+	if err := b.Commit(len(added) > 0); err != nil {
+		// Nothing changed on disk: keep every recipient and try again.
+		q.log.Error("spool commit failed; retrying the recipients in a minute", "err", err)
+		for _, r := range results {
+			r.it.entry.Due = now.Add(time.Minute)
+			q.sched.push(r.it)
+		}
+		return
+	}
+	for i, meta := range added {
+		q.Add(meta, addedEntries[i])
+		q.emitDSN(meta, f)
+	}
+	for _, it := range resched {
+		q.sched.push(it)
+	}
+	q.pending.Add(-int64(len(results) - len(resched)))
+	q.settle(f, done)
+}
+
+// DelayNotice is how long a recipient that asked NOTIFY=DELAY waits before
+// it is told its message is delayed.
+const DelayNotice = 4 * time.Hour
+
+// retryDelay returns the wait after the given number of finished attempts.
+func (q *Queue) retryDelay(attempts int) time.Duration {
+	if attempts >= len(q.opts.Retry) {
+		return q.opts.Retry[len(q.opts.Retry)-1]
+	}
+	return q.opts.Retry[attempts]
+}
+
+// notice builds the DSN for some recipients of one message, or returns nil
+// when none may be sent (null sender, NOTIFY).
+func (q *Queue) notice(f attemptFacts, rs []result, action string, now time.Time) *message.Message {
+	meta := f.j.msg.meta
+	to := meta.Author
+	if to == "" {
+		to = meta.Sender
+	}
+	if to == "" {
+		q.log.Info("no DSN for a message from the null sender", "msg_id", meta.ID, "action", action)
+		return nil
+	}
+	kind := message.NotifyFailure
+	switch action {
+	case dsn.Delayed:
+		kind = message.NotifyDelay
+	case dsn.Relayed:
+		kind = message.NotifySuccess
+	}
+	rep := &dsn.Report{
+		ReportingMTA: q.opts.Hostname, To: to, EnvID: meta.EnvID, Arrival: meta.Received,
+		Ret: meta.Ret, Forwarded: meta.Author != "", Now: now,
+	}
+	for _, r := range rs {
+		e := r.it.entry
+		if !e.Rcpt.Notify.Wants(kind) {
+			continue
+		}
+		rc := dsn.Recipient{Addr: e.Rcpt.Addr, ORCPT: e.Rcpt.ORCPT, Action: action, LastAttempt: now, RemoteMTA: f.mx}
+		if action == dsn.Failed && r.verdict.Category == "expired" {
+			rc.Status = reply.Status{Class: 4, Subject: 4, Detail: 7} // RFC 3463 X.4.7, delivery time expired
+			rc.Reason = fmt.Sprintf("Delivery was tried for %s without success; the last attempt said: %s",
+				q.opts.MaxAge.Round(time.Hour), r.reply.String())
+		} else {
+			rc.Diagnostic = r.reply
+			if r.stage == policy.StageConnect && !r.reply.Success() && f.mx == "" {
+				rc.Diagnostic, rc.Reason = nil, r.reply.String()
+				rc.Status = r.reply.EffectiveStatus()
+			}
+		}
+		if action == dsn.Delayed {
+			rc.WillRetryUntil = meta.Received.Add(q.opts.MaxAge)
+		}
+		rep.Recipients = append(rep.Recipients, rc)
+	}
+	if len(rep.Recipients) == 0 {
+		return nil
+	}
+	content, err := q.opts.Spool.Content(meta.ID)
+	if err != nil {
+		q.log.Error("cannot read the original for a DSN; sending it without", "msg_id", meta.ID, "err", err)
+	}
+	rep.Original = content
+	raw, err := dsn.Build(rep)
+	if err != nil {
+		q.log.Error("cannot build DSN", "msg_id", meta.ID, "err", err)
+		return nil
+	}
+	h, body, err := message.Parse(raw)
+	if err != nil {
+		q.log.Error("cannot parse own DSN", "msg_id", meta.ID, "err", err)
+		return nil
+	}
+	return &message.Message{
+		Envelope: message.Envelope{Recipients: []message.Recipient{{Addr: to, Notify: message.NotifyNever}}},
+		Header:   h, Body: body,
+		Tenant: meta.Tenant, Class: message.Transactional, Received: now,
+	}
+}
+
+func (q *Queue) emitDSN(dsnMeta *spool.Meta, f attemptFacts) {
+	q.opts.Events.Emit(&event.Event{
+		Type: event.DSNQueued, MsgID: f.j.msg.meta.ID, Tenant: f.j.msg.meta.Tenant,
+		Reason: "delivery status notification queued as " + dsnMeta.ID,
+	})
+}
+
+// settle emits events and logs for settled recipients, and applies
+// suspensions and slow-downs.
+func (q *Queue) settle(f attemptFacts, done []settled) {
+	now := q.opts.Now()
+	suspendedLane, suspendedProv, slowedLane, slowedProv := false, false, false, false
+	for _, s := range done {
+		r := s.r
+		q.emit(s.typ, r.it, func(e *event.Event) {
+			if f.j != nil {
+				e.Provider, e.Source, e.Pool = f.j.provider, f.j.route.Source, f.j.route.Pool
+			}
+			e.MX = f.mx
+			e.Attempt = r.it.entry.Attempts
+			e.Reply = r.reply.String()
+			e.Category = r.verdict.Category
+			e.DurationMs = float64(f.duration) / float64(time.Millisecond)
+			e.Until = s.until
+		})
+		switch s.typ {
+		case event.Bounced, event.Expired:
+			q.log.Info("recipient failed", "msg_id", r.it.msg.meta.ID, "rcpt", r.it.entry.Rcpt.Addr,
+				"event", s.typ, "category", r.verdict.Category, "reply", r.reply.String())
+		case event.Deferred:
+			q.log.Debug("recipient deferred", "msg_id", r.it.msg.meta.ID, "rcpt", r.it.entry.Rcpt.Addr,
+				"reply", r.reply.String(), "next", s.until.Format(time.RFC3339))
+		}
+		if f.l == nil {
+			continue
+		}
+		v := r.verdict
+		if v.Action == policy.Suspend {
+			delay := v.Delay
+			if delay <= 0 {
+				delay = 10 * time.Minute
+			}
+			why := r.reply.String()
+			switch {
+			case v.Scope == policy.ScopeProvider && !suspendedProv:
+				f.l.prov.suspend(q, now.Add(delay), why)
+				suspendedProv = true
+			case v.Scope == policy.ScopeSource && !suspendedLane:
+				f.l.suspend(now.Add(delay), why)
+				suspendedLane = true
+			}
+		}
+		if v.RateFactor > 0 && v.RateFactor < 1 {
+			switch {
+			case v.Scope == policy.ScopeProvider && !slowedProv:
+				f.l.prov.slowDown(v.RateFactor, now)
+				slowedProv = true
+			case v.Scope != policy.ScopeProvider && !slowedLane:
+				f.l.slowDown(v.RateFactor, now)
+				slowedLane = true
+			}
+		}
+	}
+}

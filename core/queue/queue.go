@@ -1,0 +1,337 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"corriere/core/dns"
+	"corriere/core/event"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/smtpclient"
+	"corriere/core/spool"
+)
+
+// Resolver finds the MX hosts of a domain; *dns.Resolver implements it.
+type Resolver interface {
+	LookupMX(ctx context.Context, domain string) (*dns.MXResult, error)
+}
+
+// Target is where a transaction goes.
+type Target struct {
+	// Domain is the recipients' domain.
+	Domain string
+	// MX lists the domain's mail hosts in preference order.
+	MX *dns.MXResult
+	// Source is the IP to bind ("" lets the system choose).
+	Source string
+	// Helo is the EHLO name for Source.
+	Helo string
+}
+
+// Transport opens connections to MX hosts; core/deliver implements it.
+type Transport interface {
+	// Dial connects to the first reachable host of t.MX, trying the next
+	// one when a host refuses or times out.
+	Dial(ctx context.Context, t Target) (Conn, error)
+}
+
+// Conn is an open SMTP session with an MX host.
+type Conn interface {
+	// Host is the MX host name connected to.
+	Host() string
+	// Extension reports whether the server advertised an EHLO keyword.
+	Extension(name string) (string, bool)
+	// Send performs one transaction.
+	Send(ctx context.Context, env smtpclient.Envelope, content []byte) (*smtpclient.Result, error)
+	// Broken reports whether the connection can no longer be used.
+	Broken() bool
+	// Close ends the session politely (QUIT) and closes it.
+	Close() error
+}
+
+// DefaultRetry is the default retry schedule: soon at first, so greylisting
+// passes within minutes, then backing off; the last step repeats.
+var DefaultRetry = []time.Duration{
+	time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 4 * time.Hour,
+}
+
+// Options configure a Queue.
+type Options struct {
+	// Spool stores messages and delivery entries. Required.
+	Spool *spool.Spool
+	// Policy makes every decision. Required.
+	Policy policy.Policy
+	// Resolver looks up MX hosts. Required.
+	Resolver Resolver
+	// Transport connects to MX hosts. Required.
+	Transport Transport
+	// Events receives every state change. May be nil.
+	Events *event.Bus
+	// Logger logs what happens and why. The default value is slog.Default().
+	Logger *slog.Logger
+	// Hostname names this node in DSNs. The default value is os.Hostname().
+	Hostname string
+	// Retry is the retry schedule; the last step repeats. The default value
+	// is DefaultRetry.
+	Retry []time.Duration
+	// MaxAge is how long a recipient is retried before it expires. The
+	// default value is 5 days.
+	MaxAge time.Duration
+	// Linger is how long an idle runner keeps its connection open waiting
+	// for more mail. The default value is 2s.
+	Linger time.Duration
+	// RouterWorkers is how many goroutines resolve and route due entries
+	// concurrently. The default value is 8.
+	RouterWorkers int
+	// Now is the clock. The default value is time.Now.
+	Now func() time.Time
+}
+
+// EnsureDefaults fills unset fields with their documented defaults.
+func (o *Options) EnsureDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+		if o.Hostname == "" {
+			o.Hostname = "localhost"
+		}
+	}
+	if len(o.Retry) == 0 {
+		o.Retry = DefaultRetry
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 5 * 24 * time.Hour
+	}
+	if o.Linger == 0 {
+		o.Linger = 2 * time.Second
+	}
+	if o.RouterWorkers == 0 {
+		o.RouterWorkers = 8
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports missing required fields.
+func (o *Options) Validate() error {
+	switch {
+	case o.Spool == nil:
+		return errors.New("queue: no spool")
+	case o.Policy == nil:
+		return errors.New("queue: no policy")
+	case o.Resolver == nil:
+		return errors.New("queue: no resolver")
+	case o.Transport == nil:
+		return errors.New("queue: no transport")
+	}
+	return nil
+}
+
+// msgInfo is what the queue keeps in memory about a message: its metadata
+// and an envelope-only message for policy calls.
+type msgInfo struct {
+	meta *spool.Meta
+	msg  *message.Message
+}
+
+// item is one pending recipient.
+type item struct {
+	entry *spool.Entry
+	msg   *msgInfo
+}
+
+// Queue is the delivery scheduler. Create it with New, fill it with
+// Recover, and start it with Start.
+type Queue struct {
+	opts Options
+	log  *slog.Logger
+
+	sched  *scheduler
+	router *router
+
+	mu        sync.Mutex
+	lanes     map[laneKey]*lane
+	providers map[string]*provider
+
+	ctx       context.Context // ends when the queue stops taking new work
+	cancel    context.CancelFunc
+	sendCtx   context.Context // ends when in-flight transactions must abort
+	abort     context.CancelFunc
+	runnersMu sync.Mutex // orders runner starts against Stop
+	runners   sync.WaitGroup
+	stopping  atomic.Bool
+
+	pending atomic.Int64 // recipients held by the queue
+}
+
+// New returns a queue; it does nothing until Start.
+func New(opts Options) (*Queue, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		opts:      opts,
+		log:       opts.Logger,
+		lanes:     map[laneKey]*lane{},
+		providers: map[string]*provider{},
+	}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	q.sendCtx, q.abort = context.WithCancel(context.Background())
+	q.sched = newScheduler(q)
+	q.router = newRouter(q)
+	return q, nil
+}
+
+// Recover loads every pending entry from the spool. Call it once, before
+// Start.
+func (q *Queue) Recover() (messages, recipients int, err error) {
+	err = q.opts.Spool.Scan(func(meta *spool.Meta, entries []*spool.Entry) error {
+		info := &msgInfo{meta: meta, msg: meta.Message()}
+		for _, e := range entries {
+			q.pending.Add(1)
+			q.sched.push(&item{entry: e, msg: info})
+		}
+		messages++
+		recipients += len(entries)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("queue: recover: %w", err)
+	}
+	return messages, recipients, nil
+}
+
+// Start runs the scheduler and the routers.
+func (q *Queue) Start() {
+	go q.sched.run(q.ctx)
+	q.router.start(q.ctx, q.opts.RouterWorkers)
+	go q.maintain(q.ctx)
+}
+
+// Add schedules the recipients of a message just written to the spool.
+func (q *Queue) Add(meta *spool.Meta, entries []*spool.Entry) {
+	info := &msgInfo{meta: meta, msg: meta.Message()}
+	now := q.opts.Now()
+	items := make([]*item, 0, len(entries))
+	for _, e := range entries {
+		q.pending.Add(1)
+		it := &item{entry: e, msg: info}
+		if e.Due.After(now) {
+			q.sched.push(it)
+		} else {
+			items = append(items, it)
+		}
+	}
+	if len(items) > 0 {
+		q.router.submit(items)
+	}
+}
+
+// Pending returns the number of recipients the queue holds.
+func (q *Queue) Pending() int64 { return q.pending.Load() }
+
+// Stop stops taking work, lets in-flight transactions finish until ctx
+// ends, then aborts them. Entries stay in the spool for the next start.
+func (q *Queue) Stop(ctx context.Context) error {
+	q.runnersMu.Lock()
+	q.stopping.Store(true)
+	q.runnersMu.Unlock()
+	q.cancel()
+	q.mu.Lock()
+	for _, l := range q.lanes {
+		l.wake()
+	}
+	q.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		q.runners.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		q.abort()
+		return nil
+	case <-ctx.Done():
+		q.abort()
+		<-done
+		return fmt.Errorf("queue: stop: in-flight transactions aborted: %w", ctx.Err())
+	}
+}
+
+// PolicyChanged makes every lane ask the policy for its limits again; call
+// it after a policy reload.
+func (q *Queue) PolicyChanged() {
+	q.mu.Lock()
+	lanes := make([]*lane, 0, len(q.lanes))
+	for _, l := range q.lanes {
+		lanes = append(lanes, l)
+	}
+	provs := make([]*provider, 0, len(q.providers))
+	for _, p := range q.providers {
+		provs = append(provs, p)
+	}
+	q.mu.Unlock()
+	for _, p := range provs {
+		p.refreshLimits(q)
+	}
+	for _, l := range lanes {
+		l.refreshLimits()
+		l.wake()
+	}
+}
+
+// maintain periodically restores slowed-down rates, ends suspensions and
+// removes lanes that have been idle for a while.
+func (q *Queue) maintain(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := q.opts.Now()
+		q.mu.Lock()
+		for k, l := range q.lanes {
+			if l.idleSince(now) > 10*time.Minute {
+				delete(q.lanes, k)
+				continue
+			}
+			l.tick(now)
+		}
+		for _, p := range q.providers {
+			p.tick(q, now)
+		}
+		q.mu.Unlock()
+	}
+}
+
+// emit sends an event about an item.
+func (q *Queue) emit(t event.Type, it *item, f func(e *event.Event)) {
+	if q.opts.Events == nil {
+		return
+	}
+	m := it.msg.meta
+	e := event.Event{
+		Type: t, MsgID: m.ID, Recipient: it.entry.Rcpt.Addr, Sender: m.Sender,
+		Tenant: m.Tenant, Class: string(m.Class), Campaign: m.Campaign,
+		AgeMs: float64(q.opts.Now().Sub(m.Received)) / float64(time.Millisecond),
+	}
+	if f != nil {
+		f(&e)
+	}
+	q.opts.Events.Emit(&e)
+}

@@ -1,0 +1,322 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"corriere/core/dns"
+	"corriere/core/policy"
+	"corriere/core/reply"
+	"corriere/core/smtpclient"
+	"corriere/core/spool"
+)
+
+// longWait is the rate-limit wait beyond which a runner closes its
+// connection instead of holding it idle.
+const longWait = 10 * time.Second
+
+// runner is the state of one lane runner: its connection and how many
+// transactions it has carried.
+type runner struct {
+	l        *lane
+	reserved bool
+	conn     Conn
+	sent     int
+}
+
+func (r *runner) closeConn() {
+	if r.conn == nil {
+		return
+	}
+	_ = r.conn.Close() // QUIT is a courtesy; the transactions are settled
+	r.conn = nil
+	r.l.prov.release()
+}
+
+// deliver performs one job. It returns false when the runner should stop
+// (the queue is stopping, or no connection slot is free); the job is then
+// back in its lane.
+func (r *runner) deliver(j *job) bool {
+	l, q := r.l, r.l.q
+	if !r.waitRate() {
+		l.requeue(j)
+		return false
+	}
+	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent()) {
+		r.closeConn()
+	}
+	if r.conn == nil {
+		if !l.prov.acquire(l, r.reserved) {
+			l.requeue(j)
+			return false
+		}
+		start := q.opts.Now()
+		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
+		if err != nil {
+			l.prov.release()
+			q.dialFailed(l, j, err, q.opts.Now().Sub(start))
+			l.finish(j)
+			return true
+		}
+		r.conn, r.sent = c, 0
+	}
+
+	content, err := q.opts.Spool.Content(j.msg.meta.ID)
+	if err != nil {
+		q.contentMissing(l, j, err)
+		l.finish(j)
+		return true
+	}
+	start := q.opts.Now()
+	res, err := r.conn.Send(q.sendCtx, envelope(j, content), content)
+	r.sent++
+	q.sendFinished(l, j, r.conn, res, err, q.opts.Now().Sub(start))
+	l.finish(j)
+	if err != nil || r.conn.Broken() {
+		r.closeConn()
+	}
+	return true
+}
+
+// connectionSpent reports whether the connection has carried as many
+// transactions as the lane allows.
+func (r *runner) connectionSpent() bool {
+	n := r.l.limits.MaxMessagesPerConnection
+	return n > 0 && r.sent >= n
+}
+
+// waitRate waits until the lane and the provider allow one more message.
+// It returns false when the queue stops or the lane is suspended meanwhile.
+func (r *runner) waitRate() bool {
+	l, q := r.l, r.l.q
+	for {
+		now := q.opts.Now()
+		w := l.limiter.Reserve(now)
+		if w == 0 {
+			if w = l.prov.limiter.Reserve(now); w == 0 {
+				return true
+			}
+		}
+		if w > longWait {
+			r.closeConn()
+		}
+		t := time.NewTimer(w)
+		select {
+		case <-q.ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		l.mu.Lock()
+		suspended := l.isSuspendedLocked(q.opts.Now())
+		l.mu.Unlock()
+		if suspended {
+			return false
+		}
+	}
+}
+
+// finish marks a job's recipients as no longer in flight.
+func (l *lane) finish(j *job) {
+	l.mu.Lock()
+	l.inflight -= len(j.items)
+	l.active = l.q.opts.Now()
+	l.mu.Unlock()
+}
+
+// servesHost reports whether host is one of the job's MX hosts.
+func servesHost(j *job, host string) bool {
+	return slices.ContainsFunc(j.mx.Hosts, func(m dns.MX) bool { return m.Host == host })
+}
+
+// envelope builds the SMTP envelope of a job.
+func envelope(j *job, content []byte) smtpclient.Envelope {
+	m := j.msg.meta
+	env := smtpclient.Envelope{
+		From: m.Sender, Size: int64(len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
+		UTF8: m.UTF8, EightBit: has8bit(content),
+		Rcpts: make([]smtpclient.Rcpt, len(j.items)),
+	}
+	for i, it := range j.items {
+		env.Rcpts[i] = smtpclient.Rcpt{Addr: it.entry.Rcpt.Addr, Notify: it.entry.Rcpt.Notify.String(), ORCPT: it.entry.Rcpt.ORCPT}
+	}
+	return env
+}
+
+func has8bit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// attemptFacts are the facts of one transaction shared by its recipients.
+type attemptFacts struct {
+	l        *lane
+	j        *job
+	mx       string
+	duration time.Duration
+	dsn      bool // the server advertised DSN
+}
+
+// dialFailed applies a failed connection to every recipient of the job.
+func (q *Queue) dialFailed(l *lane, j *job, err error, d time.Duration) {
+	f := attemptFacts{l: l, j: j, duration: d}
+	stage, rp, network := policy.StageConnect, networkReply(err), true
+	var ce *smtpclient.Error
+	if errors.As(err, &ce) {
+		if ce.Reply != nil {
+			rp, network = ce.Reply, false
+		}
+		stage = clientStage(ce.Stage)
+	}
+	f.mx = j.mx.Hosts[0].Host
+	var he interface{ MXHost() string }
+	if errors.As(err, &he) {
+		f.mx = he.MXHost()
+	}
+	v := q.interpret(f, nil, stage, rp, network)
+	results := make([]result, len(j.items))
+	for i, it := range j.items {
+		results[i] = result{it: it, verdict: v, reply: rp, stage: stage}
+	}
+	q.outcomes(f, results)
+}
+
+// sendFinished applies a transaction's replies to its recipients.
+func (q *Queue) sendFinished(l *lane, j *job, c Conn, res *smtpclient.Result, err error, d time.Duration) {
+	_, dsnExt := c.Extension("DSN")
+	f := attemptFacts{l: l, j: j, mx: c.Host(), duration: d, dsn: dsnExt}
+	// One transaction-level reply (MAIL, DATA) concerns every recipient;
+	// interpret it once.
+	verdicts := map[*reply.Reply]policy.Verdict{}
+	results := make([]result, len(j.items))
+	for i, it := range j.items {
+		stage, rp, network := replyFor(res, err, i)
+		shared := stage != policy.StageRcpt
+		v, seen := verdicts[rp]
+		if !seen || !shared {
+			var target *item
+			if !shared {
+				target = it
+			}
+			v = q.interpret(f, target, stage, rp, network)
+			if shared {
+				verdicts[rp] = v
+			}
+		}
+		results[i] = result{it: it, verdict: v, reply: rp, stage: stage}
+	}
+	q.outcomes(f, results)
+}
+
+// replyFor finds the reply that decides recipient i of a transaction.
+func replyFor(res *smtpclient.Result, err error, i int) (policy.Stage, *reply.Reply, bool) {
+	switch {
+	case res == nil || res.Mail == nil:
+		return policy.StageMail, networkReply(err), true
+	case !res.Mail.Success():
+		return policy.StageMail, res.Mail, false
+	case i >= len(res.Rcpts) || res.Rcpts[i] == nil:
+		return policy.StageRcpt, networkReply(err), true
+	case !res.Rcpts[i].Success():
+		return policy.StageRcpt, res.Rcpts[i], false
+	case res.Data == nil:
+		return policy.StageData, networkReply(err), true
+	default:
+		return policy.StageData, res.Data, false
+	}
+}
+
+// networkReply turns a failure without a server reply into a synthetic
+// temporary reply that says what happened.
+func networkReply(err error) *reply.Reply {
+	if r := reply.From(err); r != nil {
+		return r
+	}
+	text := "connection failed"
+	if err != nil {
+		text = err.Error()
+	}
+	return reply.New(451, "4.4.2", text)
+}
+
+func clientStage(s string) policy.Stage {
+	switch s {
+	case smtpclient.StageHelo:
+		return policy.StageHelo
+	case smtpclient.StageStartTLS:
+		return policy.StageTLS
+	case smtpclient.StageMail:
+		return policy.StageMail
+	case smtpclient.StageRcpt:
+		return policy.StageRcpt
+	case smtpclient.StageData:
+		return policy.StageData
+	}
+	return policy.StageConnect
+}
+
+// policyTimeout bounds one policy call on the delivery path.
+const policyTimeout = 5 * time.Second
+
+// interpret asks the policy what a reply means. it is the recipient for
+// per-recipient replies, nil for transaction-level ones. A failing policy
+// means retry.
+func (q *Queue) interpret(f attemptFacts, it *item, stage policy.Stage, rp *reply.Reply, network bool) policy.Verdict {
+	sample := it
+	if sample == nil {
+		sample = f.j.items[0]
+	}
+	a := &policy.Attempt{
+		Stage: stage, Reply: rp, Network: network,
+		Tenant: f.j.msg.meta.Tenant, Class: f.j.msg.meta.Class, Provider: f.j.provider,
+		MXHost: f.mx, Source: f.j.route.Source, Attempts: sample.entry.Attempts,
+		Age: q.opts.Now().Sub(f.j.msg.meta.Received),
+	}
+	if it != nil {
+		a.Recipient = it.entry.Rcpt.Addr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), policyTimeout)
+	defer cancel()
+	v, err := q.opts.Policy.OnResponse(ctx, a)
+	if err != nil {
+		q.log.Error("on_response hook failed; retrying", "msg_id", f.j.msg.meta.ID, "reply", rp.String(), "err", err)
+		return policy.Verdict{Action: policy.Retry, Category: "systemerror"}
+	}
+	switch v.Action {
+	case policy.Deliver, policy.Retry, policy.Bounce, policy.Suspend:
+	default:
+		q.log.Error("on_response returned an unknown action; retrying", "msg_id", f.j.msg.meta.ID, "action", v.Action)
+		v.Action = policy.Retry
+	}
+	if v.Action == policy.Deliver && !rp.Success() {
+		// A policy may not turn a refusal into a delivery: the message
+		// would be lost.
+		q.log.Error("on_response said deliver for a failure reply; retrying", "msg_id", f.j.msg.meta.ID, "reply", rp.String())
+		v.Action = policy.Retry
+	}
+	return v
+}
+
+// contentMissing handles a job whose message content cannot be read.
+func (q *Queue) contentMissing(l *lane, j *job, err error) {
+	if errors.Is(err, spool.ErrNotFound) {
+		// The message was finished by someone else (an operator delete):
+		// the entries are stale.
+		q.log.Warn("message gone from the spool; dropping its queued recipients", "msg_id", j.msg.meta.ID)
+		q.pending.Add(-int64(len(j.items)))
+		return
+	}
+	q.log.Error("cannot read message content; retrying", "msg_id", j.msg.meta.ID, "err", err)
+	results := make([]result, len(j.items))
+	rp := reply.New(451, "4.3.0", "local spool read error")
+	for i, it := range j.items {
+		results[i] = result{it: it, verdict: policy.Verdict{Action: policy.Retry, Delay: time.Minute, Category: "systemerror"}, reply: rp, stage: policy.StageConnect}
+	}
+	q.outcomes(attemptFacts{l: l, j: j}, results)
+}
