@@ -242,4 +242,4 @@ func FreePort(t testing.TB, ips ...string) int {
 type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
-func (discardLogger) Println(...any)       {}
+func (discardLogger) Println(...any)        {}

@@ -98,7 +98,8 @@ type Delivery struct {
 	// MessageID is the Message-ID header field's value, if any.
 	MessageID string
 	// Header is the message header as received (at most 64 KiB), ending
-	// with the CRLF of its last field.
+	// with the CRLF of its last field. The recipients of one message share
+	// it: do not modify it.
 	Header []byte
 	// BodySize is the size of the body in bytes.
 	BodySize int
@@ -308,7 +309,7 @@ func (s *Sim) serveMX(hosts []host) error {
 			names = append(names, h.name)
 			ips = append(ips, net.ParseIP(h.ip))
 		}
-		cert, err := selfSigned(names, ips, s.opts.Now())
+		cert, err := selfSigned(names, ips, time.Now()) // TLS clients check validity against the real clock
 		if err != nil {
 			return fmt.Errorf("sim: tls: %w", err)
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -46,6 +47,23 @@ func TestDefaultWorld(t *testing.T) {
 	}
 	if st := s.Stats()["gmail"]; st.Accepted != 1 {
 		t.Errorf("gmail stats %+v", st)
+	}
+
+	var table bytes.Buffer
+	if err := s.Describe(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"gmail-smtp-in.l.google.com", "127.0.7.1 (no listener)", "fatture-noreply.it", s.DNSAddr()} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, table.String())
+		}
+	}
+	table.Reset()
+	if err := s.WriteStats(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "1 (127.0.0.2)") {
+		t.Errorf("the stats lack gmail's connection:\n%s", table.String())
 	}
 }
 
