@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"corriere/core/luart"
+	"corriere/core/policy"
+	"corriere/core/tenant"
+)
+
+func init() {
+	register(command{
+		name:    "rules",
+		summary: "check, dry-run and inspect the Lua policy (scripts/ and rules/)",
+		run: func(ctx context.Context, args []string) int {
+			return runRules(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+		},
+	})
+}
+
+const rulesUsage = `Usage: corriere rules <check|test|status|passwd> [flags]
+
+The policy is the Lua in --scripts (hooks) and --rules (data tables).
+
+  check    compile and load everything, smoke-call every hook; exit 1 with
+           file:line on the first problem
+  test     take one message through classify, rewrite, route, shape and
+           (with --reply) on_response, and print every decision; nothing is sent
+  status   the policy generation, its files, hooks, tenants and providers
+  passwd   read a password on standard input and print the bcrypt hash for
+           a rules/tenants/<tenant>.lua file
+
+Run 'corriere rules <subcommand> --help' for its flags.
+`
+
+func runRules(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, rulesUsage)
+		return 0
+	}
+	switch args[0] {
+	case "check":
+		return rulesCheck(args[1:], stdout, stderr)
+	case "test":
+		return rulesTest(ctx, args[1:], stdout, stderr)
+	case "status":
+		return rulesStatus(args[1:], stdout, stderr)
+	case "passwd":
+		return rulesPasswd(args[1:], stdin, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "corriere rules: unknown subcommand %q\n\n%s", args[0], rulesUsage)
+		return 2
+	}
+}
+
+func rulesCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rules check", "rules check [--scripts DIR] [--rules DIR]", `
+Compile and load every policy file exactly as the server does on a reload,
+and smoke-call every hook (for every tenant, and shape for every provider).
+Prints a summary and exits 0 when the policy would be accepted; prints
+file:line: message and exits 1 when it would be refused.`)
+	scripts := fs.String("scripts", "./scripts", "directory of the hook scripts")
+	rules := fs.String("rules", "./rules", "directory of the policy data tables")
+	fs.SetOutput(stderr)
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
+	if err != nil {
+		fmt.Fprintln(stderr, policyError(err))
+		return 1
+	}
+	st := e.Status()
+	fmt.Fprintf(stdout, "ok: %d files, %d tenants, %d providers\n", len(st.Files), len(st.Tenants), len(st.Providers))
+	return 0
+}
+
+func rulesStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rules status", "rules status [--scripts DIR] [--rules DIR]", `
+Show the policy as a node would load it from the directories: generation,
+load time, files, where each hook is defined, per-tenant overrides, tenants
+and providers; or the error that would refuse it.
+
+This reads the directories locally. Once the admin API exists it will query
+the running server instead, with its live generation number, reload errors
+and per-hook call, error and timeout counts.`)
+	scripts := fs.String("scripts", "./scripts", "directory of the hook scripts")
+	rules := fs.String("rules", "./rules", "directory of the policy data tables")
+	fs.SetOutput(stderr)
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
+	if err != nil {
+		fmt.Fprintf(stdout, "generation  none: the policy does not load\nerror       %s\n", policyError(err))
+		return 1
+	}
+	st := e.Status()
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "generation\t%d, loaded %s\n", st.Generation, st.LoadedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "directories\t%s, %s\n", st.ScriptsDir, st.RulesDir)
+	fmt.Fprintf(w, "reload errors\t%d\n", st.ReloadErrors)
+	fmt.Fprintf(w, "files\t%s\n", strings.Join(st.Files, "\n\t"))
+	fmt.Fprintln(w, "hooks\t")
+	for _, h := range st.Hooks {
+		over := ""
+		if len(h.Overrides) > 0 {
+			over = "  overridden for " + strings.Join(h.Overrides, ", ")
+		}
+		fmt.Fprintf(w, "  %s\t%s%s\n", h.Name, h.Defined, over)
+	}
+	fmt.Fprintf(w, "tenants\t%s\n", listOrNone(st.Tenants))
+	fmt.Fprintf(w, "providers\t%s\n", listOrNone(st.Providers))
+	if err := w.Flush(); err != nil {
+		fmt.Fprintln(stderr, "corriere rules status:", err)
+		return 1
+	}
+	return 0
+}
+
+func rulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rules test", "rules test --message FILE.eml --rcpt ADDR [flags]", `
+Take one message through the policy as ingest and delivery would, and print
+what each hook decides: the classification, the header fields rewrite adds
+and removes, the provider of the recipient's MX, the route (pool, source
+IP), the shaping limits, and, with --reply, how on_response reads that
+reply. Nothing is sent.
+
+Example:
+  corriere rules test --message order.eml --rcpt mario.rossi@libero.it \
+      --tenant example --source 192.0.2.10=out10.example.net \
+      --reply "421 4.7.0 Too many connections from your IP"`)
+	scripts := fs.String("scripts", "./scripts", "directory of the hook scripts")
+	rules := fs.String("rules", "./rules", "directory of the policy data tables")
+	msgFile := fs.String("message", "", "the message, an RFC 5322 file (.eml)")
+	rcpt := fs.String("rcpt", "", "the envelope recipient to simulate delivery to")
+	tenantName := fs.String("tenant", "", "the tenant the message is submitted by (SMTP AUTH user)")
+	sender := fs.String("sender", "", "the envelope sender (default: the From: address)")
+	mx := fs.String("mx", "", "MX host of the recipient's domain (default: looked up in DNS)")
+	replyLine := fs.String("reply", "", `a reply to interpret, e.g. "421 4.7.0 Try again later"`)
+	stage := fs.String("stage", "rcpt", "where the reply came: connect, helo, starttls, mail, rcpt or data")
+	var sources stringList
+	fs.Var(&sources, "source", "an egress IP of the node, as IP or IP=helo (repeatable)")
+	fs.SetOutput(stderr)
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	if *msgFile == "" || *rcpt == "" {
+		fmt.Fprintln(stderr, "corriere rules test: --message and --rcpt are required")
+		fs.Usage()
+		return 2
+	}
+	raw, err := os.ReadFile(*msgFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere rules test:", err)
+		return 1
+	}
+	var srcs []policy.Source
+	for _, s := range sources {
+		ip, helo, _ := strings.Cut(s, "=")
+		srcs = append(srcs, policy.Source{IP: ip, Helo: helo})
+	}
+	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules, Sources: srcs})
+	if err != nil {
+		fmt.Fprintln(stderr, policyError(err))
+		return 1
+	}
+	host := *mx
+	if host == "" {
+		host = lookupMX(ctx, *rcpt)
+	}
+	d, err := e.DryRun(ctx, luart.DryRunInput{
+		Name: *msgFile, Message: raw, Sender: *sender, Recipient: *rcpt, Tenant: *tenantName,
+		MXHost: host, Reply: *replyLine, Stage: policy.Stage(*stage),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, policyError(err))
+		return 1
+	}
+	if err := d.WriteText(stdout); err != nil {
+		fmt.Fprintln(stderr, "corriere rules test:", err)
+		return 1
+	}
+	return 0
+}
+
+// lookupMX returns the most preferred MX host of rcpt's domain, or "" (the
+// dry run then assumes the domain itself and says so).
+func lookupMX(ctx context.Context, rcpt string) string {
+	at := strings.LastIndexByte(rcpt, '@')
+	if at < 0 {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	mxs, err := net.DefaultResolver.LookupMX(ctx, rcpt[at+1:])
+	if err != nil || len(mxs) == 0 {
+		return ""
+	}
+	sort.Slice(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+	return strings.TrimSuffix(mxs[0].Host, ".")
+}
+
+func rulesPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rules passwd", "rules passwd < password.txt", `
+Read a password from the first line of standard input and print its bcrypt
+hash, for the password_hash field of rules/tenants/<tenant>.lua. Tenant
+files never hold plain-text passwords.`)
+	fs.SetOutput(stderr)
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		if err != nil && err != io.EOF {
+			fmt.Fprintln(stderr, "corriere rules passwd:", err)
+		} else {
+			fmt.Fprintln(stderr, "corriere rules passwd: empty password on standard input")
+		}
+		return 1
+	}
+	hash, err := tenant.HashPassword(password)
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere rules passwd:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, hash)
+	return 0
+}
+
+// policyError is the "file:line: message" of a policy error.
+func policyError(err error) string {
+	var he *luart.HookError
+	if errors.As(err, &he) {
+		return he.Error()
+	}
+	var se *luart.ScriptError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	return err.Error()
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,178 @@
+package luart
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/crypto/bcrypt"
+
+	"corriere/core/tenant"
+)
+
+// The rules files are data for the scripts, but some of it the core needs
+// too (tenant accounts, MX patterns) and all of it is checked when a
+// generation loads, so that a typo in an IP address or a pool name refuses
+// the generation instead of surfacing on the first delivery.
+
+// toTenant reads a rules/tenants/<name>.lua table. Fields the Go side does
+// not know (classification rules, unsubscribe addresses) are left to the
+// scripts.
+func toTenant(src *source, t *lua.LTable) (*tenant.Tenant, error) {
+	fail := func(format string, args ...any) error {
+		return &ScriptError{File: src.rel, Msg: fmt.Sprintf(format, args...)}
+	}
+	tn := &tenant.Tenant{Name: src.name, SuppressionMode: "reject"}
+	if name, ok := t.RawGetString("name").(lua.LString); ok && string(name) != src.name {
+		return nil, fail("name = %q, but the file is named after tenant %q", name, src.name)
+	}
+	if t.RawGetString("password") != lua.LNil {
+		return nil, fail("plain-text password field; store only password_hash (make one with `corriere rules passwd`)")
+	}
+	switch h := t.RawGetString("password_hash").(type) {
+	case *lua.LNilType:
+	case lua.LString:
+		if _, err := bcrypt.Cost([]byte(h)); err != nil {
+			return nil, fail("password_hash is not a bcrypt hash (make one with `corriere rules passwd`)")
+		}
+		tn.PasswordHash = string(h)
+	default:
+		return nil, fail("password_hash must be a string")
+	}
+	switch d := t.RawGetString("sender_domains").(type) {
+	case *lua.LNilType:
+	case *lua.LTable:
+		for i := 1; i <= d.Len(); i++ {
+			s, ok := d.RawGetInt(i).(lua.LString)
+			if !ok || s == "" {
+				return nil, fail("sender_domains[%d] is not a domain", i)
+			}
+			tn.SenderDomains = append(tn.SenderDomains, strings.ToLower(string(s)))
+		}
+	default:
+		return nil, fail("sender_domains must be a list of domains")
+	}
+	switch r := t.RawGetString("reenvelope").(type) {
+	case *lua.LNilType:
+	case lua.LBool:
+		tn.Reenvelope = bool(r)
+	default:
+		return nil, fail("reenvelope must be true or false")
+	}
+	switch s := t.RawGetString("suppression").(type) {
+	case *lua.LNilType:
+	case lua.LString:
+		if s != "reject" && s != "drop" {
+			return nil, fail("suppression = %q; want \"reject\" or \"drop\"", s)
+		}
+		tn.SuppressionMode = string(s)
+	default:
+		return nil, fail("suppression must be \"reject\" or \"drop\"")
+	}
+	return tn, nil
+}
+
+// checkPools validates rules/pools.lua (its format is described in the
+// file itself).
+func checkPools(file string, t *lua.LTable) error {
+	fail := func(format string, args ...any) error {
+		return &ScriptError{File: file, Msg: fmt.Sprintf(format, args...)}
+	}
+	pools, ok := t.RawGetString("pools").(*lua.LTable)
+	if !ok {
+		return fail("pools must be a table of named pools")
+	}
+	names := map[string]bool{}
+	var err error
+	pools.ForEach(func(k, v lua.LValue) {
+		if err != nil {
+			return
+		}
+		p, ok := v.(*lua.LTable)
+		if _, isName := k.(lua.LString); !isName || !ok {
+			err = fail("pools.%s must be a table", k)
+			return
+		}
+		names[k.String()] = true
+		err = checkIPList(file, "pools."+k.String()+".ips", p.RawGetString("ips"))
+	})
+	if err != nil {
+		return err
+	}
+	if err := checkIPList(file, "reserve", t.RawGetString("reserve")); err != nil {
+		return err
+	}
+	for _, field := range []string{"classes", "tenants"} {
+		switch m := t.RawGetString(field).(type) {
+		case *lua.LNilType:
+		case *lua.LTable:
+			m.ForEach(func(k, v lua.LValue) {
+				if err == nil && !names[v.String()] {
+					err = fail("%s.%s = %q: there is no such pool", field, k, v)
+				}
+			})
+		default:
+			return fail("%s must be a table", field)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	switch w := t.RawGetString("warmup").(type) {
+	case *lua.LNilType:
+	case *lua.LTable:
+		w.ForEach(func(k, v lua.LValue) {
+			if err != nil {
+				return
+			}
+			if _, perr := netip.ParseAddr(k.String()); perr != nil {
+				err = fail("warmup[%q]: not an IP address", k)
+				return
+			}
+			lt, ok := v.(*lua.LTable)
+			if !ok {
+				err = fail("warmup[%q] must be a limits table", k)
+				return
+			}
+			lt.ForEach(func(lk, _ lua.LValue) {
+				if err == nil && !contains(limitFields, lk.String()) {
+					err = fail("warmup[%q]: unknown limit %s (known: %s)", k, lk, strings.Join(limitFields, ", "))
+				}
+			})
+		})
+	default:
+		return fail("warmup must be a table keyed by IP address")
+	}
+	return err
+}
+
+// checkIPList validates a list of {ip=, helo=, weight=} entries.
+func checkIPList(file, field string, v lua.LValue) error {
+	fail := func(format string, args ...any) error {
+		return &ScriptError{File: file, Msg: field + fmt.Sprintf(format, args...)}
+	}
+	switch list := v.(type) {
+	case *lua.LNilType:
+		return nil
+	case *lua.LTable:
+		for i := 1; i <= list.Len(); i++ {
+			e, ok := list.RawGetInt(i).(*lua.LTable)
+			if !ok {
+				return fail("[%d] must be a table {ip=, helo=, weight=}", i)
+			}
+			ip, _ := e.RawGetString("ip").(lua.LString)
+			if _, err := netip.ParseAddr(string(ip)); err != nil {
+				return fail("[%d].ip = %q: not an IP address", i, string(ip))
+			}
+			if w := e.RawGetString("weight"); w != lua.LNil {
+				if n, ok := w.(lua.LNumber); !ok || n < 0 {
+					return fail("[%d].weight must be a number >= 0", i)
+				}
+			}
+		}
+		return nil
+	default:
+		return fail(" must be a list of {ip=, helo=, weight=} tables")
+	}
+}

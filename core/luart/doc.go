@@ -1,0 +1,195 @@
+// Package luart runs Corriere's policy in Lua (gopher-lua): the hooks that
+// classify and rewrite messages at ingest, choose the egress IP and the
+// sending limits, and interpret SMTP replies and asynchronous bounces. An
+// *Engine implements policy.Policy and tenant.Directory; deliverability
+// engineers change the policy by editing files, live, without a restart.
+//
+// # Files and generations
+//
+// Two directories hold the policy (Options.ScriptsDir, Options.RulesDir):
+//
+//	scripts/*.lua            default hooks, one file per hook by convention
+//	scripts/tenants/T.lua    hooks of tenant T (classify, rewrite, route, on_response)
+//	rules/*.lua              data tables; rules/x.lua is the module "rules.x"
+//	rules/tenants/T.lua      tenant T's account and data; all of them are "rules.tenants"
+//
+// Other subdirectories (key files of plugins) and names starting with "."
+// or "#" (editor files) are ignored. Every file is compiled and loaded
+// together into a generation. New loads generation 1 and fails if anything
+// is wrong, so a node never starts on a broken policy. Reload (called by
+// Watch on a file change, by the server on SIGHUP or from the admin API)
+// builds the next generation; it becomes current atomically only when
+// every file compiles and loads and a smoke call of every hook succeeds
+// (for every tenant, and shape for every provider). Otherwise the current
+// generation stays and the error, "file:line: message", is logged, counted
+// (Status.ReloadErrors) and kept in Status.LastError. Calls in progress
+// finish on the generation they started with.
+//
+// Each script file runs once per Lua state in an environment of its own
+// (its globals are its own; unknown names resolve to the shared library);
+// the hooks are the global functions it defines with the names below. A
+// default hook defined twice, a file that defines no hook, and a tenant
+// file that defines shape or on_bounce (which only have defaults) refuse
+// the generation. A hook that no default script defines is decided by the
+// plain Go policy (policy.Default; on_bounce by the bounce rules). A tenant
+// file sees the defaults as defaults.<hook>, so an override can adjust the
+// default answer; what it does not define falls back to the default.
+//
+// # Concurrency and cost
+//
+// gopher-lua states are not safe for concurrent use. Each generation keeps
+// a pool of prepared states (Options.PoolSize idle ones): a call takes a
+// state, runs the hook, returns the state. Compiling happens once per
+// generation; preparing a state runs the compiled files and happens only
+// when the pool is empty. States of a replaced generation are closed as
+// they come back. The message object and the argument tables are reused
+// per state. Provider is pure Go: the MX patterns of rules/providers.lua
+// are compiled once per generation and results are cached. Shape runs Lua
+// once per (generation, provider, source) and caches the limits.
+//
+// # Sandbox and budgets
+//
+// Scripts get the base library without dofile, loadfile, load, loadstring,
+// require (replaced), module, print, collectgarbage, getfenv and setfenv;
+// string (string.rep capped at 1 MiB), table and math. There is no os, io,
+// debug, coroutine or package library, and require serves only the modules
+// below: there is no file-system search path. The sandbox guards against
+// mistakes in a script (a loop, a nil, a typo), not against its author,
+// who already controls the policy.
+//
+// Every hook call runs under Options.CallTimeout (LState.SetContext), and
+// preparing a state under Options.LoadTimeout. A hook that runs out of
+// time is stopped and its state discarded; a hook that raises an error, or
+// returns a table the engine cannot read, fails too. Either way the Policy
+// method returns a *HookError with the script position (wrapping ErrBudget
+// for timeouts), the failure is counted per hook (Status.Hooks) and logged
+// with the position (at most one line per second per hook), and the core
+// applies the method's safe outcome: a temporary failure at ingest, a
+// retry at delivery. Never a silent drop, never a crash.
+//
+// # Hooks
+//
+// classify(msg) decides, at ingest, tenant, class, campaign and priority:
+//
+//	return { tenant = "acme",      -- optional: defaults to msg:tenant()
+//	         class = "newsletter", -- "newsletter", "transactional", "critical", "personal"
+//	         campaign = "spring",  -- optional
+//	         priority = 0 }        -- optional: higher goes first within the class
+//
+// rewrite(msg) edits the classified message in place through the message
+// methods (header fields, envelope sender, author) and returns nothing. On
+// error the message is refused with a temporary failure, so partial edits
+// never leave.
+//
+// route(msg, rcpt) chooses the egress for one recipient, before every
+// attempt. rcpt is { address=, domain=, provider=, mx=, attempts=,
+// previous_source= }; the result is { pool = "bulk", source = "192.0.2.10",
+// helo = "out10.example.net" }: source must be an IP address or absent
+// (the system chooses), helo defaults to the EHLO name Options.Sources
+// gives the source.
+//
+// shape(provider, source) returns the sending limits for a source IP ("" when
+// the system chooses the address) at a provider:
+//
+//	{ connections = 10, messages_per_connection = 50, recipients_per_message = 50,
+//	  per_second = 0, per_minute = 300, per_hour = 0, per_day = 0, burst = 20 }
+//
+// Missing or zero fields mean "no limit of this kind".
+//
+// on_response(attempt) interprets one SMTP reply, whether at connect time,
+// after RCPT TO or after DATA, or a network failure. attempt is { stage=
+// ("connect", "helo", "starttls", "mail", "rcpt", "data"), code=, status=
+// ("4.7.0" or ""), text=, network= (true when no reply was read), recipient=,
+// tenant=, class=, provider=, mx=, source=, attempts=, age= (seconds since
+// acceptance) }; strings are never nil. The result:
+//
+//	{ action = "retry",      -- "deliver", "retry", "bounce", "suspend"
+//	  delay = "5m",          -- seconds or "90s"/"15m"/"2h": next attempt, or the pause
+//	  category = "blocked",  -- the bounce taxonomy of rules/bounces.lua
+//	  scope = "source",      -- what a suspension pauses: "recipient", "provider", "source"
+//	  rate_factor = 0.5 }    -- optional: multiply the scope's rate (0..1)
+//
+// Scope defaults to "recipient", or "source" for a suspension.
+//
+// on_bounce(report) classifies one recipient of an asynchronous bounce or
+// feedback report. report is { kind= ("dsn", "text", "arf", "autoreply"),
+// recipient=, action=, status=, reply_code=, diagnostic=, remote_mta=,
+// feedback_type=, subject=, from= }; the result is { category = "userunknown",
+// hard = true }. Hard means: never mail this address again.
+//
+// Return tables are read strictly: an unknown field or a value of the
+// wrong type is an error of the hook, reported at the hook's definition, so
+// a typo fails `corriere rules check` instead of being ignored.
+//
+// # The message object
+//
+// msg is a userdata over the Go message, valid only during the call that
+// received it; nothing is copied into Lua until a method asks for it.
+// Methods returning strings return nil when the value is absent, except
+// sender, which is "" for the null sender.
+//
+//	msg:id()                       spool id
+//	msg:header(name)               first value of a header field, or nil
+//	msg:headers(name)              every value, as a list
+//	msg:has_header(name)           true if the field is present
+//	msg:set_header(name, value)    replace every field called name
+//	msg:add_header(name, value)    add a field at the top
+//	msg:remove_header(name)        remove every field called name
+//	msg:subject()                  Subject with encoded words decoded
+//	msg:from()                     address of the From: field
+//	msg:sender(), msg:set_sender(a)  envelope sender (MAIL FROM)
+//	msg:author(), msg:set_author(a)  who receives the message's DSNs (re-enveloping)
+//	msg:recipients()               list of envelope recipient addresses
+//	msg:recipient_count()          number of envelope recipients
+//	msg:size()                     size in octets
+//	msg:tenant(), msg:class(), msg:campaign(), msg:priority()
+//	msg:auth_user(), msg:client_ip(), msg:helo()
+//	msg:received()                 acceptance time, Unix seconds
+//
+// Header values set by a script may not contain CR, LF or NUL; addresses
+// are validated.
+//
+// # Modules
+//
+// require "core":
+//
+//	core.sources()                    the node's egress IPs: list of { ip=, helo= }
+//	core.counts(source, provider, class, window)
+//	                                  live counts { attempted=, delivered=, deferred=,
+//	                                  bounced=, complained= }; "" is a wildcard;
+//	                                  window in seconds or "5m" (default 5m)
+//	core.hash(...)                    stable non-negative integer of the arguments
+//	core.provider(mx_host)            provider name, as the core sees it
+//	core.domain(address)              lower-case domain of an address, or nil
+//	core.duration("15m")              seconds
+//	core.now()                        Unix seconds
+//	core.log(message, key, value, ...)  info log line with hook, tenant, msg_id
+//
+// require "bounces" (the pattern table of rules/bounces.lua, the same the
+// bounce listener uses; by enhanced status code alone when that file is
+// absent):
+//
+//	bounces.classify(report)                  { category=, hard= }
+//	bounces.classify_reply(code, status, text) { category=, hard= }
+//
+// require "rules.<name>" returns the table rules/<name>.lua returns, and
+// require "rules.tenants" every tenant table by name (without password
+// hashes). Plugins add modules through Options.Modules.
+//
+// # Rules data the engine reads
+//
+// rules/providers.lua: { default = limits, suspend = {...}, providers = {
+// { name=, mx = { patterns }, limits=, suspend= }, ... } }. MX patterns are
+// case-insensitive globs over the whole host name where "*" matches any
+// run of characters, dots included; the first provider in file order that
+// matches wins; an unmatched host is a provider named after its
+// registrable domain (policy.RegistrableDomain).
+//
+// rules/tenants/T.lua: { password_hash= (bcrypt only; a plain "password"
+// field refuses the generation), sender_domains=, reenvelope=, suppression=
+// ("reject" or "drop") } plus whatever the scripts read (classification
+// rules, unsubscribe addresses). The file name is the tenant name.
+//
+// rules/pools.lua is validated (IP addresses, pool references, warm-up
+// limit names) and otherwise read only by the scripts.
+package luart

@@ -1,0 +1,404 @@
+package luart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"corriere/core/event"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/tenant"
+)
+
+// Module is a Lua module a plugin adds to the sandbox, loaded by scripts
+// with require(Name()).
+type Module interface {
+	// Name is the name scripts require, for example "dkim". It must not
+	// be "core", "bounces" or start with "rules.".
+	Name() string
+	// Loader pushes the module's value (usually a table of functions) on
+	// L's stack and returns 1. It runs once per Lua state, on the first
+	// require, and must not keep L beyond the state's life.
+	Loader(L *lua.LState) int
+}
+
+// Options configure an Engine.
+type Options struct {
+	// ScriptsDir holds the hook scripts (scripts/*.lua) and the per-tenant
+	// overrides (scripts/tenants/<tenant>.lua). The default value is
+	// "./scripts".
+	ScriptsDir string
+	// RulesDir holds the policy data (rules/*.lua, rules/tenants/*.lua).
+	// The default value is "./rules".
+	RulesDir string
+	// CallTimeout is the time budget of one hook call; a hook still
+	// running after it is stopped. The default value is 100ms.
+	CallTimeout time.Duration
+	// LoadTimeout is the time budget for preparing one Lua state (running
+	// every policy file once). The default value is 2s.
+	LoadTimeout time.Duration
+	// PoolSize is how many idle prepared Lua states a generation keeps.
+	// The default value is 2*GOMAXPROCS.
+	PoolSize int
+	// Sources are the node's configured egress IPs, which scripts read with
+	// core.sources() and which an egress pool without IPs of its own uses.
+	Sources []policy.Source
+	// Counters are the live delivery counters scripts read with
+	// core.counts(); nil reads as zero everywhere.
+	Counters policy.Counters
+	// Modules are extra Lua modules registered by plugins.
+	Modules []Module
+	// Logger receives load, reload and hook-failure logs. The default value
+	// discards them.
+	Logger *slog.Logger
+	// Events, if set, receives an event.PolicyLoad on every load and every
+	// refused reload.
+	Events *event.Bus
+	// Now is the clock. The default value is time.Now.
+	Now func() time.Time
+}
+
+// EnsureDefaults fills in the zero fields of o with their default values.
+func (o *Options) EnsureDefaults() {
+	if o.ScriptsDir == "" {
+		o.ScriptsDir = "./scripts"
+	}
+	if o.RulesDir == "" {
+		o.RulesDir = "./rules"
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 100 * time.Millisecond
+	}
+	if o.LoadTimeout <= 0 {
+		o.LoadTimeout = 2 * time.Second
+	}
+	if o.PoolSize <= 0 {
+		o.PoolSize = 2 * runtime.GOMAXPROCS(0)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports options that cannot work: module names that clash with
+// the built-in modules or with each other.
+func (o *Options) Validate() error {
+	seen := map[string]bool{}
+	for _, m := range o.Modules {
+		n := m.Name()
+		switch {
+		case n == "" || n == "core" || n == "bounces" || strings.HasPrefix(n, "rules."):
+			return fmt.Errorf("luart: module name %q is reserved", n)
+		case seen[n]:
+			return fmt.Errorf("luart: module %q registered twice", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// Engine is the Lua policy: it implements policy.Policy and
+// tenant.Directory over the current generation of the policy files, and is
+// safe for concurrent use.
+type Engine struct {
+	opts     Options
+	log      *slog.Logger
+	fallback policy.Default
+
+	cur      atomic.Pointer[generation]
+	reloadMu sync.Mutex
+
+	stats        [numHooks]hookStats
+	reloadErrors atomic.Uint64
+
+	statusMu  sync.Mutex
+	lastErr   error
+	lastErrAt time.Time
+}
+
+// hookStats counts the calls of one hook; lastLog and suppressed limit
+// failure logs to one line per second per hook.
+type hookStats struct {
+	calls, errors, timeouts atomic.Uint64
+	lastLog                 atomic.Int64
+	suppressed              atomic.Uint64
+}
+
+var (
+	_ policy.Policy    = (*Engine)(nil)
+	_ tenant.Directory = (*Engine)(nil)
+)
+
+// New loads the policy directories as generation 1. It fails, with the
+// file and line of the first problem, if any file does not compile or load
+// or a smoke call of a hook fails: a node must not start on a broken
+// policy.
+func New(opts Options) (*Engine, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		opts:     opts,
+		log:      opts.Logger,
+		fallback: policy.Default{Sources: opts.Sources},
+	}
+	g, err := build(e, 1)
+	if err != nil {
+		e.emit("refused", fmt.Sprintf("policy refused: %v", err))
+		return nil, fmt.Errorf("luart: load policy: %w", err)
+	}
+	e.cur.Store(g)
+	e.log.Info("luart: policy loaded", "generation", g.number, "files", len(g.sources),
+		"scripts", opts.ScriptsDir, "rules", opts.RulesDir)
+	e.emit("loaded", fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))
+	return e, nil
+}
+
+// Check compiles and loads the two directories and smoke-calls every hook,
+// exactly as a reload would, and returns the first problem as file:line.
+func Check(scriptsDir, rulesDir string) error {
+	_, err := New(Options{ScriptsDir: scriptsDir, RulesDir: rulesDir})
+	return err
+}
+
+// Reload builds a new generation from the directories. It becomes current
+// only if everything loads and every smoke call succeeds; otherwise the
+// current generation stays, and the error is logged, counted and kept for
+// Status. Reloads are serialised.
+func (e *Engine) Reload() error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	old := e.cur.Load()
+	g, err := build(e, old.number+1)
+	if err != nil {
+		e.reloadErrors.Add(1)
+		e.statusMu.Lock()
+		e.lastErr, e.lastErrAt = err, e.now()
+		e.statusMu.Unlock()
+		e.log.Error("luart: policy reload refused; the current generation stays",
+			"generation", old.number, "error", err.Error())
+		e.emit("refused", fmt.Sprintf("policy reload refused, generation %d stays: %v", old.number, err))
+		return fmt.Errorf("luart: reload: %w", err)
+	}
+	e.cur.Store(g)
+	old.retire()
+	e.log.Info("luart: policy reloaded", "generation", g.number, "files", len(g.sources))
+	e.emit("loaded", fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))
+	return nil
+}
+
+func (e *Engine) emit(category, reason string) {
+	e.opts.Events.Emit(&event.Event{Type: event.PolicyLoad, Category: category, Reason: reason})
+}
+
+func (e *Engine) now() time.Time { return e.opts.Now() }
+
+// observe counts one call of hook h and logs a failure, at most one line
+// per second per hook (the rest are counted in the next line).
+func (e *Engine) observe(h hookID, msgID string, err error) {
+	s := &e.stats[h]
+	s.calls.Add(1)
+	if err == nil {
+		return
+	}
+	var he *HookError
+	if !errors.As(err, &he) {
+		return
+	}
+	if he.Timeout {
+		s.timeouts.Add(1)
+	} else {
+		s.errors.Add(1)
+	}
+	now := e.now().UnixNano()
+	last := s.lastLog.Load()
+	if now-last < int64(time.Second) || !s.lastLog.CompareAndSwap(last, now) {
+		s.suppressed.Add(1)
+		return
+	}
+	attrs := []any{"hook", he.Hook, "timeout", he.Timeout, "error", he.Err.Error()}
+	var se *ScriptError
+	if errors.As(he.Err, &se) && se.File != "" {
+		attrs = append(attrs, "pos", se.Pos())
+	}
+	if he.Tenant != "" {
+		attrs = append(attrs, "tenant", he.Tenant)
+	}
+	if msgID != "" {
+		attrs = append(attrs, "msg_id", msgID)
+	}
+	if n := s.suppressed.Swap(0); n > 0 {
+		attrs = append(attrs, "similar_failures_not_logged", n)
+	}
+	e.log.Error("luart: hook failed; the safe outcome applies", attrs...)
+}
+
+// Classify runs the classify hook of the message's tenant (or the default).
+func (e *Engine) Classify(ctx context.Context, m *message.Message) (policy.Classification, error) {
+	c, err := e.cur.Load().classify(ctx, m)
+	e.observe(hClassify, m.ID, err)
+	return c, err
+}
+
+// Rewrite runs the rewrite hook, which edits the message in place.
+func (e *Engine) Rewrite(ctx context.Context, m *message.Message) error {
+	err := e.cur.Load().rewrite(ctx, m)
+	e.observe(hRewrite, m.ID, err)
+	return err
+}
+
+// Provider names the provider of an MX host from the patterns of
+// rules/providers.lua, without calling Lua.
+func (e *Engine) Provider(mxHost string) string {
+	return e.cur.Load().provider(mxHost)
+}
+
+// Route runs the route hook for one recipient.
+func (e *Engine) Route(ctx context.Context, d *policy.Delivery) (policy.Route, error) {
+	r, err := e.cur.Load().route(ctx, d)
+	id := ""
+	if d.Message != nil {
+		id = d.Message.ID
+	}
+	e.observe(hRoute, id, err)
+	return r, err
+}
+
+// Shape returns the limits from the shape hook, cached per generation,
+// provider and source: the hook runs once per pair and generation.
+func (e *Engine) Shape(ctx context.Context, provider, source string) (policy.Limits, error) {
+	l, err := e.cur.Load().shape(ctx, provider, source)
+	e.observe(hShape, "", err)
+	return l, err
+}
+
+// OnResponse runs the on_response hook for one reply.
+func (e *Engine) OnResponse(ctx context.Context, a *policy.Attempt) (policy.Verdict, error) {
+	v, err := e.cur.Load().onResponse(ctx, a)
+	e.observe(hOnResponse, "", err)
+	return v, err
+}
+
+// OnBounce runs the on_bounce hook for one asynchronous bounce.
+func (e *Engine) OnBounce(ctx context.Context, r *policy.BounceReport) (policy.BounceVerdict, error) {
+	v, err := e.cur.Load().onBounce(ctx, r)
+	e.observe(hOnBounce, "", err)
+	return v, err
+}
+
+// Lookup returns the tenant defined by rules/tenants/<name>.lua in the
+// current generation.
+func (e *Engine) Lookup(name string) (*tenant.Tenant, bool) {
+	t, ok := e.cur.Load().tenants[name]
+	return t, ok
+}
+
+// Status is a snapshot of the engine for `corriere rules status` and the
+// admin API.
+type Status struct {
+	// Generation is the number of the current generation, from 1.
+	Generation uint64 `json:"generation"`
+	// LoadedAt is when the current generation was built.
+	LoadedAt time.Time `json:"loaded_at"`
+	// ScriptsDir and RulesDir are the watched directories.
+	ScriptsDir string `json:"scripts_dir"`
+	RulesDir   string `json:"rules_dir"`
+	// Files are the policy files of the current generation.
+	Files []string `json:"files"`
+	// Tenants are the tenants defined in rules/tenants, sorted.
+	Tenants []string `json:"tenants"`
+	// Providers are the providers of rules/providers.lua, in file order.
+	Providers []string `json:"providers"`
+	// ReloadErrors counts refused reloads since start.
+	ReloadErrors uint64 `json:"reload_errors"`
+	// LastError is the most recent refused reload ("" if none), as
+	// "file:line: message", and LastErrorAt is when it happened.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Hooks has one entry per hook, in call order.
+	Hooks []HookStatus `json:"hooks"`
+}
+
+// HookStatus describes one hook.
+type HookStatus struct {
+	// Name is the hook's Lua name.
+	Name string `json:"name"`
+	// Defined is where the default is defined ("file:line"), or
+	// "built-in" when no script defines it and the Go policy decides.
+	Defined string `json:"defined"`
+	// Overrides lists the tenants whose scripts override this hook.
+	Overrides []string `json:"overrides,omitempty"`
+	// Calls, Errors and Timeouts count calls since start; errors and
+	// timeouts took the safe outcome.
+	Calls    uint64 `json:"calls"`
+	Errors   uint64 `json:"errors"`
+	Timeouts uint64 `json:"timeouts"`
+}
+
+// Status returns a snapshot of the current generation and the counters.
+func (e *Engine) Status() Status {
+	g := e.cur.Load()
+	s := Status{
+		Generation:   g.number,
+		LoadedAt:     g.loadedAt,
+		ScriptsDir:   e.opts.ScriptsDir,
+		RulesDir:     e.opts.RulesDir,
+		Files:        g.fileList(),
+		Providers:    g.providers.names(),
+		ReloadErrors: e.reloadErrors.Load(),
+	}
+	for name := range g.tenants {
+		s.Tenants = append(s.Tenants, name)
+	}
+	sort.Strings(s.Tenants)
+	e.statusMu.Lock()
+	if e.lastErr != nil {
+		s.LastError, s.LastErrorAt = errorText(e.lastErr), e.lastErrAt
+	}
+	e.statusMu.Unlock()
+	for h := range numHooks {
+		hs := HookStatus{
+			Name:     hookNames[h],
+			Defined:  g.hookPos[h],
+			Calls:    e.stats[h].calls.Load(),
+			Errors:   e.stats[h].errors.Load(),
+			Timeouts: e.stats[h].timeouts.Load(),
+		}
+		if hs.Defined == "" {
+			hs.Defined = "built-in"
+		}
+		for t, hooks := range g.overrides {
+			if contains(hooks, hookNames[h]) {
+				hs.Overrides = append(hs.Overrides, t)
+			}
+		}
+		sort.Strings(hs.Overrides)
+		s.Hooks = append(s.Hooks, hs)
+	}
+	return s
+}
+
+// errorText is the "file:line: message" of a load error, without the
+// package prefixes added on the way up.
+func errorText(err error) string {
+	var se *ScriptError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,238 @@
+package luart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// hookID names a hook; hookNames are their Lua names.
+type hookID int
+
+const (
+	hClassify hookID = iota
+	hRewrite
+	hRoute
+	hShape
+	hOnResponse
+	hOnBounce
+	numHooks
+)
+
+var hookNames = [numHooks]string{"classify", "rewrite", "route", "shape", "on_response", "on_bounce"}
+
+// Hooks lists the hooks a policy script may define, in the order the core
+// calls them for a message.
+var Hooks = hookNames[:]
+
+// tenantHookAllowed says which hooks a tenant file may override. Shaping
+// is per provider and source IP, and an asynchronous bounce arrives before
+// anyone knows its tenant, so those two only have default scripts.
+var tenantHookAllowed = [numHooks]bool{hClassify: true, hRewrite: true, hRoute: true, hOnResponse: true}
+
+// hookSet holds one function per hook; nil means "not defined here".
+type hookSet [numHooks]*lua.LFunction
+
+// state is one prepared Lua state of a generation: the sandbox, every
+// policy file run once, and the hook functions found. A state serves one
+// call at a time; the generation's pool hands states to goroutines.
+type state struct {
+	L        *lua.LState
+	gen      *generation
+	defaults hookSet
+	tenants  map[string]*hookSet
+
+	// msg is the reused message object; attempt, rcpt and report are the
+	// reused argument tables of on_response, route and on_bounce.
+	msg     *lua.LUserData
+	attempt *lua.LTable
+	rcpt    *lua.LTable
+	report  *lua.LTable
+
+	// hook, tenant and msgID describe the call in progress, for core.log.
+	hook   hookID
+	tenant string
+	msgID  string
+
+	// broken is set when a call was interrupted (time budget, Go panic):
+	// the state is closed instead of going back to the pool.
+	broken bool
+}
+
+// newState prepares a Lua state for g: it runs every script under the
+// load budget and collects the hooks.
+func newState(g *generation) (*state, error) {
+	st := &state{gen: g, hook: -1, tenants: map[string]*hookSet{}}
+	st.L = newSandbox(g.preload(st))
+	L := st.L
+	st.msg = L.NewUserData()
+	L.SetMetatable(st.msg, newMessageMeta(L))
+	st.attempt = L.CreateTable(0, 16)
+	st.rcpt = L.CreateTable(0, 8)
+	st.report = L.CreateTable(0, 12)
+
+	ctx, cancel := context.WithTimeout(context.Background(), g.engine.opts.LoadTimeout)
+	defer cancel()
+	L.SetContext(ctx)
+	var err error
+	if g.providers == nil {
+		err = g.loadData(st)
+	}
+	if err == nil {
+		err = st.loadScripts()
+	}
+	L.RemoveContext()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (loading took longer than %v)", err, g.engine.opts.LoadTimeout)
+		}
+		L.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// loadScripts runs the default scripts, then the tenant scripts, each in an
+// environment of its own whose unknown names resolve to the shared globals,
+// and records which hooks each defines.
+func (st *state) loadScripts() error {
+	L := st.L
+	envMeta := L.NewTable()
+	envMeta.RawSetString("__index", L.G.Global)
+	for _, src := range st.gen.scripts {
+		env := L.NewTable()
+		L.SetMetatable(env, envMeta)
+		if err := runFile(L, src, env); err != nil {
+			return err
+		}
+		found := false
+		for h := range numHooks {
+			fn, ok := env.RawGetString(hookNames[h]).(*lua.LFunction)
+			if !ok {
+				continue
+			}
+			if prev := st.defaults[h]; prev != nil {
+				return &ScriptError{File: src.rel, Line: fn.Proto.LineDefined,
+					Msg: fmt.Sprintf("hook %s is already defined in %s", hookNames[h], funcPos(prev))}
+			}
+			st.defaults[h] = fn
+			found = true
+		}
+		if !found {
+			return &ScriptError{File: src.rel, Msg: "defines none of the hooks " + strings.Join(Hooks, ", ")}
+		}
+	}
+	for _, src := range st.gen.tenantScripts {
+		defaults := L.NewTable()
+		for h, fn := range st.defaults {
+			if fn != nil {
+				defaults.RawSetString(hookNames[h], fn)
+			}
+		}
+		env := L.NewTable()
+		L.SetMetatable(env, envMeta)
+		env.RawSetString("defaults", defaults)
+		if err := runFile(L, src, env); err != nil {
+			return err
+		}
+		set := &hookSet{}
+		found := false
+		for h := range numHooks {
+			fn, ok := env.RawGetString(hookNames[h]).(*lua.LFunction)
+			if !ok {
+				continue
+			}
+			if !tenantHookAllowed[h] {
+				return &ScriptError{File: src.rel, Line: fn.Proto.LineDefined,
+					Msg: fmt.Sprintf("hook %s cannot be overridden per tenant (it only has a default script)", hookNames[h])}
+			}
+			set[h] = fn
+			found = true
+		}
+		if !found {
+			return &ScriptError{File: src.rel, Msg: "defines none of the hooks classify, rewrite, route, on_response"}
+		}
+		st.tenants[src.name] = set
+	}
+	return nil
+}
+
+// runFile runs a compiled file once with env as its globals.
+func runFile(L *lua.LState, src *source, env *lua.LTable) error {
+	fn := L.NewFunctionFromProto(src.proto)
+	fn.Env = env
+	L.Push(fn)
+	if err := L.PCall(0, 0, nil); err != nil {
+		return luaError(err)
+	}
+	return nil
+}
+
+// funcPos is "file:line" of a Lua function's definition.
+func funcPos(fn *lua.LFunction) string {
+	if fn.Proto == nil {
+		return "(Go function)"
+	}
+	return fmt.Sprintf("%s:%d", fn.Proto.SourceName, fn.Proto.LineDefined)
+}
+
+// lookupHook returns the function to run for h: the tenant's override if
+// it has one, else the default; and the tenant whose override it is.
+func (st *state) lookupHook(h hookID, tenant string) (*lua.LFunction, string) {
+	if tenant != "" {
+		if set := st.tenants[tenant]; set != nil && set[h] != nil {
+			return set[h], tenant
+		}
+	}
+	return st.defaults[h], ""
+}
+
+// call runs fn with args under the time budget and returns its first
+// result. The result is only valid until the state goes back to the pool.
+func (st *state) call(ctx context.Context, fn *lua.LFunction, args ...lua.LValue) (lua.LValue, error) {
+	L := st.L
+	budget, cancel := context.WithTimeout(ctx, st.gen.engine.opts.CallTimeout)
+	defer cancel()
+	L.SetContext(budget)
+	L.Push(fn)
+	for _, a := range args {
+		L.Push(a)
+	}
+	err := L.PCall(len(args), 1, nil)
+	L.RemoveContext()
+	if err != nil {
+		var api *lua.ApiError
+		if !errors.As(err, &api) || api.Type == lua.ApiErrorPanic {
+			st.broken = true
+		}
+		if budget.Err() != nil {
+			st.broken = true
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("luart: call abandoned: %w", ctx.Err())
+			}
+			se := luaError(err)
+			se.Msg = fmt.Sprintf("stopped after %v (time budget exceeded)", st.gen.engine.opts.CallTimeout)
+			return nil, &budgetError{se}
+		}
+		return nil, luaError(err)
+	}
+	ret := L.Get(-1)
+	L.Pop(1)
+	return ret, nil
+}
+
+// budgetError marks a *ScriptError caused by the time budget.
+type budgetError struct{ *ScriptError }
+
+// resultError is an error about what a hook returned, placed at the hook's
+// definition.
+func resultError(fn *lua.LFunction, h hookID, format string, args ...any) *ScriptError {
+	se := &ScriptError{Msg: hookNames[h] + " returned " + fmt.Sprintf(format, args...)}
+	if fn.Proto != nil {
+		se.File, se.Line = fn.Proto.SourceName, fn.Proto.LineDefined
+	}
+	return se
+}

@@ -1,0 +1,44 @@
+-- Tenant "example": a demo account for trying Corriere on a local machine.
+--
+-- SMTP AUTH user "example", password "corriere-demo". This is a LOCAL-DEMO
+-- credential, published here on purpose: replace password_hash (make one with
+-- `corriere rules passwd`) or delete this file before the submission port is
+-- reachable by anyone else.
+--
+-- The file name is the tenant's name. Fields:
+--   password_hash   bcrypt hash of the SMTP AUTH password; never plain text
+--   sender_domains  domains the tenant may use in MAIL FROM (and their
+--                   subdomains); leave it out to allow any domain
+--   reenvelope      true: the platform's bounce domain becomes the envelope
+--                   sender and Sender:, From: stays the author's, bounces go
+--                   back to the author (see scripts/rewrite.lua)
+--   bounce_domain   with reenvelope, the domain of the envelope sender
+--   suppression     "reject" refuses suppressed recipients at RCPT TO,
+--                   "drop" accepts them and does not deliver
+--   unsubscribe     List-Unsubscribe added to newsletters that lack one:
+--                   { url = "https://...", mailto = "...", one_click = true }
+--   classify        explicit classification rules, first match wins. Each
+--                   rule gives Lua patterns (matched against lower-cased
+--                   values, so write them in lower case) for any of
+--                   sender (envelope), from (From: address), subject; and
+--                   the class, optionally campaign and priority, to assign.
+
+return {
+  password_hash = "$2a$10$uXZv.LP/VxdoUtm2raNuq.mjKNDqL74GJ4Kp0bhymYC1Jfq3FVn46",
+  sender_domains = { "example.com", "example.org" },
+  reenvelope = false,
+  suppression = "reject",
+
+  unsubscribe = {
+    url = "https://example.com/unsubscribe",
+    mailto = "unsubscribe@example.com",
+    one_click = true,
+  },
+
+  classify = {
+    -- Security alerts must arrive within a minute: critical.
+    { from = "^alerts@example%.com$", class = "critical" },
+    -- One-time passwords, whoever sends them.
+    { subject = "verification code", class = "critical" },
+  },
+}

@@ -1,0 +1,28 @@
+-- shape(provider, source): how fast one source IP may send to a provider.
+-- The core asks once per (provider, source) pair and policy generation and
+-- keeps the answer, so this may be as thorough as it likes.
+--
+-- source is an IP address, or "" when the system picks the address.
+-- Returns a limits table (fields described in rules/providers.lua); a
+-- missing field means "no limit of this kind".
+
+local providers = require "rules.providers"
+local pools = require "rules.pools"
+
+local by_name = {}
+for _, p in ipairs(providers.providers or {}) do by_name[p.name] = p end
+
+function shape(provider, source)
+  local p = by_name[provider]
+  local limits = {}
+  for k, v in pairs(p and p.limits or providers.default or {}) do
+    limits[k] = v
+  end
+  -- An IP still warming up gets the lower of its warm-up caps and the
+  -- provider's limits: new IPs earn reputation by sending little and well.
+  local caps = (pools.warmup or {})[source]
+  for k, v in pairs(caps or {}) do
+    if limits[k] == nil or v < limits[k] then limits[k] = v end
+  end
+  return limits
+end
