@@ -147,6 +147,7 @@ type Sim struct {
 	dns       *authserver.Server
 	mxPort    int
 	servers   []*smtp.Server
+	listeners []net.Listener
 	providers []*provider
 	cert      *x509.Certificate
 	outbox    *outbox
@@ -171,7 +172,9 @@ type host struct {
 	p    *provider
 }
 
-// Start serves w until Close or until ctx ends.
+// Start serves w until Close. When ctx ends the MX servers and pending
+// asynchronous mail stop; Close is still needed to stop DNS and release
+// everything.
 func Start(ctx context.Context, w *World, opts Options) (*Sim, error) {
 	if err := w.Validate(); err != nil {
 		return nil, err
@@ -321,6 +324,7 @@ func (s *Sim) serveMX(hosts []host) error {
 		return err
 	}
 	s.mxPort = port
+	s.listeners = listeners
 	i := 0
 	for _, h := range hosts {
 		if h.dead {
@@ -473,14 +477,24 @@ func (s *Sim) Stats() map[string]ProviderStats {
 	return out
 }
 
+// closeServers stops the MX servers. It closes the listeners itself too: a
+// server whose Serve has not yet registered its listener would otherwise
+// accept forever.
 func (s *Sim) closeServers() {
+	var errs []error
 	for _, srv := range s.servers {
 		if err := srv.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			s.mu.Lock()
-			s.closeErr = errors.Join(s.closeErr, fmt.Errorf("sim: close %s: %w", srv.Domain, err))
-			s.mu.Unlock()
+			errs = append(errs, fmt.Errorf("sim: close %s: %w", srv.Domain, err))
 		}
 	}
+	for _, l := range s.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("sim: close %s: %w", l.Addr(), err))
+		}
+	}
+	s.mu.Lock()
+	s.closeErr = errors.Join(s.closeErr, errors.Join(errs...))
+	s.mu.Unlock()
 }
 
 // Close stops every server and pending asynchronous mail and waits for the

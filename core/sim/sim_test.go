@@ -546,3 +546,22 @@ func BenchmarkDelivery(b *testing.B) {
 		}
 	}
 }
+
+func TestCloseRightAfterStart(t *testing.T) {
+	w, err := LoadWorld(defaultWorld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		s, err := Start(t.Context(), w, Options{ReturnPort: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	}
+}

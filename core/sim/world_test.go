@@ -146,10 +146,13 @@ func TestLoadWorldNamesTheFile(t *testing.T) {
 }
 
 func FuzzParseWorld(f *testing.F) {
-	if data, err := os.ReadFile(defaultWorld); err == nil {
-		f.Add(data)
-	}
 	f.Add([]byte(`{"providers": [{"name": "a", "domains": [{"name": "a.test", "mx": [{"host": "mx.a.test", "ip": "127.0.10.1"}]}]}]}`))
+	f.Add([]byte(`{"providers": [{"name": "a", "style": "gmail", "tarpit": "1s", "greylist": {"delay": "3s", "by": "ip"},
+		"blocklist": {"ips": ["127.0.0.9"], "at": "rcpt"}, "recipients": {"unknown_prefix": "unknown"},
+		"async_bounce": {"prefix": "b", "delay": "1s", "format": "qmail"}, "complaints": {"rate": 0.5, "to": "f@x.test"},
+		"replies": {"spam": "550 5.7.1 no {ip}"},
+		"domains": [{"name": "a.test", "mx": [{"host": "mx.a.test", "preference": 5, "ip": "127.0.10.1", "dead": true}]}]}],
+		"null_mx": ["n.test"], "nxdomains": ["x.test"], "records": ["a.test. 300 IN TXT \"v=spf1 -all\""]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w, err := ParseWorld(data)
 		if err != nil {
