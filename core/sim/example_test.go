@@ -58,4 +58,3 @@ func Example() {
 	// unknown.luigi@libero.it: 550 [5 1 1] <unknown.luigi@libero.it>: recipient rejected: user unknown (IOL UU)
 	// libero smtp-in.libero.it mario@libero.it 127.0.0.2 <1@negozio-esempio.it>
 }
-
