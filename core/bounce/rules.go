@@ -1,0 +1,654 @@
+package bounce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"corriere/core/policy"
+	"corriere/core/reply"
+)
+
+// Categories are the bounce reasons a rule may name: the Sisimai taxonomy.
+var Categories = []string{
+	"authfailure", "badreputation", "blocked", "contenterror", "delivered", "exceedlimit", "expired",
+	"failedstarttls", "feedback", "filtered", "hasmoved", "hostunknown", "mailboxfull", "mailererror",
+	"mesgtoobig", "networkerror", "norelaying", "notaccept", "notcompliantrfc", "onhold",
+	"policyviolation", "rejected", "requireptr", "securityerror", "spamdetected", "speeding",
+	"suppressed", "suspend", "syntaxerror", "systemerror", "systemfull", "toomanyconn", "undefined",
+	"userunknown", "vacation", "virusdetected",
+}
+
+// Fallback categories, used when no rule matches.
+const (
+	// CategoryOnHold is given to a failure whose diagnostic no rule
+	// recognises.
+	CategoryOnHold = "onhold"
+	// CategoryUndefined is given to a failure without any diagnostic.
+	CategoryUndefined = "undefined"
+)
+
+// Rules is a compiled bounce classification table (rules/bounces.lua). It
+// is immutable once built and safe for concurrent use.
+type Rules struct {
+	rules []rule
+	m     *matcher
+	// commandIDs maps fragment ids of command phrases to their command.
+	commandIDs []commandFragment
+	nfrag      int
+}
+
+type commandFragment struct {
+	id      int
+	command string
+}
+
+// hardness says when a rule's category means "do not mail again".
+type hardness uint8
+
+const (
+	soft          hardness = iota
+	hard                   // always
+	hardPermanent          // only when the failure is permanent (5xx)
+)
+
+type rule struct {
+	category string
+	hard     hardness
+	all      bool // every test must succeed, not just one
+	text     []textPattern
+	unless   []textPattern
+	status   []statusPattern
+	reply    []replyPattern
+	kind     []string
+	action   []string
+	command  []string
+}
+
+// textPattern is one or more fragments that must occur in this order.
+type textPattern struct {
+	ids   []int
+	frags []string
+}
+
+// statusPattern is an enhanced status code whose parts may be wildcards
+// (-1).
+type statusPattern [3]int
+
+func (p statusPattern) match(st reply.Status) bool {
+	return (p[0] < 0 || p[0] == st.Class) && (p[1] < 0 || p[1] == st.Subject) && (p[2] < 0 || p[2] == st.Detail)
+}
+
+// replyPattern matches reply codes from lo to hi inclusive.
+type replyPattern struct{ lo, hi int }
+
+// RulesFromLua decodes the table returned by rules/bounces.lua. The
+// errors name the rule and the field at fault, for example
+// "bounce rules: rule 12: category missing".
+func RulesFromLua(v lua.LValue) (*Rules, error) {
+	return decodeRules(v, "bounce rules")
+}
+
+// LoadRulesFile runs a rules file in a fresh, sandboxed Lua state (only the
+// base, string and table libraries, without file access) and decodes the
+// table it returns.
+func LoadRulesFile(path string) (*Rules, error) {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	defer L.Close()
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, name := range []string{"dofile", "loadfile", "require", "module"} {
+		L.SetGlobal(name, lua.LNil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	L.SetContext(ctx)
+	fn, err := L.LoadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bounce: load rules %s: %w", path, err)
+	}
+	L.Push(fn)
+	if err := L.PCall(0, 1, nil); err != nil {
+		return nil, fmt.Errorf("bounce: run rules %s: %w", path, err)
+	}
+	return decodeRules(L.Get(-1), path)
+}
+
+// ruleFields are the keys a rule table may have.
+var ruleFields = map[string]bool{
+	"category": true, "hard": true, "text": true, "unless": true, "status": true, "reply": true,
+	"kind": true, "action": true, "command": true, "all": true,
+}
+
+// decodeRules builds Rules from a Lua value; source prefixes the errors.
+func decodeRules(v lua.LValue, source string) (*Rules, error) {
+	tbl, ok := v.(*lua.LTable)
+	if !ok {
+		return nil, fmt.Errorf("%s: must return a table of rules, got %s", source, v.Type())
+	}
+	known := map[string]bool{}
+	for _, c := range Categories {
+		known[c] = true
+	}
+	b := &rulesBuilder{ids: map[string]int{}}
+	n := tbl.Len()
+	var errs []error
+	tbl.ForEach(func(k, _ lua.LValue) {
+		if num, ok := k.(lua.LNumber); !ok || int(num) < 1 || int(num) > n || float64(int(num)) != float64(num) {
+			errs = append(errs, fmt.Errorf("%s: unexpected key %s: the rules must be a list", source, luaString(k)))
+		}
+	})
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	rules := make([]rule, 0, n)
+	for i := 1; i <= n; i++ {
+		r, err := b.rule(tbl.RawGetInt(i), known)
+		if err != nil {
+			return nil, fmt.Errorf("%s: rule %d%s: %w", source, i, ruleName(tbl.RawGetInt(i)), err)
+		}
+		rules = append(rules, r)
+	}
+	out := &Rules{rules: rules}
+	for _, c := range commands {
+		out.commandIDs = append(out.commandIDs, commandFragment{id: b.id(c.phrase), command: c.command})
+	}
+	out.m = newMatcher(b.frags)
+	out.nfrag = len(b.frags)
+	return out, nil
+}
+
+// ruleName returns " (category)" for a rule table that has a category, to
+// make errors easier to place.
+func ruleName(v lua.LValue) string {
+	if t, ok := v.(*lua.LTable); ok {
+		if s, ok := t.RawGetString("category").(lua.LString); ok && s != "" {
+			return " (" + string(s) + ")"
+		}
+	}
+	return ""
+}
+
+func luaString(v lua.LValue) string {
+	if s, ok := v.(lua.LString); ok {
+		return strconv.Quote(string(s))
+	}
+	return v.String()
+}
+
+type rulesBuilder struct {
+	frags []string
+	ids   map[string]int
+}
+
+// id returns the fragment id of a lower-cased fragment, adding it.
+func (b *rulesBuilder) id(frag string) int {
+	if id, ok := b.ids[frag]; ok {
+		return id
+	}
+	b.ids[frag] = len(b.frags)
+	b.frags = append(b.frags, frag)
+	return len(b.frags) - 1
+}
+
+func (b *rulesBuilder) rule(v lua.LValue, known map[string]bool) (rule, error) {
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return rule{}, fmt.Errorf("must be a table, got %s", v.Type())
+	}
+	var r rule
+	var err error
+	var keys []string
+	t.ForEach(func(k, _ lua.LValue) {
+		s, ok := k.(lua.LString)
+		if !ok || !ruleFields[string(s)] {
+			keys = append(keys, luaString(k))
+		}
+	})
+	if len(keys) > 0 {
+		sort.Strings(keys)
+		return rule{}, fmt.Errorf("unknown field %s (fields are category, hard, all, text, unless, status, reply, kind, action, command)", keys[0])
+	}
+	switch c := t.RawGetString("category").(type) {
+	case *lua.LNilType:
+		return rule{}, errors.New("category missing")
+	case lua.LString:
+		if !known[string(c)] {
+			return rule{}, fmt.Errorf("unknown category %q", string(c))
+		}
+		r.category = string(c)
+	default:
+		return rule{}, fmt.Errorf("category must be a string, got %s", c.Type())
+	}
+	switch h := t.RawGetString("hard").(type) {
+	case *lua.LNilType:
+	case lua.LBool:
+		if h {
+			r.hard = hard
+		}
+	case lua.LString:
+		if h != "permanent" {
+			return rule{}, fmt.Errorf("hard must be true, false or \"permanent\", got %q", string(h))
+		}
+		r.hard = hardPermanent
+	default:
+		return rule{}, fmt.Errorf("hard must be true, false or \"permanent\", got %s", h.Type())
+	}
+	switch a := t.RawGetString("all").(type) {
+	case *lua.LNilType:
+	case lua.LBool:
+		r.all = bool(a)
+	default:
+		return rule{}, fmt.Errorf("all must be true or false, got %s", a.Type())
+	}
+	if r.text, err = b.texts(t, "text"); err != nil {
+		return rule{}, err
+	}
+	if r.unless, err = b.texts(t, "unless"); err != nil {
+		return rule{}, err
+	}
+	statuses, err := stringList(t, "status")
+	if err != nil {
+		return rule{}, err
+	}
+	for i, s := range statuses {
+		p, ok := parseStatusPattern(s)
+		if !ok {
+			return rule{}, fmt.Errorf("status %d: %q is not an enhanced status code (write 5.1.1, 5.7.* or *.1.1)", i+1, s)
+		}
+		r.status = append(r.status, p)
+	}
+	if r.reply, err = replyList(t); err != nil {
+		return rule{}, err
+	}
+	if r.kind, err = wordList(t, "kind", []string{KindDSN, KindText, KindARF, KindAutoreply, "smtp"}); err != nil {
+		return rule{}, err
+	}
+	if r.action, err = wordList(t, "action", nil); err != nil {
+		return rule{}, err
+	}
+	if r.command, err = wordList(t, "command", []string{"connect", "helo", "ehlo", "starttls", "mail", "rcpt", "data", "none"}); err != nil {
+		return rule{}, err
+	}
+	return r, nil
+}
+
+// texts decodes a list of text patterns: each a string, or a list of
+// strings that must occur in that order.
+func (b *rulesBuilder) texts(t *lua.LTable, field string) ([]textPattern, error) {
+	v := t.RawGetString(field)
+	if v == lua.LNil {
+		return nil, nil
+	}
+	list, ok := v.(*lua.LTable)
+	if !ok {
+		if s, ok := v.(lua.LString); ok {
+			list = &lua.LTable{}
+			list.Append(s)
+		} else {
+			return nil, fmt.Errorf("%s must be a list of strings, got %s", field, v.Type())
+		}
+	}
+	var out []textPattern
+	for i := 1; i <= list.Len(); i++ {
+		var frags []string
+		switch e := list.RawGetInt(i).(type) {
+		case lua.LString:
+			frags = []string{string(e)}
+		case *lua.LTable:
+			for j := 1; j <= e.Len(); j++ {
+				s, ok := e.RawGetInt(j).(lua.LString)
+				if !ok {
+					return nil, fmt.Errorf("%s %d: fragment %d must be a string", field, i, j)
+				}
+				frags = append(frags, string(s))
+			}
+			if len(frags) == 0 {
+				return nil, fmt.Errorf("%s %d: empty list of fragments", field, i)
+			}
+		default:
+			return nil, fmt.Errorf("%s %d: must be a string or a list of strings, got %s", field, i, e.Type())
+		}
+		var p textPattern
+		for _, f := range frags {
+			f = strings.ToLower(f)
+			if strings.TrimSpace(f) == "" {
+				return nil, fmt.Errorf("%s %d: empty fragment", field, i)
+			}
+			p.ids = append(p.ids, b.id(f))
+			p.frags = append(p.frags, f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// stringList decodes a string or a list of strings.
+func stringList(t *lua.LTable, field string) ([]string, error) {
+	v := t.RawGetString(field)
+	switch v := v.(type) {
+	case *lua.LNilType:
+		return nil, nil
+	case lua.LString:
+		return []string{string(v)}, nil
+	case *lua.LTable:
+		var out []string
+		for i := 1; i <= v.Len(); i++ {
+			s, ok := v.RawGetInt(i).(lua.LString)
+			if !ok {
+				return nil, fmt.Errorf("%s %d: must be a string, got %s", field, i, v.RawGetInt(i).Type())
+			}
+			out = append(out, string(s))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s must be a string or a list of strings, got %s", field, v.Type())
+}
+
+// wordList decodes a list of lower-case words, checked against allowed
+// when it is not nil.
+func wordList(t *lua.LTable, field string, allowed []string) ([]string, error) {
+	words, err := stringList(t, field)
+	if err != nil {
+		return nil, err
+	}
+	for i, w := range words {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if w == "" {
+			return nil, fmt.Errorf("%s %d: empty", field, i+1)
+		}
+		if allowed != nil && !contains(allowed, w) {
+			return nil, fmt.Errorf("%s %d: %q is not one of %s", field, i+1, w, strings.Join(allowed, ", "))
+		}
+		if w == "ehlo" {
+			w = "helo"
+		}
+		words[i] = w
+	}
+	return words, nil
+}
+
+// replyList decodes reply codes: numbers (550) or patterns ("55x", "4xx").
+func replyList(t *lua.LTable) ([]replyPattern, error) {
+	v := t.RawGetString("reply")
+	var items []lua.LValue
+	switch v := v.(type) {
+	case *lua.LNilType:
+		return nil, nil
+	case *lua.LTable:
+		for i := 1; i <= v.Len(); i++ {
+			items = append(items, v.RawGetInt(i))
+		}
+	default:
+		items = []lua.LValue{v}
+	}
+	var out []replyPattern
+	for i, it := range items {
+		s := strings.ToLower(strings.TrimSpace(it.String()))
+		if len(s) != 3 || s[0] < '2' || s[0] > '5' {
+			return nil, fmt.Errorf("reply %d: %q is not a reply code (write 550, \"55x\" or \"5xx\")", i+1, s)
+		}
+		lo, hi := 0, 0
+		wild := false
+		for j := 0; j < 3; j++ {
+			switch c := s[j]; {
+			case c == 'x' && j > 0:
+				wild = true
+				lo, hi = lo*10, hi*10+9
+			case isDigit(c) && !wild:
+				lo, hi = lo*10+int(c-'0'), hi*10+int(c-'0')
+			default:
+				return nil, fmt.Errorf("reply %d: %q is not a reply code (write 550, \"55x\" or \"5xx\")", i+1, s)
+			}
+		}
+		out = append(out, replyPattern{lo, hi})
+	}
+	return out, nil
+}
+
+// parseStatusPattern parses "5.1.1", "5.7.*" or "*.1.1".
+func parseStatusPattern(s string) (statusPattern, bool) {
+	parts := strings.Split(strings.TrimSpace(s), ".")
+	if len(parts) != 3 {
+		return statusPattern{}, false
+	}
+	var p statusPattern
+	for i, part := range parts {
+		if part == "*" {
+			p[i] = -1
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 0 || n > 999 || (i == 0 && n != 2 && n != 4 && n != 5) {
+			return statusPattern{}, false
+		}
+		p[i] = n
+	}
+	return p, true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// facts is what Classify knows about one report, computed once.
+type facts struct {
+	text      string // the diagnostic as given
+	found     []uint64
+	status    reply.Status
+	hasStatus bool
+	code      int
+	kind      string
+	action    string
+	command   string // "rcpt", "data"... or "none"
+	lowered   string // lazily lower-cased text, for ordered fragments
+}
+
+// Classify decides the category of one report and whether it is hard. The
+// rules are tried in order and the first that matches decides; when none
+// does, the category is "onhold" (a diagnostic nobody recognises) or
+// "undefined" (no diagnostic at all), both soft.
+func (r *Rules) Classify(b *policy.BounceReport) policy.BounceVerdict {
+	var buf [16]uint64
+	f := facts{text: b.Diagnostic, kind: b.Kind, action: strings.ToLower(b.Action), code: b.ReplyCode}
+	f.status, f.hasStatus = reply.ParseStatus(b.Status)
+	return r.classify(&f, buf[:])
+}
+
+// Explain returns the 1-based number of the rule that decides b (as in
+// "rule 12" of rules/bounces.lua), or 0 when no rule matches. It helps
+// whoever edits the rules see why a bounce got its category.
+func (r *Rules) Explain(b *policy.BounceReport) int {
+	var buf [16]uint64
+	f := facts{text: b.Diagnostic, kind: b.Kind, action: strings.ToLower(b.Action), code: b.ReplyCode}
+	f.status, f.hasStatus = reply.ParseStatus(b.Status)
+	_, i := r.decide(&f, buf[:])
+	return i + 1
+}
+
+// ClassifyReply classifies a synchronous SMTP reply with the same rules,
+// as a report of kind "smtp" whose diagnostic is the reply text.
+func (r *Rules) ClassifyReply(rp *reply.Reply) policy.BounceVerdict {
+	var buf [16]uint64
+	f := facts{text: rp.Text, kind: "smtp", code: rp.Code, status: rp.Status, hasStatus: !rp.Status.IsZero()}
+	return r.classify(&f, buf[:])
+}
+
+func (r *Rules) classify(f *facts, buf []uint64) policy.BounceVerdict {
+	v, _ := r.decide(f, buf)
+	return v
+}
+
+// decide classifies f and returns the index of the deciding rule, or -1
+// when none matched.
+func (r *Rules) decide(f *facts, buf []uint64) (policy.BounceVerdict, int) {
+	words := (r.nfrag + 63) / 64
+	if words <= len(buf) {
+		f.found = buf[:words]
+	} else {
+		f.found = make([]uint64, words)
+	}
+	r.m.scan(f.text, f.found)
+	f.command = "none"
+	for _, c := range r.commandIDs {
+		if has(f.found, c.id) {
+			f.command = commandWord(c.command)
+			break
+		}
+	}
+	for i := range r.rules {
+		if r.rules[i].matches(f) {
+			return policy.BounceVerdict{Category: r.rules[i].category, Hard: r.rules[i].isHard(f)}, i
+		}
+	}
+	if strings.TrimSpace(f.text) != "" {
+		return policy.BounceVerdict{Category: CategoryOnHold}, -1
+	}
+	return policy.BounceVerdict{Category: CategoryUndefined}, -1
+}
+
+// commandWord turns a command as bounces name it into the word rules use.
+func commandWord(c string) string {
+	switch c {
+	case "RCPT TO":
+		return "rcpt"
+	case "MAIL FROM":
+		return "mail"
+	case "DATA", "end of DATA":
+		return "data"
+	case "CONNECT":
+		return "connect"
+	case "EHLO", "HELO":
+		return "helo"
+	case "STARTTLS":
+		return "starttls"
+	}
+	return ""
+}
+
+func (ru *rule) matches(f *facts) bool {
+	if len(ru.kind) > 0 && !contains(ru.kind, f.kind) {
+		return false
+	}
+	if len(ru.action) > 0 && !contains(ru.action, f.action) {
+		return false
+	}
+	if len(ru.command) > 0 && !contains(ru.command, f.command) {
+		return false
+	}
+	for i := range ru.unless {
+		if ru.unless[i].match(f) {
+			return false
+		}
+	}
+	tests := 0
+	passed := 0
+	if len(ru.status) > 0 {
+		tests++
+		if f.hasStatus && anyStatus(ru.status, f.status) {
+			passed++
+		}
+	}
+	if len(ru.reply) > 0 {
+		tests++
+		if f.code > 0 && anyReply(ru.reply, f.code) {
+			passed++
+		}
+	}
+	if len(ru.text) > 0 {
+		tests++
+		for i := range ru.text {
+			if ru.text[i].match(f) {
+				passed++
+				break
+			}
+		}
+	}
+	if ru.all {
+		return passed == tests
+	}
+	return tests == 0 || passed > 0
+}
+
+func anyStatus(ps []statusPattern, st reply.Status) bool {
+	for _, p := range ps {
+		if p.match(st) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyReply(ps []replyPattern, code int) bool {
+	for _, p := range ps {
+		if code >= p.lo && code <= p.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// match reports whether every fragment of p occurs in the text, in order.
+func (p *textPattern) match(f *facts) bool {
+	for _, id := range p.ids {
+		if !has(f.found, id) {
+			return false
+		}
+	}
+	if len(p.ids) == 1 {
+		return true
+	}
+	if f.lowered == "" {
+		f.lowered = strings.Join(strings.Fields(strings.ToLower(f.text)), " ")
+	}
+	rest := f.lowered
+	for _, frag := range p.frags {
+		i := strings.Index(rest, frag)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(frag):]
+	}
+	return true
+}
+
+// isHard applies the rule's hardness to a report: "permanent" rules are
+// hard only when the failure is not temporary.
+func (ru *rule) isHard(f *facts) bool {
+	switch ru.hard {
+	case hard:
+		return true
+	case hardPermanent:
+		return !temporary(f)
+	}
+	return false
+}
+
+// temporary reports whether a report describes a transient failure: a 4.x.x
+// status, a 4xx reply, or a delivery still being attempted.
+func temporary(f *facts) bool {
+	switch {
+	case f.hasStatus:
+		return f.status.Class == 4
+	case f.code > 0:
+		return f.code/100 == 4
+	}
+	return f.action == "delayed"
+}

@@ -1,0 +1,309 @@
+package bounce
+
+import (
+	"html"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"corriere/core/policy"
+)
+
+// maxDiagnostic bounds the diagnostic text kept per recipient, which also
+// bounds the work of classifying it.
+const maxDiagnostic = 4 << 10
+
+// addrMatch is an address found in text, with its byte offsets.
+type addrMatch struct {
+	addr       string
+	start, end int
+}
+
+// addrRe matches the addresses bounces quote. It is deliberately narrower
+// than RFC 5322: characters such as '/' and '?' that real mailboxes almost
+// never use, but URLs do, are left out.
+var addrRe = regexp.MustCompile(`[A-Za-z0-9._%+='-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}`)
+
+// findAddresses returns the addresses in s, in order.
+func findAddresses(s string) []addrMatch {
+	locs := addrRe.FindAllStringIndex(s, 64)
+	out := make([]addrMatch, 0, len(locs))
+	for _, l := range locs {
+		a := s[l[0]:l[1]]
+		// Leading dots and quoting debris are never part of a mailbox.
+		trimmed := strings.TrimLeft(a, ".='-")
+		start := l[0] + len(a) - len(trimmed)
+		if strings.HasPrefix(trimmed, "@") || trimmed == "" {
+			continue
+		}
+		out = append(out, addrMatch{addr: trimmed, start: start, end: l[1]})
+	}
+	return out
+}
+
+// cleanAddress strips the decorations around an address: angle brackets,
+// quotes, an "rfc822;" type prefix and trailing punctuation.
+func cleanAddress(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, ';'); i >= 0 && i < 12 {
+		s = strings.TrimSpace(s[i+1:])
+	}
+	if as := findAddresses(s); len(as) > 0 {
+		return as[0].addr
+	}
+	return strings.Trim(s, "<>\"' \t.:,")
+}
+
+// sameAddress compares addresses case-insensitively.
+func sameAddress(a, b string) bool { return strings.EqualFold(a, b) }
+
+// blockTagRe matches tags that end a line of rendered HTML.
+var blockTagRe = regexp.MustCompile(`(?i)<\s*(br|/p|/div|/tr|/li|/h[1-6]|/table|p|div|tr|li|hr)\b[^>]*>`)
+var dropTagRe = regexp.MustCompile(`(?is)<\s*(style|script|head)\b.*?<\s*/\s*(style|script|head)\s*>`)
+var anyTagRe = regexp.MustCompile(`(?s)<[^>]{0,1000}>`)
+
+// htmlToText renders HTML as plain lines, enough to read a bounce.
+func htmlToText(s string) string {
+	s = dropTagRe.ReplaceAllString(s, "")
+	s = blockTagRe.ReplaceAllString(s, "\n")
+	s = anyTagRe.ReplaceAllString(s, "")
+	s = html.UnescapeString(s)
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(strings.Join(strings.Fields(l), " "), " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// collapseSpace joins the fields of s with single spaces.
+func collapseSpace(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// joinDiagnostic turns the lines of a diagnostic into one line: a
+// multi-line SMTP reply ("550-5.7.1 a" / "550 5.7.1 b") is merged into one
+// reply ("550 5.7.1 a b"), and runs of white space become one space.
+func joinDiagnostic(lines []string) string {
+	var b strings.Builder
+	prevCode, prevStatus := "", ""
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		code, status, rest, ok := splitReplyLine(l)
+		if ok && code == prevCode {
+			// A continuation of the previous reply: keep only the text.
+			if status != "" && status == prevStatus {
+				l = rest
+			} else {
+				l = strings.TrimSpace(l[4:])
+			}
+		}
+		if ok {
+			prevCode, prevStatus = code, status
+		} else {
+			prevCode, prevStatus = "", ""
+		}
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(l)
+		if b.Len() > maxDiagnostic {
+			break
+		}
+	}
+	s := collapseSpace(b.String())
+	if len(s) > maxDiagnostic {
+		s = s[:maxDiagnostic]
+	}
+	return s
+}
+
+// splitReplyLine recognises one line of an SMTP reply, "550-5.1.1 text" or
+// "550 text".
+func splitReplyLine(l string) (code, status, rest string, ok bool) {
+	if len(l) < 4 || (l[3] != '-' && l[3] != ' ') || !isReplyCode(l[:3]) {
+		return "", "", "", false
+	}
+	code = l[:3]
+	rest = strings.TrimSpace(l[4:])
+	if st, n := statusAt(rest, 0); n > 0 {
+		status = st
+		rest = strings.TrimSpace(rest[n:])
+	}
+	return code, status, rest, true
+}
+
+func isReplyCode(s string) bool {
+	return len(s) == 3 && (s[0] == '2' || s[0] == '4' || s[0] == '5') &&
+		s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// statusAt parses an enhanced status code ("5.1.1") at s[i:], returning it
+// and its length, or 0 when there is none. A dotted quad such as an IP
+// address is not a status.
+func statusAt(s string, i int) (string, int) {
+	if i >= len(s) || (s[i] != '2' && s[i] != '4' && s[i] != '5') {
+		return "", 0
+	}
+	if i > 0 && (isDigit(s[i-1]) || s[i-1] == '.') {
+		return "", 0
+	}
+	j := i + 1
+	for part := 0; part < 2; part++ {
+		if j >= len(s) || s[j] != '.' {
+			return "", 0
+		}
+		j++
+		k := j
+		for k < len(s) && isDigit(s[k]) && k-j < 3 {
+			k++
+		}
+		if k == j || (k < len(s) && isDigit(s[k])) {
+			return "", 0
+		}
+		j = k
+	}
+	if j < len(s) && s[j] == '.' && j+1 < len(s) && isDigit(s[j+1]) {
+		return "", 0
+	}
+	return s[i:j], j - i
+}
+
+// findStatuses returns the enhanced status codes in s, in order.
+func findStatuses(s string) []string {
+	var out []string
+	for i := 0; i < len(s) && len(out) < 16; i++ {
+		if st, n := statusAt(s, i); n > 0 {
+			out = append(out, st)
+			i += n - 1
+		}
+	}
+	return out
+}
+
+// findReplyCode returns the SMTP reply code a diagnostic quotes, with the
+// enhanced status that follows it, if any. A failure (4xx, 5xx) is preferred
+// to a success quoted from a transcript, and a code followed by a status of
+// its class to a bare number.
+func findReplyCode(s string) (int, string) {
+	type cand struct {
+		code   int
+		status string
+	}
+	var cands []cand
+	for i := 0; i+3 <= len(s) && len(cands) < 32; i++ {
+		if !isReplyCode(s[i : i+3]) {
+			continue
+		}
+		if i > 0 && (isDigit(s[i-1]) || s[i-1] == '.' || isLetter(s[i-1]) || s[i-1] == '-' || s[i-1] == '=') {
+			continue
+		}
+		if i+3 < len(s) && s[i+3] != ' ' && s[i+3] != '-' && s[i+3] != ':' {
+			continue
+		}
+		code, _ := strconv.Atoi(s[i : i+3])
+		j := i + 3
+		for j < len(s) && (s[j] == ' ' || s[j] == '-' || s[j] == '#' || s[j] == ':') {
+			j++
+		}
+		st := ""
+		if got, n := statusAt(s, j); n > 0 && got[0] == s[i] {
+			st = got
+		}
+		cands = append(cands, cand{code, st})
+	}
+	for _, pass := range []func(c cand) bool{
+		func(c cand) bool { return c.code >= 400 && c.status != "" },
+		func(c cand) bool { return c.code >= 400 && c.code%100 < 80 },
+		func(c cand) bool { return c.code < 300 && c.status != "" },
+		func(c cand) bool { return c.code >= 250 && c.code <= 252 },
+	} {
+		for _, c := range cands {
+			if pass(c) {
+				return c.code, c.status
+			}
+		}
+	}
+	return 0, ""
+}
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// isGenericStatus reports whether st says no more than its class (X.0.0).
+func isGenericStatus(st string) bool { return strings.HasSuffix(st, ".0.0") }
+
+// isVagueStatus reports whether st is a code MTAs put in the Status field
+// when they only know the message waited too long or failed somewhere in
+// the mail system, while the remote reply they quote is precise.
+func isVagueStatus(st string) bool {
+	switch st[1:] {
+	case ".4.7", ".3.0", ".5.0", ".4.0":
+		return true
+	}
+	return false
+}
+
+// preferStatus chooses between the status a report declares and the one
+// its diagnostic text quotes. The declared one wins unless it is missing,
+// generic (X.0.0) where the text is precise, or of a class that disagrees
+// with the reply code while the text's agrees.
+func preferStatus(declared, quoted string, replyCode int) string {
+	switch {
+	case declared == "":
+		return quoted
+	case quoted == "" || quoted == declared:
+		return declared
+	}
+	if replyCode > 0 {
+		class := byte('0' + replyCode/100)
+		if declared[0] != class && quoted[0] == class {
+			return quoted
+		}
+		if declared[0] == class && quoted[0] != class {
+			return declared
+		}
+	}
+	if declared[0] == quoted[0] && (isGenericStatus(declared) && !isGenericStatus(quoted) || isVagueStatus(declared)) {
+		return quoted
+	}
+	return declared
+}
+
+// finishFailure fills what can be derived from a failure's own fields: the
+// reply code and enhanced status quoted in the diagnostic, a clean
+// recipient and a normalised action.
+func finishFailure(f *policy.BounceReport) {
+	f.Recipient = cleanAddress(f.Recipient)
+	f.Diagnostic = collapseSpace(f.Diagnostic)
+	if len(f.Diagnostic) > maxDiagnostic {
+		f.Diagnostic = f.Diagnostic[:maxDiagnostic]
+	}
+	code, quoted := findReplyCode(f.Diagnostic)
+	if f.ReplyCode == 0 {
+		f.ReplyCode = code
+	}
+	if quoted == "" || code != f.ReplyCode {
+		quoted = ""
+		for _, st := range findStatuses(f.Diagnostic) {
+			if f.ReplyCode == 0 || st[0] == byte('0'+f.ReplyCode/100) {
+				quoted = st
+				break
+			}
+		}
+	}
+	f.Status = preferStatus(f.Status, quoted, f.ReplyCode)
+	f.Action = strings.ToLower(strings.TrimSpace(f.Action))
+	switch f.Action {
+	case "delivered", "relayed", "expanded", "deliverable":
+		f.Action = "delivered"
+	}
+	f.FeedbackType = strings.ToLower(strings.TrimSpace(f.FeedbackType))
+	f.RemoteMTA = strings.TrimSpace(f.RemoteMTA)
+}

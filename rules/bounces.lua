@@ -1,0 +1,519 @@
+-- Bounce classification rules.
+--
+-- Corriere reads every bounce (a standard DSN, a bounce written in prose, a
+-- feedback report, an automatic reply) into one report per recipient: its
+-- kind, the Action and Status it declares, the SMTP reply code, and the
+-- remote server's words (the "diagnostic"). These rules turn a report into
+-- a reason of the Sisimai taxonomy ("userunknown", "mailboxfull",
+-- "blocked"...) and decide whether the address is dead ("hard").
+--
+-- HOW A RULE MATCHES
+--   Rules are tried from top to bottom; the first one that matches decides.
+--   A rule matches when all of its conditions hold:
+--     kind    = report kinds: "dsn", "text" (a prose bounce), "arf" (a
+--               feedback report), "autoreply", or "smtp" (a reply read by
+--               our own delivery, not a bounce)
+--     action  = DSN actions: "failed", "delayed", "delivered"
+--     command = the SMTP command the failure answered, when the bounce says
+--               it: "connect", "helo", "starttls", "mail", "rcpt", "data",
+--               or "none" when it does not say
+--     unless  = text fragments that veto the rule
+--   and one of its tests succeeds (a rule without tests matches as soon as
+--   its conditions hold):
+--     status  = enhanced status codes: "5.1.1", or with wildcards "5.7.*",
+--               "*.2.2"
+--     reply   = SMTP reply codes: 550, or with wildcards "55x", "4xx"
+--     text    = fragments of the diagnostic, matched ignoring upper/lower
+--               case; a fragment may be a list of pieces that must appear
+--               in that order: { "mailbox ", " full" }
+--   With all = true, every test given must succeed instead (for example a
+--   status AND a text).
+--   When no rule matches, the reason is "onhold" (the bounce says something
+--   nobody recognises yet) or "undefined" (it says nothing at all).
+--
+-- HARD OR SOFT
+--   hard = true          the address is dead: never mail it again
+--   hard = "permanent"   dead only if the failure is permanent (5.x.x, 5xx);
+--                        a 4xx says "not now", not "never"
+--   (absent)             soft: the next message may well get through
+--
+-- WRITING RULES
+--   * Put precise words before generic codes. Servers answer 5.7.1 or 5.0.0
+--     for a dozen different reasons; only the words tell them apart.
+--   * A fragment should be specific enough to mean one thing wherever it
+--     appears. "user unknown" is fine; "unknown" alone is not.
+--   * Fragments are plain text, not patterns: no escaping is needed.
+--   * Test a change with `go test ./core/bounce/` (the corpus agreement test
+--     prints every report whose reason changed).
+
+-- The recipient's mailbox does not exist. Used several times below: what
+-- it means depends on when the server said it (see "filtered").
+local user_unknown = {
+  "user unknown", "unknown user", "no such user", "no such mailbox", "no such recipient",
+  "no such person", "no such address", "unknown recipient", "recipient unknown",
+  "unknown mailbox", "mailbox unknown", "unknown address", "address unknown",
+  "invalid recipient", "invalid mailbox", "bad recipient", "bad destination mailbox",
+  "recipient not found", "user not found", "mailbox not found", "address not found",
+  "recipient does not exist", "user does not exist", "mailbox does not exist",
+  "address does not exist", "account does not exist", "that you tried to reach does not exist",
+  "recipient address rejected: user unknown", "recipient address rejected: unknown user",
+  "recipient address rejected: invalid user", "recipient address rejected: userunknown",
+  "recipient address rejected: access denied", "recipient address rejected. (in reply to rcpt to command)",
+  "not a valid mailbox", "not a valid recipient", "not a valid user", "is not a known user",
+  "no mailbox here by that name", "no account by that name", "mailbox unavailable",
+  "mailbox is unavailable", "mailbox not available", "mailbox invalid", "recipient not ok",
+  "recipient is not local", "not a local address", "unknown local part", "unknown local-part",
+  "resolver.adr.recipnotfound", "resolver.adr.recipientnotfound", "recipient not found by smtp address lookup",
+  "returned unknown recipient", "address couldn't be found", "address could not be found",
+  "email address wasn't found", "email address wasn’t found", "entered couldn't be found",
+  "the recipient name is not recognized", "unknown or illegal user", "illegal user",
+  "this user doesn't have a", "user doesn't exist", "user not exist", "user not known",
+  "no mailbox by that name", "not listed in domino directory", "not listed in public name & address book",
+  "invalid user", "does not exist here", "mailbox is inactive", "address rejected.",
+  "5.1.0 address rejected", "please check if address is correct", "no valid recipients",
+  "nessun utente", "utilisateur inconnu", "destinataire inconnu",
+  "destinataire invalide", "no existe", "unbekannt", "gibt es nicht",
+  { "user ", " does not exist" }, { "user ", " not found" }, { "user (", ") unknown" },
+  { "mailbox ", " does not exist" }, { "recipient ", " does not exist" }, { "account ", " does not exist" },
+}
+
+-- Words of a filter that refused the message for this recipient, as
+-- opposed to the recipient not existing.
+local filtered_words = {
+  "refused due to recipient preferences", "user refuses to receive", "recipient refuses",
+  "is not accepting any mail", "only accepting mail from specific", "you have been blocked by the recipient",
+  "has restricted sms e-mail", "message rejected due to user rules", "account is protected by",
+  "has previously been bounced", "bounced address",
+}
+
+-- Words that say our envelope sender (MAIL FROM), not the recipient, was
+-- refused.
+local sender_refused = {
+  "sender address rejected", "sender rejected", "sender was rejected", "sender verify failed",
+  "sender verification failed", "unroutable sender", "invalid sender", "sender not pre-approved",
+  "sender is in my black list", "sender address has been blacklisted", "sender is spammer",
+  "domain of sender address", "sender domain is empty", "null sender is not allowed",
+  "empty envelope senders not allowed", "bogus mail from", "returned mail not accepted here",
+  "no third-party dsns", "batv", "backscatter", "not a registered gateway user",
+  "mail from not owned by user", "recipient addresses rejected : access denied",
+  "sending this from a different address or alias", "from: domain is invalid",
+  "you are sending to/from an address that has been blacklisted", "your email address has been blacklisted",
+  "fully qualified email address required", "emetteur invalide", "this server does not accept mail from",
+  "unsigned dsn", "has previously been marked as spam", "spam reporting address",
+  "delivery not authorized, message refused", "access denied (sender blacklisted)",
+}
+
+-- orange_codes("506", ...) lists the fragments of Orange's and La Poste's
+-- refusal codes: "OFR_506", "OFR004_506", "LPN007_506"...
+local function orange_codes(...)
+  local fragments = {}
+  for _, code in ipairs({ ... }) do
+    table.insert(fragments, { "ofr", "_" .. code })
+    table.insert(fragments, { "lpn", "_" .. code })
+  end
+  return fragments
+end
+
+return {
+  -----------------------------------------------------------------------
+  -- Not failures: what the report is says it all.
+  -----------------------------------------------------------------------
+
+  -- A complaint (abuse report, opt-out) from a mailbox provider's feedback
+  -- loop. The address exists, but its owner asked us to stop: suppress.
+  { category = "feedback", hard = true, kind = { "arf" } },
+  -- An out-of-office or other automatic reply: the message arrived.
+  { category = "vacation", kind = { "autoreply" } },
+  -- A success DSN (NOTIFY=SUCCESS), or a 2xx code.
+  { category = "delivered", action = { "delivered" } },
+  { category = "delivered", status = { "2.*.*" }, reply = { "2xx" } },
+
+  -----------------------------------------------------------------------
+  -- Mailbox providers whose own words or codes say more than the generic
+  -- rules below would guess. They come first because they are exact.
+  -----------------------------------------------------------------------
+
+  -- Gmail / Google Workspace (support.google.com/a/answer/3726730).
+  { category = "authfailure",
+    text = { "senders to authenticate with either spf or dkim", "has an spf record with a hard fail policy",
+             "fails to pass spf checks", "is not accepted due to domain's dmarc policy",
+             "the spf record of the sending domain", "aligned with either the authenticated spf or dkim",
+             "to add a dmarc record to" } },
+  { category = "badreputation",
+    text = { "very low reputation of the sending ip", "very low reputation of the sending domain" } },
+  { category = "blocked",
+    text = { "an unusual rate of unsolicited mail", "an unusual rate of mail", "ip not in whitelist for rcpt domain" } },
+  { category = "notcompliantrfc",
+    text = { "missing a valid address in the from: header", "missing a valid message-id: header",
+             "unicode character in a disallowed header", "encoded-word syntax is not permitted",
+             "mail message is malformed" } },
+  { category = "policyviolation",
+    text = { "illegal attachment on your message", "content presents a potential security issue",
+             "has a policy that prohibited the mail that you sent" } },
+  { category = "spamdetected",
+    text = { "due to the nature of the content or the links within", "likely unsolicited mail" } },
+  { category = "speeding",
+    text = { "is receiving mail too quickly", "receiving mail at a rate that prevents additional messages",
+             "daily user sending limit exceeded", "this mail has been rate limited" } },
+  { category = "suspend",
+    text = { "account that you tried to reach is disabled", "account that you tried to reach is inactive" } },
+  { category = "mailboxfull",
+    text = { "inbox is out of storage space", "email account that you tried to reach is over quota" } },
+  { category = "toomanyconn",
+    text = { "your message has too many recipients", "too many recipients for this sender" } },
+
+  -- Microsoft (Outlook.com, Exchange Online).
+  { category = "blocked",
+    text = { "access denied, banned sending ip", "access denied, banned sender", "using customer block list",
+             "access denied, bad helo", "access denied, rejected by recipient", "on our block list (s3150)" } },
+  { category = "badreputation", text = { "temporarily rate limited due to ip reputation" } },
+  { category = "authfailure", text = { "does not pass dmarc verification", "must pass either spf or dkim validation" } },
+
+  -- Yahoo and AOL (senders.yahooinc.com/smtp-error-codes). TSS04/TSS09:
+  -- Yahoo defers or refuses everything from the sending IP or domain.
+  { category = "rejected",
+    text = { "temporarily deferred due to unexpected volume or user complaints", " will be permanently deferred",
+             "due to unresolvable rfc.5321" } },
+  { category = "policyviolation", text = { "not accepted for policy reasons" } },
+  { category = "suspend", text = { "this mailbox is disabled (554.30)" } },
+
+  -- Orange and La Poste (France) end each refusal with a code such as
+  -- OFR_506 or LPN007_426; the number after the underscore says why.
+  { category = "blocked", text = orange_codes("101", "102", "103", "510", "999") },
+  { category = "toomanyconn", text = orange_codes("104") },
+  { category = "securityerror", text = orange_codes("305", "402") },
+  { category = "authfailure", text = orange_codes("401", "517") },
+  { category = "rejected", text = orange_codes("403", "405", "415", "421") },
+  { category = "userunknown", hard = true, text = orange_codes("416") },
+  { category = "mailboxfull", text = orange_codes("417") },
+  { category = "suspend", text = orange_codes("420", "426") },
+  { category = "systemerror", text = orange_codes("505") },
+  { category = "spamdetected", text = orange_codes("506") },
+  { category = "mesgtoobig", text = orange_codes("514") },
+  { category = "policyviolation", text = orange_codes("630") },
+
+  -- Cox answers with an "AUP#" code.
+  { category = "blocked", text = { "aup#cxbl", "aup#cdrbl", "aup#ipbl" } },
+  { category = "requireptr", text = { "aup#cxdns" } },
+  { category = "authfailure", text = { "aup#cxsndr" } },
+  { category = "rejected", text = { "aup#cxsmtp" } },
+  { category = "toomanyconn", text = { "aup#cxcnct", "aup#cxmxrt" } },
+  { category = "spamdetected", text = { "aup#urlbl" } },
+  { category = "securityerror", text = { "aup#cxthrt", "aup#cxmj" } },
+
+  -- Mimecast (its SMTP error code list).
+  { category = "policyviolation",
+    text = { "host network not allowed", "host network, not allowed", "anti-spoofing policy",
+             "content examination policy" } },
+  { category = "virusdetected", text = { "email rejected due to security policies" } },
+  { category = "authfailure",
+    text = { "spf sender invalid - envelope rejected", "dkim sender invalid - envelope rejected",
+             "dmarc sender invalid - envelope rejected" } },
+  { category = "rejected",
+    text = { "administrative prohibition envelope blocked", "envelope blocked - user", "block policy for envelope from",
+             "block policy for header from" } },
+
+  -- NTT docomo answers "550 Unknown user" after DATA when the recipient's
+  -- reception filter refuses the sender: the address exists.
+  { category = "rejected", command = { "data" }, text = { { "550 unknown user ", "docomo" } } },
+
+  -- Google Groups refuses posts from non-members; its bounce speaks the
+  -- reader's language but is always signed "Google Groups".
+  { category = "rejected", text = { "google groups", "the group you tried to contact" } },
+
+  -----------------------------------------------------------------------
+  -- The recipient's mailbox: full, too big a message, disabled, moved.
+  -----------------------------------------------------------------------
+
+  -- Quota: the owner can make room, so this is soft however it is worded.
+  { category = "mailboxfull",
+    status = { "4.2.2", "5.2.2" },
+    text = { "mailbox full", "mailbox is full", "mailbox quota", "mailbox size limit", "mailfolder is full",
+             "quota exceeded", "over quota", "exceeded storage allocation", "exceeds allowed size", "full mailbox",
+             "not enough storage", "no space left", "disk quota", "storage quota", "out of storage space",
+             "user's space has been used up", "too much mail data", "user has too many messages",
+             "boite du destinataire pleine", "has exceeded quota", "quota violation", "would exceed maximum allowed storage",
+             "exceeding receiving limits", { "mailbox ", "full" }, { "account is ", " quota" },
+             { "quota ", "exceeded" }, { "mailbox ", "exceeded", " limit" } } },
+
+  -- A local delivery program (procmail, a pipe) failed on the receiving
+  -- host: "x-unix;" is how DSNs say the error is not an SMTP reply.
+  { category = "mailererror", text = { "x-unix;" } },
+
+  -- Size: the message, not the address, is the problem. A per-recipient
+  -- limit (5.2.3) is "exceedlimit"; a system-wide one "mesgtoobig".
+  { category = "mesgtoobig", status = { "5.3.4", "4.3.4", "5.7.16", "4.7.16" } },
+  { category = "exceedlimit", status = { "4.2.3", "5.2.3" } },
+  { category = "mesgtoobig",
+    text = { "message too big", "message file too big", "message size exceeds", "size limit exceeded",
+             "max message size exceeded", "exceeded maximum inbound message size",
+             "exceeded the maximum incoming message size", "message length exceeds administrative limit",
+             "line limit exceeded", "mail size limit exceeded", "taille limite du message" } },
+  { category = "exceedlimit",
+    text = { "message header size exceeds limit", "message too large" } },
+
+  -- The account exists but is disabled or locked: it may come back.
+  { category = "suspend",
+    status = { "5.7.13" },
+    reply = { 525 },
+    text = { "is currently suspended", "has been suspended", "account suspended", "user suspended",
+             "mailbox currently suspended", "mailbox disabled", "mailbox is disabled", "mailbox is frozen",
+             "account has been disabled", "account is disabled", "account disabled", "disabled recipient",
+             "inactive account", "account is inactive", "account that you tried to reach is inactive",
+             "account that you tried to reach is disabled", "temporarily inactive", "temporary locked",
+             "temporarily locked", "is a deactivated mailbox", "user is terminated", "account is locked",
+             "recipient account is blocked", "compte du destinataire est bloque", "archived recipient",
+             "boite du destinataire archivee", "invalid/inactive user", "recipient suspend the service",
+             "user or domain is disabled", "mailbox unavailable or access denied",
+             "this address no longer accepts mail" } },
+
+  -- The mailbox is gone and the server says so (sometimes with a new
+  -- address): dead.
+  { category = "hasmoved", hard = true,
+    status = { "5.1.6", "4.1.6", "5.7.17", "5.7.18" },
+    text = { " has been replaced by ", "recipient no longer on server", "mailbox has moved" } },
+
+  -- The recipient's own filter refused us (Facebook, AOL, carriers).
+  { category = "filtered", text = filtered_words },
+
+  -- The server is not the recipient's: our routing or their MX is wrong.
+  { category = "norelaying",
+    command = { "mail", "rcpt", "data", "none" },
+    text = { "relay access denied", "relaying denied", "relay denied", "relay not permitted",
+             "relaying mail to ", "unable to relay", "no relaying", "as a relay", "not permitted to relay",
+             "relay not allowed", "not configured to relay", "not allowed to relay", "not an open relay",
+             "not a gateway", "not local host", "we don't handle mail for",
+             "that domain isn't in my list of allowed rcpthost", "specified domain is not allowed",
+             "email address is not verified", "requires authentication when attempting to send to a non-local" } },
+
+  -- SPF, DKIM, DMARC: our authentication, not the recipient.
+  { category = "authfailure",
+    status = { "5.7.20", "5.7.21", "5.7.22", "5.7.23", "5.7.24", "5.7.26", "5.7.29", "4.7.24", "4.7.26" },
+    text = { "dmarc policy", "spf check: fail", "sender policy framework", "bad spf records",
+             "spf validation", "does not have authentication information", "fails to pass authentication",
+             "unauthenticated email", "authentication requirements defined for the sender",
+             "doesn't meet the required authentication level", "per it's spf record", "per its spf record",
+             "spf.pobox.com", "inspect your spf settings", "sender is unauthenticated",
+             "gmail requires all senders to authenticate", "5.7.509 access denied, sending domain" } },
+
+  -- The domain says it takes no mail at all (null MX, RFC 7505).
+  { category = "notaccept", hard = "permanent",
+    status = { "5.1.10" },
+    unless = user_unknown },
+  { category = "notaccept", hard = "permanent",
+    text = { "does not accept mail", "doesn't receive email", "no mx record found", "null mx", "nullmx",
+             "couldn't find a mail exchanger", "could not find a mail exchanger", "mail receiving disabled" } },
+
+  -----------------------------------------------------------------------
+  -- The recipient does not exist. Who says it matters: an answer to RCPT
+  -- TO is the mailbox directory talking; the same words after DATA come
+  -- from a content filter that pretends the address is unknown
+  -- ("filtered").
+  -----------------------------------------------------------------------
+
+  -- The status says "bad mailbox", and the words do not say something else.
+  { category = "userunknown", hard = true,
+    status = { "5.1.1", "5.1.0", "5.1.3", "4.1.1" },
+    command = { "rcpt", "data", "none", "connect", "helo", "starttls" },
+    unless = { "mailbox full", "mailbox is full", "over quota", "quota exceeded", "relay access denied",
+               "relaying denied", "not allowed to relay", "sender address rejected", "sender rejected",
+               "sender verify failed", "blocked using", "blacklisted", "has been replaced by", "spamhaus",
+               "too many recipients", "host does not accept mail", "is not allowed to send" } },
+  -- The server refused the address at RCPT TO.
+  { category = "userunknown", hard = true, command = { "rcpt" }, text = user_unknown },
+  -- Refused after the message was sent: a filter, not the directory.
+  { category = "filtered", command = { "data" }, text = user_unknown },
+  -- 5.2.x is "mailbox status": a mailbox that exists but refuses.
+  { category = "filtered", all = true, status = { "5.2.0", "5.2.1", "5.2.4", "4.2.4", "5.1.4" }, text = user_unknown },
+  -- au (ezweb.ne.jp) answers "550 : User unknown", without the address,
+  -- when its spam filter refuses the sender; an unknown user gets
+  -- "550 <address>: User unknown".
+  { category = "filtered", text = { "550 : user unknown", ": : user unknown" } },
+  -- Nothing says when: most often it is the directory.
+  { category = "userunknown", hard = true, text = user_unknown,
+    unless = { "sender address", "sender domain", "relay" } },
+
+  -----------------------------------------------------------------------
+  -- Our sending host or message is refused.
+  -----------------------------------------------------------------------
+
+  -- Reverse DNS (PTR) of the sending IP missing or not matching.
+  { category = "requireptr",
+    status = { "5.7.25", "4.7.25" },
+    text = { "ptr record", "dns ptr", "reverse dns", "sender ip reverse lookup", "cannot find your hostname",
+             "cannot resolve your address", "ip name lookup failed", "unresolvable relay host name",
+             "generic dns ptr", "unverifyable sending ip", "unverifiable sending ip", "mismatches client ip",
+             "does not have a ptr", "connections not accepted from servers without a valid sender domain",
+             "invalid rdns", { "dns lookup failure: ", " try again later" } } },
+
+  -- The message breaks RFC 5322 (duplicate headers, several From...).
+  { category = "notcompliantrfc",
+    text = { "not rfc 5322 compliant", "rfcmessagenoncompliant", "duplicate header",
+             "multiple addresses in from", { " multiple ", " header" } } },
+
+  -- The sending IP's (or domain's) reputation.
+  { category = "badreputation",
+    text = { "poor email reputation", "poor reputation", "very low reputation", "due to ip reputation",
+             "ip/domain reputation", "none/bad reputation", "reputation score" } },
+
+  -- A spam filter refused the content.
+  { category = "spamdetected",
+    status = { "5.7.28" },
+    text = { "detected as spam", "classified as spam", "identified as spam", "scored as spam",
+             "considered spam", "considered as spam", "looks like spam", "appears to be spam",
+             "rejected as spam", "probably spam", "probable spam", "spam detected", "spam message",
+             "spam content", "spam-like", "spam classification", "spam filter", "spam score",
+             "spam blocked", "spam rejected", "spam not accepted", "spam refused", "spam rejection",
+             "spamassassin", "spambouncer", "- spam", "spam email", "contains spam", "be spam",
+             "unsolicited", "message content rejected", "content filter rejection", "mail content denied",
+             "rejecting banned content", "rejecting mail content", "blacklisted url", "uribl",
+             "bulk email", "bulk mail", "reject bulk", "classification as bulk", "recurrent pattern detection",
+             "high probability of spam", "may consider spam", "antispam", "anti-spam",
+             "message filtered. please see", "message filtered. refer to", "too many spam complaints",
+             "ube, id=", "554 5.7.0 reject, id=",
+             { "mail score (", " over " }, { "this message scored ", " points" }, { "spam ", " exceeded" } } },
+
+  -- Headers or MIME structure the server cannot take.
+  { category = "contenterror",
+    status = { "5.6.*", "4.6.*" },
+    text = { "improper use of 8-bit data", "headers too large", "header size exceeds maximum",
+             "invalid mime", "mime complexity", "improperly-formatted binary content",
+             "unnecessary base64 encoding", "too many received: headers" } },
+
+  -- Our envelope sender (MAIL FROM) is refused.
+  { category = "rejected", status = { "5.1.7", "5.1.8", "4.1.7", "4.1.8" } },
+  { category = "rejected", command = { "mail" },
+    text = { "access denied", "not allowed", "address rejected", "does not exist", "domain must exist" } },
+  { category = "rejected", text = sender_refused },
+  -- Mailing lists that only take posts from members.
+  { category = "rejected",
+    text = { "you are not allowed to post", "not a member of this mailing list", "are not member" } },
+
+  -- Gmail's transient DNS failures: it will retry, so not "hostunknown".
+  { category = "networkerror", all = true, status = { "4.*.*" }, text = { "dns error" } },
+
+  -- The recipient's domain does not exist (no MX, no A): dead.
+  { category = "hostunknown", hard = true,
+    status = { "5.1.2", "5.4.4" },
+    unless = { "name service error", "malformed", "timed out", "try again", "lookup failure" } },
+  { category = "hostunknown", hard = true,
+    text = { "host unknown", "unknown host", "host or domain name not found", "domain does not exist",
+             "no such domain", "domain must exist", "unrouteable mail domain", "unroutable address",
+             "unrouteable address", "name or service not known", "domain name not found", "nxdomain",
+             "domain is not reachable", "illegal host/domain", "host not found", "dns lookup failure",
+             "mail domain mentioned in email address is unknown", "recipient domain must exist",
+             { "553 ", " does not exist" } } },
+
+  -- Too fast or too many: slow down and retry.
+  { category = "speeding",
+    text = { "please try again slower", "receiving mail at a rate", "temporarily rate limited",
+             "too many recipients this hour", "sent to too many recipients" } },
+  { category = "toomanyconn",
+    status = { "5.5.3", "4.3.2" },
+    text = { "too many connections", "connection rate limit", "too many concurrent", "too many smtp sessions",
+             "too many recipients", "too many errors from your ip", "maximum connection limit",
+             "per-domain connection limit", "trop de connexions", "max emails per hour", "frequency limited",
+             "daily message quota exceeded", "maximum sending rate exceeded" } },
+
+  -- Content the recipient's policy does not allow.
+  { category = "policyviolation",
+    text = { "local policy violation", "for policy reasons", "denied by policy",
+             "rejected due to local policy", "organizational settings", "organization policy",
+             "illegal attachment", "protocol violation", "members-only list", "closed mailing list",
+             "not subscribed to this group", "not accepting mail with", "mass mailer",
+             "message given low priority", "messages with multiple addresses", "message not allowed",
+             "images or other attachments", "header error", { "exceeded the", "allowable number of posts" } } },
+
+  -- The sending IP or network is refused: blocklists, dynamic ranges.
+  { category = "blocked",
+    status = { "4.7.1", "4.2.1" },
+    unless = { "sender address", "spf", "dmarc", "spam" } },
+  { category = "blocked",
+    text = { "blocked using", "blocked by", "blocked - see", "blocked ip", "ip blocked", "is blocked",
+             "been blocked", "blocked for abuse", ":blocked)", "blacklisted by", "blacklisted", "black list",
+             "block list", "blocklist", "dnsbl", "rbl", "spamhaus", "spamcop", "barracudacentral", "abuseat",
+             "sorbs", "client host rejected", "helo command rejected", "connection refused by",
+             "connection reset by peer", "connection dropped", "not currently accepting mail from your ip",
+             "please use the smtp server of your isp", "dynamic ip", "dynamic/zombied",
+             "banned sending ip", "not allowed to send mail from", "go away", "you are not allowed to connect",
+             "service not available, closing transmission channel", "service refused, please try later",
+             "esmtp not accepting connections", "your ip address", "my name was rejected", "invalid ip for sending mail",
+             "open proxy", "after initial connection", "confirm this mail server", "may not be mail exchanger",
+             "was not authenticated", "refused to talk to me", "bad sender ip", "sender ip address rejected",
+             "server access forbidden by your ip", "no access from mail server", "currently sending spam",
+             "too many spams from your ip", "you are sending spam", "extreme bad ip profile" } },
+
+  -----------------------------------------------------------------------
+  -- Words that only make sense once the cases above are ruled out.
+  -----------------------------------------------------------------------
+
+  { category = "virusdetected",
+    command = { "data", "none" },
+    text = { "virus detected", "infected with a virus", "potentially executable attachment",
+             "prohibited virus", "phishing/malicious", "used by recent viruses" } },
+  { category = "systemerror",
+    text = { "system error", "internal error", "internal server error", "server configuration error",
+             "local configuration error", "mail system configuration error", "system config error",
+             "misconfigured", "local error in processing", "temporary local problem",
+             "loops back to myself", "loop was found", "forwarding loop broken", "it would create a mail loop",
+             "duplicated message-id", "loop alert", "could not load drd", "queue file write error",
+             "interrupted system call", "timeout waiting for input", "can't create user output file",
+             "service currently unavailable", "transaction failed", "encountered an error while being processed",
+             "unable to contact ldap server", "no mdb", { "unable to connect ", "daemon" } } },
+  { category = "networkerror",
+    text = { "host is unreachable", "no route to host", "host name lookup failure", "name service error",
+             "malformed or unexpected name server reply", "malformed name server reply", "too many hops",
+             "routing loop", "message looping", "hop count exceeded", "forwarding loop",
+             "forwarded more than the maximum", "could not connect and send",
+             "dns records for the destination computer could not be found", "lost connection",
+             "network error", "unable to resolve route", "host not found, try again",
+             "wasn't able to establish an smtp connection", "couldn't establish an smtp connection" } },
+  { category = "systemfull",
+    status = { "4.3.1", "5.3.1", "4.4.5" },
+    text = { "mail system full", "insufficient system storage", "insufficient disk space" } },
+  { category = "notaccept", hard = "permanent",
+    status = { "5.3.2", "5.7.27" },
+    reply = { 521, 556 },
+    text = { "no route for current request", "smtp protocol returned a permanent error" } },
+  { category = "expired",
+    status = { "4.4.7", "5.4.7" },
+    text = { "retry timeout exceeded", "delivery expired", "message expired", "queue too long",
+             "too long in queue", "giving up on", "connection timed out", "timed out", "timeout",
+             "have been failing for a long time", "has been delayed", "delivery time expired",
+             "unable to deliver message after multiple retries", "will be retried", "could not be delivered for",
+             "did not accept our requests to connect", "not reachable within the allowed queue period",
+             "could not find a gateway for", "server did not respond", "is not responding",
+             "delivery attempts will continue", "envelope expired", "not delivered within", "attempts:",
+             "host not reachable", "unable to connect to remote server", "could not deliver for the last" } },
+  { category = "failedstarttls", command = { "starttls" } },
+  { category = "failedstarttls",
+    reply = { 523, 524, 538 },
+    text = { "starttls is required", "tls required but not supported", "must issue a starttls",
+             "tls negotiation failed", "does not support tls", "tls required for rcpt domain",
+             "route requires encryption", "route requires tls" } },
+  { category = "securityerror",
+    text = { "authentication required", "authentication failure", "authentication credentials invalid",
+             "authentication turned on", "smtp authentication", "unauthenticated senders not allowed",
+             "insecure mail relay", "verification failure", "executable files are not allowed",
+             "not authorized to send", "account not subscribed to ses", "dead domain",
+             "you don't authenticate", { "authentication failed; server ", " said: " } } },
+  { category = "mailererror",
+    text = { "procmail", "maildrop", "command failed", "command died with status", "command output:",
+             "mailer error", "pipe to |", "|| exit " } },
+  { category = "syntaxerror", text = { "malformed address" } },
+
+  -----------------------------------------------------------------------
+  -- Only a code to go by.
+  -----------------------------------------------------------------------
+
+  { category = "filtered", status = { "5.2.0", "5.2.1", "5.2.4", "4.2.4", "5.1.4" } },
+  { category = "systemerror", status = { "5.3.0", "*.3.3", "*.3.5", "*.1.9", "*.4.3", "5.5.4", "*.5.5", "4.5.3" } },
+  { category = "networkerror", status = { "5.4.0", "*.4.2", "*.4.4", "*.4.6", "*.4.8" } },
+  { category = "expired", status = { "4.4.1" } },
+  { category = "syntaxerror", status = { "5.5.2", "5.5.6" } },
+  { category = "contenterror", status = { "*.6.*" } },
+  { category = "securityerror", status = { "*.7.*" } },
+  { category = "expired", action = { "delayed", "expired" } },
+  { category = "blocked", command = { "helo", "connect" } },
+  { category = "syntaxerror", reply = { "40x", "50x" } },
+}
