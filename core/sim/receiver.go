@@ -362,17 +362,16 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 // Rcpt adds a recipient unless the provider refuses it.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	rules := s.p.cfg.Recipients
-	has := func(prefix string) bool { return localHasPrefix(to, prefix) }
 	var reason string
 	var kind replyKind
 	switch {
 	case s.isBlockedAtRcpt():
 		reason, kind = ReasonBlocked, kindBlocked
-	case has(rules.UnknownPrefix):
+	case localHasPrefix(to, rules.UnknownPrefix):
 		reason, kind = ReasonUnknownUser, kindUnknownUser
-	case has(rules.FullPrefix):
+	case localHasPrefix(to, rules.FullPrefix):
 		reason, kind = ReasonMailboxFull, kindMailboxFull
-	case has(rules.SpamPrefix):
+	case localHasPrefix(to, rules.SpamPrefix):
 		reason, kind = ReasonSpam, kindSpam
 	case s.p.greylisted(s.from, to, s.ip):
 		return s.refuse("rcpt", to, s.p.replies.render(kindGreylisted, s.vars(to)))
@@ -414,7 +413,7 @@ func (s *session) Data(r io.Reader) error {
 		})
 		orig := original{
 			provider: s.p, mxHost: s.host, from: s.from, rcpt: rcpt, ip: s.ip, arrival: now,
-			header: header, messageID: fields.Get("Message-Id"), subject: fields.Get("Subject"), queueID: id,
+			header: header, subject: fields.Get("Subject"), queueID: id,
 			ref: fmt.Sprintf("%s.%d", id, i),
 		}
 		if a := s.p.cfg.AsyncBounce; a != nil && localHasPrefix(rcpt, a.Prefix) {

@@ -12,17 +12,16 @@ import (
 // original is what a provider remembers of an accepted message to bounce
 // or report it later.
 type original struct {
-	provider  *provider
-	mxHost    string
-	from      string // envelope sender
-	rcpt      string
-	ip        string // source address
-	arrival   time.Time
-	header    []byte
-	messageID string
-	subject   string
-	queueID   string
-	ref       string // unique per recipient: names generated messages
+	provider *provider
+	mxHost   string
+	from     string // envelope sender
+	rcpt     string
+	ip       string // source address
+	arrival  time.Time
+	header   []byte
+	subject  string
+	queueID  string
+	ref      string // unique per recipient: names generated messages
 }
 
 // bounceFormats writes a bounce of o for diag at time now.

@@ -174,7 +174,7 @@ type host struct {
 
 // Start serves w until Close. When ctx ends the MX servers and pending
 // asynchronous mail stop; Close is still needed to stop DNS and release
-// everything.
+// everything. The simulator reads w while it runs: do not modify it.
 func Start(ctx context.Context, w *World, opts Options) (*Sim, error) {
 	if err := w.Validate(); err != nil {
 		return nil, err
@@ -454,9 +454,6 @@ func (s *Sim) record(d Delivery) {
 	defer s.mu.Unlock()
 	if len(s.deliveries) < s.opts.MaxDeliveries {
 		s.deliveries = append(s.deliveries, d)
-		return
-	}
-	if s.opts.MaxDeliveries == 0 {
 		return
 	}
 	s.deliveries[s.next] = d
