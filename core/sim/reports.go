@@ -132,7 +132,7 @@ Auto-Submitted: auto-replied
 Delivery has failed to these recipients or groups:
 
 %[7]s
-The email address you entered couldn't be found. Please check the recipient's email address and try to resend the message. If the problem continues, please contact your helpdesk.
+Your message couldn't be delivered. The recipient's email system rejected it after accepting it; the diagnostic information below says why.
 
 Diagnostic information for administrators:
 
@@ -163,7 +163,7 @@ Content-Type: multipart/report; report-type=feedback-report; boundary="%[7]s"
 Content-Type: text/plain; charset=us-ascii
 
 This is an email abuse report for an email message received from IP %[8]s on %[9]s.
-A user of %[6]s marked it as spam.
+A user of %[14]s marked it as spam.
 
 --%[7]s
 Content-Type: message/feedback-report
@@ -184,5 +184,5 @@ Content-Type: text/rfc822-headers
 %[13]s
 --%[7]s--
 `, from, to, o.subject, mailDate(now), o.ref, o.mxHost, boundary, o.ip, mailDate(o.arrival),
-		o.from, o.rcpt, address.Domain(o.from), o.header))
+		o.from, o.rcpt, address.Domain(o.from), o.header, o.provider.cfg.Domains[0].Name))
 }
