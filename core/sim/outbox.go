@@ -35,6 +35,7 @@ const (
 	outComplaint
 )
 
+// String names k in logs.
 func (k outKind) String() string {
 	if k == outBounce {
 		return "bounce"

@@ -424,8 +424,11 @@ const maxMessageBytes = 10 << 20
 // mostly clients that went away.
 type smtpLog struct{ l *slog.Logger }
 
+// Printf logs a go-smtp message.
 func (g smtpLog) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
-func (g smtpLog) Println(v ...any)               { g.l.Debug(fmt.Sprint(v...)) }
+
+// Println logs a go-smtp message.
+func (g smtpLog) Println(v ...any) { g.l.Debug(fmt.Sprint(v...)) }
 
 // DNSAddr returns the "127.0.0.1:port" address of the DNS server (UDP and
 // TCP).
