@@ -1,0 +1,23 @@
+// Package ingest is Corriere's SMTP submission server, built on go-smtp.
+//
+// It accepts mail only from authenticated tenants (AUTH PLAIN or LOGIN,
+// after STARTTLS unless plain-text AUTH is explicitly allowed on loopback)
+// and from configured client networks; it is never an open relay. A client
+// that could authenticate but has not gets 530 5.7.0 at MAIL FROM; one that
+// cannot (no TLS yet, no AUTH offered) gets 550 5.7.1 at RCPT TO.
+//
+// It speaks SIZE, PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES,
+// STARTTLS and DSN, and stores the DSN parameters (RET, ENVID, NOTIFY,
+// ORCPT) with the message. DATA containing a bare CR or LF (a line ending
+// other than CRLF) is refused, so "\n.\n" and "\n.\r\n" can never end or
+// split a message (SMTP smuggling).
+//
+// After DATA, the message passes the policy's Classify and Rewrite, then
+// every registered Stage (DKIM signing, for example), then is written to
+// the spool; 250 is sent only after the spool has synced it to disk. A
+// failing policy or stage, or a storage error, answers 451 so the client
+// retries: an accepted message is never lost and never silently dropped.
+//
+// Every refusal carries a precise code, enhanced code and sentence, and is
+// counted and logged.
+package ingest

@@ -1,0 +1,292 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"corriere/core/event"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/spool"
+	"corriere/core/tenant"
+)
+
+// Stage is an extension point: a step every accepted message passes after
+// the policy's Rewrite and before it is spooled (DKIM signing is one). A
+// Stage returning an error makes the message be refused with a temporary
+// failure.
+type Stage interface {
+	Process(ctx context.Context, m *message.Message) error
+}
+
+// RecipientCheck is an extension point consulted at RCPT TO (the
+// suppression list is one). Returning a *reply.Reply refuses the recipient
+// with it.
+type RecipientCheck interface {
+	CheckRecipient(ctx context.Context, tenant, rcpt string) error
+}
+
+// Enqueuer receives spooled messages; *queue.Queue implements it.
+type Enqueuer interface {
+	Add(meta *spool.Meta, entries []*spool.Entry)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Hostname is announced in the greeting and in Received fields. The
+	// default value is os.Hostname().
+	Hostname string
+	// MaxSize is the largest message accepted, in octets. The default value
+	// is 50 MiB.
+	MaxSize int64
+	// MaxRecipients caps RCPT TO per message. The default value is 1000.
+	MaxRecipients int
+	// MaxSessions caps concurrent sessions; more are answered 421. The
+	// default value is 1000.
+	MaxSessions int
+	// IdleTimeout closes a session silent for this long. The default value
+	// is 5 minutes (RFC 5321 section 4.5.3.2).
+	IdleTimeout time.Duration
+	// TLS enables STARTTLS. Nil disables it.
+	TLS *tls.Config
+	// InsecureAuthLoopback allows AUTH without TLS from loopback clients.
+	// The default value is false.
+	InsecureAuthLoopback bool
+	// RelayNets are client networks that may relay without AUTH.
+	RelayNets []netip.Prefix
+	// Tenants authenticates AUTH users. Required.
+	Tenants tenant.Directory
+	// Policy classifies and rewrites messages. Required.
+	Policy policy.Policy
+	// Stages run after Rewrite, in order.
+	Stages []Stage
+	// RecipientChecks run at RCPT TO, in order.
+	RecipientChecks []RecipientCheck
+	// Spool stores accepted messages. Required.
+	Spool *spool.Spool
+	// Queue receives them for delivery. Required.
+	Queue Enqueuer
+	// Events receives received and rejected events. May be nil.
+	Events *event.Bus
+	// Logger logs refusals and failures. The default value is
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. The default value is time.Now.
+	Now func() time.Time
+	// PolicyTimeout bounds the policy calls of one message. The default
+	// value is 10s.
+	PolicyTimeout time.Duration
+}
+
+// EnsureDefaults fills unset fields with their documented defaults.
+func (o *Options) EnsureDefaults() {
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+		if o.Hostname == "" {
+			o.Hostname = "localhost"
+		}
+	}
+	if o.MaxSize == 0 {
+		o.MaxSize = 50 << 20
+	}
+	if o.MaxRecipients == 0 {
+		o.MaxRecipients = 1000
+	}
+	if o.MaxSessions == 0 {
+		o.MaxSessions = 1000
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PolicyTimeout == 0 {
+		o.PolicyTimeout = 10 * time.Second
+	}
+}
+
+// Validate reports missing required fields.
+func (o *Options) Validate() error {
+	switch {
+	case o.Tenants == nil:
+		return errors.New("ingest: no tenant directory")
+	case o.Policy == nil:
+		return errors.New("ingest: no policy")
+	case o.Spool == nil:
+		return errors.New("ingest: no spool")
+	case o.Queue == nil:
+		return errors.New("ingest: no queue")
+	}
+	return nil
+}
+
+// Server is the submission server.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	smtp *smtp.Server
+
+	draining atomic.Bool
+	inflight sync.WaitGroup // transactions between MAIL and the end of DATA
+	mu       sync.Mutex
+	listener net.Listener
+
+	authCache authCache
+
+	// Counters of refusals by reason, for metrics and tests.
+	rejects sync.Map // string → *atomic.Int64
+}
+
+// New returns a server; it accepts nothing until Serve.
+func New(opts Options) (*Server, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	srv := smtp.NewServer(s)
+	srv.Domain = opts.Hostname
+	srv.MaxMessageBytes = opts.MaxSize
+	srv.MaxRecipients = opts.MaxRecipients
+	srv.ReadTimeout = opts.IdleTimeout
+	srv.WriteTimeout = opts.IdleTimeout
+	srv.TLSConfig = opts.TLS
+	// AUTH availability is decided per session in AuthMechanisms.
+	srv.AllowInsecureAuth = true
+	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = true
+	srv.ErrorLog = slogPrinter{opts.Logger}
+	s.smtp = srv
+	return s, nil
+}
+
+// Serve accepts sessions on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.listener = l
+	s.mu.Unlock()
+	err := s.smtp.Serve(&limitListener{Listener: l, max: int64(s.opts.MaxSessions), onReject: func() { s.count("too_many_sessions") }})
+	if s.draining.Load() {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting sessions and new transactions, waits until
+// in-flight transactions have finished (or ctx ends), then closes every
+// session.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("ingest: shutdown with transactions in flight: %w", ctx.Err())
+	}
+	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Rejections returns how many refusals of each reason the server made.
+func (s *Server) Rejections() map[string]int64 {
+	out := map[string]int64{}
+	s.rejects.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+func (s *Server) count(reason string) {
+	v, _ := s.rejects.LoadOrStore(reason, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	ip := netip.Addr{}
+	if ta, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ = netip.AddrFromSlice(ta.IP)
+		ip = ip.Unmap()
+	}
+	sess := &session{s: s, conn: c, ip: ip}
+	for _, p := range s.opts.RelayNets {
+		if p.Contains(ip) {
+			sess.relayNet = true
+			break
+		}
+	}
+	return sess, nil
+}
+
+// limitListener refuses sessions beyond max with a 421 greeting.
+type limitListener struct {
+	net.Listener
+	max      int64
+	active   atomic.Int64
+	onReject func()
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.active.Add(1) > l.max {
+			l.active.Add(-1)
+			l.onReject()
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write([]byte("421 4.3.2 Too many concurrent sessions, try again later\r\n")) // best effort before closing
+			c.Close()
+			continue
+		}
+		return &countedConn{Conn: c, l: l}, nil
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.active.Add(-1) })
+	return c.Conn.Close()
+}
+
+// slogPrinter adapts slog to go-smtp's logger.
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) {
+	p.l.Warn("ingest: smtp: " + fmt.Sprintf(format, v...))
+}
+func (p slogPrinter) Println(v ...any) { p.l.Warn("ingest: smtp: " + fmt.Sprint(v...)) }

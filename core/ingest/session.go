@@ -1,0 +1,457 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"corriere/core/address"
+	"corriere/core/event"
+	"corriere/core/message"
+	"corriere/core/reply"
+	"corriere/core/spool"
+	"corriere/core/tenant"
+)
+
+// Replies the server gives; each says what is wrong in a sentence.
+var (
+	errAuthRequired  = smtpErr(reply.New(530, "5.7.0", "Authentication required: use AUTH before MAIL FROM"))
+	errRelayDenied   = smtpErr(reply.New(550, "5.7.1", "Relaying denied: authenticate first (AUTH is offered after STARTTLS)"))
+	errAuthNeedsTLS  = smtpErr(reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first"))
+	errAuthFailed    = smtpErr(reply.New(535, "5.7.8", "Authentication credentials invalid"))
+	errBareLF        = smtpErr(reply.New(550, "5.5.2", "Message refused: line ending without CRLF (bare CR or LF) found; see RFC 5321 section 2.3.8"))
+	errShuttingDown  = smtpErr(reply.New(421, "4.3.2", "Service shutting down, try again later"))
+	errLoop          = smtpErr(reply.New(554, "5.4.6", "Routing loop detected: too many Received header fields"))
+	errTempPolicy    = smtpErr(reply.New(451, "4.3.0", "Policy temporarily unavailable, try again later"))
+	errTempStorage   = smtpErr(reply.New(451, "4.3.0", "Local storage error, try again later"))
+	errNoRecipients  = smtpErr(reply.New(554, "5.5.1", "No valid recipients"))
+	errUnknownMecha  = smtpErr(reply.New(504, "5.5.4", "Unrecognized authentication mechanism: use PLAIN or LOGIN"))
+	errTooManyAuth   = smtpErr(reply.New(421, "4.7.0", "Too many failed authentication attempts, closing"))
+	maxAuthFailures  = 3
+	maxReceivedCount = 50
+)
+
+// smtpErr converts a reply to go-smtp's error type.
+func smtpErr(r *reply.Reply) *smtp.SMTPError {
+	return &smtp.SMTPError{
+		Code:         r.Code,
+		EnhancedCode: smtp.EnhancedCode{r.Status.Class, r.Status.Subject, r.Status.Detail},
+		Message:      r.Text,
+	}
+}
+
+// session is one SMTP session.
+type session struct {
+	s        *Server
+	conn     *smtp.Conn
+	ip       netip.Addr
+	relayNet bool
+
+	tenant       *tenant.Tenant
+	authFailures int
+
+	// The current transaction.
+	inTxn  bool
+	from   string
+	opts   smtp.MailOptions
+	rcpts  []message.Recipient
+	seen   map[string]bool
+	utf8   bool
+	txnEnd func()
+}
+
+func (se *session) isTLS() bool {
+	_, ok := se.conn.TLSConnectionState()
+	return ok
+}
+
+// authAvailable reports whether AUTH may be used on this session now.
+func (se *session) authAvailable() bool {
+	return se.isTLS() || (se.s.opts.InsecureAuthLoopback && se.ip.IsLoopback())
+}
+
+// AuthMechanisms implements smtp.AuthSession: AUTH is offered only over
+// TLS, or on loopback when explicitly allowed.
+func (se *session) AuthMechanisms() []string {
+	if !se.authAvailable() {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+// Auth implements smtp.AuthSession.
+func (se *session) Auth(mech string) (sasl.Server, error) {
+	if !se.authAvailable() {
+		se.s.count("auth_without_tls")
+		return nil, errAuthNeedsTLS
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, user, pass string) error {
+			if identity != "" && identity != user {
+				return se.authFail(user, "authorization identity differs from user")
+			}
+			return se.authenticate(user, pass)
+		}), nil
+	case sasl.Login:
+		return &loginServer{check: se.authenticate}, nil
+	}
+	return nil, errUnknownMecha
+}
+
+func (se *session) authenticate(user, pass string) error {
+	t, ok := se.s.opts.Tenants.Lookup(user)
+	if !ok {
+		return se.authFail(user, "unknown tenant")
+	}
+	if !se.s.authCache.ok(t, pass) {
+		if err := t.CheckPassword(pass); err != nil {
+			return se.authFail(user, err.Error())
+		}
+		se.s.authCache.remember(t, pass)
+	}
+	se.tenant = t
+	se.s.log.Info("client authenticated", "client", se.ip.String(), "tenant", t.Name)
+	return nil
+}
+
+func (se *session) authFail(user, why string) error {
+	se.authFailures++
+	se.s.count("auth_failed")
+	se.s.log.Warn("authentication failed", "client", se.ip.String(), "user", user, "reason", why)
+	if se.authFailures >= maxAuthFailures {
+		// Let go-smtp send the reply, then drop the session.
+		time.AfterFunc(100*time.Millisecond, func() { se.conn.Close() })
+		return errTooManyAuth
+	}
+	return errAuthFailed
+}
+
+// Mail implements smtp.Session.
+func (se *session) Mail(from string, opts *smtp.MailOptions) error {
+	if se.s.draining.Load() {
+		return errShuttingDown
+	}
+	if se.tenant == nil && !se.relayNet && se.authAvailable() {
+		return se.reject("auth_required", errAuthRequired, "from", from)
+	}
+	if from != "" {
+		a, err := address.Parse(from, address.Options{AllowUTF8: opts.UTF8})
+		if err != nil {
+			return se.reject("bad_sender", smtpErr(reply.New(553, "5.1.7", "Sender address rejected: "+err.Error())), "from", from)
+		}
+		if se.tenant != nil && !se.tenant.MaySend(a.Domain) {
+			return se.reject("sender_not_allowed", smtpErr(reply.New(553, "5.7.1",
+				fmt.Sprintf("Sender domain %s is not allowed for tenant %s", a.Domain, se.tenant.Name))), "from", from)
+		}
+		from = a.String()
+	}
+	se.beginTxn()
+	se.from = from
+	se.opts = *opts
+	se.utf8 = opts.UTF8
+	return nil
+}
+
+// beginTxn counts a transaction as in flight until Reset or Logout, so that
+// Shutdown waits for it.
+func (se *session) beginTxn() {
+	if se.inTxn {
+		return
+	}
+	se.inTxn = true
+	se.s.inflight.Add(1)
+	var once sync.Once
+	se.txnEnd = func() { once.Do(se.s.inflight.Done) }
+}
+
+// Rcpt implements smtp.Session.
+func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if se.tenant == nil && !se.relayNet {
+		return se.reject("relay_denied", errRelayDenied, "rcpt", to)
+	}
+	a, err := address.Parse(to, address.Options{AllowUTF8: se.utf8})
+	if err != nil {
+		return se.reject("bad_recipient", smtpErr(reply.New(553, "5.1.3", "Recipient address rejected: "+err.Error())), "rcpt", to)
+	}
+	addr := a.String()
+	tenantName := ""
+	if se.tenant != nil {
+		tenantName = se.tenant.Name
+	}
+	for _, c := range se.s.opts.RecipientChecks {
+		if err := c.CheckRecipient(context.Background(), tenantName, addr); err != nil {
+			if r := reply.From(err); r != nil {
+				return se.reject("recipient_refused", smtpErr(r), "rcpt", addr)
+			}
+			se.s.log.Error("recipient check failed", "rcpt", addr, "err", err)
+			return smtpErr(reply.New(451, "4.3.0", "Recipient check temporarily unavailable, try again later"))
+		}
+	}
+	if se.seen[addr] {
+		return nil // a duplicate RCPT is accepted once, delivered once
+	}
+	if se.seen == nil {
+		se.seen = map[string]bool{}
+	}
+	se.seen[addr] = true
+	r := message.Recipient{Addr: addr}
+	if opts.OriginalRecipient != "" {
+		r.ORCPT = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
+	}
+	for _, n := range opts.Notify {
+		switch n {
+		case smtp.DSNNotifyNever:
+			r.Notify |= message.NotifyNever
+		case smtp.DSNNotifySuccess:
+			r.Notify |= message.NotifySuccess
+		case smtp.DSNNotifyFailure:
+			r.Notify |= message.NotifyFailure
+		case smtp.DSNNotifyDelayed:
+			r.Notify |= message.NotifyDelay
+		}
+	}
+	se.rcpts = append(se.rcpts, r)
+	return nil
+}
+
+// Data implements smtp.Session.
+func (se *session) Data(r io.Reader) error {
+	defer se.endTxn()
+	if len(se.rcpts) == 0 {
+		return errNoRecipients
+	}
+	raw, err := readData(r, se.s.opts.MaxSize)
+	if err != nil {
+		var se2 *smtp.SMTPError
+		if errors.As(err, &se2) {
+			return se.reject("bad_data", se2)
+		}
+		return err
+	}
+	return se.accept(raw)
+}
+
+func (se *session) accept(raw []byte) error {
+	s := se.s
+	now := s.opts.Now()
+	h, body, err := message.Parse(raw)
+	if err != nil {
+		return se.reject("bad_header", smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section: "+err.Error())))
+	}
+	if len(h.Values("Received")) > maxReceivedCount {
+		return se.reject("loop", errLoop)
+	}
+	m := &message.Message{
+		ID:       spool.NewID(),
+		Header:   h,
+		Body:     body,
+		ClientIP: se.ip.String(),
+		Helo:     se.conn.Hostname(),
+		Received: now,
+	}
+	m.Sender = se.from
+	m.Recipients = se.rcpts
+	m.UTF8 = se.utf8
+	m.EnvID = se.opts.EnvelopeID
+	switch se.opts.Return {
+	case smtp.DSNReturnFull:
+		m.Ret = message.RetFull
+	case smtp.DSNReturnHeaders:
+		m.Ret = message.RetHdrs
+	}
+	if se.tenant != nil {
+		m.Tenant = se.tenant.Name
+		m.AuthUser = se.tenant.Name
+	}
+	se.addTrace(m, now)
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.PolicyTimeout)
+	defer cancel()
+	c, err := s.opts.Policy.Classify(ctx, m)
+	if err != nil {
+		s.log.Error("classify hook failed; answering 451", "msg_id", m.ID, "err", err)
+		s.count("policy_error")
+		return errTempPolicy
+	}
+	m.Tenant, m.Class, m.Campaign, m.Priority = c.Tenant, c.Class, c.Campaign, c.Priority
+	if _, ok := message.ParseClass(string(m.Class)); !ok {
+		s.log.Warn("classify returned an unknown class; using transactional", "msg_id", m.ID, "class", m.Class)
+		m.Class = message.Transactional
+	}
+	if err := s.opts.Policy.Rewrite(ctx, m); err != nil {
+		s.log.Error("rewrite hook failed; answering 451", "msg_id", m.ID, "err", err)
+		s.count("policy_error")
+		return errTempPolicy
+	}
+	for _, st := range s.opts.Stages {
+		if err := st.Process(ctx, m); err != nil {
+			s.log.Error("ingest stage failed; answering 451", "msg_id", m.ID, "stage", fmt.Sprintf("%T", st), "err", err)
+			s.count("stage_error")
+			return errTempPolicy
+		}
+	}
+	meta, entries, err := s.opts.Spool.Put(m, now)
+	if err != nil {
+		s.log.Error("cannot spool message; answering 451", "msg_id", m.ID, "err", err)
+		s.count("storage_error")
+		return errTempStorage
+	}
+	s.opts.Queue.Add(meta, entries)
+	s.opts.Events.Emit(&event.Event{
+		Type: event.Received, MsgID: m.ID, Sender: m.Sender, Tenant: m.Tenant,
+		Class: string(m.Class), Campaign: m.Campaign, Size: meta.Size, Recipients: len(entries),
+	})
+	s.log.Debug("message accepted", "msg_id", m.ID, "tenant", m.Tenant, "class", m.Class, "rcpts", len(entries), "size", meta.Size)
+	return nil
+}
+
+// addTrace prepends the Received field (RFC 5321 section 4.4), with the
+// protocol keyword of RFC 3848.
+func (se *session) addTrace(m *message.Message, now time.Time) {
+	proto := "ESMTP"
+	if se.isTLS() {
+		proto += "S"
+	}
+	if se.tenant != nil {
+		proto += "A"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "from %s ([%s])\r\n\tby %s (Corriere) with %s id %s", sanitize(se.conn.Hostname()), se.ip, se.s.opts.Hostname, proto, m.ID)
+	if len(m.Recipients) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", m.Recipients[0].Addr)
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s", now.Format(time.RFC1123Z))
+	// AddRaw puts the field on top of the header, where trace fields go.
+	m.Header.AddRaw([]byte("Received: " + b.String() + "\r\n"))
+}
+
+// sanitize keeps a client-supplied name from breaking the trace field.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '(' || r == ')' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func (se *session) reject(reason string, err *smtp.SMTPError, kv ...any) error {
+	se.s.count(reason)
+	args := append([]any{"client", se.ip.String(), "reason", reason, "reply", fmt.Sprintf("%d %d.%d.%d %s", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2], err.Message)}, kv...)
+	se.s.log.Info("refused", args...)
+	se.s.opts.Events.Emit(&event.Event{Type: event.Rejected, Sender: se.from, Reason: reason,
+		Reply: fmt.Sprintf("%d %d.%d.%d %s", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2], err.Message)})
+	return err
+}
+
+func (se *session) endTxn() {
+	if se.txnEnd != nil {
+		se.txnEnd()
+		se.txnEnd = nil
+	}
+	se.inTxn = false
+	se.from, se.rcpts, se.seen = "", nil, nil
+	se.opts = smtp.MailOptions{}
+}
+
+// Reset implements smtp.Session.
+func (se *session) Reset() { se.endTxn() }
+
+// Logout implements smtp.Session.
+func (se *session) Logout() error {
+	se.endTxn()
+	return nil
+}
+
+// readData reads DATA, refusing any line ending other than CRLF. It drains
+// the rest of the data after a refusal so the session stays in sync.
+func readData(r io.Reader, max int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(8192)
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\n':
+			if i == 0 || b[i-1] != '\r' {
+				return nil, errBareLF
+			}
+		case '\r':
+			if i+1 >= len(b) || b[i+1] != '\n' {
+				return nil, errBareLF
+			}
+		}
+	}
+	return b, nil
+}
+
+// authCache remembers successful (tenant, password) checks for a while,
+// so that clients opening many sessions do not cost a bcrypt each.
+type authCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]time.Time
+}
+
+const authCacheTTL = 5 * time.Minute
+
+func authKey(t *tenant.Tenant, pass string) [32]byte {
+	return sha256.Sum256([]byte(t.Name + "\x00" + t.PasswordHash + "\x00" + pass))
+}
+
+func (c *authCache) ok(t *tenant.Tenant, pass string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exp, ok := c.m[authKey(t, pass)]
+	return ok && time.Now().Before(exp)
+}
+
+func (c *authCache) remember(t *tenant.Tenant, pass string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = map[[32]byte]time.Time{}
+	}
+	c.m[authKey(t, pass)] = time.Now().Add(authCacheTTL)
+}
+
+// loginServer is the server side of the LOGIN mechanism
+// (draft-murchison-sasl-login): two base64 prompts, user then password.
+type loginServer struct {
+	check    func(user, pass string) error
+	user     string
+	gotUser  bool
+	finished bool
+}
+
+// Next implements sasl.Server.
+func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	switch {
+	case l.finished:
+		return nil, true, errors.New("LOGIN: unexpected response")
+	case !l.gotUser:
+		if response == nil {
+			return []byte("Username:"), false, nil
+		}
+		l.user, l.gotUser = string(response), true
+		return []byte("Password:"), false, nil
+	default:
+		l.finished = true
+		if err := l.check(l.user, string(response)); err != nil {
+			return nil, true, err
+		}
+		return nil, true, nil
+	}
+}
