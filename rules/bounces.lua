@@ -46,36 +46,52 @@
 --   * Test a change with `go test ./core/bounce/` (the corpus agreement test
 --     prints every report whose reason changed).
 
--- The recipient's mailbox does not exist. Used several times below: what
--- it means depends on when the server said it (see "filtered").
-local user_unknown = {
+-- The recipient's mailbox does not exist, in the short words of an SMTP
+-- reply. What they mean depends on when the server said them (see the
+-- "userunknown" and "filtered" rules below).
+local unknown_user_words = {
   "user unknown", "unknown user", "no such user", "no such mailbox", "no such recipient",
   "no such person", "no such address", "unknown recipient", "recipient unknown",
   "unknown mailbox", "mailbox unknown", "unknown address", "address unknown",
-  "invalid recipient", "invalid mailbox", "bad recipient", "bad destination mailbox",
+  "invalid recipient", "invalid mailbox", "invalid user", "bad recipient", "bad destination mailbox",
   "recipient not found", "user not found", "mailbox not found", "address not found",
-  "recipient does not exist", "user does not exist", "mailbox does not exist",
-  "address does not exist", "account does not exist", "that you tried to reach does not exist",
+  "user does not exist", "user doesn't exist", "user not exist", "user not known",
+  "unknown or illegal user", "illegal user", "this user doesn't have a", "recipient not ok",
   "recipient address rejected: user unknown", "recipient address rejected: unknown user",
   "recipient address rejected: invalid user", "recipient address rejected: userunknown",
   "recipient address rejected: access denied", "recipient address rejected. (in reply to rcpt to command)",
   "not a valid mailbox", "not a valid recipient", "not a valid user", "is not a known user",
-  "no mailbox here by that name", "no account by that name", "mailbox unavailable",
-  "mailbox is unavailable", "mailbox not available", "mailbox invalid", "recipient not ok",
   "recipient is not local", "not a local address", "unknown local part", "unknown local-part",
-  "resolver.adr.recipnotfound", "resolver.adr.recipientnotfound", "recipient not found by smtp address lookup",
-  "returned unknown recipient", "address couldn't be found", "address could not be found",
-  "email address wasn't found", "email address wasn’t found", "entered couldn't be found",
-  "the recipient name is not recognized", "unknown or illegal user", "illegal user",
-  "this user doesn't have a", "user doesn't exist", "user not exist", "user not known",
-  "no mailbox by that name", "not listed in domino directory", "not listed in public name & address book",
-  "invalid user", "does not exist here", "mailbox is inactive", "address rejected.",
-  "5.1.0 address rejected", "please check if address is correct", "no valid recipients",
-  "nessun utente", "utilisateur inconnu", "destinataire inconnu",
-  "destinataire invalide", "no existe", "unbekannt", "gibt es nicht",
-  { "user ", " does not exist" }, { "user ", " not found" }, { "user (", ") unknown" },
-  { "mailbox ", " does not exist" }, { "recipient ", " does not exist" }, { "account ", " does not exist" },
+  "address rejected.", "5.1.0 address rejected", "nessun utente", "utilisateur inconnu",
+  "destinataire inconnu", "destinataire invalide", "no existe", "unbekannt", "gibt es nicht",
+  { "user ", " not found" }, { "user (", ") unknown" },
 }
+
+-- The same news in the long words of a mailbox directory or a provider's
+-- own bounce: these never come from a content filter.
+local directory_words = {
+  "recipient does not exist", "mailbox does not exist", "address does not exist", "account does not exist",
+  "that you tried to reach does not exist", "does not exist here", "no mailbox here by that name",
+  "no account by that name", "no mailbox by that name", "mailbox unavailable", "mailbox is unavailable",
+  "mailbox not available", "mailbox invalid", "mailbox is inactive", "resolver.adr.recipnotfound",
+  "resolver.adr.recipientnotfound", "recipient not found by smtp address lookup", "returned unknown recipient",
+  "address couldn't be found", "address could not be found", "email address wasn't found",
+  "email address wasn’t found", "entered couldn't be found", "the recipient name is not recognized",
+  "not listed in domino directory", "not listed in public name & address book",
+  "please check if address is correct", "no valid recipients", "unknown user:", "dd this user doesn't have a",
+  { "user ", " does not exist" }, { "mailbox ", " does not exist" }, { "recipient ", " does not exist" },
+  { "account ", " does not exist" },
+}
+
+-- merge(a, b) is the list of a's entries followed by b's.
+local function merge(a, b)
+  local out = {}
+  for _, v in ipairs(a) do table.insert(out, v) end
+  for _, v in ipairs(b) do table.insert(out, v) end
+  return out
+end
+
+local user_unknown = merge(unknown_user_words, directory_words)
 
 -- Words of a filter that refused the message for this recipient, as
 -- opposed to the recipient not existing.
@@ -148,7 +164,7 @@ return {
              "unicode character in a disallowed header", "encoded-word syntax is not permitted",
              "mail message is malformed" } },
   { category = "policyviolation",
-    text = { "illegal attachment on your message", "content presents a potential security issue",
+    text = { "illegal attachment on your message", "content presents a potential",
              "has a policy that prohibited the mail that you sent" } },
   { category = "spamdetected",
     text = { "due to the nature of the content or the links within", "likely unsolicited mail" } },
@@ -279,7 +295,7 @@ return {
   -- The server is not the recipient's: our routing or their MX is wrong.
   { category = "norelaying",
     command = { "mail", "rcpt", "data", "none" },
-    text = { "relay access denied", "relaying denied", "relay denied", "relay not permitted",
+    text = { "relay access denied", "relaying denied", "relay denied", "relay not permitted", "insecure mail relay",
              "relaying mail to ", "unable to relay", "no relaying", "as a relay", "not permitted to relay",
              "relay not allowed", "not configured to relay", "not allowed to relay", "not an open relay",
              "not a gateway", "not local host", "we don't handle mail for",
@@ -329,8 +345,12 @@ return {
   -- when its spam filter refuses the sender; an unknown user gets
   -- "550 <address>: User unknown".
   { category = "filtered", text = { "550 : user unknown", ": : user unknown" } },
-  -- Nothing says when: most often it is the directory.
-  { category = "userunknown", hard = true, text = user_unknown,
+  -- Nothing says when. A directory's long words are still the directory;
+  -- the short "user unknown" comes as often from a filter, which is
+  -- soft: a later message may get through.
+  { category = "userunknown", hard = true, text = directory_words,
+    unless = { "sender address", "sender domain", "relay" } },
+  { category = "filtered", text = unknown_user_words,
     unless = { "sender address", "sender domain", "relay" } },
 
   -----------------------------------------------------------------------
@@ -494,7 +514,7 @@ return {
   { category = "securityerror",
     text = { "authentication required", "authentication failure", "authentication credentials invalid",
              "authentication turned on", "smtp authentication", "unauthenticated senders not allowed",
-             "insecure mail relay", "verification failure", "executable files are not allowed",
+             "verification failure", "executable files are not allowed",
              "not authorized to send", "account not subscribed to ses", "dead domain",
              "you don't authenticate", { "authentication failed; server ", " said: " } } },
   { category = "mailererror",

@@ -174,3 +174,4 @@ func TestNotBounce(t *testing.T) {
 		}
 	}
 }
+

@@ -76,6 +76,11 @@ func parseDSN(e *entity) []policy.BounceReport {
 			Diagnostic: stripDiagnosticType(r.diagnostic),
 			RemoteMTA:  stripDiagnosticType(r.remote),
 		}
+		if f.Diagnostic == "" {
+			// "Status: 4.0.0 (host name lookup failure)": some MTAs say
+			// why in a comment.
+			f.Diagnostic = statusComment(r.status)
+		}
 		hb := human.find(rcpt)
 		switch {
 		case f.Diagnostic == "" && hb != "":
@@ -222,6 +227,17 @@ func headerLines(text string) [][2]string {
 		out = append(out, [2]string{strings.ToLower(line[:colon]), strings.TrimSpace(line[colon+1:])})
 	}
 	return out
+}
+
+// statusComment returns the text after the code in a Status field value,
+// without its parentheses.
+func statusComment(v string) string {
+	st := firstStatus(v)
+	i := strings.Index(v, st)
+	if st == "" || i < 0 {
+		return ""
+	}
+	return strings.Trim(strings.TrimSpace(v[i+len(st):]), "()")
 }
 
 // firstStatus returns the enhanced status code in a Status field value.

@@ -69,24 +69,18 @@ func parse(raw []byte, depth int) (*Report, error) {
 		{KindDSN, parseDSN},
 		{KindText, parseSES},
 		{KindText, parseText},
+		{"", func(e *entity) []policy.BounceReport { return nested(e, r, depth) }},
+		{KindText, parseTextUnnamed},
 		{KindAutoreply, parseAutoreply},
 	} {
 		if failures = try.parse(e); len(failures) > 0 {
 			// A parser may know better (an SES complaint is a feedback
-			// report).
+			// report, a nested bounce keeps its own kind).
 			kind = try.kind
 			if failures[0].Kind != "" {
 				kind = failures[0].Kind
 			}
 			break
-		}
-	}
-	if kind == "" && depth < 1 && r.Original != nil && looksLikeBounce(e) {
-		// A bounce about a bounce (a gateway returning the DSN it could
-		// not deliver): the inner one names the failed recipients.
-		if inner, err := parse(r.Original, depth+1); err == nil && inner.Kind != "" {
-			inner.Subject, inner.From = r.Subject, r.From
-			return inner, nil
 		}
 	}
 	if kind == "" {
@@ -105,6 +99,25 @@ func parse(raw []byte, depth int) (*Report, error) {
 	}
 	r.Failures = failures
 	return r, nil
+}
+
+// nested reads a bounce about a bounce (a gateway returning the DSN it
+// could not deliver): when e is a bounce whose prose names nobody and whose
+// attached message is itself a bounce, the inner one names the failed
+// recipients.
+func nested(e *entity, r *Report, depth int) []policy.BounceReport {
+	if depth > 0 || r.Original == nil || !looksLikeBounce(e) {
+		return nil
+	}
+	inner, err := parse(r.Original, depth+1)
+	if err != nil || inner.Kind == "" || inner.Kind == KindAutoreply {
+		return nil
+	}
+	out := inner.Failures
+	for i := range out {
+		out[i].Kind = inner.Kind
+	}
+	return out
 }
 
 // original returns the body of the first message/rfc822 or

@@ -43,14 +43,25 @@ func parseText(e *entity) []policy.BounceReport {
 		}
 		out = append(out, policy.BounceReport{Recipient: b.addr, Action: action, Diagnostic: diag})
 	}
-	if len(out) == 0 {
-		// A bounce that names nobody in its prose: the returned message
-		// still says whom it was for.
-		if to := e.originalRecipient(); to != "" {
-			out = append(out, policy.BounceReport{Recipient: to, Action: action, Diagnostic: generalDiagnostic(errText)})
-		}
-	}
 	return out
+}
+
+// parseTextUnnamed reads a bounce whose prose names no recipient: the
+// returned message still says whom it was for.
+func parseTextUnnamed(e *entity) []policy.BounceReport {
+	if !looksLikeBounce(e) {
+		return nil
+	}
+	to := e.originalRecipient()
+	if to == "" {
+		return nil
+	}
+	errText, _ := splitOriginal(e.text())
+	action := "failed"
+	if isDelayNotice(headerText(e.header, "Subject"), errText) {
+		action = "delayed"
+	}
+	return []policy.BounceReport{{Recipient: to, Action: action, Diagnostic: generalDiagnostic(errText)}}
 }
 
 // textBlock is the part of a bounce's prose that concerns one recipient.
@@ -184,9 +195,11 @@ func recipientBlocks(errText string, skip func(string) bool, wanted []string) hu
 		case s.line < 0:
 		case !s.strong && hasReplyCode(lines[s.line]):
 			// A result line that names the recipient in passing
-			// ("554 <user@example.org>... Host unknown") says it all;
-			// the lines around it belong to other recipients.
-			b.lines = []string{lines[s.line]}
+			// ("554 <user@example.org>... Host unknown") says it all,
+			// with the dialogue that led to it in a Sendmail transcript
+			// (">>> MAIL From:", "<<< 550 ..."); the other lines around
+			// it belong to other recipients.
+			b.lines = append(transcriptBefore(lines, s.line), lines[s.line])
 		default:
 			b.lines = blockLines(lines, s.line, isStart)
 		}
@@ -212,6 +225,20 @@ func occurrences(lines []string, skip func(string) bool) []occurrence {
 		}
 	}
 	return occ
+}
+
+// transcriptBefore returns the SMTP dialogue lines (">>> command",
+// "<<< reply") right above lines[i].
+func transcriptBefore(lines []string, i int) []string {
+	j := i
+	for j > 0 && i-j < 10 {
+		l := strings.TrimSpace(lines[j-1])
+		if !strings.HasPrefix(l, ">>>") && !strings.HasPrefix(l, "<<<") {
+			break
+		}
+		j--
+	}
+	return append([]string(nil), lines[j:i]...)
 }
 
 // blockLines collects the lines of the block starting at lines[from]: up to
@@ -305,7 +332,9 @@ func addressLineRest(line string) string {
 		return strings.TrimSpace(line)
 	}
 	rest := line[:ms[0].start] + line[ms[0].end:]
-	rest = strings.Trim(rest, " \t<>\"'():;,.")
+	// Leading ">" is kept: ">>> RCPT To:<user@example.org>" is a
+	// transcript line that names the command.
+	rest = strings.TrimRight(strings.TrimLeft(rest, " \t<\"'("), " \t<>\"'():;,.")
 	lower := strings.ToLower(rest)
 	for _, l := range recipientLabels {
 		if lower == l || lower == strings.TrimSuffix(l, ":") {
@@ -345,12 +374,37 @@ func lastNonEmpty(lines []string) string {
 func generalDiagnostic(errText string) string {
 	var keep []string
 	for _, l := range strings.Split(errText, "\n") {
-		if addressLineRest(l) == "" {
+		if addressLineRest(l) == "" || isBoilerplate(l) {
 			continue
 		}
 		keep = append(keep, l)
 	}
 	return joinDiagnostic(keep)
+}
+
+// boilerplate are the sentences mail systems wrap every bounce in. They say
+// nothing about the failure, and some of their words ("could not be
+// delivered", "permanent error") would mislead the rules.
+var boilerplate = []string{
+	"this is the mail system at host", "i'm sorry to have to inform you", "could not be delivered to one or more",
+	"be delivered to one or more recipients", "it's attached below", "for further assistance, please",
+	"please include this problem report", "delete your own text from the attached", "the mail system",
+	"delivery report unavailable", "this message was created automatically", "a message that you sent could not",
+	"could not be delivered to one or more of its", "recipients. this is a permanent error",
+	"this is a permanent error", "the following address(es) failed", "address(es) failed:",
+	"this is the qmail-send program", "i'm afraid i wasn't able to deliver", "sorry it didn't work out",
+	"i've given up", "the original message was received at", "the following addresses had",
+	"transcript of session follows", "this is a mime-encapsulated message", "this is a multi-part message",
+}
+
+func isBoilerplate(line string) bool {
+	l := strings.ToLower(strings.TrimSpace(line))
+	for _, b := range boilerplate {
+		if strings.HasPrefix(l, b) || (len(l) < 3*len(b) && strings.Contains(l, b)) {
+			return true
+		}
+	}
+	return false
 }
 
 // originalRecipient returns the To address of the returned message.
