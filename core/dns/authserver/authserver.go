@@ -36,17 +36,12 @@ type Server struct {
 // NegativeTTL is the SOA minimum of answers without records.
 const NegativeTTL = 60
 
-// Start listens on addr ("127.0.0.1:0" picks a free port) and serves until
-// Close.
+// Start listens on addr ("127.0.0.1:0" picks a port free for both UDP and
+// TCP) and serves until Close.
 func Start(addr string) (*Server, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, l, err := listen(addr)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: listen udp %s: %w", addr, err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("authserver: listen tcp %s: %w", pc.LocalAddr(), err)
+		return nil, err
 	}
 	s := &Server{
 		Addr:     pc.LocalAddr().String(),
@@ -72,6 +67,29 @@ func Start(addr string) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// listen binds UDP and TCP on one port; with port 0 it retries until a port
+// is free for both, as the UDP port picked may be taken for TCP.
+func listen(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("authserver: address %q: %w", addr, err)
+	}
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("authserver: listen udp %s: %w", addr, err)
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		if port != "0" || try == 20 {
+			return nil, nil, fmt.Errorf("authserver: listen tcp %s: %w", pc.LocalAddr(), err)
+		}
+	}
 }
 
 // Close stops the server.
@@ -197,6 +215,14 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		}
 		m.Answer = append(m.Answer, mdns.Copy(cname))
 		name = strings.ToLower(cname.Target)
+	}
+	if w.LocalAddr().Network() == "udp" {
+		// Too large for the client's buffer: set TC so it retries over TCP.
+		size := mdns.MinMsgSize
+		if opt := req.IsEdns0(); opt != nil {
+			size = int(opt.UDPSize())
+		}
+		m.Truncate(size)
 	}
 	_ = w.WriteMsg(m) // the client is gone if this fails
 }

@@ -48,3 +48,27 @@ func TestServer(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncatesLargeUDPAnswers(t *testing.T) {
+	s, err := Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for i := 0; i < 20; i++ {
+		s.MustAdd(`big.example. 300 IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789"`)
+	}
+	q := new(mdns.Msg)
+	q.SetQuestion("big.example.", mdns.TypeTXT)
+	r, _, err := (&mdns.Client{Net: "udp", Timeout: 2 * time.Second}).Exchange(q, s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Truncated {
+		t.Errorf("a %d-answer UDP reply without EDNS was not truncated", len(r.Answer))
+	}
+	r, _, err = (&mdns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(q, s.Addr)
+	if err != nil || r.Truncated || len(r.Answer) != 20 {
+		t.Errorf("TCP: err %v truncated %v answers %d", err, r.Truncated, len(r.Answer))
+	}
+}
