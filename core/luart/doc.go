@@ -38,11 +38,13 @@
 // # Concurrency and cost
 //
 // gopher-lua states are not safe for concurrent use. Each generation keeps
-// a pool of prepared states (Options.PoolSize idle ones): a call takes a
-// state, runs the hook, returns the state. Compiling happens once per
-// generation; preparing a state runs the compiled files and happens only
-// when the pool is empty. States of a replaced generation are closed as
-// they come back. The message object and the argument tables are reused
+// a pool of up to Options.PoolSize prepared states: a call takes a state,
+// runs the hook, returns the state; when all are busy it waits (outside its
+// time budget), so at most PoolSize hook calls compete for the CPU and the
+// budget measures the hook rather than the crowd. Compiling happens once
+// per generation; preparing a state runs the compiled files and happens at
+// most PoolSize times per generation. States of a replaced generation are
+// closed as they come back. The message object and the argument tables are reused
 // per state. Provider is pure Go: the MX patterns of rules/providers.lua
 // are compiled once per generation and results are cached. Shape runs Lua
 // once per (generation, provider, source) and caches the limits.

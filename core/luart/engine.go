@@ -48,8 +48,11 @@ type Options struct {
 	// LoadTimeout is the time budget for preparing one Lua state (running
 	// every policy file once). The default value is 2s.
 	LoadTimeout time.Duration
-	// PoolSize is how many idle prepared Lua states a generation keeps.
-	// The default value is 2*GOMAXPROCS.
+	// PoolSize is how many Lua states a generation may prepare, and so how
+	// many hook calls run at once; further calls wait for a free state,
+	// outside their time budget. Hooks are CPU-bound, so more would only
+	// time-slice them against each other (and against their wall-clock
+	// budgets). The default value is 2*GOMAXPROCS.
 	PoolSize int
 	// Sources are the node's configured egress IPs, which scripts read with
 	// core.sources() and which an egress pool without IPs of its own uses.

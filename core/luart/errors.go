@@ -88,8 +88,9 @@ func (e *HookError) Unwrap() []error {
 }
 
 // positioned matches the "file:line: message" prefix gopher-lua puts on
-// runtime errors raised in Lua code.
-var positioned = regexp.MustCompile(`^([^\s:"]+\.lua):(\d+): ?(.*)$`)
+// runtime errors raised in Lua code, and the "file: message" of errors
+// about a whole file.
+var positioned = regexp.MustCompile(`^([^\s:"]+\.lua):(?:(\d+):)? ?(.*)$`)
 
 // luaError turns an error from a protected gopher-lua call into a
 // *ScriptError, keeping the position of the Lua code that raised it and

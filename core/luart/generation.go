@@ -35,7 +35,11 @@ type generation struct {
 	hookPos   [numHooks]string
 	overrides map[string][]string
 
+	// pool holds the idle states; slots has one token per state in
+	// existence, so at most Options.PoolSize states exist and as many hook
+	// calls run at once.
 	pool    chan *state
+	slots   chan struct{}
 	retired atomic.Bool
 
 	shapeMu sync.RWMutex
@@ -62,6 +66,7 @@ func build(e *Engine, number uint64) (*generation, error) {
 		bounces:   statusClassifier{},
 		overrides: map[string][]string{},
 		pool:      make(chan *state, e.opts.PoolSize),
+		slots:     make(chan struct{}, e.opts.PoolSize),
 		shapes:    map[shapeKey]policy.Limits{},
 	}
 	for _, src := range srcs {
@@ -79,6 +84,7 @@ func build(e *Engine, number uint64) (*generation, error) {
 			g.tenantFiles = append(g.tenantFiles, src)
 		}
 	}
+	g.slots <- struct{}{}
 	st, err := newState(g)
 	if err != nil {
 		return nil, err
@@ -188,30 +194,41 @@ func (g *generation) loadData(st *state) error {
 	return nil
 }
 
-// get takes a prepared state from the pool, or prepares a new one.
-func (g *generation) get() (*state, error) {
+// get takes an idle state, prepares a new one if fewer than PoolSize
+// exist, or waits for one to come back. Waiting is outside the time
+// budget: the budget measures the hook, not the queue in front of it.
+func (g *generation) get(ctx context.Context) (*state, error) {
 	select {
 	case st := <-g.pool:
 		return st, nil
 	default:
 	}
-	return newState(g)
+	select {
+	case st := <-g.pool:
+		return st, nil
+	case g.slots <- struct{}{}:
+		st, err := newState(g)
+		if err != nil {
+			<-g.slots
+			return nil, err
+		}
+		return st, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("luart: waiting for a Lua state: %w", ctx.Err())
+	}
 }
 
-// put returns a state to the pool. States that were interrupted, states of
-// a generation that is no longer current, and states beyond the pool's
-// capacity are closed instead.
+// put returns a state to the pool. States that were interrupted and states
+// of a generation that is no longer current are closed instead, making
+// room for a fresh one.
 func (g *generation) put(st *state) {
 	st.hook, st.tenant, st.msgID = -1, "", ""
 	if st.broken || g.retired.Load() {
 		st.L.Close()
+		<-g.slots
 		return
 	}
-	select {
-	case g.pool <- st:
-	default:
-		st.L.Close()
-	}
+	g.pool <- st
 }
 
 // retire marks g as replaced and closes its idle states; states in use are
@@ -222,6 +239,7 @@ func (g *generation) retire() {
 		select {
 		case st := <-g.pool:
 			st.L.Close()
+			<-g.slots
 		default:
 			return
 		}

@@ -28,13 +28,16 @@ func hookError(h hookID, tenant string, err error) error {
 	if errors.As(err, &se) {
 		return &HookError{Hook: hookNames[h], Tenant: tenant, Err: se}
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // the caller gave up: not the script's failure
+	}
 	return &HookError{Hook: hookNames[h], Tenant: tenant, Err: err}
 }
 
 // begin takes a state and finds the function for h; fn is nil when the
 // built-in policy decides.
-func (g *generation) begin(h hookID, tenant, msgID string) (st *state, fn *lua.LFunction, owner string, err error) {
-	st, err = g.get()
+func (g *generation) begin(ctx context.Context, h hookID, tenant, msgID string) (st *state, fn *lua.LFunction, owner string, err error) {
+	st, err = g.get(ctx)
 	if err != nil {
 		return nil, nil, "", hookError(h, "", err)
 	}
@@ -48,7 +51,7 @@ func (g *generation) begin(h hookID, tenant, msgID string) (st *state, fn *lua.L
 }
 
 func (g *generation) classify(ctx context.Context, m *message.Message) (policy.Classification, error) {
-	st, fn, owner, err := g.begin(hClassify, m.Tenant, m.ID)
+	st, fn, owner, err := g.begin(ctx, hClassify, m.Tenant, m.ID)
 	if err != nil || fn == nil {
 		if err != nil {
 			return policy.Classification{}, err
@@ -70,7 +73,7 @@ func (g *generation) classify(ctx context.Context, m *message.Message) (policy.C
 }
 
 func (g *generation) rewrite(ctx context.Context, m *message.Message) error {
-	st, fn, owner, err := g.begin(hRewrite, m.Tenant, m.ID)
+	st, fn, owner, err := g.begin(ctx, hRewrite, m.Tenant, m.ID)
 	if err != nil || fn == nil {
 		if err != nil {
 			return err
@@ -86,7 +89,7 @@ func (g *generation) rewrite(ctx context.Context, m *message.Message) error {
 
 func (g *generation) route(ctx context.Context, d *policy.Delivery) (policy.Route, error) {
 	m := d.Message
-	st, fn, owner, err := g.begin(hRoute, m.Tenant, m.ID)
+	st, fn, owner, err := g.begin(ctx, hRoute, m.Tenant, m.ID)
 	if err != nil || fn == nil {
 		if err != nil {
 			return policy.Route{}, err
@@ -122,7 +125,7 @@ func (g *generation) shape(ctx context.Context, provider, source string) (policy
 	if ok {
 		return l, nil
 	}
-	st, fn, _, err := g.begin(hShape, "", "")
+	st, fn, _, err := g.begin(ctx, hShape, "", "")
 	if err != nil || fn == nil {
 		if err != nil {
 			return policy.Limits{}, err
@@ -145,7 +148,7 @@ func (g *generation) shape(ctx context.Context, provider, source string) (policy
 }
 
 func (g *generation) onResponse(ctx context.Context, a *policy.Attempt) (policy.Verdict, error) {
-	st, fn, owner, err := g.begin(hOnResponse, a.Tenant, "")
+	st, fn, owner, err := g.begin(ctx, hOnResponse, a.Tenant, "")
 	if err != nil || fn == nil {
 		if err != nil {
 			return policy.Verdict{}, err
@@ -183,7 +186,7 @@ func (g *generation) onResponse(ctx context.Context, a *policy.Attempt) (policy.
 }
 
 func (g *generation) onBounce(ctx context.Context, r *policy.BounceReport) (policy.BounceVerdict, error) {
-	st, fn, _, err := g.begin(hOnBounce, "", "")
+	st, fn, _, err := g.begin(ctx, hOnBounce, "", "")
 	if err != nil || fn == nil {
 		if err != nil {
 			return policy.BounceVerdict{}, err

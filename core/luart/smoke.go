@@ -72,57 +72,64 @@ func (g *generation) smoke() error {
 		}
 		c, err := g.classify(ctx, m)
 		if err != nil {
-			return smokeError(err, tn)
+			return smokeError(err, tenantLabel(tn))
 		}
 		m.Tenant, m.Class, m.Campaign, m.Priority = c.Tenant, c.Class, c.Campaign, c.Priority
 		if m.Tenant == "" {
 			m.Tenant = tn
 		}
 		if err := g.rewrite(ctx, m); err != nil {
-			return smokeError(err, tn)
+			return smokeError(err, tenantLabel(tn))
 		}
 		mx := "gmail-smtp-in.l.google.com"
 		d := &policy.Delivery{Message: m, Recipient: "someone@gmail.com", Domain: "gmail.com", Provider: g.provider(mx), MXHost: mx}
 		rt, err := g.route(ctx, d)
 		if err != nil {
-			return smokeError(err, tn)
+			return smokeError(err, tenantLabel(tn))
 		}
 		for _, a := range smokeReplies {
 			a.Recipient, a.Tenant, a.Class, a.Provider, a.MXHost, a.Source = d.Recipient, tn, m.Class, d.Provider, mx, rt.Source
 			if _, err := g.onResponse(ctx, &a); err != nil {
-				return smokeError(err, tn)
+				return smokeError(err, tenantLabel(tn))
 			}
 		}
 	}
 	providers := append(g.providers.names(), "example.com")
 	for _, p := range providers {
 		if _, err := g.shape(ctx, p, ""); err != nil {
-			return smokeError(err, "")
+			return smokeError(err, "provider "+p)
 		}
 		for _, s := range g.engine.opts.Sources {
 			if _, err := g.shape(ctx, p, s.IP); err != nil {
-				return smokeError(err, "")
+				return smokeError(err, "provider "+p+", source "+s.IP)
 			}
 		}
 	}
 	for _, r := range smokeBounces {
 		if _, err := g.onBounce(ctx, &r); err != nil {
-			return smokeError(err, "")
+			return smokeError(err, "a "+r.Kind+" report")
 		}
 	}
 	return nil
 }
 
+func tenantLabel(tenant string) string {
+	if tenant == "" {
+		return ""
+	}
+	return "tenant " + tenant
+}
+
 // smokeError keeps the position of a smoke-call failure and says which
 // call it was.
-func smokeError(err error, tenant string) error {
+func smokeError(err error, detail string) error {
 	var he *HookError
 	if !errors.As(err, &he) {
 		return err
 	}
 	what := "smoke call of " + he.Hook
-	if tenant != "" {
-		what += " for tenant " + tenant
+	if detail != "" {
+		what += " for " + detail
 	}
 	var se *ScriptError
 	if errors.As(he.Err, &se) {

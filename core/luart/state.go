@@ -217,7 +217,15 @@ func (st *state) call(ctx context.Context, fn *lua.LFunction, args ...lua.LValue
 			se.Msg = fmt.Sprintf("stopped after %v (time budget exceeded)", st.gen.engine.opts.CallTimeout)
 			return nil, &budgetError{se}
 		}
-		return nil, luaError(err)
+		se := luaError(err)
+		if api != nil && api.Type == lua.ApiErrorPanic {
+			se.Msg = "Go function panicked: " + se.Msg
+		}
+		if se.File == "" && fn.Proto != nil {
+			// No Lua position (a Go function failed): point at the hook.
+			se.File, se.Line = fn.Proto.SourceName, fn.Proto.LineDefined
+		}
+		return nil, se
 	}
 	ret := L.Get(-1)
 	L.Pop(1)

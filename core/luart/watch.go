@@ -26,27 +26,43 @@ const WatchDebounce = 200 * time.Millisecond
 // Reload); Watch keeps watching. It returns an error only when watching
 // cannot start.
 func (e *Engine) Watch(ctx context.Context) error {
+	w, dirs, err := e.startWatch()
+	if err != nil {
+		return err
+	}
+	e.watchLoop(ctx, w, dirs)
+	return nil
+}
+
+// startWatch watches both directory trees; changes from then on are seen.
+func (e *Engine) startWatch() (*fsnotify.Watcher, map[string]bool, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("luart: watch: %w", err)
+		return nil, nil, fmt.Errorf("luart: watch: %w", err)
 	}
-	defer w.Close()
 	dirs := map[string]bool{}
 	for _, root := range []string{e.opts.ScriptsDir, e.opts.RulesDir} {
 		if err := addTree(w, root, dirs); err != nil {
-			return err
+			w.Close()
+			return nil, nil, err
 		}
 	}
+	return w, dirs, nil
+}
+
+// watchLoop reloads on relevant events until ctx ends, then closes w.
+func (e *Engine) watchLoop(ctx context.Context, w *fsnotify.Watcher, dirs map[string]bool) {
+	defer w.Close()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil
+			return
 		case ev, ok := <-w.Events:
 			if !ok {
-				return nil
+				return
 			}
 			if ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
@@ -62,7 +78,7 @@ func (e *Engine) Watch(ctx context.Context) error {
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
-				return nil
+				return
 			}
 			e.log.Error("luart: watch", "error", err.Error())
 		case <-timer.C:
