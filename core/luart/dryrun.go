@@ -265,7 +265,11 @@ func (d *DryRun) WriteText(w io.Writer) error {
 		}
 	}
 	line("Route", "pool %s, source %s", orNone(d.Route.Pool), src)
-	line("Shape", "%s", limitsText(d.Limits))
+	from := "the system's address"
+	if d.Route.Source != "" {
+		from = d.Route.Source
+	}
+	line("Shape", "%s from %s: %s", d.Provider, from, limitsText(d.Limits))
 	if d.Verdict != nil {
 		v := d.Verdict
 		line("Reply", "%s (at %s)", d.Reply, d.Stage)
@@ -335,7 +339,9 @@ func limitsText(l policy.Limits) string {
 	add(l.PerMinute, "/minute")
 	add(l.PerHour, "/hour")
 	add(l.PerDay, "/day")
-	add(float64(l.Burst), "burst")
+	if l.Burst > 0 {
+		parts = append(parts, "burst "+strconv.Itoa(l.Burst))
+	}
 	if len(parts) == 0 {
 		return "no limits"
 	}

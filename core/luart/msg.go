@@ -28,8 +28,6 @@ var msgMethods = map[string]lua.LGFunction{
 	"set_header":      msgSetHeader,
 	"add_header":      msgAddHeader,
 	"remove_header":   msgRemoveHeader,
-	"subject":         msgSubject,
-	"from":            msgFrom,
 	"sender":          msgSender,
 	"set_sender":      msgSetSender,
 	"author":          msgAuthor,
@@ -47,10 +45,34 @@ var msgMethods = map[string]lua.LGFunction{
 	"received":        msgReceived,
 }
 
+// decoded remembers the last From: address and Subject: a state decoded,
+// by raw value: scripts ask for them once per tenant rule, and decoding
+// (address parsing, RFC 2047 words) costs far more than a comparison.
+type decoded struct {
+	fromRaw, from       string
+	subjectRaw, subject string
+}
+
 // newMessageMeta returns the metatable of message objects in L.
 func newMessageMeta(L *lua.LState) *lua.LTable {
+	methods := L.SetFuncs(L.NewTable(), msgMethods)
+	var d decoded
+	methods.RawSetString("from", L.NewFunction(func(L *lua.LState) int {
+		m := checkMsg(L)
+		if raw := m.Header.Get("From"); raw != d.fromRaw || raw == "" {
+			d.fromRaw, d.from = raw, fromAddress(m.Header)
+		}
+		return optString(L, d.from)
+	}))
+	methods.RawSetString("subject", L.NewFunction(func(L *lua.LState) int {
+		m := checkMsg(L)
+		if raw := m.Header.Get("Subject"); raw != d.subjectRaw || raw == "" {
+			d.subjectRaw, d.subject = raw, decodeSubject(m.Header)
+		}
+		return optString(L, d.subject)
+	}))
 	mt := L.NewTable()
-	mt.RawSetString("__index", L.SetFuncs(L.NewTable(), msgMethods))
+	mt.RawSetString("__index", methods)
 	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
 		m := checkMsg(L)
 		L.Push(lua.LString("message " + m.ID))
@@ -163,17 +185,16 @@ func msgRemoveHeader(L *lua.LState) int {
 	return 0
 }
 
-func msgSubject(L *lua.LState) int {
-	m := checkMsg(L)
-	h := mail.Header{Header: gomessage.Header{Header: m.Header}}
-	s, err := h.Subject()
+// decodeSubject is the Subject: with RFC 2047 encoded words decoded (the
+// raw value if they do not decode).
+func decodeSubject(h textproto.Header) string {
+	mh := mail.Header{Header: gomessage.Header{Header: h}}
+	s, err := mh.Subject()
 	if err != nil {
-		s = m.Header.Get("Subject")
+		return h.Get("Subject")
 	}
-	return optString(L, s)
+	return s
 }
-
-func msgFrom(L *lua.LState) int { return optString(L, fromAddress(checkMsg(L).Header)) }
 
 // fromAddress is the first address of the From: field, or "".
 func fromAddress(h textproto.Header) string {

@@ -58,6 +58,9 @@ func newSandbox(preload map[string]loader) *lua.LState {
 	}
 	if str, ok := g.RawGetString(lua.StringLibName).(*lua.LTable); ok {
 		str.RawSetString("rep", L.NewFunction(boundedRep))
+		if slow, ok := str.RawGetString("find").(*lua.LFunction); ok && slow.IsG {
+			str.RawSetString("find", L.NewFunction(fastFind(slow.GFunction)))
+		}
 	}
 	loaded := L.NewTable()
 	g.RawSetString("require", L.NewFunction(func(L *lua.LState) int {
