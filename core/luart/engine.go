@@ -2,6 +2,7 @@ package luart
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"corriere/core/bounce"
 	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/policy"
@@ -131,6 +133,30 @@ type Engine struct {
 	statusMu  sync.Mutex
 	lastErr   error
 	lastErrAt time.Time
+
+	// bouncesSum and bounces are the compiled rules/bounces.lua of the
+	// last generation: its matcher is costly to build, and most reloads
+	// do not touch it.
+	bouncesMu  sync.Mutex
+	bouncesSum [sha256.Size]byte
+	bounces    *bounce.Rules
+}
+
+// cachedBounces returns the compiled bounce rules of a file with content
+// sum, if the last build compiled the same content.
+func (e *Engine) cachedBounces(sum [sha256.Size]byte) bounceClassifier {
+	e.bouncesMu.Lock()
+	defer e.bouncesMu.Unlock()
+	if e.bounces == nil || e.bouncesSum != sum {
+		return nil
+	}
+	return e.bounces
+}
+
+func (e *Engine) cacheBounces(sum [sha256.Size]byte, r *bounce.Rules) {
+	e.bouncesMu.Lock()
+	defer e.bouncesMu.Unlock()
+	e.bouncesSum, e.bounces = sum, r
 }
 
 // hookStats counts the calls of one hook; lastLog and suppressed limit

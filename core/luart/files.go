@@ -2,6 +2,7 @@ package luart
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,6 +37,9 @@ type source struct {
 	name string
 	// proto is the compiled chunk, shared by every state of a generation.
 	proto *lua.FunctionProto
+	// sum identifies the file's content, to reuse what was built from an
+	// unchanged file by the previous generation.
+	sum [sha256.Size]byte
 }
 
 // tenantName is what a tenant file may be called: it is also the SMTP AUTH
@@ -126,5 +130,6 @@ func compileFile(path string, k kind) (*source, error) {
 		return nil, syntaxError(path, 0, err)
 	}
 	src.proto = proto
+	src.sum = sha256.Sum256(data)
 	return src, nil
 }

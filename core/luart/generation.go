@@ -9,6 +9,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"corriere/core/bounce"
 	"corriere/core/policy"
 	"corriere/core/tenant"
 )
@@ -178,6 +179,34 @@ func (g *generation) loadData(st *state) error {
 		}
 		if err := checkPools(src.rel, t); err != nil {
 			return err
+		}
+	}
+	if src, ok := g.rules["bounces"]; ok {
+		t, err := require("rules.bounces")
+		if err != nil {
+			return err
+		}
+		if g.bounces = g.engine.cachedBounces(src.sum); g.bounces == nil {
+			rules, err := bounce.RulesFromLua(t)
+			if err != nil {
+				return &ScriptError{File: src.rel, Msg: err.Error()}
+			}
+			g.engine.cacheBounces(src.sum, rules)
+			g.bounces = rules
+		}
+	}
+	if src, ok := g.rules["bounces"]; ok {
+		t, err := require("rules.bounces")
+		if err != nil {
+			return err
+		}
+		if g.bounces = g.engine.cachedBounces(src.sum); g.bounces == nil {
+			rules, err := bounce.RulesFromLua(t)
+			if err != nil {
+				return &ScriptError{File: src.rel, Msg: err.Error()}
+			}
+			g.engine.cacheBounces(src.sum, rules)
+			g.bounces = rules
 		}
 	}
 	for _, src := range g.tenantFiles {
