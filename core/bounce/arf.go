@@ -50,7 +50,9 @@ func arfFromFields(e *entity, fields [][2]string) []policy.BounceReport {
 				feedbackType = fv[1]
 			}
 		case "original-rcpt-to", "removal-recipient":
-			rcpts = append(rcpts, cleanAddress(fv[1]))
+			if len(rcpts) < maxRecipients {
+				rcpts = append(rcpts, cleanAddress(fv[1]))
+			}
 		case "reporting-mta":
 			reporter = stripDiagnosticType(fv[1])
 		}

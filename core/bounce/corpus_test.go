@@ -174,4 +174,3 @@ func TestNotBounce(t *testing.T) {
 		}
 	}
 }
-

@@ -107,8 +107,7 @@ func validMailbox(s string) bool {
 // and its whole explanation, both without the DSN fields some MTAs repeat
 // in it.
 func humanText(e *entity) (humanBlocks, string) {
-	errText, _ := splitOriginal(e.text())
-	errText = cutDSNFields(errText)
+	errText := cutDSNFields(e.errText())
 	return recipientBlocks(errText, e.skipper(), nil), generalDiagnostic(errText)
 }
 
@@ -151,6 +150,9 @@ func readDSNFields(text string) []*dsnRecipient {
 			switch name {
 			case "final-recipient", "original-recipient":
 				if cur == nil || (name == "final-recipient" && cur.final != "") || (name == "original-recipient" && cur.original != "") {
+					if len(out) >= maxRecipients {
+						return out
+					}
 					cur = &dsnRecipient{}
 					out = append(out, cur)
 					for _, p := range pending {

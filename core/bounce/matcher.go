@@ -40,8 +40,14 @@ func newMatcher(fragments []string) *matcher {
 	}
 	m.nclass = int(next)
 
-	// Trie.
-	goTo := []int32{}
+	// Trie: at most one state per fragment byte, plus the root.
+	states := 1
+	for _, f := range fragments {
+		states += len(f)
+	}
+	goTo := make([]int32, 0, states*m.nclass)
+	m.out = make([]int32, 0, states)
+	m.outExtra = make([][]int32, 0, states)
 	newState := func() int32 {
 		for i := 0; i < m.nclass; i++ {
 			goTo = append(goTo, -1)

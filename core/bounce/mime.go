@@ -36,6 +36,11 @@ type part struct {
 type entity struct {
 	header message.Header
 	parts  []part
+
+	// The human-readable text, split where the returned message begins;
+	// see text.
+	textDone                 bool
+	textVal, errVal, origVal string
 }
 
 // readEntity parses raw leniently. It never fails: a header line it cannot

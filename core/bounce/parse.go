@@ -135,18 +135,51 @@ func (e *entity) original() []byte {
 // inlineOriginal returns the returned message that a text bounce quotes
 // after a separator line, if any.
 func (e *entity) inlineOriginal() []byte {
-	body := e.text()
-	_, orig := splitOriginal(body)
+	orig := e.quotedOriginal()
 	if strings.TrimSpace(orig) == "" {
 		return nil
 	}
 	return []byte(orig)
 }
 
+// maxErrText bounds the prose of a bounce that is searched for recipients
+// and reasons; real bounces say what they have to say in a few lines.
+const maxErrText = 256 << 10
+
 // text returns the human-readable text of the message: its text/plain
 // parts, or its text/html parts reduced to text when there is no plain
-// text.
+// text. It is computed once.
 func (e *entity) text() string {
+	if !e.textDone {
+		e.textDone = true
+		e.textVal = e.readText()
+		e.errVal, e.origVal = splitOriginal(e.textVal)
+		if len(e.errVal) > maxErrText {
+			cut := strings.LastIndexByte(e.errVal[:maxErrText], '\n')
+			if cut < 0 {
+				cut = maxErrText
+			}
+			e.errVal = e.errVal[:cut]
+		}
+	}
+	return e.textVal
+}
+
+// errText returns the part of the text before the returned message: the
+// bounce's own prose.
+func (e *entity) errText() string {
+	e.text()
+	return e.errVal
+}
+
+// quotedOriginal returns the returned message quoted in the text after a
+// separator line, if any.
+func (e *entity) quotedOriginal() string {
+	e.text()
+	return e.origVal
+}
+
+func (e *entity) readText() string {
 	var plain, html []string
 	for _, p := range e.parts {
 		switch p.mediaType {

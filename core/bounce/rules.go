@@ -15,14 +15,20 @@ import (
 	"corriere/core/reply"
 )
 
-// Categories are the bounce reasons a rule may name: the Sisimai taxonomy.
-var Categories = []string{
+// categories are the bounce reasons a rule may name: the Sisimai taxonomy.
+var categories = []string{
 	"authfailure", "badreputation", "blocked", "contenterror", "delivered", "exceedlimit", "expired",
 	"failedstarttls", "feedback", "filtered", "hasmoved", "hostunknown", "mailboxfull", "mailererror",
 	"mesgtoobig", "networkerror", "norelaying", "notaccept", "notcompliantrfc", "onhold",
 	"policyviolation", "rejected", "requireptr", "securityerror", "spamdetected", "speeding",
 	"suppressed", "suspend", "syntaxerror", "systemerror", "systemfull", "toomanyconn", "undefined",
 	"userunknown", "vacation", "virusdetected",
+}
+
+// Categories returns the bounce reasons a rule may name (the Sisimai
+// taxonomy), sorted.
+func Categories() []string {
+	return append([]string(nil), categories...)
 }
 
 // Fallback categories, used when no rule matches.
@@ -121,6 +127,11 @@ func LoadRulesFile(path string) (*Rules, error) {
 	}
 	L.Push(fn)
 	if err := L.PCall(0, 1, nil); err != nil {
+		// The Lua message names file and line; the Go stack trace that
+		// gopher-lua appends would only be noise in an operator's log.
+		if apiErr, ok := err.(*lua.ApiError); ok && apiErr.Object != nil {
+			return nil, fmt.Errorf("bounce: run rules %s: %s", path, apiErr.Object.String())
+		}
 		return nil, fmt.Errorf("bounce: run rules %s: %w", path, err)
 	}
 	return decodeRules(L.Get(-1), path)
@@ -139,7 +150,7 @@ func decodeRules(v lua.LValue, source string) (*Rules, error) {
 		return nil, fmt.Errorf("%s: must return a table of rules, got %s", source, v.Type())
 	}
 	known := map[string]bool{}
-	for _, c := range Categories {
+	for _, c := range categories {
 		known[c] = true
 	}
 	b := &rulesBuilder{ids: map[string]int{}}
@@ -451,70 +462,136 @@ func contains(list []string, s string) bool {
 // facts is what Classify knows about one report, computed once.
 type facts struct {
 	text      string // the diagnostic as given
-	found     []uint64
 	status    reply.Status
 	hasStatus bool
 	code      int
 	kind      string
 	action    string
 	command   string // "rcpt", "data"... or "none"
-	lowered   string // lazily lower-cased text, for ordered fragments
 }
 
 // Classify decides the category of one report and whether it is hard. The
 // rules are tried in order and the first that matches decides; when none
 // does, the category is "onhold" (a diagnostic nobody recognises) or
-// "undefined" (no diagnostic at all), both soft.
+// "undefined" (no diagnostic at all), both soft. Classify is safe for
+// concurrent use and does not allocate for rule sets of up to 1024 text
+// fragments.
 func (r *Rules) Classify(b *policy.BounceReport) policy.BounceVerdict {
-	var buf [16]uint64
-	f := facts{text: b.Diagnostic, kind: b.Kind, action: strings.ToLower(b.Action), code: b.ReplyCode}
-	f.status, f.hasStatus = reply.ParseStatus(b.Status)
-	return r.classify(&f, buf[:])
+	f := reportFacts(b)
+	v, _ := r.decide(&f)
+	return v
 }
 
 // Explain returns the 1-based number of the rule that decides b (as in
-// "rule 12" of rules/bounces.lua), or 0 when no rule matches. It helps
-// whoever edits the rules see why a bounce got its category.
+// "rule 12" of rules/bounces.lua), or 0 when no rule matches. It shows
+// whoever edits the rules why a bounce got its category.
 func (r *Rules) Explain(b *policy.BounceReport) int {
-	var buf [16]uint64
-	f := facts{text: b.Diagnostic, kind: b.Kind, action: strings.ToLower(b.Action), code: b.ReplyCode}
-	f.status, f.hasStatus = reply.ParseStatus(b.Status)
-	_, i := r.decide(&f, buf[:])
+	f := reportFacts(b)
+	_, i := r.decide(&f)
 	return i + 1
 }
 
 // ClassifyReply classifies a synchronous SMTP reply with the same rules,
-// as a report of kind "smtp" whose diagnostic is the reply text.
+// as a report of kind "smtp" whose diagnostic is the reply text. The SMTP
+// command it answered is unknown; ClassifyAttempt knows it.
 func (r *Rules) ClassifyReply(rp *reply.Reply) policy.BounceVerdict {
-	var buf [16]uint64
-	f := facts{text: rp.Text, kind: "smtp", code: rp.Code, status: rp.Status, hasStatus: !rp.Status.IsZero()}
-	return r.classify(&f, buf[:])
+	f := replyFacts(rp, "")
+	v, _ := r.decide(&f)
+	return v
 }
 
-func (r *Rules) classify(f *facts, buf []uint64) policy.BounceVerdict {
-	v, _ := r.decide(f, buf)
+// ClassifyAttempt classifies the reply of a delivery attempt, knowing the
+// stage of the dialogue it answered (so that "550 User unknown" after RCPT
+// TO is the directory, and after DATA a filter).
+func (r *Rules) ClassifyAttempt(a *policy.Attempt) policy.BounceVerdict {
+	f := replyFacts(a.Reply, stageCommand[a.Stage])
+	v, _ := r.decide(&f)
 	return v
+}
+
+// stageCommand names the command rules see for each stage of a delivery.
+var stageCommand = map[policy.Stage]string{
+	policy.StageConnect: "connect",
+	policy.StageHelo:    "helo",
+	policy.StageTLS:     "starttls",
+	policy.StageMail:    "mail",
+	policy.StageRcpt:    "rcpt",
+	policy.StageData:    "data",
+}
+
+func reportFacts(b *policy.BounceReport) facts {
+	f := facts{text: b.Diagnostic, kind: b.Kind, action: b.Action, code: b.ReplyCode}
+	if !isLowerASCII(f.action) {
+		f.action = strings.ToLower(f.action)
+	}
+	f.status, f.hasStatus = parseStatus(b.Status)
+	return f
+}
+
+// parseStatus parses an enhanced status code like reply.ParseStatus, but
+// without allocating: it runs for every report classified.
+func parseStatus(s string) (reply.Status, bool) {
+	var n [3]int
+	part, digits := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.' && digits > 0 && part < 2:
+			part++
+			digits = 0
+		case isDigit(c) && digits < 3:
+			n[part] = n[part]*10 + int(c-'0')
+			digits++
+		default:
+			return reply.Status{}, false
+		}
+	}
+	if part != 2 || digits == 0 || (n[0] != 2 && n[0] != 4 && n[0] != 5) {
+		return reply.Status{}, false
+	}
+	return reply.Status{Class: n[0], Subject: n[1], Detail: n[2]}, true
+}
+
+func isLowerASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func replyFacts(rp *reply.Reply, command string) facts {
+	if rp == nil {
+		return facts{kind: "smtp", command: command}
+	}
+	return facts{text: rp.Text, kind: "smtp", code: rp.Code, status: rp.Status, hasStatus: !rp.Status.IsZero(), command: command}
 }
 
 // decide classifies f and returns the index of the deciding rule, or -1
 // when none matched.
-func (r *Rules) decide(f *facts, buf []uint64) (policy.BounceVerdict, int) {
+func (r *Rules) decide(f *facts) (policy.BounceVerdict, int) {
+	// The set of fragments found in the text: on the stack for rule sets
+	// of up to 1024 fragments.
+	var buf [16]uint64
 	words := (r.nfrag + 63) / 64
+	var found []uint64
 	if words <= len(buf) {
-		f.found = buf[:words]
+		found = buf[:words]
 	} else {
-		f.found = make([]uint64, words)
+		found = make([]uint64, words)
 	}
-	r.m.scan(f.text, f.found)
-	f.command = "none"
-	for _, c := range r.commandIDs {
-		if has(f.found, c.id) {
-			f.command = commandWord(c.command)
-			break
+	r.m.scan(f.text, found)
+	if f.command == "" {
+		f.command = "none"
+		for _, c := range r.commandIDs {
+			if has(found, c.id) {
+				f.command = commandWord(c.command)
+				break
+			}
 		}
 	}
 	for i := range r.rules {
-		if r.rules[i].matches(f) {
+		if r.rules[i].matches(f, found) {
 			return policy.BounceVerdict{Category: r.rules[i].category, Hard: r.rules[i].isHard(f)}, i
 		}
 	}
@@ -543,7 +620,7 @@ func commandWord(c string) string {
 	return ""
 }
 
-func (ru *rule) matches(f *facts) bool {
+func (ru *rule) matches(f *facts, found []uint64) bool {
 	if len(ru.kind) > 0 && !contains(ru.kind, f.kind) {
 		return false
 	}
@@ -554,7 +631,7 @@ func (ru *rule) matches(f *facts) bool {
 		return false
 	}
 	for i := range ru.unless {
-		if ru.unless[i].match(f) {
+		if ru.unless[i].match(f, found) {
 			return false
 		}
 	}
@@ -575,7 +652,7 @@ func (ru *rule) matches(f *facts) bool {
 	if len(ru.text) > 0 {
 		tests++
 		for i := range ru.text {
-			if ru.text[i].match(f) {
+			if ru.text[i].match(f, found) {
 				passed++
 				break
 			}
@@ -606,27 +683,59 @@ func anyReply(ps []replyPattern, code int) bool {
 }
 
 // match reports whether every fragment of p occurs in the text, in order.
-func (p *textPattern) match(f *facts) bool {
+func (p *textPattern) match(f *facts, found []uint64) bool {
 	for _, id := range p.ids {
-		if !has(f.found, id) {
+		if !has(found, id) {
 			return false
 		}
 	}
 	if len(p.ids) == 1 {
 		return true
 	}
-	if f.lowered == "" {
-		f.lowered = strings.Join(strings.Fields(strings.ToLower(f.text)), " ")
-	}
-	rest := f.lowered
+	at := 0
 	for _, frag := range p.frags {
-		i := strings.Index(rest, frag)
-		if i < 0 {
+		end := indexFold(f.text, frag, at)
+		if end < 0 {
 			return false
 		}
-		rest = rest[i+len(frag):]
+		at = end
 	}
 	return true
+}
+
+// indexFold finds the lower-case fragment frag in text at or after from,
+// as the matcher does (ASCII case folded, a run of white space in text
+// matching a space in frag), and returns the offset just past it, or -1.
+func indexFold(text, frag string, from int) int {
+	for start := from; start < len(text); start++ {
+		i, j := start, 0
+		for j < len(frag) && i < len(text) {
+			c := text[i]
+			if frag[j] == ' ' && isSpace(c) {
+				for i < len(text) && isSpace(text[i]) {
+					i++
+				}
+				j++
+				continue
+			}
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != frag[j] {
+				break
+			}
+			i++
+			j++
+		}
+		if j == len(frag) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
 // isHard applies the rule's hardness to a report: "permanent" rules are

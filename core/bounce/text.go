@@ -16,8 +16,7 @@ func parseText(e *entity) []policy.BounceReport {
 	if !looksLikeBounce(e) {
 		return nil
 	}
-	body := e.text()
-	errText, _ := splitOriginal(body)
+	errText := e.errText()
 	wanted := failedRecipientsHeader(e.header)
 	blocks := recipientBlocks(errText, e.skipper(), wanted)
 	action := "failed"
@@ -56,7 +55,7 @@ func parseTextUnnamed(e *entity) []policy.BounceReport {
 	if to == "" {
 		return nil
 	}
-	errText, _ := splitOriginal(e.text())
+	errText := e.errText()
 	action := "failed"
 	if isDelayNotice(headerText(e.header, "Subject"), errText) {
 		action = "delayed"
@@ -116,6 +115,9 @@ func failedRecipientsHeader(h message.Header) []string {
 	seen := map[string]bool{}
 	for _, v := range h.Values("X-Failed-Recipients") {
 		for _, a := range findAddresses(v) {
+			if len(out) >= maxRecipients {
+				return out
+			}
 			if k := strings.ToLower(a.addr); !seen[k] {
 				seen[k] = true
 				out = append(out, a.addr)
@@ -124,6 +126,12 @@ func failedRecipientsHeader(h message.Header) []string {
 	}
 	return out
 }
+
+// Bounds on the addresses looked at in one bounce.
+const (
+	maxRecipients  = 500  // failed recipients reported
+	maxOccurrences = 2000 // addresses considered in the prose
+)
 
 // occurrence is one address seen in the error text.
 type occurrence struct {
@@ -152,7 +160,7 @@ func recipientBlocks(errText string, skip func(string) bool, wanted []string) hu
 	seen := map[string]bool{}
 	add := func(addr string, line int, strong bool) {
 		k := strings.ToLower(addr)
-		if !seen[k] {
+		if !seen[k] && len(starts) < maxRecipients {
 			seen[k] = true
 			starts = append(starts, start{addr, line, strong})
 		}
@@ -203,6 +211,11 @@ func recipientBlocks(errText string, skip func(string) bool, wanted []string) hu
 		default:
 			b.lines = blockLines(lines, s.line, isStart)
 		}
+		if !anyReplyCode(b.lines) {
+			// Exchange explains in words first and gives the code under
+			// "Diagnostic information for administrators".
+			b.lines = append(b.lines, codeLinesFor(lines, occ, s.addr, s.line)...)
+		}
 		out = append(out, b)
 	}
 	return out
@@ -213,6 +226,9 @@ func recipientBlocks(errText string, skip func(string) bool, wanted []string) hu
 func occurrences(lines []string, skip func(string) bool) []occurrence {
 	var occ []occurrence
 	for i, line := range lines {
+		if len(occ) >= maxOccurrences {
+			break
+		}
 		for _, m := range findAddresses(line) {
 			if skip(m.addr) || senderContext(line[:m.start]) {
 				continue
@@ -225,6 +241,41 @@ func occurrences(lines []string, skip func(string) bool) []occurrence {
 		}
 	}
 	return occ
+}
+
+// anyReplyCode reports whether one of lines quotes an SMTP reply or status.
+func anyReplyCode(lines []string) bool {
+	for _, l := range lines {
+		if hasReplyCode(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// codeLinesFor returns the lines elsewhere in the text that give addr's
+// reply code: a line naming addr with a code, or the line after a line
+// that is only addr.
+func codeLinesFor(lines []string, occ []occurrence, addr string, skip int) []string {
+	var out []string
+	for _, o := range occ {
+		if o.line == skip || !sameAddress(o.addr, addr) || len(out) >= 3 {
+			continue
+		}
+		if hasReplyCode(lines[o.line]) {
+			out = append(out, lines[o.line])
+			continue
+		}
+		if addressLineRest(lines[o.line]) == "" {
+			for j := o.line + 1; j < len(lines) && j <= o.line+2; j++ {
+				if hasReplyCode(lines[j]) {
+					out = append(out, lines[j])
+					break
+				}
+			}
+		}
+	}
+	return out
 }
 
 // transcriptBefore returns the SMTP dialogue lines (">>> command",
@@ -411,8 +462,7 @@ func isBoilerplate(line string) bool {
 func (e *entity) originalRecipient() string {
 	orig := e.original()
 	if orig == nil {
-		_, o := splitOriginal(e.text())
-		orig = []byte(o)
+		orig = []byte(e.quotedOriginal())
 	}
 	if len(orig) == 0 {
 		return ""
@@ -599,7 +649,7 @@ func looksLikeBounce(e *entity) bool {
 			return true
 		}
 	}
-	errText, _ := splitOriginal(e.text())
+	errText := e.errText()
 	if len(errText) > 4096 {
 		errText = errText[:4096]
 	}

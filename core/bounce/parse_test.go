@@ -1,0 +1,382 @@
+package bounce
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the .golden files of testdata")
+
+// failureWant is what a test expects of one failure.
+type failureWant struct {
+	recipient, action, status, feedbackType string
+	replyCode                               int
+}
+
+func TestParseTestdata(t *testing.T) {
+	tests := []struct {
+		file     string
+		kind     string
+		failures []failureWant
+		original bool
+	}{
+		{file: "dsn-postfix.eml", kind: KindDSN, original: true, failures: []failureWant{
+			{recipient: "alice@receiver.example", action: "failed", status: "5.1.1", replyCode: 550},
+			{recipient: "bob@receiver.example", action: "delayed", status: "4.2.2", replyCode: 452},
+		}},
+		{file: "dsn-success.eml", kind: KindDSN, failures: []failureWant{
+			{recipient: "carol@receiver.example", action: "delivered", status: "2.0.0", replyCode: 250},
+		}},
+		{file: "qmail.eml", kind: KindText, original: true, failures: []failureWant{
+			{recipient: "dave@receiver.example", action: "failed", status: "5.1.1", replyCode: 550},
+			{recipient: "erin@receiver.example", action: "failed", status: "5.2.2", replyCode: 552},
+		}},
+		{file: "exchange-ndr.eml", kind: KindText, original: true, failures: []failureWant{
+			{recipient: "frank@receiver.example", action: "failed", status: "5.1.1", replyCode: 550},
+		}},
+		{file: "arf.eml", kind: KindARF, original: true, failures: []failureWant{
+			{recipient: "grace@provider.example", feedbackType: "abuse"},
+		}},
+		{file: "vacation.eml", kind: KindAutoreply, failures: []failureWant{
+			{recipient: "heidi@receiver.example"},
+		}},
+		{file: "not-bounce.eml", kind: ""},
+		{file: "broken-mime.eml", kind: KindText, original: true, failures: []failureWant{
+			{recipient: "judy@receiver.example", action: "failed", status: "5.2.1", replyCode: 550},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Parse(raw)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if r.Kind != tt.kind {
+				t.Errorf("Kind = %q, want %q", r.Kind, tt.kind)
+			}
+			if (len(r.Original) > 0) != tt.original {
+				t.Errorf("Original has %d bytes, want some: %v", len(r.Original), tt.original)
+			}
+			if len(r.Failures) != len(tt.failures) {
+				t.Fatalf("got %d failures, want %d: %+v", len(r.Failures), len(tt.failures), r.Failures)
+			}
+			for i, w := range tt.failures {
+				f := r.Failures[i]
+				got := failureWant{recipient: f.Recipient, action: f.Action, status: f.Status, feedbackType: f.FeedbackType, replyCode: f.ReplyCode}
+				if got != w {
+					t.Errorf("failure %d = %+v, want %+v", i+1, got, w)
+				}
+				if f.Kind != tt.kind || f.Subject != r.Subject || f.From != r.From {
+					t.Errorf("failure %d: Kind %q Subject %q From %q do not repeat the report's", i+1, f.Kind, f.Subject, f.From)
+				}
+			}
+		})
+	}
+}
+
+// TestGolden classifies every testdata message with the shipped rules and
+// compares the "corriere bounce classify" lines with the .golden files;
+// go test -run TestGolden -update rewrites them.
+func TestGolden(t *testing.T) {
+	pol := &rulesPolicy{rules: loadTestRules(t)}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.eml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, path := range files {
+		name := filepath.Base(path)
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results, err := Classify(context.Background(), raw, pol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, r := range results {
+				b.WriteString(FormatLine(name, r))
+				b.WriteByte('\n')
+			}
+			golden := strings.TrimSuffix(path, ".eml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("classification changed:\ngot:\n%s\nwant:\n%s", b.String(), want)
+			}
+		})
+	}
+}
+
+func TestParseLenient(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		kind string
+		rcpt string
+	}{
+		{
+			name: "CRLF and a folded DSN field",
+			raw: "From: MAILER-DAEMON@a.example\r\nSubject: Undelivered Mail\r\nContent-Type: multipart/report; boundary=b\r\n\r\n" +
+				"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; a.example\r\n\r\n" +
+				"Final-Recipient: rfc822; x@b.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1\r\n user unknown\r\n--b--\r\n",
+			kind: KindDSN, rcpt: "x@b.example",
+		},
+		{
+			name: "multipart without closing boundary",
+			raw: "From: MAILER-DAEMON@a.example\nContent-Type: multipart/report; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\n" +
+				"Final-Recipient: rfc822; y@b.example\nAction: failed\nStatus: 5.2.2\n",
+			kind: KindDSN, rcpt: "y@b.example",
+		},
+		{
+			name: "MIME headers lost",
+			raw: "From: Mail Delivery Subsystem <MAILER-DAEMON@a.example>\nSubject: Returned mail\n\nThis is a MIME-encapsulated message\n\n--q1/a.example\n\nsee below\n\n" +
+				"--q1/a.example\nContent-Type: message/delivery-status\n\nFinal-Recipient: RFC822; z@b.example\nAction: failed\nStatus: 4.4.7\n\n--q1/a.example--\n",
+			kind: KindDSN, rcpt: "z@b.example",
+		},
+		{
+			name: "header lines without colon and an mbox From line",
+			raw:  "From MAILER-DAEMON Mon Mar  3 10:00:00 2025\nFrom: postmaster@a.example\nthis is no header\nSubject: failure notice\n\n<w@b.example>:\nRemote host said: 550 no such user\n",
+			kind: KindText, rcpt: "w@b.example",
+		},
+		{
+			name: "Latin-1 without a charset",
+			raw:  "From: postmaster@a.example\nSubject: Unzustellbar\n\nEmpf\xe4nger unbekannt: <v@b.example>\n",
+			kind: KindText, rcpt: "v@b.example",
+		},
+		{name: "no header at all", raw: "just some words\nover two lines\n", kind: ""},
+		{name: "header only", raw: "Subject: hello\n", kind: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Parse([]byte(tt.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Kind != tt.kind {
+				t.Fatalf("Kind = %q, want %q (failures %+v)", r.Kind, tt.kind, r.Failures)
+			}
+			if tt.rcpt == "" {
+				if len(r.Failures) != 0 {
+					t.Errorf("failures %+v, want none", r.Failures)
+				}
+				return
+			}
+			if len(r.Failures) != 1 || r.Failures[0].Recipient != tt.rcpt {
+				t.Errorf("failures %+v, want one for %s", r.Failures, tt.rcpt)
+			}
+		})
+	}
+	if _, err := Parse([]byte(" \r\n")); err != ErrEmpty {
+		t.Errorf("Parse(blank) error = %v, want ErrEmpty", err)
+	}
+}
+
+// TestParseHuge checks that a very large bounce is read in bounded time.
+func TestParseHuge(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("From: MAILER-DAEMON@a.example\nSubject: failure notice\n\n<u@b.example>:\n550 user unknown\n")
+	line := strings.Repeat("x@y.example z ", 20) + "\n"
+	for b.Len() < 12<<20 {
+		b.WriteString(line)
+	}
+	start := time.Now()
+	r, err := Parse(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Failures) == 0 || r.Failures[0].Recipient != "u@b.example" {
+		t.Errorf("failures %+v, want u@b.example first", r.Failures)
+	}
+	if len(r.Failures) > maxRecipients {
+		t.Errorf("%d failures, more than the bound %d", len(r.Failures), maxRecipients)
+	}
+	t.Logf("parsed %d MiB in %v", b.Len()>>20, time.Since(start))
+}
+
+// TestARFSisimai reads the feedback reports of the shared corpus.
+func TestARFSisimai(t *testing.T) {
+	dir := filepath.Join(sharedDir, "arf", "sisimai")
+	f, err := os.Open(filepath.Join(dir, "expected.tsv"))
+	if err != nil {
+		t.Skipf("ARF corpus not available: %v", err)
+	}
+	defer f.Close()
+	want := map[string][]string{} // file → feedback type per index
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		c := strings.Split(sc.Text(), "\t")
+		if len(c) < 7 || c[0] == "file" {
+			continue
+		}
+		want[c[0]] = append(want[c[0]], c[6])
+	}
+	rules := loadTestRules(t)
+	for file, types := range want {
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(dir, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Kind != KindARF {
+				t.Fatalf("Kind = %q, want arf", r.Kind)
+			}
+			if len(r.Failures) < len(types) {
+				t.Fatalf("%d reports, want %d", len(r.Failures), len(types))
+			}
+			for i, ft := range types {
+				got := r.Failures[i]
+				if got.FeedbackType != ft {
+					t.Errorf("report %d: feedback type %q, want %q", i+1, got.FeedbackType, ft)
+				}
+				// A report may name nobody (arf-15 anonymises the
+				// original "To"), but what it names is an address.
+				if got.Recipient != "" && !validMailbox(got.Recipient) {
+					t.Errorf("report %d: recipient %q", i+1, got.Recipient)
+				}
+				if v := rules.Classify(&got); v.Category != "feedback" {
+					t.Errorf("report %d: category %q, want feedback", i+1, v.Category)
+				}
+			}
+		})
+	}
+}
+
+// TestARFStalwart checks feedback type and recipient against the expected
+// parses of the Stalwart test reports.
+func TestARFStalwart(t *testing.T) {
+	dir := filepath.Join(sharedDir, "arf", "stalwart-mail-auth")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if len(files) == 0 {
+		t.Skipf("no reports in %s", dir)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := os.ReadFile(strings.TrimSuffix(path, ".eml") + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want struct {
+				FeedbackType   string  `json:"feedback_type"`
+				OriginalRcptTo *string `json:"original_rcpt_to"`
+			}
+			if err := json.Unmarshal(js, &want); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Kind != KindARF || len(r.Failures) == 0 {
+				t.Fatalf("Kind %q with %d reports, want an ARF report", r.Kind, len(r.Failures))
+			}
+			got := r.Failures[0]
+			if ft := camelToFeedbackType(want.FeedbackType); got.FeedbackType != ft {
+				t.Errorf("feedback type %q, want %q", got.FeedbackType, ft)
+			}
+			if want.OriginalRcptTo != nil {
+				if rcpt := strings.Trim(*want.OriginalRcptTo, "<>"); got.Recipient != rcpt {
+					t.Errorf("recipient %q, want %q", got.Recipient, rcpt)
+				}
+			}
+		})
+	}
+}
+
+// camelToFeedbackType turns Stalwart's "AuthFailure" into the ARF
+// "auth-failure".
+func camelToFeedbackType(s string) string {
+	var b strings.Builder
+	for i, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.eml"))
+	for _, p := range files {
+		if raw, err := os.ReadFile(p); err == nil {
+			f.Add(raw)
+		}
+	}
+	f.Add([]byte("Content-Type: multipart/report; boundary=\"\"\n\n--\n--\n"))
+	f.Add([]byte("From: MAILER-DAEMON@x\n\n<@>:\n550-5.1.1 a\n550 5.1.1 b\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := Parse(raw)
+		if err != nil {
+			return
+		}
+		if r.Kind == "" && len(r.Failures) > 0 {
+			t.Fatalf("failures without a kind: %+v", r.Failures)
+		}
+		for _, fl := range r.Failures {
+			if len(fl.Diagnostic) > maxDiagnostic {
+				t.Fatalf("diagnostic of %d bytes", len(fl.Diagnostic))
+			}
+		}
+	})
+}
+
+func BenchmarkParseDSN(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "dsn-postfix.eml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseText(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "qmail.eml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
