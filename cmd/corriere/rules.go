@@ -69,8 +69,8 @@ Compile and load every policy file exactly as the server does on a reload,
 and smoke-call every hook (for every tenant, and shape for every provider).
 Prints a summary and exits 0 when the policy would be accepted; prints
 file:line: message and exits 1 when it would be refused.`)
-	scripts := fs.String("scripts", "./scripts", "directory of the hook scripts")
-	rules := fs.String("rules", "./rules", "directory of the policy data tables")
+	scripts := fs.String("scripts", "./scripts", "hook scripts `directory`")
+	rules := fs.String("rules", "./rules", "policy data `directory` (providers, bounces, pools, tenants)")
 	fs.SetOutput(stderr)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
@@ -94,8 +94,8 @@ and providers; or the error that would refuse it.
 This reads the directories locally. Once the admin API exists it will query
 the running server instead, with its live generation number, reload errors
 and per-hook call, error and timeout counts.`)
-	scripts := fs.String("scripts", "./scripts", "directory of the hook scripts")
-	rules := fs.String("rules", "./rules", "directory of the policy data tables")
+	scripts := fs.String("scripts", "./scripts", "hook scripts `directory`")
+	rules := fs.String("rules", "./rules", "policy data `directory` (providers, bounces, pools, tenants)")
 	fs.SetOutput(stderr)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
@@ -140,17 +140,17 @@ Example:
   corriere rules test --message order.eml --rcpt mario.rossi@libero.it \
       --tenant example --source 192.0.2.10=out10.example.net \
       --reply "421 4.7.0 Too many connections from your IP"`)
-	scripts := fs.String("scripts", "./scripts", "directory of the hook scripts")
-	rules := fs.String("rules", "./rules", "directory of the policy data tables")
-	msgFile := fs.String("message", "", "the message, an RFC 5322 file (.eml)")
-	rcpt := fs.String("rcpt", "", "the envelope recipient to simulate delivery to")
-	tenantName := fs.String("tenant", "", "the tenant the message is submitted by (SMTP AUTH user)")
-	sender := fs.String("sender", "", "the envelope sender (default: the From: address)")
-	mx := fs.String("mx", "", "MX host of the recipient's domain (default: looked up in DNS)")
-	replyLine := fs.String("reply", "", `a reply to interpret, e.g. "421 4.7.0 Try again later"`)
-	stage := fs.String("stage", "rcpt", "where the reply came: connect, helo, starttls, mail, rcpt or data")
+	scripts := fs.String("scripts", "./scripts", "hook scripts `directory`")
+	rules := fs.String("rules", "./rules", "policy data `directory` (providers, bounces, pools, tenants)")
+	msgFile := fs.String("message", "", "the message: an RFC 5322 `file` (.eml)")
+	rcpt := fs.String("rcpt", "", "the envelope recipient `address` to simulate delivery to")
+	tenantName := fs.String("tenant", "", "the `tenant` submitting the message (its SMTP AUTH user)")
+	sender := fs.String("sender", "", "the envelope sender `address` (default: the From: address)")
+	mx := fs.String("mx", "", "the `host` name of the recipient domain's MX (default: looked up in DNS)")
+	replyLine := fs.String("reply", "", "a `reply` line to interpret, such as \"421 4.7.0 Try again later\"")
+	stage := fs.String("stage", "rcpt", "the `stage` the reply answers: connect, helo, starttls, mail, rcpt or data")
 	var sources stringList
-	fs.Var(&sources, "source", "an egress IP of the node, as IP or IP=helo (repeatable)")
+	fs.Var(&sources, "source", "an egress `IP[=helo]` of the node, for the route (repeatable)")
 	fs.SetOutput(stderr)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status

@@ -117,6 +117,11 @@ func (g *generation) route(ctx context.Context, d *policy.Delivery) (policy.Rout
 	return rt, nil
 }
 
+// maxShapeCache bounds the per-generation cache of limits. Unknown
+// providers are named after their MX domains, so the pairs are many but
+// finite; past the bound the hook simply runs again.
+const maxShapeCache = 1 << 16
+
 func (g *generation) shape(ctx context.Context, provider, source string) (policy.Limits, error) {
 	key := shapeKey{provider, source}
 	g.shapeMu.RLock()
@@ -142,7 +147,9 @@ func (g *generation) shape(ctx context.Context, provider, source string) (policy
 		return policy.Limits{}, hookError(hShape, "", serr)
 	}
 	g.shapeMu.Lock()
-	g.shapes[key] = l
+	if len(g.shapes) < maxShapeCache {
+		g.shapes[key] = l
+	}
 	g.shapeMu.Unlock()
 	return l, nil
 }

@@ -24,9 +24,9 @@ const (
 
 var hookNames = [numHooks]string{"classify", "rewrite", "route", "shape", "on_response", "on_bounce"}
 
-// Hooks lists the hooks a policy script may define, in the order the core
-// calls them for a message.
-var Hooks = hookNames[:]
+// Hooks returns the names of the hooks a policy script may define, in the
+// order the core calls them for a message.
+func Hooks() []string { return append([]string(nil), hookNames[:]...) }
 
 // tenantHookAllowed says which hooks a tenant file may override. Shaping
 // is per provider and source IP, and an asynchronous bounce arrives before
@@ -86,8 +86,11 @@ func newState(g *generation) (*state, error) {
 	}
 	L.RemoveContext()
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (loading took longer than %v)", err, g.engine.opts.LoadTimeout)
+		var se *ScriptError
+		if ctx.Err() != nil && errors.As(err, &se) {
+			c := *se
+			c.Msg = fmt.Sprintf("stopped after %v (load time budget exceeded)", g.engine.opts.LoadTimeout)
+			err = &c
 		}
 		L.Close()
 		return nil, err
@@ -122,7 +125,7 @@ func (st *state) loadScripts() error {
 			found = true
 		}
 		if !found {
-			return &ScriptError{File: src.rel, Msg: "defines none of the hooks " + strings.Join(Hooks, ", ")}
+			return &ScriptError{File: src.rel, Msg: "defines none of the hooks " + strings.Join(hookNames[:], ", ")}
 		}
 	}
 	for _, src := range st.gen.tenantScripts {
