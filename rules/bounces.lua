@@ -79,7 +79,14 @@ local directory_words = {
   "email address wasn’t found", "entered couldn't be found", "the recipient name is not recognized",
   "not listed in domino directory", "not listed in public name & address book",
   "please check if address is correct", "no valid recipients", "unknown user:", "dd this user doesn't have a",
-  { "user ", " does not exist" }, { "mailbox ", " does not exist" }, { "recipient ", " does not exist" },
+  "address not present in directory", "destination addresses were unknown", "is not an active address at this host",
+  "no mail box available for this user", "there is no one at this address", "this email address is wrong or no longer valid",
+  "the user's email name is not found", "user missing home directory", "invalid or unknown virtual user",
+  "invalid final delivery userid", "unknown or illegal alias", "badrcptto", "badrecipientto", "not in my validrcptto list",
+  "your envelope recipient has been denied", "weil die adresse nicht gefunden wurde",
+  "no se encuentra en el directorio de domino", "non répertorié dans l'annuaire domino", "domino ディレクトリには見つかりません",
+  { "user ", " does not exist" }, { "user ", " was not found" }, { "recipient ", " was not found in" },
+  { "no ", " in name directory" }, { "rcpt <", " does not exist" }, { "<", "> not found" }, { "mailbox ", " does not exist" }, { "recipient ", " does not exist" },
   { "account ", " does not exist" },
 }
 
@@ -117,6 +124,9 @@ local sender_refused = {
   "fully qualified email address required", "emetteur invalide", "this server does not accept mail from",
   "unsigned dsn", "has previously been marked as spam", "spam reporting address",
   "delivery not authorized, message refused", "access denied (sender blacklisted)",
+  "can't determine purported responsible address", "denied [bouncedeny]", "valid-address-filter",
+  "rfc 1035 violation: recursive cname records", "rule imposed mailbox access for",
+  "sender address rejected", "sender domain must exist",
 }
 
 -- orange_codes("506", ...) lists the fragments of Orange's and La Poste's
@@ -233,6 +243,76 @@ return {
   -- reception filter refuses the sender: the address exists.
   { category = "rejected", command = { "data" }, text = { { "550 unknown user ", "docomo" } } },
 
+  -- Exchange Server and Office 365 name the failure in their code
+  -- ("RESOLVER.ADR.RecipNotFound"); Exchange 2003 puts a hexadecimal code
+  -- in parentheses after "MSEXCH:IMS".
+  { category = "userunknown", hard = true,
+    text = { "resolver.adr.recipnotfound", "resolver.adr.recipientnotfound", "resolver.adr.exrecipnotfound",
+             "(000c05a6)" } },
+  { category = "hostunknown", hard = true, text = { "smtpsend.dns.nonexistentdomain" } },
+  { category = "networkerror", text = { "smtpsend.dns.mxloopback", "(00120270)" } },
+  { category = "toomanyconn", text = { "resolver.adr.reciplimit" } },
+  { category = "systemerror",
+    text = { "resolver.adr.badprimary", "resolver.adr.invalidinsmtp", "resolver.adr.ambiguous", "(00010256)",
+             "(000d06b5)" } },
+  { category = "securityerror", text = { "resolver.rst.authrequired", "(000b0981)" } },
+  { category = "rejected", text = { "resolver.rst.notauthorized" } },
+  { category = "exceedlimit", text = { "resolver.rst.recipsizelimit" } },
+  { category = "expired", text = { "queue.expired" } },
+  { category = "filtered", text = { "(000c0595)" } },
+  { category = "contenterror", text = { "(00050311)", "(000502cc)" } },
+
+  -- Apple iCloud.
+  { category = "authfailure", text = { "blocked for failing both spf and dkim" } },
+  { category = "blocked",
+    text = { "rejected due to having a domain present in the spamhaus", "rejected due to listing in spamhaus" } },
+  { category = "suspend", text = { "inactive email address" } },
+  { category = "speeding", text = { "deferred due to excessive volume" } },
+
+  -- Zoho greylists with a permanent-looking text; MessageLabs (Symantec)
+  -- answers "542 <address> Rejected" for unknown users.
+  { category = "blocked", text = { "greylisted, try again after some time" } },
+  { category = "userunknown", hard = true, text = { { "542 ", " rejected" } } },
+
+  -- OpenSMTPD's own failure texts.
+  { category = "networkerror",
+    text = { "address family mismatch on destination mxs", "all routes to destination blocked",
+             "bad dns lookup error code", "could not retrieve source address", "no valid route to remote mx",
+             "no valid route to destination", "temporary failure in mx lookup", "network error on destination mxs" } },
+  { category = "notaccept", hard = "permanent",
+    text = { "destination seem to reject all mails", "no mx found for domain", "no mx found for destination" } },
+  { category = "securityerror", text = { "could not retrieve credentials" } },
+
+  -- qmail, and the LDAP patch many qmail installations run.
+  { category = "systemfull", text = { "mailbox unavailable (not enough free space)" } },
+  { category = "suspend", text = { "mailaddress is administrativ" } },
+  { category = "exceedlimit", text = { "exeeded the maximum size the user accepts" } },
+  { category = "systemerror",
+    text = { "automatic homedir creator crashed", "illegal value in ldap attribute",
+             "ldap attribute is not given but mandatory", "timeout while performing search on ldap server",
+             "too many results returned but needs to be unique", "while executing qmail-forward",
+             "error in automatic homedir creation", "temporary failure in ldap lookup",
+             "unable to login into ldap server", "bad interpreter: no such file or directory" } },
+  { category = "hostunknown", hard = true, text = { "sorry, i couldn't find any host " } },
+  { category = "networkerror", text = { "although i'm listed as a best-preference mx or a for that host" } },
+  { category = "mesgtoobig", text = { "exceeds my databytes limit" } },
+
+  -- Exim's own failure texts.
+  { category = "hostunknown", hard = true,
+    text = { "all host address lookups failed permanently", "all relevant mx records point to non-existent hosts" } },
+  { category = "notaccept", hard = "permanent",
+    text = { "an mx or srv record indicated no smtp service", "no host found for existing smtp connection" } },
+  { category = "syntaxerror",
+    text = { "angle-brackets nested too deep", "expected word or \"<\"", "domain missing in source-routed address" } },
+  { category = "systemerror",
+    text = { "delivery to file forbidden", "delivery to pipe forbidden", "local delivery failed", "lmtp error after " } },
+  { category = "contenterror", text = { "too many \"received\" headers" } },
+  { category = "mailboxfull", text = { "error: quota exceed" } },
+
+  -- Lotus Domino.
+  { category = "filtered", text = { "cannot route mail to user" } },
+  { category = "systemerror", text = { "several matches found in domino directory" } },
+
   -- Google Groups refuses posts from non-members; its bounce speaks the
   -- reader's language but is always signed "Google Groups".
   { category = "rejected", text = { "google groups", "the group you tried to contact" } },
@@ -320,6 +400,16 @@ return {
     text = { "does not accept mail", "doesn't receive email", "no mx record found", "null mx", "nullmx",
              "couldn't find a mail exchanger", "could not find a mail exchanger", "mail receiving disabled" } },
 
+  -- Gmail's own bounces end the remote server's reply with "(state N)",
+  -- the step its client had reached. A precise status code said it all
+  -- above; these decide for the generic ones.
+  { category = "failedstarttls", text = { "(state 6)", "(state 9)" } },
+  { category = "systemerror", text = { "(state 8)" } },
+  { category = "norelaying", text = { "(state 12)" } },
+  { category = "blocked", text = { "(state 13)" } },
+  { category = "userunknown", hard = true, text = { "(state 14)" } },
+  { category = "filtered", text = { "(state 15)", "(state 17)", "(state 18)" } },
+
   -----------------------------------------------------------------------
   -- The recipient does not exist. Who says it matters: an answer to RCPT
   -- TO is the mailbox directory talking; the same words after DATA come
@@ -357,6 +447,9 @@ return {
   -- Our sending host or message is refused.
   -----------------------------------------------------------------------
 
+  -- Refused at HELO: the sending host itself, whatever the words.
+  { category = "blocked", command = { "helo" } },
+
   -- Reverse DNS (PTR) of the sending IP missing or not matching.
   { category = "requireptr",
     status = { "5.7.25", "4.7.25" },
@@ -385,7 +478,7 @@ return {
              "spam content", "spam-like", "spam classification", "spam filter", "spam score",
              "spam blocked", "spam rejected", "spam not accepted", "spam refused", "spam rejection",
              "spamassassin", "spambouncer", "- spam", "spam email", "contains spam", "be spam",
-             "unsolicited", "message content rejected", "content filter rejection", "mail content denied",
+             "unsolicited", "surbl", "message content rejected", "content filter rejection", "mail content denied",
              "rejecting banned content", "rejecting mail content", "blacklisted url", "uribl",
              "bulk email", "bulk mail", "reject bulk", "classification as bulk", "recurrent pattern detection",
              "high probability of spam", "may consider spam", "antispam", "anti-spam",
@@ -461,7 +554,10 @@ return {
              "open proxy", "after initial connection", "confirm this mail server", "may not be mail exchanger",
              "was not authenticated", "refused to talk to me", "bad sender ip", "sender ip address rejected",
              "server access forbidden by your ip", "no access from mail server", "currently sending spam",
-             "too many spams from your ip", "you are sending spam", "extreme bad ip profile" } },
+             "too many spams from your ip", "you are sending spam", "extreme bad ip profile",
+             "connections will not be accepted from", "looks suspiciously like spammer",
+             "your server requires confirmation", "no matches to nameserver query",
+             "to submit messages to this e-mail system has been rejected" } },
 
   -----------------------------------------------------------------------
   -- Words that only make sense once the cases above are ruled out.
@@ -504,7 +600,9 @@ return {
              "did not accept our requests to connect", "not reachable within the allowed queue period",
              "could not find a gateway for", "server did not respond", "is not responding",
              "delivery attempts will continue", "envelope expired", "not delivered within", "attempts:",
-             "host not reachable", "unable to connect to remote server", "could not deliver for the last" } },
+             "host not reachable", "unable to connect to remote server", "could not deliver for the last",
+             "retry time not reached for any host after a long failure period", "has been frozen",
+             "was frozen on arrival" } },
   { category = "failedstarttls", command = { "starttls" } },
   { category = "failedstarttls",
     reply = { 523, 524, 538 },

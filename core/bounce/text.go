@@ -318,6 +318,13 @@ func blockLines(lines []string, from int, isStart map[int]bool) []string {
 				}
 				continue
 			}
+			if !anyReplyCode(out) {
+				// Words without a code ("Google tried to deliver your
+				// message, but..."): the code may follow in the next
+				// paragraph ("The error that the other server returned
+				// was: 550 5.2.2 ...").
+				out = append(out, nextParagraphWithCode(lines, i+1, isStart)...)
+			}
 			break
 		}
 		out = append(out, lines[i])
@@ -329,6 +336,25 @@ func blockLines(lines []string, from int, isStart map[int]bool) []string {
 func hasReplyCode(line string) bool {
 	code, _ := findReplyCode(line)
 	return code > 0 || len(findStatuses(line)) > 0
+}
+
+// nextParagraphWithCode returns the paragraph starting at lines[from] when
+// it quotes an SMTP reply, or nothing.
+func nextParagraphWithCode(lines []string, from int, isStart map[int]bool) []string {
+	for from < len(lines) && strings.TrimSpace(lines[from]) == "" {
+		from++
+	}
+	var para []string
+	for i := from; i < len(lines) && len(para) < 20; i++ {
+		if isStart[i] || strings.TrimSpace(lines[i]) == "" {
+			break
+		}
+		para = append(para, lines[i])
+	}
+	if anyReplyCode(para) {
+		return para
+	}
+	return nil
 }
 
 // weakContent reports whether the lines gathered so far are too thin to be
