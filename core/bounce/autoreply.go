@@ -6,11 +6,11 @@ import (
 	"corriere/core/policy"
 )
 
-// autoreplySubjects are subject prefixes or fragments of vacation and
-// other automatic replies, in the languages we meet most.
+// autoreplySubjects are how the subjects of vacation and other automatic
+// replies begin, in the languages we meet most.
 var autoreplySubjects = []string{
 	"automatic reply", "auto reply", "autoreply", "auto-reply", "auto response", "autoresponse",
-	"auto-response", "out of office", "out of the office", "vacation", "away from my mail",
+	"auto-response", "auto:", "out of office", "out of the office", "vacation:", "on vacation",
 	"abwesenheit", "automatische antwort", "réponse automatique", "reponse automatique",
 	"risposta automatica", "respuesta automática", "respuesta automatica", "automatisch antwoord",
 	"resposta automática", "autosvar", "automaattinen vastaus", "自動応答", "自動返信", "不在",
@@ -32,12 +32,15 @@ func parseAutoreply(e *entity) []policy.BounceReport {
 		return nil
 	}
 	from := headerAddress(e.header, "From")
-	if from == "" || !strings.Contains(from, "@") {
+	if !validMailbox(from) {
 		return nil
 	}
 	return []policy.BounceReport{{Recipient: from, Diagnostic: collapseSpace(firstLines(e.text(), 4))}}
 }
 
+// looksLikeAutoreply needs a header that only programs write, or an
+// automatic subject or wording in a message that is also marked as
+// automatic: a person may well write "Out of office" in a subject.
 func looksLikeAutoreply(e *entity) bool {
 	h := e.header
 	for _, k := range []string{"X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Vacation"} {
@@ -49,21 +52,23 @@ func looksLikeAutoreply(e *entity) bool {
 		return true
 	}
 	prec := strings.ToLower(strings.TrimSpace(h.Get("Precedence")))
-	auto := autoSubmitted(h)
+	if autoSubmitted(h) == "auto-replied" || prec == "auto_reply" {
+		return true
+	}
+	if !h.Has("X-Auto-Response-Suppress") && !e.automatic() {
+		return false
+	}
 	subject := strings.ToLower(headerText(h, "Subject"))
 	for _, s := range autoreplySubjects {
-		if strings.Contains(subject, s) {
+		if strings.HasPrefix(subject, s) {
 			return true
 		}
 	}
-	if auto == "auto-replied" || prec == "auto_reply" || h.Has("X-Auto-Response-Suppress") || strings.HasPrefix(subject, "auto:") {
-		body := strings.ToLower(firstLines(e.text(), 20))
-		for _, s := range autoreplyBodies {
-			if strings.Contains(body, s) {
-				return true
-			}
+	body := strings.ToLower(firstLines(e.text(), 20))
+	for _, s := range autoreplyBodies {
+		if strings.Contains(body, s) {
+			return true
 		}
-		return auto == "auto-replied" || prec == "auto_reply"
 	}
 	return false
 }

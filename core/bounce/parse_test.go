@@ -165,6 +165,26 @@ func TestParseLenient(t *testing.T) {
 			raw:  "From: postmaster@a.example\nSubject: Unzustellbar\n\nEmpf\xe4nger unbekannt: <v@b.example>\n",
 			kind: KindText, rcpt: "v@b.example",
 		},
+		{
+			name: "a person's mail that talks like a bounce",
+			raw:  "From: Kim <kim@a.example>\nSubject: your order\n\nSorry, we could not deliver your order to:\n  lee@b.example\n",
+			kind: "",
+		},
+		{
+			name: "the same words from a program",
+			raw:  "From: Shop <no-reply@a.example>\nSubject: your order\n\nSorry, we could not deliver your message to:\n  lee@b.example\n",
+			kind: KindText, rcpt: "lee@b.example",
+		},
+		{
+			name: "a person's subject about a vacation",
+			raw:  "From: Kim <kim@a.example>\nSubject: Re: vacation plans\n\nI am away next week.\n",
+			kind: "",
+		},
+		{
+			name: "an Outlook out-of-office reply",
+			raw:  "From: Kim <kim@a.example>\nSubject: Out of Office: Newsletter\nX-Auto-Response-Suppress: All\n\nBack on Monday.\n",
+			kind: KindAutoreply, rcpt: "kim@a.example",
+		},
 		{name: "no header at all", raw: "just some words\nover two lines\n", kind: ""},
 		{name: "header only", raw: "Subject: hello\n", kind: ""},
 	}

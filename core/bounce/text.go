@@ -429,6 +429,11 @@ func senderContext(before string) bool {
 		b = b[len(b)-40:]
 	}
 	b = strings.TrimRight(b, " \t<\"'(")
+	if strings.HasSuffix(b, "generated from") {
+		// Exim: "(generated from user@example.org)" names the address an
+		// alias expanded from, a recipient.
+		return false
+	}
 	for _, s := range []string{"mail from:", "mail from", "envelope-from", "sender:", "sender", "from:", "from", "return-path:", "message-id:", "reply-to:", "sent by", "smtp.mailfrom=", "header.from=", "originated from"} {
 		if strings.HasSuffix(b, s) {
 			return true
@@ -528,6 +533,13 @@ var separatorPhrases = []string{
 	"--- the header of the original message",
 	"original mail as follows",
 	"original message:",
+	"below this line is a copy of the mail header",
+	"below the next line is a copy of the message",
+	"mensaje original adjunto",
+	"included is a copy of the message header",
+	"tes de message d'origine",
+	"intestazioni originali del messaggio",
+	"ursprungshuvuden:",
 	"enclosed is a copy of the message",
 }
 
@@ -630,7 +642,13 @@ var bounceBodies = []string{
 	"delivery to the following recipient", "the following address(es) failed", "unable to deliver",
 	"permanent fatal errors", "wasn't able to deliver", "following addresses had", "did not reach the following",
 	"delivery failed", "failed permanently", "message could not be delivered", "not a member of this mailing list",
-	"could not deliver", "couldn't be delivered", "returned to sender",
+	"could not deliver", "couldn't be delivered", "returned to sender", "su mensaje no pudo ser entregado",
+	"this is the machine generated message from mail service", "this is the mail delivery agent at",
+	"your mail was not delivered to the following address", "your mail message to the following address",
+	"your message to the following addresses", "was rejected by the local scan",
+	"contained one or more recipient addresses", "router encountered the following error",
+	"has been frozen", "this is the mailer-daemon, please do not reply", "diagnostic information for administrators",
+	"delivery has failed to these recipients", "送信できませんでした", "配信できませんでした", "届きませんでした",
 }
 
 // bounceSubjects are fragments of the subjects bounces carry.
@@ -643,7 +661,9 @@ var bounceSubjects = []string{
 	"mail system error", "bounce", "warning: message", "delivery has failed", "delivery error",
 	"mail error", "returned message", "rejected", "failure delivery", "aws notification",
 	"delivery to the following", "message you sent", "unzustellbar", "non remis", "no entregado",
-	"échec de la remise", "nicht zustellbar", "mail delivery",
+	"échec de la remise", "nicht zustellbar", "mail delivery", "non remis", "non recapitabile", "olevererbart",
+	"message frozen", "error(s) in forwarding or filtering", "nondeliverable", "メールエラー", "配信エラー",
+	"送信エラー", "不達",
 }
 
 // bounceDisplayNames are display names bounce software signs with.
@@ -675,6 +695,11 @@ func looksLikeBounce(e *entity) bool {
 			return true
 		}
 	}
+	// Words alone could come from a person ("we could not deliver your
+	// order"): they count only in a message that is also automatic.
+	if !e.automatic() {
+		return false
+	}
 	errText := e.errText()
 	if len(errText) > 4096 {
 		errText = errText[:4096]
@@ -682,6 +707,28 @@ func looksLikeBounce(e *entity) bool {
 	lower := strings.ToLower(collapseSpace(errText))
 	for _, s := range bounceBodies {
 		if strings.Contains(lower, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// automatic reports whether e shows signs of having been written by a
+// program: a null return path, Auto-Submitted, a returned message attached,
+// or a sender that takes no replies.
+func (e *entity) automatic() bool {
+	if rp := strings.TrimSpace(e.header.Get("Return-Path")); rp == "<>" || rp == "" && e.header.Has("Return-Path") {
+		return true
+	}
+	if a := autoSubmitted(e.header); a != "" && a != "no" {
+		return true
+	}
+	if e.original() != nil {
+		return true
+	}
+	local, _, _ := strings.Cut(strings.ToLower(headerAddress(e.header, "From")), "@")
+	for _, s := range []string{"no-reply", "noreply", "do-not-reply", "donotreply", "daemon", "master", "admin", "notify"} {
+		if strings.Contains(local, s) {
 			return true
 		}
 	}
@@ -724,11 +771,13 @@ var commands = []struct{ phrase, command string }{
 	{"after data", "DATA"},
 	{"our final data", "end of DATA"},
 	{"failed after i sent the message", "end of DATA"},
+	{"failed on data command", "DATA"},
 	{"for text command", "end of DATA"},
 	{"smtp command data", "DATA"},
 	{">>> data", "DATA"},
 	{"[data]", "DATA"},
 	{"after initial connection", "CONNECT"},
+	{"but greeting failed", "CONNECT"},
 	{"in reply to ehlo command", "EHLO"},
 	{"in reply to helo command", "HELO"},
 	{"after ehlo", "EHLO"},
