@@ -27,7 +27,10 @@
 //
 // Each script file runs once per Lua state in an environment of its own
 // (its globals are its own; unknown names resolve to the shared library);
-// the hooks are the global functions it defines with the names below. A
+// the hooks are the global functions it defines with the names below.
+// Values a hook stores in globals or upvalues survive only within one of
+// the generation's states, so they can cache what is derived from rules
+// data but cannot count or remember anything across messages. A
 // default hook defined twice, a file that defines no hook, and a tenant
 // file that defines shape or on_bounce (which only have defaults) refuse
 // the generation. A hook that no default script defines is decided by the
