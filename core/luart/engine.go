@@ -67,8 +67,9 @@ type Options struct {
 	// Logger receives load, reload and hook-failure logs. The default value
 	// discards them.
 	Logger *slog.Logger
-	// Events, if set, receives an event.PolicyLoad on every load and every
-	// refused reload.
+	// Events, if set, receives an event.PolicyLoad on every load (Category
+	// "loaded") and every refused reload (Category "refused"), with Reason
+	// saying which generation or which error.
 	Events *event.Bus
 	// Now is the clock. The default value is time.Now.
 	Now func() time.Time
