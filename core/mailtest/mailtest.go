@@ -45,6 +45,8 @@ type Options struct {
 	Greeting error
 	// Domain is the name the server announces. The default is the address.
 	Domain string
+	// CountOnly keeps no message data, only counts (for benchmarks).
+	CountOnly bool
 }
 
 // Receiver is a scripted SMTP server on loopback.
@@ -62,6 +64,8 @@ type Receiver struct {
 	peak  int
 	open  int
 	ch    chan struct{}
+	// counted is the number of recipients accepted in CountOnly mode.
+	counted int
 }
 
 // Start starts a receiver on addr ("127.0.0.2:0" picks a port) and stops it
@@ -93,6 +97,17 @@ func (r *Receiver) Messages() []Received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Received(nil), r.msgs...)
+}
+
+// Recipients returns how many recipients the receiver has accepted.
+func (r *Receiver) Recipients() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.counted
+	for _, m := range r.msgs {
+		n += len(m.To)
+	}
+	return n
 }
 
 // PeakConnections returns the most concurrent sessions seen.
@@ -185,7 +200,11 @@ func (s *session) Data(rd io.Reader) error {
 		}
 	}
 	s.r.mu.Lock()
-	s.r.msgs = append(s.r.msgs, Received{From: s.from, To: s.to, Data: bytes.Clone(data), Peer: s.peer, Helo: s.helo, At: time.Now()})
+	if s.r.opts.CountOnly {
+		s.r.counted += len(s.to)
+	} else {
+		s.r.msgs = append(s.r.msgs, Received{From: s.from, To: s.to, Data: bytes.Clone(data), Peer: s.peer, Helo: s.helo, At: time.Now()})
+	}
 	s.r.mu.Unlock()
 	select {
 	case s.r.ch <- struct{}{}:

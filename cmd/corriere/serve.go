@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"corriere/core/node"
+	"corriere/core/policy"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run the MTA: SMTP submission, durable queue, delivery", run: runServe})
+}
+
+const serveHelp = `
+Runs Corriere: accepts mail over SMTP from authenticated tenants and from the
+relay networks, stores it durably in the spool (250 is sent only after an
+fsync), and delivers it to each recipient's MX hosts according to the Lua
+policy in --scripts and --rules, which is reloaded live when the files change
+(or on SIGHUP). SIGINT/SIGTERM stop it gracefully: no new sessions, in-flight
+transactions finish, the spool is synced; everything queued is delivered after
+the next start.
+
+Every flag can also be set in a --config file, one "name = value" per line
+(repeat the line for repeatable flags; "#" starts a comment). Flags given on
+the command line win over the file.
+
+Examples:
+  corriere serve                                  # embedded defaults, 127.0.0.1:2525
+  corriere serve --dns 127.0.0.1:5300 --mx-port 2526 --source-ip 127.0.0.2=mta2.example.net
+  corriere serve --config /etc/corriere/corriere.conf
+`
+
+// serveFlags are the settings of serve, bound to a flag set.
+type serveFlags struct {
+	listen, spool, events, hostname, scripts, rules, config string
+	tlsCert, tlsKey, logLevel                               string
+	dns, sources, relayNets                                 stringList
+	mxPort, maxRecipients, maxSessions                      int
+	maxSize                                                 int64
+	idle, maxAge                                            time.Duration
+	retry                                                   string
+	insecureAuth                                            bool
+}
+
+func newServeFlags() (*flag.FlagSet, *serveFlags) {
+	f := &serveFlags{}
+	fs := newFlagSet("serve", "serve [flags]", serveHelp)
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:2525", "SMTP submission `address`")
+	fs.StringVar(&f.spool, "spool", "./data", "spool `directory` (queue database and event log)")
+	fs.StringVar(&f.events, "events", "", "event log `file` (JSON lines); default SPOOL/events.jsonl")
+	fs.Var(&f.dns, "dns", "nameserver `address` host:port, may repeat; default: the nameservers of /etc/resolv.conf")
+	fs.IntVar(&f.mxPort, "mx-port", 25, "TCP `port` used to reach MX hosts")
+	fs.Var(&f.sources, "source-ip", "egress `IP` to bind, optionally IP=helo.name, may repeat; default: the system picks")
+	fs.Var(&f.relayNets, "relay-net", "client `CIDR` allowed to relay without AUTH, may repeat; \"none\" requires AUTH from everyone (default 127.0.0.0/8)")
+	fs.StringVar(&f.scripts, "scripts", "./scripts", "Lua policy scripts `directory` (watched)")
+	fs.StringVar(&f.rules, "rules", "./rules", "policy data `directory`: providers, bounces, pools, tenants (watched)")
+	fs.StringVar(&f.config, "config", "", "optional configuration `file` with the same settings")
+	fs.StringVar(&f.hostname, "hostname", "", "`name` in greetings, Received fields and DSNs; default: the system host name")
+	fs.Int64Var(&f.maxSize, "max-size", 50<<20, "largest message accepted, in `bytes`")
+	fs.IntVar(&f.maxRecipients, "max-recipients", 1000, "most recipients per message")
+	fs.IntVar(&f.maxSessions, "max-sessions", 1000, "most concurrent SMTP sessions")
+	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "close SMTP sessions idle this long")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file` for STARTTLS")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` for STARTTLS")
+	fs.BoolVar(&f.insecureAuth, "insecure-auth-loopback", false, "allow AUTH without TLS from loopback clients (local testing)")
+	fs.DurationVar(&f.maxAge, "max-age", 5*24*time.Hour, "retry a recipient this long before it expires with a DSN")
+	fs.StringVar(&f.retry, "retry", "1m,5m,10m,20m,30m,1h,2h,4h", "retry `schedule`: comma-separated delays, the last one repeats")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	return fs, f
+}
+
+func runServe(ctx context.Context, args []string) int {
+	fs, f := newServeFlags()
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	if f.config != "" {
+		if err := applyConfigFile(fs, f.config); err != nil {
+			fmt.Fprintln(os.Stderr, "corriere serve:", err)
+			return 2
+		}
+	}
+	cfg, err := f.nodeConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "corriere serve:", err)
+		return 2
+	}
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "corriere serve:", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	status := 0
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			if err := n.Policy.Reload(); err != nil {
+				cfg.Logger.Error("SIGHUP: policy reload refused; the current generation stays", "err", err)
+			}
+		case err := <-n.Done():
+			if err != nil {
+				cfg.Logger.Error("SMTP server stopped", "err", err)
+				status = 1
+			}
+			break loop
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil {
+		cfg.Logger.Error("shutdown", "err", err)
+		status = 1
+	}
+	return status
+}
+
+// nodeConfig validates the flags and turns them into a node configuration.
+func (f *serveFlags) nodeConfig() (node.Config, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return node.Config{}, fmt.Errorf("--log-level: %w", err)
+	}
+	cfg := node.Config{
+		Listen: f.listen, SpoolDir: f.spool, EventLog: f.events, Hostname: f.hostname,
+		DNSServers: f.dns, MXPort: f.mxPort, ScriptsDir: f.scripts, RulesDir: f.rules,
+		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
+		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
+		MaxAge: f.maxAge,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if f.mxPort <= 0 || f.mxPort > 65535 {
+		return cfg, fmt.Errorf("--mx-port %d: not a TCP port", f.mxPort)
+	}
+	for _, s := range f.sources {
+		ip, helo, _ := strings.Cut(s, "=")
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return cfg, fmt.Errorf("--source-ip %q: %w", s, err)
+		}
+		cfg.Sources = append(cfg.Sources, policy.Source{IP: a.String(), Helo: helo})
+	}
+	nets := f.relayNets
+	if len(nets) == 0 {
+		nets = stringList{"127.0.0.0/8"}
+	}
+	for _, n := range nets {
+		if n == "none" {
+			if len(nets) > 1 {
+				return cfg, errors.New("--relay-net none cannot be combined with networks")
+			}
+			break
+		}
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return cfg, fmt.Errorf("--relay-net %q: want a CIDR such as 10.0.0.0/8 or \"none\": %w", n, err)
+		}
+		cfg.RelayNets = append(cfg.RelayNets, p.Masked())
+	}
+	for _, d := range strings.Split(f.retry, ",") {
+		v, err := time.ParseDuration(strings.TrimSpace(d))
+		if err != nil || v <= 0 {
+			return cfg, fmt.Errorf("--retry %q: each step must be a positive duration such as 5m", f.retry)
+		}
+		cfg.Retry = append(cfg.Retry, v)
+	}
+	for _, d := range f.dns {
+		if _, err := netip.ParseAddrPort(d); err != nil {
+			return cfg, fmt.Errorf("--dns %q: want ip:port such as 127.0.0.1:53: %w", d, err)
+		}
+	}
+	return cfg, nil
+}
+
+// applyConfigFile sets every flag named in the file that was not given on
+// the command line.
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	file, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(text, "=")
+		if !ok {
+			return fmt.Errorf("%s:%d: want \"name = value\"", path, line)
+		}
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if name == "config" {
+			return fmt.Errorf("%s:%d: a configuration file cannot include another", path, line)
+		}
+		if fs.Lookup(name) == nil {
+			return fmt.Errorf("%s:%d: unknown setting %q (see corriere serve --help)", path, line, name)
+		}
+		if set[name] {
+			continue
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", path, line, name, err)
+		}
+	}
+	return sc.Err()
+}

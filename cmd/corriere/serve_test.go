@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"corriere/core/dns/authserver"
+	"corriere/core/mailtest"
+)
+
+// buildBinary compiles cmd/corriere once per test binary run.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func corriereBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "corriere-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "corriere")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// serveProcess is `corriere serve` running as a child process.
+type serveProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *os.File
+}
+
+func startServe(t *testing.T, spool string, extra ...string) *serveProcess {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logf, err := os.CreateTemp(t.TempDir(), "serve-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"serve", "--listen", addr, "--spool", spool,
+		"--scripts", "../../scripts", "--rules", "../../rules", "--hostname", "mta.test"}, extra...)
+	cmd := exec.Command(corriereBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProcess{cmd: cmd, addr: addr, log: logf}
+	t.Cleanup(func() { p.kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			logs, _ := os.ReadFile(logf.Name())
+			t.Fatalf("serve did not listen on %s:\n%s", addr, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *serveProcess) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+	}
+}
+
+func (p *serveProcess) logs() string {
+	b, _ := os.ReadFile(p.log.Name())
+	return string(b)
+}
+
+// smtpSend sends one message over an open session and returns the final
+// reply line of DATA.
+func smtpSend(rw *bufio.ReadWriter, from, to, body string) (string, error) {
+	cmds := []string{"MAIL FROM:<" + from + ">", "RCPT TO:<" + to + ">", "DATA"}
+	for _, c := range cmds {
+		if _, err := rw.WriteString(c + "\r\n"); err != nil {
+			return "", err
+		}
+		if err := rw.Flush(); err != nil {
+			return "", err
+		}
+		line, err := readFinal(rw.Reader)
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(line, "250") && !strings.HasPrefix(line, "354") {
+			return line, nil
+		}
+	}
+	if _, err := rw.WriteString(body + ".\r\n"); err != nil {
+		return "", err
+	}
+	if err := rw.Flush(); err != nil {
+		return "", err
+	}
+	return readFinal(rw.Reader)
+}
+
+func readFinal(r *bufio.Reader) (string, error) {
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if len(l) < 4 || l[3] != '-' {
+			return strings.TrimRight(l, "\r\n"), nil
+		}
+	}
+}
+
+func openSession(addr string) (net.Conn, *bufio.ReadWriter, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	rw := bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c))
+	if _, err := readFinal(rw.Reader); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	rw.WriteString("EHLO client.test\r\n")
+	rw.Flush()
+	if _, err := readFinal(rw.Reader); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, rw, nil
+}
+
+// TestKillNineLosesNothing injects messages into `corriere serve`, kills it
+// with SIGKILL while injection and delivery are under way, restarts it on
+// the same spool, and checks that every message that got 250 is delivered.
+func TestKillNineLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	port := mailtest.FreePort(t, "127.0.0.41")
+	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.41")
+	// A slow receiver keeps mail in the queue when the kill comes.
+	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.41:%d", port), mailtest.Options{
+		Data: func([]byte, int) error { time.Sleep(20 * time.Millisecond); return nil },
+	})
+	spool := t.TempDir()
+	extra := []string{"--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "200ms"}
+	p := startServe(t, spool, extra...)
+
+	const clients, perClient = 4, 30
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	killAfter := make(chan struct{})
+	var once sync.Once
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			conn, rw, err := openSession(p.addr)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			for i := 0; i < perClient; i++ {
+				id := fmt.Sprintf("m-%d-%d", c, i)
+				body := "Subject: durability\r\nX-Test-Id: " + id + "\r\n\r\nhello\r\n"
+				line, err := smtpSend(rw, "app@sender.test", "rcpt"+id+"@dest.test", body)
+				if err != nil {
+					return // the server died mid-transaction: not acknowledged
+				}
+				if strings.HasPrefix(line, "250") {
+					mu.Lock()
+					acked[id] = true
+					if len(acked) == clients*perClient/2 {
+						once.Do(func() { close(killAfter) })
+					}
+					mu.Unlock()
+				}
+			}
+		}(c)
+	}
+	select {
+	case <-killAfter:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("injection too slow; logs:\n%s", p.logs())
+	}
+	p.kill()
+	wg.Wait()
+	mu.Lock()
+	nAcked := len(acked)
+	mu.Unlock()
+	delivered := func() map[string]bool {
+		got := map[string]bool{}
+		for _, m := range rx.Messages() {
+			for _, line := range strings.Split(string(m.Data), "\r\n") {
+				if id, ok := strings.CutPrefix(line, "X-Test-Id: "); ok {
+					got[id] = true
+				}
+			}
+		}
+		return got
+	}
+	t.Logf("acknowledged %d messages before SIGKILL; %d delivered before the kill", nAcked, len(delivered()))
+
+	p2 := startServe(t, spool, extra...)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := delivered()
+		var missing []string
+		for id := range acked {
+			if !got[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged messages never delivered after restart, e.g. %v\nlogs:\n%s", len(missing), nAcked, missing[:min(5, len(missing))], p2.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

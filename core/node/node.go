@@ -1,0 +1,314 @@
+// Package node assembles a running Corriere: spool, DNS, Lua policy,
+// queue, delivery, ingest, events and plugins, from one Config. cmd/corriere
+// serve and the demo start a node; tests start one in-process.
+//
+// Start opens and recovers the spool, loads the policy (refusing to start
+// on a broken one), provisions plugins, starts delivery and then listens.
+// Shutdown reverses it: stop accepting, let in-flight SMTP transactions end,
+// stop the queue (in-flight deliveries finish or abort at the deadline),
+// flush the event log and close the spool.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"corriere/core/deliver"
+	"corriere/core/dns"
+	"corriere/core/event"
+	"corriere/core/ingest"
+	"corriere/core/luart"
+	"corriere/core/plugin"
+	"corriere/core/policy"
+	"corriere/core/queue"
+	"corriere/core/smtpclient"
+	"corriere/core/spool"
+	"corriere/core/stats"
+)
+
+// Config is everything a node needs; cmd/corriere fills it from flags and
+// the configuration file.
+type Config struct {
+	// Listen is the SMTP submission address.
+	Listen string
+	// SpoolDir holds the spool database and, by default, the event log.
+	SpoolDir string
+	// EventLog is the JSON-lines event file. The default value is
+	// SpoolDir/events.jsonl.
+	EventLog string
+	// Hostname names the node in greetings, Received fields and DSNs.
+	Hostname string
+	// DNSServers are the nameservers ("host:port"); empty uses
+	// /etc/resolv.conf.
+	DNSServers []string
+	// MXPort is the TCP port used to reach MX hosts.
+	MXPort int
+	// Sources are the egress IPs (with HELO names).
+	Sources []policy.Source
+	// RelayNets may relay without AUTH.
+	RelayNets []netip.Prefix
+	// ScriptsDir and RulesDir hold the Lua policy.
+	ScriptsDir, RulesDir string
+	// MaxSize, MaxRecipients, MaxSessions and IdleTimeout limit ingest.
+	MaxSize       int64
+	MaxRecipients int
+	MaxSessions   int
+	IdleTimeout   time.Duration
+	// TLSCert and TLSKey enable STARTTLS on ingest.
+	TLSCert, TLSKey string
+	// InsecureAuthLoopback allows AUTH without TLS from loopback clients.
+	InsecureAuthLoopback bool
+	// MaxAge is how long a recipient is retried.
+	MaxAge time.Duration
+	// Retry is the retry schedule.
+	Retry []time.Duration
+	// Plugins lists the plugin IDs to enable; nil enables every registered
+	// plugin.
+	Plugins []string
+	// PluginConfig holds each plugin's configuration section.
+	PluginConfig map[string]map[string]any
+	// Logger logs the node's life. The default value is slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is a running Corriere.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	Spool   *spool.Spool
+	Queue   *queue.Queue
+	Policy  *luart.Engine
+	Events  *event.Bus
+	Ingest  *ingest.Server
+	Stats   *stats.Counters
+	evlog   *event.Log
+	ln      net.Listener
+	plugins []any
+
+	cancel   context.CancelFunc
+	serveErr chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start brings a node up and returns once it accepts connections.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	if cfg.SpoolDir == "" {
+		return nil, errors.New("node: no spool directory")
+	}
+	if err := os.MkdirAll(cfg.SpoolDir, 0o750); err != nil {
+		return nil, fmt.Errorf("node: spool directory: %w", err)
+	}
+	if cfg.EventLog == "" {
+		cfg.EventLog = filepath.Join(cfg.SpoolDir, "events.jsonl")
+	}
+	log := cfg.Logger
+	n = &Node{cfg: cfg, log: log, Events: &event.Bus{}, serveErr: make(chan error, 1)}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	if n.evlog, err = event.OpenLog(cfg.EventLog); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	closers = append(closers, func() { n.evlog.Close() })
+	n.Events.Subscribe(n.evlog)
+	n.Stats = stats.New(nil)
+	n.Events.Subscribe(n.Stats)
+
+	if n.Spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, "queue"), Logger: log}); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	closers = append(closers, func() { n.Spool.Close() })
+
+	pctx := &plugin.Context{RulesDir: cfg.RulesDir, DataDir: cfg.SpoolDir, Events: n.Events}
+	if n.plugins, err = startPlugins(ctx, cfg, pctx, log); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { closePlugins(n.plugins, log) })
+
+	var modules []luart.Module
+	var stages []ingest.Stage
+	var checks []ingest.RecipientCheck
+	for _, p := range n.plugins {
+		if m, ok := p.(luart.Module); ok {
+			modules = append(modules, m)
+		}
+		if s, ok := p.(ingest.Stage); ok {
+			stages = append(stages, s)
+		}
+		if c, ok := p.(ingest.RecipientCheck); ok {
+			checks = append(checks, c)
+		}
+		if s, ok := p.(event.Sink); ok {
+			n.Events.Subscribe(s)
+		}
+	}
+
+	n.Policy, err = luart.New(luart.Options{
+		ScriptsDir: cfg.ScriptsDir, RulesDir: cfg.RulesDir, Sources: cfg.Sources,
+		Counters: n.Stats, Modules: modules, Logger: log, Events: n.Events,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: policy: %w", err)
+	}
+
+	res, err := dns.New(dns.Options{Servers: cfg.DNSServers})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	tr, err := deliver.New(deliver.Options{Resolver: res, Port: cfg.MXPort, Logger: log,
+		Client: smtpclient.Options{Helo: cfg.Hostname}})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.Queue, err = queue.New(queue.Options{
+		Spool: n.Spool, Policy: n.Policy, Resolver: res, Transport: tr, Events: n.Events,
+		Logger: log, Hostname: cfg.Hostname, Retry: cfg.Retry, MaxAge: cfg.MaxAge,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	msgs, rcpts, err := n.Queue.Recover()
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	log.Info("spool recovered", "dir", cfg.SpoolDir, "messages", msgs, "recipients", rcpts)
+	n.Events.Subscribe(event.SinkFunc(func(e *event.Event) {
+		if e.Type == event.PolicyLoad && e.Category == "loaded" {
+			go n.Queue.PolicyChanged()
+		}
+	}))
+	n.Queue.Start()
+	closers = append(closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n.Queue.Stop(sctx)
+	})
+
+	var tlsConf *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("node: TLS certificate: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	n.Ingest, err = ingest.New(ingest.Options{
+		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients,
+		MaxSessions: cfg.MaxSessions, IdleTimeout: cfg.IdleTimeout, TLS: tlsConf,
+		InsecureAuthLoopback: cfg.InsecureAuthLoopback, RelayNets: cfg.RelayNets,
+		Tenants: n.Policy, Policy: n.Policy, Stages: stages, RecipientChecks: checks,
+		Spool: n.Spool, Queue: n.Queue, Events: n.Events, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
+	}
+
+	wctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	go func() {
+		if err := n.Policy.Watch(wctx); err != nil {
+			log.Error("policy watcher stopped; reload with SIGHUP", "err", err)
+		}
+	}()
+	go func() { n.serveErr <- n.Ingest.Serve(n.ln) }()
+	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "hostname", cfg.Hostname,
+		"mx_port", cfg.MXPort, "sources", len(cfg.Sources), "policy_generation", n.Policy.Status().Generation)
+	return n, nil
+}
+
+// Addr returns the SMTP listening address.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// Done receives the ingest server's error if it stops on its own.
+func (n *Node) Done() <-chan error { return n.serveErr }
+
+// Shutdown stops the node gracefully; ctx bounds the wait for in-flight
+// transactions. It is safe to call more than once.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		n.log.Info("shutting down: no new sessions; finishing in-flight transactions")
+		errs := []error{n.Ingest.Shutdown(ctx)}
+		n.cancel()
+		errs = append(errs, n.Queue.Stop(ctx))
+		closePlugins(n.plugins, n.log)
+		errs = append(errs, n.evlog.Close(), n.Spool.Close())
+		n.stopErr = errors.Join(errs...)
+		n.log.Info("stopped", "pending_recipients", n.Queue.Pending())
+	})
+	return n.stopErr
+}
+
+// startPlugins instantiates and starts the enabled plugins.
+func startPlugins(ctx context.Context, cfg Config, pctx *plugin.Context, log *slog.Logger) ([]any, error) {
+	ids := cfg.Plugins
+	if ids == nil {
+		ids = plugin.IDs()
+	}
+	var out []any
+	for _, id := range ids {
+		p, err := plugin.New(id)
+		if err != nil {
+			closePlugins(out, log)
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		c := *pctx
+		c.Logger = log.With("plugin", id)
+		c.Config = cfg.PluginConfig[id]
+		if pr, ok := p.(plugin.Provisioner); ok {
+			if err := pr.Provision(&c); err != nil {
+				closePlugins(out, log)
+				return nil, fmt.Errorf("node: plugin %s: provision: %w", id, err)
+			}
+		}
+		if v, ok := p.(plugin.Validator); ok {
+			if err := v.Validate(); err != nil {
+				closePlugins(out, log)
+				return nil, fmt.Errorf("node: plugin %s: %w", id, err)
+			}
+		}
+		if s, ok := p.(plugin.Starter); ok {
+			if err := s.Start(ctx); err != nil {
+				closePlugins(out, log)
+				return nil, fmt.Errorf("node: plugin %s: start: %w", id, err)
+			}
+		}
+		out = append(out, p)
+		log.Info("plugin enabled", "plugin", id)
+	}
+	return out, nil
+}
+
+func closePlugins(ps []any, log *slog.Logger) {
+	for i := len(ps) - 1; i >= 0; i-- {
+		if c, ok := ps[i].(interface{ Close() error }); ok {
+			if err := c.Close(); err != nil {
+				log.Error("plugin close", "err", err)
+			}
+		}
+	}
+}
