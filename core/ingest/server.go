@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,28 @@ import (
 // failure.
 type Stage interface {
 	Process(ctx context.Context, m *message.Message) error
+}
+
+// StageOrderer is implemented by stages that must run at a given point:
+// lower orders run first; stages without it have order 0. A signing stage
+// runs last (SignOrder), after every stage that changes the message.
+type StageOrderer interface {
+	StageOrder() int
+}
+
+// SignOrder is the order of stages that sign the message.
+const SignOrder = 1000
+
+// SortStages orders stages by StageOrder, keeping the given order for
+// equal orders.
+func SortStages(stages []Stage) {
+	order := func(s Stage) int {
+		if o, ok := s.(StageOrderer); ok {
+			return o.StageOrder()
+		}
+		return 0
+	}
+	sort.SliceStable(stages, func(i, j int) bool { return order(stages[i]) < order(stages[j]) })
 }
 
 // RecipientCheck is an extension point consulted at RCPT TO (the
@@ -158,6 +181,8 @@ func New(opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	opts.Stages = append([]Stage(nil), opts.Stages...)
+	SortStages(opts.Stages)
 	s := &Server{opts: opts, log: opts.Logger}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
