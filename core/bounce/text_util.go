@@ -57,22 +57,78 @@ func cleanAddress(s string) string {
 // sameAddress compares addresses case-insensitively.
 func sameAddress(a, b string) bool { return strings.EqualFold(a, b) }
 
-// blockTagRe matches tags that end a line of rendered HTML.
-var blockTagRe = regexp.MustCompile(`(?i)<\s*(br|/p|/div|/tr|/li|/h[1-6]|/table|p|div|tr|li|hr)\b[^>]*>`)
-var dropTagRe = regexp.MustCompile(`(?is)<\s*(style|script|head)\b.*?<\s*/\s*(style|script|head)\s*>`)
-var anyTagRe = regexp.MustCompile(`(?s)<[^>]{0,1000}>`)
-
-// htmlToText renders HTML as plain lines, enough to read a bounce.
+// htmlToText renders HTML as plain lines, enough to read a bounce: tags
+// that end a line become line breaks, style, script and head elements are
+// dropped, entities are decoded. It runs in one pass (regular expressions
+// over tags are slow on large hostile input).
 func htmlToText(s string) string {
-	s = dropTagRe.ReplaceAllString(s, "")
-	s = blockTagRe.ReplaceAllString(s, "\n")
-	s = anyTagRe.ReplaceAllString(s, "")
-	s = html.UnescapeString(s)
-	lines := strings.Split(s, "\n")
+	lower := asciiLower(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		lt := strings.IndexByte(s[i:], '<')
+		if lt < 0 {
+			b.WriteString(s[i:])
+			break
+		}
+		b.WriteString(s[i : i+lt])
+		i += lt
+		gt := strings.IndexByte(s[i:], '>')
+		if gt < 0 {
+			break
+		}
+		name := tagName(lower[i+1 : i+gt])
+		i += gt + 1
+		switch name {
+		case "style", "script", "head":
+			end := strings.Index(lower[i:], "</"+name)
+			if end < 0 {
+				i = len(s)
+				continue
+			}
+			i += end
+			if gt := strings.IndexByte(s[i:], '>'); gt >= 0 {
+				i += gt + 1
+			} else {
+				i = len(s)
+			}
+		case "br", "p", "/p", "div", "/div", "tr", "/tr", "li", "/li", "hr", "table", "/table",
+			"h1", "h2", "h3", "h4", "h5", "h6", "/h1", "/h2", "/h3", "/h4", "/h5", "/h6":
+			b.WriteByte('\n')
+		}
+	}
+	lines := strings.Split(html.UnescapeString(b.String()), "\n")
 	for i, l := range lines {
-		lines[i] = strings.TrimRight(strings.Join(strings.Fields(l), " "), " ")
+		lines[i] = strings.Join(strings.Fields(l), " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// tagName returns the lower-case name of the tag whose text (between "<"
+// and ">") is given, with a leading "/" for a closing tag.
+func tagName(inner string) string {
+	inner = strings.TrimSpace(inner)
+	closing := strings.HasPrefix(inner, "/")
+	inner = strings.TrimLeft(inner, "/ ")
+	end := 0
+	for end < len(inner) && (isLetter(inner[end]) || isDigit(inner[end])) {
+		end++
+	}
+	if closing {
+		return "/" + inner[:end]
+	}
+	return inner[:end]
+}
+
+// asciiLower lower-cases ASCII letters only, so that offsets stay valid.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // collapseSpace joins the fields of s with single spaces.
