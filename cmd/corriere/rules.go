@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"corriere/core/admin"
 	"corriere/core/luart"
 	"corriere/core/policy"
 	"corriere/core/tenant"
@@ -28,7 +29,7 @@ func init() {
 	})
 }
 
-const rulesUsage = `Usage: corriere rules <check|test|status|passwd> [flags]
+const rulesUsage = `Usage: corriere rules <check|test|status|reload|passwd> [flags]
 
 The policy is the Lua in --scripts (hooks) and --rules (data tables).
 
@@ -37,6 +38,8 @@ The policy is the Lua in --scripts (hooks) and --rules (data tables).
   test     take one message through classify, rewrite, route, shape and
            (with --reply) on_response, and print every decision; nothing is sent
   status   the policy generation, its files, hooks, tenants and providers
+           (live from the running node when there is one)
+  reload   make the running node reload its policy now
   passwd   read a password on standard input and print the bcrypt hash for
            a rules/tenants/<tenant>.lua file
 
@@ -55,6 +58,8 @@ func runRules(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return rulesTest(ctx, args[1:], stdout, stderr)
 	case "status":
 		return rulesStatus(args[1:], stdout, stderr)
+	case "reload":
+		return rulesReload(args[1:], stdout, stderr)
 	case "passwd":
 		return rulesPasswd(args[1:], stdin, stdout, stderr)
 	default:
@@ -86,30 +91,49 @@ file:line: message and exits 1 when it would be refused.`)
 }
 
 func rulesStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("rules status", "rules status [--scripts DIR] [--rules DIR]", `
-Show the policy as a node would load it from the directories: generation,
-load time, files, where each hook is defined, per-tenant overrides, tenants
-and providers; or the error that would refuse it.
+	fs := newFlagSet("rules status", "rules status [--spool DIR | --scripts DIR --rules DIR]", `
+Show the policy: generation, load time, files, where each hook is defined,
+per-tenant overrides, tenants and providers.
 
-This reads the directories locally. Once the admin API exists it will query
-the running server instead, with its live generation number, reload errors
-and per-hook call, error and timeout counts.`)
-	scripts := fs.String("scripts", "./scripts", "hook scripts `directory`")
-	rules := fs.String("rules", "./rules", "policy data `directory` (providers, bounces, pools, tenants)")
+When a node is running with --spool DIR (default ./data), this asks it over
+the admin API and also shows its refused reloads (reload_errors, with the
+last file:line error) and each hook's calls, errors and timeouts. Otherwise
+it loads the directories locally, as a node would, and shows that (or the
+error that would refuse it).`)
+	scripts := fs.String("scripts", "./scripts", "hook scripts `directory` (local mode)")
+	rules := fs.String("rules", "./rules", "policy data `directory` (local mode)")
+	spool := fs.String("spool", "./data", "spool `directory` of the running node to ask")
 	fs.SetOutput(stderr)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
+	}
+	if c, err := admin.Discover(*spool); err == nil {
+		var st luart.Status
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Get(ctx, "/api/policy", &st); err == nil {
+			fmt.Fprintf(stdout, "node	%s (live)\n", c.Addr)
+			return printPolicyStatus(st, true, stdout, stderr)
+		} else {
+			fmt.Fprintf(stderr, "note: the node recorded in %s does not answer (%v); loading the directories locally\n", *spool, err)
+		}
 	}
 	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
 	if err != nil {
 		fmt.Fprintf(stdout, "generation  none: the policy does not load\nerror       %s\n", policyError(err))
 		return 1
 	}
-	st := e.Status()
+	return printPolicyStatus(e.Status(), false, stdout, stderr)
+}
+
+func printPolicyStatus(st luart.Status, live bool, stdout, stderr io.Writer) int {
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "generation\t%d, loaded %s\n", st.Generation, st.LoadedAt.Format(time.RFC3339))
 	fmt.Fprintf(w, "directories\t%s, %s\n", st.ScriptsDir, st.RulesDir)
 	fmt.Fprintf(w, "reload errors\t%d\n", st.ReloadErrors)
+	if st.LastError != "" {
+		fmt.Fprintf(w, "last error\t%s (%s)\n", st.LastError, st.LastErrorAt.Format(time.RFC3339))
+	}
 	fmt.Fprintf(w, "files\t%s\n", strings.Join(st.Files, "\n\t"))
 	fmt.Fprintln(w, "hooks\t")
 	for _, h := range st.Hooks {
@@ -117,7 +141,11 @@ and per-hook call, error and timeout counts.`)
 		if len(h.Overrides) > 0 {
 			over = "  overridden for " + strings.Join(h.Overrides, ", ")
 		}
-		fmt.Fprintf(w, "  %s\t%s%s\n", h.Name, h.Defined, over)
+		counts := ""
+		if live {
+			counts = fmt.Sprintf("\tcalls %d, errors %d, timeouts %d", h.Calls, h.Errors, h.Timeouts)
+		}
+		fmt.Fprintf(w, "  %s\t%s%s%s\n", h.Name, h.Defined, over, counts)
 	}
 	fmt.Fprintf(w, "tenants\t%s\n", listOrNone(st.Tenants))
 	fmt.Fprintf(w, "providers\t%s\n", listOrNone(st.Providers))
@@ -126,6 +154,38 @@ and per-hook call, error and timeout counts.`)
 		return 1
 	}
 	return 0
+}
+
+func rulesReload(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rules reload", "rules reload [--spool DIR]", `
+Ask the running node to build a new policy generation from its directories
+now (it also does so by itself when a file changes, and on SIGHUP). Prints
+the new generation, or the file:line error that refused it; the previous
+generation keeps running in that case. Exits 1 when refused.`)
+	spool := fs.String("spool", "./data", "spool `directory` of the running node")
+	fs.SetOutput(stderr)
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	c, err := admin.Discover(*spool)
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere rules reload:", err)
+		return 1
+	}
+	var res admin.ReloadResult
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = c.Post(ctx, "/api/policy/reload", &res)
+	if res.Accepted {
+		fmt.Fprintf(stdout, "reloaded: generation %d is current\n", res.Policy.Generation)
+		return 0
+	}
+	if res.Error != "" {
+		fmt.Fprintf(stdout, "refused: %s\ngeneration %d keeps running\n", res.Error, res.Policy.Generation)
+		return 1
+	}
+	fmt.Fprintln(stderr, "corriere rules reload:", err)
+	return 1
 }
 
 func rulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {

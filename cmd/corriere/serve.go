@@ -44,7 +44,7 @@ Examples:
 // serveFlags are the settings of serve, bound to a flag set.
 type serveFlags struct {
 	listen, spool, events, hostname, scripts, rules, config string
-	tlsCert, tlsKey, logLevel                               string
+	tlsCert, tlsKey, logLevel, admin, adminToken            string
 	dns, sources, relayNets                                 stringList
 	mxPort, maxRecipients, maxSessions                      int
 	maxSize                                                 int64
@@ -77,6 +77,8 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.maxAge, "max-age", 5*24*time.Hour, "retry a recipient this long before it expires with a DSN")
 	fs.StringVar(&f.retry, "retry", "1m,5m,10m,20m,30m,1h,2h,4h", "retry `schedule`: comma-separated delays, the last one repeats")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&f.admin, "admin", "127.0.0.1:8025", "admin HTTP API `address` (status, reload); \"none\" disables it")
+	fs.StringVar(&f.adminToken, "admin-token", "", "admin API bearer `token`; default: a random one written to SPOOL/admin.token")
 	return fs, f
 }
 
@@ -142,8 +144,11 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		DNSServers: f.dns, MXPort: f.mxPort, ScriptsDir: f.scripts, RulesDir: f.rules,
 		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
-		MaxAge: f.maxAge,
+		MaxAge: f.maxAge, AdminToken: f.adminToken,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if f.admin != "none" {
+		cfg.AdminListen = f.admin
 	}
 	if f.mxPort <= 0 || f.mxPort > 65535 {
 		return cfg, fmt.Errorf("--mx-port %d: not a TCP port", f.mxPort)

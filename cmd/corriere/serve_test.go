@@ -64,7 +64,7 @@ func startServe(t *testing.T, spool string, extra ...string) *serveProcess {
 		t.Fatal(err)
 	}
 	args := append([]string{"serve", "--listen", addr, "--spool", spool,
-		"--scripts", "../../scripts", "--rules", "../../rules", "--hostname", "mta.test"}, extra...)
+		"--scripts", "../../scripts", "--rules", "../../rules", "--hostname", "mta.test", "--admin", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(corriereBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"corriere/core/admin"
 	"corriere/core/deliver"
 	"corriere/core/dns"
 	"corriere/core/event"
@@ -76,6 +77,11 @@ type Config struct {
 	Plugins []string
 	// PluginConfig holds each plugin's configuration section.
 	PluginConfig map[string]map[string]any
+	// AdminListen is the admin API address; empty disables the API.
+	AdminListen string
+	// AdminToken authorises admin calls; empty makes one, written to
+	// SpoolDir/admin.token.
+	AdminToken string
 	// Logger logs the node's life. The default value is slog.Default().
 	Logger *slog.Logger
 }
@@ -90,6 +96,7 @@ type Node struct {
 	Events  *event.Bus
 	Ingest  *ingest.Server
 	Stats   *stats.Counters
+	Admin   *admin.Server
 	evlog   *event.Log
 	ln      net.Listener
 	plugins []any
@@ -227,6 +234,16 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
 	}
+	closers = append(closers, func() { n.ln.Close() })
+	if cfg.AdminListen != "" {
+		n.Admin, err = admin.Start(admin.Options{
+			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
+			Policy: n.Policy, Queue: n.Queue, Rejections: n.Ingest.Rejections, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
 
 	wctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -236,7 +253,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}()
 	go func() { n.serveErr <- n.Ingest.Serve(n.ln) }()
-	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "hostname", cfg.Hostname,
+	adminAddr := ""
+	if n.Admin != nil {
+		adminAddr = n.Admin.Addr()
+	}
+	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "hostname", cfg.Hostname,
 		"mx_port", cfg.MXPort, "sources", len(cfg.Sources), "policy_generation", n.Policy.Status().Generation)
 	return n, nil
 }
@@ -253,6 +274,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.log.Info("shutting down: no new sessions; finishing in-flight transactions")
 		errs := []error{n.Ingest.Shutdown(ctx)}
+		if n.Admin != nil {
+			errs = append(errs, n.Admin.Close(ctx))
+		}
 		n.cancel()
 		errs = append(errs, n.Queue.Stop(ctx))
 		closePlugins(n.plugins, n.log)

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"corriere/core/admin"
+	"corriere/core/message"
+	"corriere/core/queue"
+)
+
+func init() {
+	register(command{name: "queue", summary: "inspect the running node's queues", run: runQueue})
+}
+
+const queueUsage = `Usage: corriere queue summary [--spool DIR] [--json]
+
+  summary  list the ready queues of the running node: one line per
+           (provider, source IP) with the recipients waiting per class,
+           in flight, connections, limits, rate factor and suspensions
+
+The node is found through the admin.addr and admin.token files it writes to
+its spool directory (--spool, default ./data).
+`
+
+func runQueue(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Print(queueUsage)
+		return 0
+	}
+	if args[0] != "summary" {
+		fmt.Fprintf(os.Stderr, "corriere queue: unknown subcommand %q\n\n%s", args[0], queueUsage)
+		return 2
+	}
+	fs := newFlagSet("queue summary", "queue summary [--spool DIR] [--json]", queueUsage)
+	spool := fs.String("spool", "./data", "spool `directory` of the running node")
+	asJSON := fs.Bool("json", false, "print the raw JSON status")
+	if status, ok := parseFlags(fs, args[1:]); !ok {
+		return status
+	}
+	c, err := admin.Discover(*spool)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "corriere queue summary:", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if *asJSON {
+		var raw map[string]any
+		if err := c.Get(ctx, "/api/queue", &raw); err != nil {
+			fmt.Fprintln(os.Stderr, "corriere queue summary:", err)
+			return 1
+		}
+		writeIndentedJSON(os.Stdout, raw)
+		return 0
+	}
+	var st queue.Status
+	if err := c.Get(ctx, "/api/queue", &st); err != nil {
+		fmt.Fprintln(os.Stderr, "corriere queue summary:", err)
+		return 1
+	}
+	printQueueSummary(os.Stdout, st, time.Now())
+	return 0
+}
+
+// printQueueSummary writes the status as a table.
+func printQueueSummary(out io.Writer, st queue.Status, now time.Time) {
+	fmt.Fprintf(out, "%d recipients pending, %d waiting for a retry\n\n", st.Pending, st.Scheduled)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PROVIDER\tSOURCE\tCRIT\tTRANS\tPERS\tNEWS\tFLIGHT\tCONNS\tLIMITS\tRATE\tSTATE")
+	for _, l := range st.Lanes {
+		src := l.Source
+		if src == "" {
+			src = "(system)"
+		}
+		state := "active"
+		if !l.SuspendedUntil.IsZero() {
+			state = "suspended " + l.SuspendedUntil.Sub(now).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f%%\t%s\n", l.Provider, src,
+			l.Queued[message.Critical], l.Queued[message.Transactional], l.Queued[message.Personal], l.Queued[message.Newsletter],
+			l.InFlight, l.Connections, limitsText(l), l.RateFactor*100, state)
+	}
+	w.Flush()
+}
+
+func limitsText(l queue.LaneStatus) string {
+	var parts []string
+	lim := l.Limits
+	if lim.MaxConnections > 0 {
+		parts = append(parts, fmt.Sprintf("%dconn", lim.MaxConnections))
+	}
+	for _, r := range []struct {
+		v    float64
+		unit string
+	}{{lim.PerSecond, "/s"}, {lim.PerMinute, "/min"}, {lim.PerHour, "/h"}, {lim.PerDay, "/day"}} {
+		if r.v > 0 {
+			parts = append(parts, fmt.Sprintf("%g%s", r.v, r.unit))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+func writeIndentedJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // stdout
+}
