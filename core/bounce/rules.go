@@ -482,13 +482,50 @@ func (r *Rules) Classify(b *policy.BounceReport) policy.BounceVerdict {
 	return v
 }
 
-// Explain returns the 1-based number of the rule that decides b (as in
-// "rule 12" of rules/bounces.lua), or 0 when no rule matches. It shows
-// whoever edits the rules why a bounce got its category.
-func (r *Rules) Explain(b *policy.BounceReport) int {
+// Explain says which rule decides b and why, for whoever edits the rules:
+// for example `rule 12 (userunknown): status 5.1.1` or `rule 40
+// (blocked): text "blocked using"`, counting rules from 1 in file order,
+// or `no rule (onhold)`.
+func (r *Rules) Explain(b *policy.BounceReport) string {
 	f := reportFacts(b)
-	_, i := r.decide(&f)
-	return i + 1
+	v, i := r.decide(&f)
+	if i < 0 {
+		return "no rule (" + v.Category + ")"
+	}
+	var buf [16]uint64
+	found := r.scan(&f, buf[:])
+	return fmt.Sprintf("rule %d (%s): %s", i+1, v.Category, r.rules[i].why(&f, found))
+}
+
+// why names the test of a matching rule that succeeded.
+func (ru *rule) why(f *facts, found []uint64) string {
+	var parts []string
+	if f.hasStatus && anyStatus(ru.status, f.status) {
+		parts = append(parts, "status "+f.status.String())
+	}
+	if f.code > 0 && anyReply(ru.reply, f.code) {
+		parts = append(parts, "reply "+strconv.Itoa(f.code))
+	}
+	for i := range ru.text {
+		if ru.text[i].match(f, found) {
+			parts = append(parts, "text "+strconv.Quote(strings.Join(ru.text[i].frags, "…")))
+			break
+		}
+	}
+	if len(parts) == 0 {
+		var conds []string
+		for _, c := range []struct {
+			name string
+			vals []string
+			val  string
+		}{{"kind", ru.kind, f.kind}, {"action", ru.action, f.action}, {"command", ru.command, f.command}} {
+			if len(c.vals) > 0 {
+				conds = append(conds, c.name+" "+c.val)
+			}
+		}
+		return strings.Join(conds, ", ")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ClassifyReply classifies a synchronous SMTP reply with the same rules,
@@ -573,6 +610,21 @@ func (r *Rules) decide(f *facts) (policy.BounceVerdict, int) {
 	// The set of fragments found in the text: on the stack for rule sets
 	// of up to 1024 fragments.
 	var buf [16]uint64
+	found := r.scan(f, buf[:])
+	for i := range r.rules {
+		if r.rules[i].matches(f, found) {
+			return policy.BounceVerdict{Category: r.rules[i].category, Hard: r.rules[i].isHard(f)}, i
+		}
+	}
+	if strings.TrimSpace(f.text) != "" {
+		return policy.BounceVerdict{Category: CategoryOnHold}, -1
+	}
+	return policy.BounceVerdict{Category: CategoryUndefined}, -1
+}
+
+// scan finds the fragments in f's text, in buf when it is large enough,
+// and the SMTP command the text names.
+func (r *Rules) scan(f *facts, buf []uint64) []uint64 {
 	words := (r.nfrag + 63) / 64
 	var found []uint64
 	if words <= len(buf) {
@@ -590,15 +642,7 @@ func (r *Rules) decide(f *facts) (policy.BounceVerdict, int) {
 			}
 		}
 	}
-	for i := range r.rules {
-		if r.rules[i].matches(f, found) {
-			return policy.BounceVerdict{Category: r.rules[i].category, Hard: r.rules[i].isHard(f)}, i
-		}
-	}
-	if strings.TrimSpace(f.text) != "" {
-		return policy.BounceVerdict{Category: CategoryOnHold}, -1
-	}
-	return policy.BounceVerdict{Category: CategoryUndefined}, -1
+	return found
 }
 
 // commandWord turns a command as bounces name it into the word rules use.

@@ -148,7 +148,7 @@ func TestClassifySemantics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := r.Classify(&tt.report)
 			if got.Category != tt.category || got.Hard != tt.hard {
-				t.Errorf("Classify = %+v (rule %d), want %s hard=%v", got, r.Explain(&tt.report), tt.category, tt.hard)
+				t.Errorf("Classify = %+v (%s), want %s hard=%v", got, r.Explain(&tt.report), tt.category, tt.hard)
 			}
 		})
 	}
@@ -192,6 +192,28 @@ func TestShippedRules(t *testing.T) {
 	}
 	if got := r.ClassifyReply(nil); got.Category != CategoryUndefined {
 		t.Errorf("ClassifyReply(nil) = %+v", got)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	r, err := luaRules(t, semanticsRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		report policy.BounceReport
+		want   string
+	}{
+		{policy.BounceReport{Status: "4.2.2"}, "rule 3 (mailboxfull): status 4.2.2"},
+		{policy.BounceReport{Diagnostic: "host x not found"}, `rule 6 (hostunknown): text "host … not found"`},
+		{policy.BounceReport{Kind: "arf"}, "rule 1 (feedback): kind arf"},
+		{policy.BounceReport{ReplyCode: 554, Diagnostic: "go away"}, "rule 8 (blocked): reply 554"},
+		{policy.BounceReport{Diagnostic: "new words"}, "no rule (onhold)"},
+	}
+	for _, tt := range tests {
+		if got := r.Explain(&tt.report); got != tt.want {
+			t.Errorf("Explain(%+v) = %q, want %q", tt.report, got, tt.want)
+		}
 	}
 }
 
