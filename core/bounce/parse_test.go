@@ -400,3 +400,35 @@ func BenchmarkParseText(b *testing.B) {
 		}
 	}
 }
+
+func TestFindAddresses(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"<kijitora@example.jp>:", []string{"kijitora@example.jp"}},
+		{"RCPT TO:<a.b+c@mx.example.co.jp> and x@y.org.", []string{"a.b+c@mx.example.co.jp", "x@y.org"}},
+		{"rfc822;user@example.com", []string{"user@example.com"}},
+		{"...user@example.com", []string{"user@example.com"}},
+		{"http://x.example/?email=foo@bar.example", []string{"email=foo@bar.example"}},
+		{"a@b.example.com123", []string{"a@b.example.com"}},
+		{"a@x.c0m", nil},
+		{"a@localhost", nil},
+		{"@example.com", nil},
+		{"a@b.com@c.org", []string{"a@b.com"}},
+		{"bounce+x=y@list-server.example.net", []string{"bounce+x=y@list-server.example.net"}},
+		{"a@-bad.example", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, m := range findAddresses(tt.in) {
+			if tt.in[m.start:m.end] != m.addr {
+				t.Errorf("%q: offsets %d:%d do not hold %q", tt.in, m.start, m.end, m.addr)
+			}
+			got = append(got, m.addr)
+		}
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("findAddresses(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package bounce
 
 import (
 	"html"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -19,26 +18,83 @@ type addrMatch struct {
 	start, end int
 }
 
-// addrRe matches the addresses bounces quote. It is deliberately narrower
-// than RFC 5322: characters such as '/' and '?' that real mailboxes almost
-// never use, but URLs do, are left out.
-var addrRe = regexp.MustCompile(`[A-Za-z0-9._%+='-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}`)
-
-// findAddresses returns the addresses in s, in order.
+// findAddresses returns the addresses in s, in order, at most 64. It
+// accepts what bounces quote, deliberately narrower than RFC 5322: local
+// parts of letters, digits and "._%+='-" (not the '/' and '?' of URLs), and
+// domains of at least two labels ending in a top-level domain of letters.
+// It is a linear scan, safe on hostile input.
 func findAddresses(s string) []addrMatch {
-	locs := addrRe.FindAllStringIndex(s, 64)
-	out := make([]addrMatch, 0, len(locs))
-	for _, l := range locs {
-		a := s[l[0]:l[1]]
-		// Leading dots and quoting debris are never part of a mailbox.
-		trimmed := strings.TrimLeft(a, ".='-")
-		start := l[0] + len(a) - len(trimmed)
-		if strings.HasPrefix(trimmed, "@") || trimmed == "" {
+	var out []addrMatch
+	floor := 0 // addresses do not overlap
+	for i := 0; i < len(s) && len(out) < 64; i++ {
+		if s[i] != '@' {
 			continue
 		}
-		out = append(out, addrMatch{addr: trimmed, start: start, end: l[1]})
+		start := i
+		for start > floor && isLocalChar(s[start-1]) && i-start < 64 {
+			start--
+		}
+		// Leading dots and quoting debris are never part of a mailbox.
+		for start < i && strings.IndexByte(".='-", s[start]) >= 0 {
+			start++
+		}
+		if start == i {
+			continue
+		}
+		n := domainLen(s[i+1:])
+		if n == 0 {
+			continue
+		}
+		end := i + 1 + n
+		out = append(out, addrMatch{addr: s[start:end], start: start, end: end})
+		floor = end
+		i = end - 1
 	}
 	return out
+}
+
+func isLocalChar(c byte) bool {
+	return isLetter(c) || isDigit(c) || strings.IndexByte("._%+='-", c) >= 0
+}
+
+// domainLen returns the length of the domain at the start of s: labels of
+// letters, digits and inner hyphens, at least two, the last of two or more
+// letters; 0 when there is none.
+func domainLen(s string) int {
+	if len(s) > 255 {
+		s = s[:255]
+	}
+	best := 0
+	labels := 0
+	pos := 0
+	for pos < len(s) {
+		// One label.
+		j := pos
+		for j < len(s) && j-pos < 63 && (isLetter(s[j]) || isDigit(s[j]) || s[j] == '-') {
+			j++
+		}
+		label := s[pos:j]
+		if label == "" || label[0] == '-' {
+			break
+		}
+		// A top-level domain is the leading letters of a label.
+		letters := 0
+		for letters < len(label) && isLetter(label[letters]) {
+			letters++
+		}
+		if labels >= 1 && letters >= 2 {
+			best = pos + letters
+		}
+		if label[len(label)-1] == '-' {
+			break
+		}
+		labels++
+		if j >= len(s) || s[j] != '.' {
+			break
+		}
+		pos = j + 1
+	}
+	return best
 }
 
 // cleanAddress strips the decorations around an address: angle brackets,
