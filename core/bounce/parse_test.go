@@ -432,3 +432,42 @@ func TestFindAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestParseLayouts covers prose layouts that put the reason away from the
+// address: after a heading, or before it.
+func TestParseLayouts(t *testing.T) {
+	rules := loadTestRules(t)
+	tests := []struct {
+		name, raw, category string
+	}{
+		{"reason under a heading",
+			"From: postmaster@isp.example\nSubject: Returned mail: see transcript\n\n" +
+				"   ----- The following addresses had delivery problems -----\nuser@isp.example\n\n" +
+				"   ----- Non-delivered information -----\nThe number of messages in recipient's mailbox exceeded the local limit.\n",
+			"mailboxfull"},
+		{"reason before the address",
+			"From: postmaster@notes.example\nSubject: Undeliverable message\n\n------- Failure Reasons --------\n\n" +
+				"User not listed in public Name & Address Book\nuser@notes.example\n\n------- Returned Message --------\nFrom: a@b.example\n",
+			"userunknown"},
+		{"code in the next paragraph",
+			"From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nSubject: Delivery Status Notification (Failure)\n\n" +
+				"Delivery to the following recipient failed permanently:\n\n     user@mx.example\n\nTechnical details of permanent failure:\n" +
+				"Google tried to deliver your message, but it was rejected by the server.\n\n" +
+				"The error that the other server returned was:\n552 5.2.2 <user@mx.example>... Mailbox Full\n",
+			"mailboxfull"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Parse([]byte(tt.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Failures) != 1 {
+				t.Fatalf("failures %+v, want one", r.Failures)
+			}
+			if v := rules.Classify(&r.Failures[0]); v.Category != tt.category {
+				t.Errorf("category %q (%s) for %q, want %q", v.Category, rules.Explain(&r.Failures[0]), r.Failures[0].Diagnostic, tt.category)
+			}
+		})
+	}
+}

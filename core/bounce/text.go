@@ -366,6 +366,11 @@ func weakContent(lines []string) bool {
 	}
 	letters := 0
 	for _, l := range lines {
+		if isHeading(l) {
+			// "----- Non-delivered information -----" announces the
+			// paragraph that follows.
+			continue
+		}
 		for _, c := range l {
 			if c > 127 || isLetter(byte(c)) {
 				letters++
@@ -373,6 +378,13 @@ func weakContent(lines []string) bool {
 		}
 	}
 	return letters < 20
+}
+
+// isHeading reports whether a line is a section heading drawn with dashes,
+// stars or equal signs on both sides.
+func isHeading(line string) bool {
+	l := strings.TrimSpace(line)
+	return len(l) > 4 && strings.ContainsRune("-=*", rune(l[0])) && l[len(l)-1] == l[0] && l[1] == l[0]
 }
 
 // recipientLabels are the words that may precede an address on a line
