@@ -28,11 +28,10 @@ const benchProviders = `return {
 }
 `
 
-// benchRules copies the repository's rules with benchProviders.
-func benchRules(b *testing.B) string {
-	b.Helper()
-	dir := b.TempDir()
-	src := "../../rules"
+// copyTree copies the directory src into a new temporary directory.
+func copyTree(tb testing.TB, src string) string {
+	tb.Helper()
+	dir := tb.TempDir()
 	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -48,10 +47,17 @@ func benchRules(b *testing.B) string {
 		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return dir
+}
+
+// benchRules copies the repository's rules with benchProviders.
+func benchRules(tb testing.TB) string {
+	tb.Helper()
+	dir := copyTree(tb, "../../rules")
 	if err := os.WriteFile(filepath.Join(dir, "providers.lua"), []byte(benchProviders), 0o644); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return dir
 }

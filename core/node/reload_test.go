@@ -1,0 +1,226 @@
+package node
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"corriere/core/dns/authserver"
+	"corriere/core/event"
+	"corriere/core/mailtest"
+)
+
+// TestReloadUnderLoad delivers 5,000 messages through a node while its
+// rewrite script is rewritten 50 times, half of the versions broken in
+// different ways. No message may fail or be lost, no broken version may
+// become current, and every good one must.
+func TestReloadUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 messages")
+	}
+	const total, clients, rewrites = 5000, 8, 50
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	port := mailtest.FreePort(t, "127.0.0.71")
+	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.71")
+	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.71:%d", port), mailtest.Options{})
+
+	scripts := copyTree(t, "../../scripts")
+	rewritePath := filepath.Join(scripts, "rewrite.lua")
+	original, err := os.ReadFile(rewritePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(t.Context(), Config{
+		Listen: "127.0.0.1:0", SpoolDir: t.TempDir(), Hostname: "mta.test",
+		DNSServers: []string{ds.Addr}, MXPort: port, ScriptsDir: scripts, RulesDir: benchRules(t),
+		RelayNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Shutdown(t.Context()) })
+	var failures atomic.Int64
+	n.Events.Subscribe(event.SinkFunc(func(e *event.Event) {
+		if e.Type == event.Bounced || e.Type == event.Expired || e.Type == event.Rejected {
+			failures.Add(1)
+		}
+	}))
+
+	// The load: at least 5,000 messages over 8 sessions, going on until the
+	// rewrites are over; every reply must be 250.
+	var sent atomic.Int64
+	var rewritesDone atomic.Bool
+	var loadErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			if err := inject(n.Addr(), c, total/clients, &rewritesDone, &sent); err != nil {
+				errOnce.Do(func() { loadErr = err })
+			}
+		}(c)
+	}
+
+	// The rewrites, while the load runs.
+	broken := []struct{ name, body string }{
+		{"syntax error", "\nfunction rewrite(msg) if then end\n"},
+		{"error at load", "\nerror('boom at load')\n"},
+		{"hook error on smoke call", "\nfunction rewrite(msg) error('boom in hook') end\n"},
+		{"runaway at load", "\nwhile true do end\n"},
+		{"hook returns garbage", "\nfunction rewrite(msg) msg:set_header(nil, {}) end\n"},
+	}
+	good := 0
+	var worst time.Duration
+	for i := 0; i < rewrites; i++ {
+		before := n.Policy.Status()
+		if i%2 == 0 {
+			good++
+			version := fmt.Sprintf("\nlocal base_%d = rewrite\nfunction rewrite(msg) base_%d(msg); msg:set_header(\"X-Policy-Version\", \"%d\") end\n", i, i, good)
+			writeScript(t, rewritePath, string(original)+version, i%4 == 0)
+			start := time.Now()
+			for n.Policy.Status().Generation == before.Generation {
+				if time.Since(start) > 10*time.Second {
+					t.Fatalf("good version %d never became current", good)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			worst = max(worst, time.Since(start))
+			continue
+		}
+		b := broken[(i/2)%len(broken)]
+		writeScript(t, rewritePath, string(original)+b.body, i%4 == 1)
+		start := time.Now()
+		for n.Policy.Status().ReloadErrors == before.ReloadErrors {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("broken version (%s) was neither refused nor loaded", b.name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		st := n.Policy.Status()
+		if st.Generation != before.Generation {
+			t.Fatalf("broken version (%s) became current: generation %d", b.name, st.Generation)
+		}
+		if !strings.Contains(st.LastError, "rewrite.lua") {
+			t.Errorf("refusal of %s does not name the file: %q", b.name, st.LastError)
+		}
+	}
+	rewritesDone.Store(true)
+	wg.Wait()
+	if loadErr != nil {
+		t.Fatalf("injection: %v (after %d accepted)", loadErr, sent.Load())
+	}
+	accepted := int(sent.Load())
+	deadline := time.Now().Add(2 * time.Minute)
+	for rx.Recipients() < accepted {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of %d; queue %+v", rx.Recipients(), accepted, n.Queue.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if f := failures.Load(); f != 0 {
+		t.Errorf("%d messages bounced, expired or were rejected", f)
+	}
+	seen := map[string]bool{}
+	for _, m := range rx.Messages() {
+		for _, line := range strings.Split(string(m.Data), "\r\n") {
+			if v, ok := strings.CutPrefix(line, "X-Policy-Version: "); ok {
+				seen[v] = true
+			}
+		}
+	}
+	if rx.Recipients() != accepted {
+		t.Errorf("delivered %d recipients for %d accepted messages", rx.Recipients(), accepted)
+	}
+	if len(seen) < good/2 {
+		t.Errorf("only %d of %d good versions were seen on delivered mail: the load did not overlap the rewrites", len(seen), good)
+	}
+	t.Logf("%d messages delivered during %d rewrites (%d good, %d broken); slowest good reload %v; versions seen on delivered mail: %d",
+		accepted, rewrites, good, rewrites-good, worst.Round(time.Millisecond), len(seen))
+}
+
+// writeScript replaces a script in place, or by renaming a new file over
+// it as many editors do.
+func writeScript(t *testing.T, path, content string, rename bool) {
+	t.Helper()
+	if !rename {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	tmp := path + ".swp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inject sends at least count messages over one session, and more until
+// done is set; every one must get 250.
+func inject(addr string, client, count int, done *atomic.Bool, sent *atomic.Int64) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(3 * time.Minute))
+	rw := bufio.NewReadWriter(bufio.NewReader(conn), bufio.NewWriter(conn))
+	read := func(want string) error {
+		for {
+			l, err := rw.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if len(l) >= 4 && l[3] == '-' {
+				continue
+			}
+			if !strings.HasPrefix(l, want) {
+				return fmt.Errorf("got %q, want %s", strings.TrimSpace(l), want)
+			}
+			return nil
+		}
+	}
+	if err := read("220"); err != nil {
+		return err
+	}
+	rw.WriteString("EHLO load.test\r\n")
+	rw.Flush()
+	if err := read("250"); err != nil {
+		return err
+	}
+	for i := 0; i < count || !done.Load(); i++ {
+		fmt.Fprintf(rw, "MAIL FROM:<app@sender.test>\r\nRCPT TO:<u%d.%d@dest.test>\r\nDATA\r\n", client, i)
+		rw.Flush()
+		for _, want := range []string{"250", "250", "354"} {
+			if err := read(want); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(rw, "Subject: reload %d.%d\r\nFrom: <app@sender.test>\r\n\r\nhello\r\n.\r\n", client, i)
+		rw.Flush()
+		if err := read("250"); err != nil {
+			return err
+		}
+		sent.Add(1)
+	}
+	return nil
+}
