@@ -230,7 +230,8 @@ func (b *rulesBuilder) rule(v lua.LValue, known map[string]bool) (rule, error) {
 	})
 	if len(keys) > 0 {
 		sort.Strings(keys)
-		return rule{}, fmt.Errorf("unknown field %s (fields are category, hard, all, text, unless, status, reply, kind, action, command)", keys[0])
+		return rule{}, fmt.Errorf("unknown field %s (fields are category, hard, all, text, unless, status, "+
+			"reply, kind, action, command)", keys[0])
 	}
 	switch c := t.RawGetString("category").(type) {
 	case *lua.LNilType:
@@ -290,7 +291,8 @@ func (b *rulesBuilder) rule(v lua.LValue, known map[string]bool) (rule, error) {
 	if r.action, err = wordList(t, "action", nil); err != nil {
 		return rule{}, err
 	}
-	if r.command, err = wordList(t, "command", []string{"connect", "helo", "ehlo", "starttls", "mail", "rcpt", "data", "none"}); err != nil {
+	commandWords := []string{"connect", "helo", "ehlo", "starttls", "mail", "rcpt", "data", "none"}
+	if r.command, err = wordList(t, "command", commandWords); err != nil {
 		return rule{}, err
 	}
 	return r, nil
