@@ -284,7 +284,7 @@ return {
   -- Zoho greylists with a permanent-looking text; MessageLabs (Symantec)
   -- answers "542 <address> Rejected" for unknown users.
   { category = "blocked", text = { "greylisted, try again after some time" } },
-  { category = "userunknown", hard = true, text = { { "542 ", " rejected" } } },
+  { category = "userunknown", hard = true, all = true, reply = { 542 }, text = { "rejected" } },
 
   -- OpenSMTPD's own failure texts.
   { category = "networkerror",
