@@ -233,6 +233,15 @@ func TestParseHuge(t *testing.T) {
 		t.Errorf("%d failures, more than the bound %d", len(r.Failures), maxRecipients)
 	}
 	t.Logf("parsed %d MiB in %v", b.Len()>>20, time.Since(start))
+
+	// Unclosed tags by the hundred thousand once made the HTML reader
+	// quadratic.
+	html := "From: MAILER-DAEMON@a.example\nSubject: failure notice\nContent-Type: text/html\n\n" + strings.Repeat("<a", 500000)
+	start = time.Now()
+	if _, err := Parse([]byte(html)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("parsed 1 MiB of broken HTML in %v", time.Since(start))
 }
 
 // TestARFSisimai reads the feedback reports of the shared corpus.
