@@ -102,8 +102,9 @@ func RulesFromLua(v lua.LValue) (*Rules, error) {
 }
 
 // LoadRulesFile runs a rules file in a fresh, sandboxed Lua state (only the
-// base, string and table libraries, without file access) and decodes the
-// table it returns.
+// base, string and table libraries, without dofile, loadfile or require)
+// and decodes the table it returns. A file that runs for more than five
+// seconds is stopped. Errors name the file, and the rule at fault.
 func LoadRulesFile(path string) (*Rules, error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	defer L.Close()
