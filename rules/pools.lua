@@ -23,10 +23,15 @@
 -- health    When an IP is unhealthy at a provider: over window, at least
 --           min_attempts deliveries and a deferral or bounce rate above
 --           the maximum.
--- warmup    Caps for IPs still warming up, by IP, with the fields of a
---           limits table (see rules/providers.lua); scripts/shape.lua
---           applies the lower of these and the provider's limits. Raise
---           them week by week, remove the entry when the IP is warm.
+-- warmup    IPs still warming up, by IP. start (a UTC date) and daily (the
+--           most messages per provider on day 1, 2, ... of the schedule)
+--           make the core count what the IP sends to each provider each
+--           day, persisted across restarts; once today's cap is reached,
+--           scripts/route.lua sends that traffic from the pool's warm IPs
+--           (or the reserve) instead, so nothing waits. After the last day
+--           the IP is warm; remove the entry. The fields of a limits table
+--           (see rules/providers.lua) may be added too: scripts/shape.lua
+--           applies the lower of these and the provider's limits.
 
 return {
   pools = {
@@ -65,6 +70,12 @@ return {
   },
 
   warmup = {
-    -- ["192.0.2.12"] = { per_hour = 100, per_day = 1000 },
+    -- A new IP: 50 messages per provider on its first day, doubling to
+    -- full volume in two weeks, never more than 2 connections meanwhile.
+    -- ["192.0.2.12"] = {
+    --   start = "2026-11-20",
+    --   daily = { 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 102400, 204800, 409600 },
+    --   connections = 2,
+    -- },
   },
 }

@@ -2,7 +2,9 @@
 -- Called before every attempt, so a policy change or a bad run of
 -- deferrals moves traffic at once.
 --
--- rcpt = { address=, domain=, provider=, mx=, attempts=, previous_source= }
+-- rcpt = { address=, domain=, provider=, mx=, attempts=, previous_source=,
+--          capped= } where capped is a set of IPs at their warm-up cap for
+--          this provider today (nil when none).
 -- Returns { pool = "...", source = "IP", helo = "name" }; without a source
 -- the system picks the address.
 --
@@ -68,9 +70,21 @@ function route(msg, rcpt)
   end
 
   local sender = msg:author() or msg:sender()
-  local ip = pick(ips, class, sender, rcpt.provider)
-  if not healthy(ip.ip, rcpt.provider) then
-    local spare = pick(pools.reserve or {}, class, sender, rcpt.provider)
+  -- IPs still warming up that have sent today's allowance to this provider
+  -- (see warmup in rules/pools.lua): their traffic goes to the pool's other,
+  -- warm IPs until tomorrow.
+  local capped = rcpt.capped or {}
+  local usable = {}
+  for _, candidate in ipairs(ips) do
+    if not capped[candidate.ip] then usable[#usable + 1] = candidate end
+  end
+  local ip = pick(#usable > 0 and usable or ips, class, sender, rcpt.provider)
+  if capped[ip.ip] or not healthy(ip.ip, rcpt.provider) then
+    local spares = {}
+    for _, s in ipairs(pools.reserve or {}) do
+      if not capped[s.ip] then spares[#spares + 1] = s end
+    end
+    local spare = pick(spares, class, sender, rcpt.provider)
     if spare and healthy(spare.ip, rcpt.provider) then
       return { pool = "reserve", source = spare.ip, helo = spare.helo }
     end

@@ -22,7 +22,8 @@ function shape(provider, source)
   -- provider's limits: new IPs earn reputation by sending little and well.
   local caps = (pools.warmup or {})[source]
   for k, v in pairs(caps or {}) do
-    if limits[k] == nil or v < limits[k] then limits[k] = v end
+    -- start and daily are the warm-up schedule, which the core enforces.
+    if type(v) == "number" and (limits[k] == nil or v < limits[k]) then limits[k] = v end
   end
   return limits
 end

@@ -83,6 +83,9 @@ func printQueueSummary(out io.Writer, st queue.Status, now time.Time) {
 		if !l.SuspendedUntil.IsZero() {
 			state = "suspended " + l.SuspendedUntil.Sub(now).Round(time.Second).String()
 		}
+		if wu := l.Warmup; wu != nil {
+			state += fmt.Sprintf(", warm-up day %d: %d/%d", wu.Day, wu.Sent, wu.Cap)
+		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f%%\t%s\n", l.Provider, src,
 			l.Queued[message.Critical], l.Queued[message.Transactional], l.Queued[message.Personal], l.Queued[message.Newsletter],
 			l.InFlight, l.Connections, limitsText(l), l.RateFactor*100, state)

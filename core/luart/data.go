@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/crypto/bcrypt"
 
+	"corriere/core/policy"
 	"corriere/core/tenant"
 )
 
@@ -74,8 +76,14 @@ func toTenant(src *source, t *lua.LTable) (*tenant.Tenant, error) {
 }
 
 // checkPools validates rules/pools.lua (its format is described in the
-// file itself).
-func checkPools(file string, t *lua.LTable) error {
+// file itself) and returns its warm-up schedules by IP.
+func checkPools(file string, t *lua.LTable) (map[string]policy.Warmup, error) {
+	warmups := map[string]policy.Warmup{}
+	err := checkPoolsTable(file, t, warmups)
+	return warmups, err
+}
+
+func checkPoolsTable(file string, t *lua.LTable, warmups map[string]policy.Warmup) error {
 	fail := func(format string, args ...any) error {
 		return &ScriptError{File: file, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -136,15 +144,58 @@ func checkPools(file string, t *lua.LTable) error {
 				return
 			}
 			lt.ForEach(func(lk, _ lua.LValue) {
-				if err == nil && !contains(limitFields, lk.String()) {
-					err = fail("warmup[%q]: unknown limit %s (known: %s)", k, lk, strings.Join(limitFields, ", "))
+				if err == nil && !contains(limitFields, lk.String()) && lk.String() != "start" && lk.String() != "daily" {
+					err = fail("warmup[%q]: unknown field %s (known: start, daily, %s)", k, lk, strings.Join(limitFields, ", "))
 				}
 			})
+			if err != nil {
+				return
+			}
+			w, ok, werr := toWarmup(lt)
+			if werr != nil {
+				err = fail("warmup[%q]: %v", k, werr)
+				return
+			}
+			if ok {
+				ip, _ := netip.ParseAddr(k.String())
+				warmups[ip.String()] = w
+			}
 		})
 	default:
 		return fail("warmup must be a table keyed by IP address")
 	}
 	return err
+}
+
+// toWarmup reads the schedule fields of a warmup entry: start (a UTC date
+// "YYYY-MM-DD") and daily (caps per provider for day 1, 2, ...). Both or
+// neither must be present.
+func toWarmup(t *lua.LTable) (policy.Warmup, bool, error) {
+	start, daily := t.RawGetString("start"), t.RawGetString("daily")
+	if start == lua.LNil && daily == lua.LNil {
+		return policy.Warmup{}, false, nil
+	}
+	s, ok := start.(lua.LString)
+	if !ok {
+		return policy.Warmup{}, false, fmt.Errorf("start must be a date such as \"2026-11-20\" when daily is set")
+	}
+	day, err := time.Parse("2006-01-02", string(s))
+	if err != nil {
+		return policy.Warmup{}, false, fmt.Errorf("start = %q: want a date such as \"2026-11-20\"", s)
+	}
+	list, ok := daily.(*lua.LTable)
+	if !ok || list.Len() == 0 {
+		return policy.Warmup{}, false, fmt.Errorf("daily must be a list of caps per provider, one per day, e.g. { 50, 100, 200 }")
+	}
+	w := policy.Warmup{Start: day}
+	for i := 1; i <= list.Len(); i++ {
+		n, ok := list.RawGetInt(i).(lua.LNumber)
+		if !ok || n < 0 {
+			return policy.Warmup{}, false, fmt.Errorf("daily[%d] is not a number of messages", i)
+		}
+		w.Daily = append(w.Daily, int(n))
+	}
+	return w, true, nil
 }
 
 // checkIPList validates a list of {ip=, helo=, weight=} entries.

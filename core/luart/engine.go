@@ -169,7 +169,8 @@ type hookStats struct {
 }
 
 var (
-	_ policy.Policy    = (*Engine)(nil)
+	_ policy.Policy       = (*Engine)(nil)
+	_ policy.WarmupPolicy = (*Engine)(nil)
 	_ tenant.Directory = (*Engine)(nil)
 )
 
@@ -378,6 +379,11 @@ type HookStatus struct {
 	Calls    uint64 `json:"calls"`
 	Errors   uint64 `json:"errors"`
 	Timeouts uint64 `json:"timeouts"`
+}
+
+// Warmups returns the warm-up schedules of rules/pools.lua, by IP.
+func (e *Engine) Warmups() map[string]policy.Warmup {
+	return e.cur.Load().warmups
 }
 
 // Status returns a snapshot of the current generation and the counters.

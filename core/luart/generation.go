@@ -29,6 +29,7 @@ type generation struct {
 
 	providers *providerSet
 	tenants   map[string]*tenant.Tenant
+	warmups   map[string]policy.Warmup
 	bounces   bounceClassifier
 
 	// hookPos is where each default hook is defined ("" when it falls back
@@ -177,7 +178,7 @@ func (g *generation) loadData(st *state) error {
 		if err != nil {
 			return err
 		}
-		if err := checkPools(src.rel, t); err != nil {
+		if g.warmups, err = checkPools(src.rel, t); err != nil {
 			return err
 		}
 	}

@@ -104,6 +104,15 @@ func (g *generation) route(ctx context.Context, d *policy.Delivery) (policy.Rout
 	t.RawSetString("mx", lua.LString(d.MXHost))
 	t.RawSetString("attempts", lua.LNumber(d.Attempts))
 	t.RawSetString("previous_source", lua.LString(d.PreviousSource))
+	var capped lua.LValue = lua.LNil
+	if len(d.Capped) > 0 {
+		ct := st.L.CreateTable(0, len(d.Capped))
+		for _, ip := range d.Capped {
+			ct.RawSetString(ip, lua.LTrue)
+		}
+		capped = ct
+	}
+	t.RawSetString("capped", capped)
 	st.msg.Value = m
 	ret, err := st.call(ctx, fn, st.msg, t)
 	st.msg.Value = nil

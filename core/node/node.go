@@ -34,6 +34,7 @@ import (
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
 	"corriere/core/stats"
+	"corriere/core/warmup"
 )
 
 // Config is everything a node needs; cmd/corriere fills it from flags and
@@ -189,9 +190,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	wu, err := warmup.Open(n.Spool, nil)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n.Queue, err = queue.New(queue.Options{
 		Spool: n.Spool, Policy: n.Policy, Resolver: res, Transport: tr, Events: n.Events,
-		Logger: log, Hostname: cfg.Hostname, Retry: cfg.Retry, MaxAge: cfg.MaxAge,
+		Logger: log, Hostname: cfg.Hostname, Retry: cfg.Retry, MaxAge: cfg.MaxAge, Warmup: wu,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

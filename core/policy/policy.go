@@ -85,6 +85,9 @@ type Delivery struct {
 	Attempts int
 	// PreviousSource is the source IP of the last attempt, if any.
 	PreviousSource string
+	// Capped lists the warming-up sources that have reached today's cap
+	// towards Provider: a route should choose another (see WarmupPolicy).
+	Capped []string
 }
 
 // Route is the egress Route chooses.

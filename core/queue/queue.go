@@ -16,6 +16,7 @@ import (
 	"corriere/core/policy"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
+	"corriere/core/warmup"
 )
 
 // Resolver finds the MX hosts of a domain; *dns.Resolver implements it.
@@ -91,6 +92,9 @@ type Options struct {
 	// RouterWorkers is how many goroutines resolve and route due entries
 	// concurrently. The default value is 8.
 	RouterWorkers int
+	// Warmup counts what warming-up IPs send, when the policy implements
+	// policy.WarmupPolicy. May be nil (no warm-up caps).
+	Warmup *warmup.Tracker
 	// Now is the clock. The default value is time.Now.
 	Now func() time.Time
 }
@@ -316,6 +320,60 @@ func (q *Queue) maintain(ctx context.Context) {
 			p.tick(q, now)
 		}
 		q.mu.Unlock()
+	}
+}
+
+// warmupCap returns today's cap for source towards any provider, and
+// whether source is warming up at all.
+func (q *Queue) warmupCap(source string) (int, bool) {
+	wp, ok := q.opts.Policy.(policy.WarmupPolicy)
+	if !ok || q.opts.Warmup == nil || source == "" {
+		return 0, false
+	}
+	w, ok := wp.Warmups()[source]
+	if !ok {
+		return 0, false
+	}
+	limit, _, warming := w.Cap(q.opts.Now())
+	return limit, warming
+}
+
+// cappedSources lists the warming sources that reached today's cap
+// towards provider.
+func (q *Queue) cappedSources(provider string) []string {
+	wp, ok := q.opts.Policy.(policy.WarmupPolicy)
+	if !ok || q.opts.Warmup == nil {
+		return nil
+	}
+	var out []string
+	now := q.opts.Now()
+	for ip, w := range wp.Warmups() {
+		if limit, _, warming := w.Cap(now); warming && q.opts.Warmup.Sent(ip, provider) >= int64(limit) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// postpone reschedules items to until without counting an attempt: they
+// were not tried (a warm-up cap held them back).
+func (q *Queue) postpone(items []*item, until time.Time, provider, source, reason string) {
+	b := q.opts.Spool.NewBatch()
+	defer b.Close()
+	for _, it := range items {
+		it.entry.Due = until
+		if err := b.Update(it.entry); err != nil {
+			q.log.Error("cannot record postponement", "msg_id", it.msg.meta.ID, "err", err)
+		}
+	}
+	if err := b.Commit(false); err != nil {
+		q.log.Error("cannot record postponement", "err", err)
+	}
+	for _, it := range items {
+		q.sched.push(it)
+		q.emit(event.Deferred, it, func(e *event.Event) {
+			e.Provider, e.Source, e.Category, e.Reason, e.Until = provider, source, "warmup", reason, until
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -118,12 +119,15 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) {
 		return
 	}
 	prov := q.opts.Policy.Provider(mx.Hosts[0].Host)
+	capped := q.cappedSources(prov)
 	jobs := map[policy.Route]*job{}
 	var order []policy.Route
+	var held []*item
 	for _, it := range items {
 		rt, err := q.opts.Policy.Route(ctx, &policy.Delivery{
 			Message: it.msg.msg, Recipient: it.entry.Rcpt.Addr, Domain: domain, Provider: prov,
 			MXHost: mx.Hosts[0].Host, Attempts: it.entry.Attempts, PreviousSource: it.entry.LastSource,
+			Capped: capped,
 		})
 		if err != nil {
 			q.log.Error("route hook failed; retrying in a minute", "msg_id", it.msg.meta.ID, "rcpt", it.entry.Rcpt.Addr, "err", err)
@@ -131,6 +135,10 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) {
 				verdict: policy.Verdict{Action: policy.Retry, Delay: time.Minute, Category: "systemerror"},
 				reply:   reply.New(451, "4.3.0", "routing policy failed: "+err.Error()),
 			})
+			continue
+		}
+		if slices.Contains(capped, rt.Source) {
+			held = append(held, it)
 			continue
 		}
 		j, ok := jobs[rt]
@@ -143,6 +151,11 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) {
 	}
 	for _, rt := range order {
 		q.laneFor(rt.Source, prov).enqueue(jobs[rt])
+	}
+	if len(held) > 0 {
+		// The policy insists on a source whose warm-up allowance for today
+		// is spent: the recipients wait for tomorrow's.
+		q.postpone(held, q.opts.Warmup.NextDay(), prov, "", "route chose an IP at its warm-up cap for today")
 	}
 }
 

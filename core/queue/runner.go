@@ -44,6 +44,10 @@ func (r *runner) deliver(j *job) bool {
 		l.requeue(j)
 		return false
 	}
+	if !r.reserveWarmup(j) {
+		l.finish(j)
+		return true
+	}
 	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent()) {
 		r.closeConn()
 	}
@@ -78,6 +82,33 @@ func (r *runner) deliver(j *job) bool {
 		r.closeConn()
 	}
 	return true
+}
+
+// reserveWarmup takes today's warm-up allowance for the job's recipients
+// when its source is warming up. Recipients over the cap go back to the
+// router, which offers them to the policy with this source marked capped.
+// It returns false when nothing is left to send.
+func (r *runner) reserveWarmup(j *job) bool {
+	q := r.l.q
+	limit, warming := q.warmupCap(j.route.Source)
+	if !warming {
+		return true
+	}
+	n, err := q.opts.Warmup.Reserve(j.route.Source, j.provider, limit, len(j.items))
+	if err != nil {
+		q.log.Error("warm-up count not persisted", "source", j.route.Source, "err", err)
+	}
+	if n == len(j.items) {
+		return true
+	}
+	over := j.items[n:]
+	j.items = j.items[:n]
+	r.l.mu.Lock()
+	r.l.inflight -= len(over)
+	r.l.mu.Unlock()
+	q.log.Info("warm-up cap reached; rerouting", "source", j.route.Source, "provider", j.provider, "cap", limit, "rerouted", len(over))
+	q.router.submit(over)
+	return n > 0
 }
 
 // connectionSpent reports whether the connection has carried as many

@@ -24,6 +24,17 @@ type LaneStatus struct {
 	RateFactor float64 `json:"rate_factor"`
 	// SuspendedUntil is set while the lane or its provider is suspended.
 	SuspendedUntil time.Time `json:"suspended_until,omitzero"`
+	// Warmup is set while the source is warming up.
+	Warmup *WarmupStatus `json:"warmup,omitempty"`
+}
+
+// WarmupStatus is where a warming-up source stands today at a provider.
+type WarmupStatus struct {
+	// Day is the day of the schedule, from 1.
+	Day int `json:"day"`
+	// Cap is today's cap; Sent what went out against it.
+	Cap  int   `json:"cap"`
+	Sent int64 `json:"sent"`
 }
 
 // Status is a snapshot of the queue.
@@ -71,6 +82,7 @@ func (q *Queue) Status() Status {
 			ls.SuspendedUntil = until
 		}
 		ls.RateFactor = l.limiter.Factor()
+		ls.Warmup = q.warmupStatus(l.key.source, l.key.provider)
 		st.Lanes = append(st.Lanes, ls)
 	}
 	sort.Slice(st.Lanes, func(i, j int) bool {
@@ -92,4 +104,20 @@ func total(m map[message.Class]int) int {
 		n += v
 	}
 	return n
+}
+
+func (q *Queue) warmupStatus(source, provider string) *WarmupStatus {
+	wp, ok := q.opts.Policy.(policy.WarmupPolicy)
+	if !ok || q.opts.Warmup == nil || source == "" {
+		return nil
+	}
+	w, ok := wp.Warmups()[source]
+	if !ok {
+		return nil
+	}
+	limit, day, warming := w.Cap(q.opts.Now())
+	if !warming {
+		return nil
+	}
+	return &WarmupStatus{Day: day, Cap: limit, Sent: q.opts.Warmup.Sent(source, provider)}
 }
