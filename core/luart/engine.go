@@ -171,7 +171,7 @@ type hookStats struct {
 var (
 	_ policy.Policy       = (*Engine)(nil)
 	_ policy.WarmupPolicy = (*Engine)(nil)
-	_ tenant.Directory = (*Engine)(nil)
+	_ tenant.Directory    = (*Engine)(nil)
 )
 
 // New loads the policy directories as generation 1. It fails, with the
