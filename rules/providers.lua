@@ -26,7 +26,10 @@
 --          pattern searched in the lower-cased reply "code status text"
 --          (e.g. "421 4.7.28 our system has detected..."); scope is "source"
 --          (this IP at this provider) or "provider" (every IP); delay is how
---          long to pause ("90s", "15m", "2h"); category names the reason.
+--          long to pause ("90s", "15m", "2h"); category names the reason;
+--          rate_factor (optional, between 0 and 1) also cuts the send rate
+--          of the scope, which the core then restores step by step (x1.25
+--          every 30 seconds without a new complaint) after the pause.
 --          The list at the top level applies to every provider, after the
 --          provider's own list.
 --
@@ -48,9 +51,9 @@ return {
     { match = "too many connections", scope = "source", delay = "5m", category = "toomanyconn" },
     { match = "too many concurrent", scope = "source", delay = "5m", category = "toomanyconn" },
     { match = "too many sessions", scope = "source", delay = "5m", category = "toomanyconn" },
-    { match = "slow down", scope = "source", delay = "15m", category = "speeding" },
-    { match = "rate limit", scope = "source", delay = "15m", category = "speeding" },
-    { match = "ratelimit", scope = "source", delay = "15m", category = "speeding" },
+    { match = "slow down", scope = "source", delay = "15m", category = "speeding", rate_factor = 0.5 },
+    { match = "rate limit", scope = "source", delay = "15m", category = "speeding", rate_factor = 0.5 },
+    { match = "ratelimit", scope = "source", delay = "15m", category = "speeding", rate_factor = 0.5 },
   },
 
   providers = {
@@ -69,8 +72,8 @@ return {
       suspend = {
         -- "unusual rate of unsolicited mail originating from your IP address":
         -- Gmail asks to slow down; an hour lets the IP's rate fall back.
-        { match = "4%.7%.28", scope = "source", delay = "1h", category = "speeding" },
-        { match = "unusual rate of unsolicited", scope = "source", delay = "1h", category = "speeding" },
+        { match = "4%.7%.28", scope = "source", delay = "1h", category = "speeding", rate_factor = 0.5 },
+        { match = "unusual rate of unsolicited", scope = "source", delay = "1h", category = "speeding", rate_factor = 0.5 },
         -- "very low reputation of the sending IP address": keep traffic away
         -- from this IP at Gmail and let the reserve IPs carry it.
         { match = "low reputation of the sending", scope = "source", delay = "2h", category = "badreputation" },
@@ -95,9 +98,9 @@ return {
         -- 5.7.606-649 "banned sending IP".
         { match = "5%.7%.6[0-4]%d", scope = "source", delay = "12h", category = "blocked" },
         -- S775 / 4.7.650: "temporarily rate limited due to IP reputation".
-        { match = "s775", scope = "source", delay = "1h", category = "speeding" },
+        { match = "s775", scope = "source", delay = "1h", category = "speeding", rate_factor = 0.5 },
         -- 4.7.500-699 "server busy, try again later" (S77719 and friends).
-        { match = "4%.7%.[56]%d%d", scope = "source", delay = "15m", category = "speeding" },
+        { match = "4%.7%.[56]%d%d", scope = "source", delay = "15m", category = "speeding", rate_factor = 0.5 },
       },
     },
     {
@@ -115,7 +118,7 @@ return {
       suspend = {
         -- [TSS04] "temporarily deferred due to unexpected volume or user
         -- complaints": back off, then resume gently.
-        { match = "tss04", scope = "source", delay = "1h", category = "speeding" },
+        { match = "tss04", scope = "source", delay = "1h", category = "speeding", rate_factor = 0.5 },
         -- [TS01]-[TS03], [TSS09]: "permanently deferred; retrying will NOT
         -- succeed" for this IP. Only the reserve IPs can help.
         { match = "%[ts0[123]%]", scope = "source", delay = "24h", category = "blocked" },

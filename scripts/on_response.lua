@@ -50,7 +50,8 @@ function on_response(a)
   local p = by_name[a.provider]
   local s = suspension(p and p.suspend, line) or suspension(providers.suspend, line)
   if s then
-    return { action = "suspend", scope = s.scope, delay = s.delay, category = s.category }
+    return { action = "suspend", scope = s.scope, delay = s.delay, category = s.category,
+             rate_factor = s.rate_factor }
   end
 
   local v = bounces.classify_reply(a.code, a.status, a.text)
