@@ -15,6 +15,9 @@
 --
 -- limits   What scripts/shape.lua returns for one source IP sending to the
 --          provider. A missing field means "no limit of this kind".
+-- total    Optional limits for the provider as a whole, every source IP
+--          together (same fields as limits): a cap on all connections or
+--          the whole volume a provider accepts from this platform.
 --            connections              concurrent SMTP connections
 --            messages_per_connection  messages before closing the connection
 --            recipients_per_message   RCPT TO commands per transaction

@@ -2,7 +2,9 @@
 -- The core asks once per (provider, source) pair and policy generation and
 -- keeps the answer, so this may be as thorough as it likes.
 --
--- source is an IP address, or "" when the system picks the address.
+-- source is an IP address, "" when the system picks the address, or "*"
+-- for the provider as a whole: every source together (the provider's
+-- "total" limits in rules/providers.lua, none by default).
 -- Returns a limits table (fields described in rules/providers.lua); a
 -- missing field means "no limit of this kind".
 
@@ -15,6 +17,10 @@ for _, p in ipairs(providers.providers or {}) do by_name[p.name] = p end
 function shape(provider, source)
   local p = by_name[provider]
   local limits = {}
+  if source == "*" then
+    for k, v in pairs(p and p.total or {}) do limits[k] = v end
+    return limits
+  end
   for k, v in pairs(p and p.limits or providers.default or {}) do
     limits[k] = v
   end

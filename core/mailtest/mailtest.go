@@ -63,7 +63,9 @@ type Receiver struct {
 	conns int
 	peak  int
 	open  int
-	ch    chan struct{}
+	// openFrom and peakFrom count sessions per client IP.
+	openFrom, peakFrom map[string]int
+	ch                 chan struct{}
 	// counted is the number of recipients accepted in CountOnly mode.
 	counted int
 }
@@ -76,7 +78,8 @@ func Start(t testing.TB, addr string, opts Options) *Receiver {
 	if err != nil {
 		t.Fatalf("mailtest: listen %s: %v", addr, err)
 	}
-	r := &Receiver{Addr: l.Addr().String(), opts: opts, rcpts: map[string]int{}, ch: make(chan struct{}, 1)}
+	r := &Receiver{Addr: l.Addr().String(), opts: opts, rcpts: map[string]int{}, ch: make(chan struct{}, 1),
+		openFrom: map[string]int{}, peakFrom: map[string]int{}}
 	r.srv = smtp.NewServer(r)
 	r.srv.Domain = opts.Domain
 	if r.srv.Domain == "" {
@@ -117,6 +120,14 @@ func (r *Receiver) PeakConnections() int {
 	return r.peak
 }
 
+// PeakConnectionsFrom returns the most concurrent sessions seen from one
+// client IP.
+func (r *Receiver) PeakConnectionsFrom(ip string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peakFrom[ip]
+}
+
 // Connections returns how many sessions were opened.
 func (r *Receiver) Connections() int {
 	r.mu.Lock()
@@ -151,6 +162,8 @@ func (r *Receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	r.conns++
 	r.open++
 	r.peak = max(r.peak, r.open)
+	r.openFrom[host]++
+	r.peakFrom[host] = max(r.peakFrom[host], r.openFrom[host])
 	r.mu.Unlock()
 	return &session{r: r, peer: host, helo: c.Hostname()}, nil
 }
@@ -164,7 +177,13 @@ type session struct {
 }
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
-func (s *session) Logout() error { s.r.mu.Lock(); s.r.open--; s.r.mu.Unlock(); return nil }
+func (s *session) Logout() error {
+	s.r.mu.Lock()
+	s.r.open--
+	s.r.openFrom[s.peer]--
+	s.r.mu.Unlock()
+	return nil
+}
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.from = from

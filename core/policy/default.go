@@ -94,8 +94,12 @@ func (d *Default) Route(_ context.Context, dl *Delivery) (Route, error) {
 	return Route{Pool: "default", Source: s.IP, Helo: s.Helo}, nil
 }
 
-// Shape returns the same limits for every provider and source.
-func (d *Default) Shape(context.Context, string, string) (Limits, error) {
+// Shape returns the same limits for every provider and source, and no
+// provider-wide limits.
+func (d *Default) Shape(_ context.Context, _ string, source string) (Limits, error) {
+	if source == AllSources {
+		return Limits{}, nil
+	}
 	if d.Limits != nil {
 		return *d.Limits, nil
 	}

@@ -41,9 +41,10 @@ type Policy interface {
 	// live counters moves traffic at once. On error the attempt is retried.
 	Route(ctx context.Context, d *Delivery) (Route, error)
 
-	// Shape returns the limits for sending to provider from source (an IP,
-	// or "" for the provider as a whole). The core asks again after every
-	// policy reload. On error the previous limits stay.
+	// Shape returns the limits for sending to provider from source: an IP,
+	// "" when the system picks the source address, or AllSources for the
+	// provider as a whole (every source together). The core asks again after
+	// every policy reload. On error the previous limits stay.
 	Shape(ctx context.Context, provider, source string) (Limits, error)
 
 	// OnResponse interprets one SMTP reply (or connection failure) from a
@@ -54,6 +55,10 @@ type Policy interface {
 	// feedback report. On error the report is kept unclassified ("unknown").
 	OnBounce(ctx context.Context, r *BounceReport) (BounceVerdict, error)
 }
+
+// AllSources is the source Shape is asked about for limits that hold for a
+// provider as a whole, across every source IP.
+const AllSources = "*"
 
 // Classification is what Classify decides.
 type Classification struct {

@@ -370,7 +370,7 @@ type provider struct {
 func (q *Queue) providerLocked(name string) *provider {
 	p, ok := q.providers[name]
 	if !ok {
-		lim := q.shape(name, "", policy.Limits{})
+		lim := q.shape(name, policy.AllSources, policy.Limits{})
 		p = &provider{name: name, limits: lim, limiter: shape.NewLimiter(lim), waiting: map[*lane]bool{}}
 		q.providers[name] = p
 	}
@@ -381,7 +381,7 @@ func (p *provider) refreshLimits(q *Queue) {
 	p.mu.Lock()
 	prev := p.limits
 	p.mu.Unlock()
-	lim := q.shape(p.name, "", prev)
+	lim := q.shape(p.name, policy.AllSources, prev)
 	p.mu.Lock()
 	p.limits = lim
 	p.mu.Unlock()
