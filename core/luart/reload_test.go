@@ -57,7 +57,7 @@ func TestReloadRefusesBrokenPolicy(t *testing.T) {
 		{"hook fails its smoke call", map[string]string{"scripts/route.lua": "function route(msg, rcpt)\n  return { pool = 'p', source = 'not-an-ip' }\nend\n"},
 			"scripts/route.lua", 1, `source "not-an-ip"; want an IP address (smoke call of route)`},
 		{"typo in provider limits", map[string]string{"rules/providers.lua": replaceOnce(t, providers, "connections = 2,", "conections = 2,")},
-			"scripts/shape.lua", 15, "unknown field conections"},
+			"scripts/shape.lua", 17, "unknown field conections"},
 		{"hook raises on its smoke call", map[string]string{"scripts/on_bounce.lua": "function on_bounce(r)\n  return nil + r\nend\n"},
 			"scripts/on_bounce.lua", 2, "cannot perform add operation"},
 		{"no hook defined (typo)", map[string]string{"scripts/extra.lua": "function clasify(msg) end\n"},
