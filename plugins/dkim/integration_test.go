@@ -146,8 +146,8 @@ func TestEndToEnd(t *testing.T) {
 		DNSServers: []string{ds.Addr}, MXPort: port, ScriptsDir: "../../scripts", RulesDir: rules,
 		RelayNets:            []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		InsecureAuthLoopback: true, Plugins: []string{"dkim"},
-		Retry:                []time.Duration{time.Second},
-		Logger:               slog.New(slog.DiscardHandler),
+		Retry:  []time.Duration{time.Second},
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -260,4 +260,3 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
-
