@@ -45,6 +45,9 @@
 -- read by everyone who may change it, key files are secrets (the plugin warns
 -- about key files that others can read). RSA keys must have 2048 bits or more.
 --
+-- A changed key file alone is read at the next policy reload: save
+-- rules/dkim.lua (or any policy file) to trigger one.
+--
 -- Rotation: keygen a new selector, publish its record and list its key under
 -- keys while active keeps the old selector; after the record's TTL, make the
 -- new selector active; a week later remove the old key and its record.

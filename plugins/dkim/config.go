@@ -548,8 +548,11 @@ func (rd *reader) domain(p path, name string, v lua.LValue, known ...string) (*d
 	default:
 		return nil, rd.errf(p.key("subdomains"), "must be true or false")
 	}
-	if d.tenants, _, err = rd.list(p.key("tenants"), t.RawGetString("tenants")); err != nil {
+	var restricted bool
+	if d.tenants, restricted, err = rd.list(p.key("tenants"), t.RawGetString("tenants")); err != nil {
 		return nil, err
+	} else if restricted && len(d.tenants) == 0 {
+		return nil, rd.errf(p.key("tenants"), "empty: list the tenants that may sign as %s, or leave the field out to allow all", name)
 	}
 
 	kp := p.key("keys")

@@ -48,6 +48,7 @@ func TestLoadErrors(t *testing.T) {
 		{"tenant without domain", "return { tenants = {\n  acme = {},\n} }", 2, "tenants.acme: missing domain"},
 		{"tenant of an unknown domain", "return { tenants = {\n  acme = { domain = \"x.test\" },\n} }", 2, `"x.test" has no entry in domains`},
 		{"tenant not allowed on the domain", "return { domains = { [\"a.test\"] = {\n  keys = { { selector = \"s1\", algorithm = \"rsa-sha256\", file = \"keys/rsa1.pem\" } },\n  tenants = { \"bolt\" },\n} },\ntenants = {\n  acme = { domain = \"a.test\" },\n} }", 6, `does not list tenant "acme"`},
+		{"empty tenants list", "return { domains = { [\"a.test\"] = {\n  keys = { { selector = \"s1\", algorithm = \"rsa-sha256\", file = \"keys/rsa1.pem\" } },\n  tenants = {},\n} } }", 3, "tenants: empty"},
 		{"headers without From", "return {\n  headers = { \"To\", \"Subject\" },\n  oversign = { \"Subject\" },\n}", 2, "must include From"},
 		{"header listed twice", "return {\n  headers = { \"From\",\n \"from\" },\n}", 3, "headers[2]: from is listed twice"},
 		{"DKIM-Signature in headers", "return {\n  headers = { \"From\", \"DKIM-Signature\" },\n}", 2, "cannot sign itself"},
