@@ -47,6 +47,10 @@ type Options struct {
 	Domain string
 	// CountOnly keeps no message data, only counts (for benchmarks).
 	CountOnly bool
+	// RefuseFrom answers every RCPT from a client IP in the map with that
+	// IP's error; changing the map while the receiver runs is not safe, use
+	// SetRefuseFrom.
+	RefuseFrom map[string]error
 }
 
 // Receiver is a scripted SMTP server on loopback.
@@ -118,6 +122,13 @@ func (r *Receiver) PeakConnections() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.peak
+}
+
+// SetRefuseFrom replaces the RefuseFrom map.
+func (r *Receiver) SetRefuseFrom(m map[string]error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts.RefuseFrom = m
 }
 
 // PeakConnectionsFrom returns the most concurrent sessions seen from one
@@ -194,7 +205,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.r.mu.Lock()
 	n := s.r.rcpts[to]
 	s.r.rcpts[to]++
+	refuse := s.r.opts.RefuseFrom[s.peer]
 	s.r.mu.Unlock()
+	if refuse != nil {
+		return refuse
+	}
 	if s.r.opts.Rcpt != nil {
 		if err := s.r.opts.Rcpt(to, n); err != nil {
 			return err

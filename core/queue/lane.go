@@ -106,13 +106,15 @@ func (l *lane) maxConnections() int {
 	return l.limits.MaxConnections
 }
 
-// enqueue adds a job and starts runners as needed.
-func (l *lane) enqueue(j *job) {
+// enqueue adds jobs and starts runners as needed.
+func (l *lane) enqueue(jobs ...*job) {
 	l.mu.Lock()
-	ci := classIndex(j.msg.meta.Class)
-	l.classes[ci] = append(l.classes[ci], j)
-	l.jobs++
-	l.queued += len(j.items)
+	for _, j := range jobs {
+		ci := classIndex(j.msg.meta.Class)
+		l.classes[ci] = append(l.classes[ci], j)
+		l.jobs++
+		l.queued += len(j.items)
+	}
 	l.active = l.q.opts.Now()
 	l.spawnLocked()
 	l.broadcastLocked()

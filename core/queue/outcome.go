@@ -271,6 +271,17 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			continue
 		}
 		v := r.verdict
+		// The slow-down first: whoever sees the suspension sees the cut rate.
+		if v.RateFactor > 0 && v.RateFactor < 1 {
+			switch {
+			case v.Scope == policy.ScopeProvider && !slowedProv:
+				f.l.prov.slowDown(v.RateFactor, now)
+				slowedProv = true
+			case v.Scope != policy.ScopeProvider && !slowedLane:
+				f.l.slowDown(v.RateFactor, now)
+				slowedLane = true
+			}
+		}
 		if v.Action == policy.Suspend {
 			delay := v.Delay
 			if delay <= 0 {
@@ -284,16 +295,6 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			case v.Scope == policy.ScopeSource && !suspendedLane:
 				f.l.suspend(now.Add(delay), why)
 				suspendedLane = true
-			}
-		}
-		if v.RateFactor > 0 && v.RateFactor < 1 {
-			switch {
-			case v.Scope == policy.ScopeProvider && !slowedProv:
-				f.l.prov.slowDown(v.RateFactor, now)
-				slowedProv = true
-			case v.Scope != policy.ScopeProvider && !slowedLane:
-				f.l.slowDown(v.RateFactor, now)
-				slowedLane = true
 			}
 		}
 	}

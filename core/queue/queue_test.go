@@ -21,6 +21,7 @@ import (
 	"corriere/core/queue"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
+	"corriere/core/warmup"
 )
 
 // world is a small internet on loopback: a DNS server, MX receivers on
@@ -29,9 +30,15 @@ type world struct {
 	t      *testing.T
 	dns    *authserver.Server
 	port   int
+	dir    string
 	spool  *spool.Spool
 	q      *queue.Queue
+	opts   queue.Options
+	bus    *event.Bus
 	events *recorder
+	// warmupClock, when set, gives the warm-up tracker (re)opened with the
+	// spool its clock.
+	warmupClock func() time.Time
 }
 
 type recorder struct {
@@ -43,6 +50,12 @@ func (r *recorder) Emit(e *event.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, *e)
 	r.mu.Unlock()
+}
+
+func (r *recorder) snapshot() []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event.Event(nil), r.events...)
 }
 
 func (r *recorder) count(t event.Type, rcpt string) int {
@@ -67,12 +80,12 @@ func newWorld(t *testing.T, pol policy.Policy, tune func(*queue.Options)) *world
 		t.Fatal(err)
 	}
 	t.Cleanup(ds.Close)
-	w := &world{t: t, dns: ds, port: mailtest.FreePort(t, mxIPs...), events: &recorder{}}
-	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
+	w := &world{t: t, dns: ds, port: mailtest.FreePort(t, mxIPs...), events: &recorder{}, dir: t.TempDir()}
+	sp, err := spool.Open(spool.Options{Dir: w.dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sp.Close() })
+	t.Cleanup(func() { w.spool.Close() })
 	w.spool = sp
 	res, err := dns.New(dns.Options{Servers: []string{ds.Addr}, Timeout: time.Second})
 	if err != nil {
@@ -84,6 +97,7 @@ func newWorld(t *testing.T, pol policy.Policy, tune func(*queue.Options)) *world
 	}
 	bus := &event.Bus{}
 	bus.Subscribe(w.events)
+	w.bus = bus
 	if pol == nil {
 		pol = &policy.Default{}
 	}
@@ -94,18 +108,53 @@ func newWorld(t *testing.T, pol policy.Policy, tune func(*queue.Options)) *world
 	if tune != nil {
 		tune(&opts)
 	}
-	q, err := queue.New(opts)
+	w.opts = opts
+	w.startQueue()
+	t.Cleanup(w.stopQueue)
+	return w
+}
+
+func (w *world) startQueue() {
+	w.t.Helper()
+	if w.warmupClock != nil {
+		tr, err := warmup.Open(w.spool, w.warmupClock)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.opts.Warmup = tr
+	}
+	w.opts.Spool = w.spool
+	q, err := queue.New(w.opts)
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
+	}
+	if _, _, err := q.Recover(); err != nil {
+		w.t.Fatal(err)
 	}
 	q.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		q.Stop(ctx)
-	})
 	w.q = q
-	return w
+}
+
+func (w *world) stopQueue() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	w.q.Stop(ctx)
+}
+
+// restart stops the queue, closes and reopens the spool, and starts a new
+// queue on it, as a process restart would.
+func (w *world) restart() {
+	w.t.Helper()
+	w.stopQueue()
+	if err := w.spool.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+	sp, err := spool.Open(spool.Options{Dir: w.dir})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.spool = sp
+	w.startQueue()
 }
 
 // mx publishes domain's MX hosts: name → ip, in preference order.
@@ -128,12 +177,16 @@ func (w *world) send(sender string, notify message.Notify, ret message.Ret, rcpt
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	m := &message.Message{Header: h, Body: body, Class: message.Transactional, Tenant: "acme", Received: time.Now()}
+	now := time.Now()
+	if w.opts.Now != nil {
+		now = w.opts.Now()
+	}
+	m := &message.Message{Header: h, Body: body, Class: message.Transactional, Tenant: "acme", Received: now}
 	m.Sender, m.Ret = sender, ret
 	for _, r := range rcpts {
 		m.Recipients = append(m.Recipients, message.Recipient{Addr: r, Notify: notify, ORCPT: "rfc822;" + r})
 	}
-	meta, entries, err := w.spool.Put(m, time.Now())
+	meta, entries, err := w.spool.Put(m, now)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"corriere/core/dns"
+	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/reply"
 )
@@ -24,26 +25,73 @@ type job struct {
 	items    []*item
 }
 
-// router turns due items into jobs in lanes.
+// router turns due items into jobs in lanes. Batches with critical mail
+// are routed before the others, so a large backlog being routed never
+// delays critical mail.
 type router struct {
-	q     *Queue
-	mu    sync.Mutex
-	cond  *sync.Cond
-	input [][]*item
-	done  bool
+	q      *Queue
+	mu     sync.Mutex
+	cond   *sync.Cond
+	urgent [][]*item
+	input  [][]*item
+	done   bool
+	fast   chan struct{} // tokens of fastLane routings in progress
 }
 
 func newRouter(q *Queue) *router {
-	r := &router{q: q}
+	r := &router{q: q, fast: make(chan struct{}, maxFastRoutes)}
 	r.cond = sync.NewCond(&r.mu)
 	return r
 }
 
 func (r *router) submit(items []*item) {
+	var critical, other []*item
+	for _, it := range items {
+		if it.msg.meta.Class == message.Critical {
+			critical = append(critical, it)
+		} else {
+			other = append(other, it)
+		}
+	}
+	if len(critical) > 0 && r.fastLane(critical) {
+		critical = nil
+	}
 	r.mu.Lock()
-	r.input = append(r.input, items)
+	if len(critical) > 0 {
+		r.urgent = append(r.urgent, critical)
+	}
+	// Other mail is routed in small slices, so urgent mail never waits long
+	// for a free router behind a large backlog.
+	for len(other) > 0 {
+		n := min(len(other), routeSlice)
+		r.input = append(r.input, other[:n:n])
+		other = other[n:]
+	}
 	r.mu.Unlock()
-	r.cond.Signal()
+	r.cond.Broadcast()
+}
+
+// routeSlice is the largest batch of non-critical mail routed at once.
+const routeSlice = 256
+
+// maxFastRoutes bounds the critical batches routed at once outside the
+// router's workers.
+const maxFastRoutes = 64
+
+// fastLane routes critical mail at once on its own goroutine, so it never
+// waits for a router worker busy with a backlog; it returns false when
+// too many are already in progress (the batch then takes the urgent queue).
+func (r *router) fastLane(items []*item) bool {
+	select {
+	case r.fast <- struct{}{}:
+	default:
+		return false
+	}
+	go func() {
+		defer func() { <-r.fast }()
+		r.route(r.q.ctx, items)
+	}()
+	return true
 }
 
 func (r *router) start(ctx context.Context, workers int) {
@@ -62,16 +110,23 @@ func (r *router) start(ctx context.Context, workers int) {
 func (r *router) work(ctx context.Context) {
 	for {
 		r.mu.Lock()
-		for len(r.input) == 0 && !r.done {
+		for len(r.urgent) == 0 && len(r.input) == 0 && !r.done {
 			r.cond.Wait()
 		}
 		if r.done {
 			r.mu.Unlock()
 			return
 		}
-		batch := r.input[0]
-		r.input[0] = nil
-		r.input = r.input[1:]
+		var batch []*item
+		if len(r.urgent) > 0 {
+			batch = r.urgent[0]
+			r.urgent[0] = nil
+			r.urgent = r.urgent[1:]
+		} else {
+			batch = r.input[0]
+			r.input[0] = nil
+			r.input = r.input[1:]
+		}
 		r.mu.Unlock()
 		r.route(ctx, batch)
 	}
@@ -93,15 +148,35 @@ func (r *router) route(ctx context.Context, batch []*item) {
 		}
 		groups[k] = append(groups[k], it)
 	}
+	// Jobs reach their lanes together, so that a batch of critical mail is
+	// never taken piecemeal between newsletters.
+	byLane := map[*lane][]*job{}
+	var lanes []*lane
 	for _, k := range order {
-		r.routeGroup(ctx, k.domain, groups[k])
+		for _, lj := range r.routeGroup(ctx, k.domain, groups[k]) {
+			if _, seen := byLane[lj.lane]; !seen {
+				lanes = append(lanes, lj.lane)
+			}
+			byLane[lj.lane] = append(byLane[lj.lane], lj.job)
+		}
 	}
+	for _, l := range lanes {
+		l.enqueue(byLane[l]...)
+	}
+}
+
+// laneJob is a routed job and the lane it belongs to.
+type laneJob struct {
+	lane *lane
+	job  *job
 }
 
 // dnsTimeout bounds one MX lookup, retries included.
 const dnsTimeout = 30 * time.Second
 
-func (r *router) routeGroup(ctx context.Context, domain string, items []*item) {
+// routeGroup resolves and routes the items of one message at one domain
+// and returns their jobs; items that cannot be routed are settled here.
+func (r *router) routeGroup(ctx context.Context, domain string, items []*item) []laneJob {
 	q := r.q
 	lctx, cancel := context.WithTimeout(ctx, dnsTimeout)
 	mx, err := q.opts.Resolver.LookupMX(lctx, domain)
@@ -109,14 +184,14 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) {
 	if err != nil {
 		if ctx.Err() != nil {
 			// Shutting down: the entries stay in the spool.
-			return
+			return nil
 		}
 		r.dnsFailure(domain, items, err)
-		return
+		return nil
 	}
 	if len(mx.Hosts) == 0 {
 		r.dnsFailure(domain, items, fmt.Errorf("queue: %s: empty MX set", domain))
-		return
+		return nil
 	}
 	prov := q.opts.Policy.Provider(mx.Hosts[0].Host)
 	capped := q.cappedSources(prov)
@@ -149,14 +224,16 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) {
 		}
 		j.items = append(j.items, it)
 	}
-	for _, rt := range order {
-		q.laneFor(rt.Source, prov).enqueue(jobs[rt])
-	}
 	if len(held) > 0 {
 		// The policy insists on a source whose warm-up allowance for today
 		// is spent: the recipients wait for tomorrow's.
 		q.postpone(held, q.opts.Warmup.NextDay(), prov, "", "route chose an IP at its warm-up cap for today")
 	}
+	out := make([]laneJob, 0, len(order))
+	for _, rt := range order {
+		out = append(out, laneJob{q.laneFor(rt.Source, prov), jobs[rt]})
+	}
+	return out
 }
 
 // dnsFailure applies a failed MX lookup to items: temporary failures retry,

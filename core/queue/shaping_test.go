@@ -1,0 +1,416 @@
+package queue_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"corriere/core/event"
+	"corriere/core/luart"
+	"corriere/core/mailtest"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/queue"
+	"corriere/core/spool"
+	"corriere/core/stats"
+)
+
+// luaPolicy loads the repository's default scripts and rules, with the
+// given files (paths like "rules/pools.lua") replaced.
+func luaPolicy(t *testing.T, files map[string]string, sources []policy.Source, counters policy.Counters, now func() time.Time) *luart.Engine {
+	t.Helper()
+	dir := t.TempDir()
+	for _, tree := range []string{"scripts", "rules"} {
+		err := filepath.WalkDir(filepath.Join("../..", tree), func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel("../..", path)
+			if d.IsDir() {
+				return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := luart.New(luart.Options{ScriptsDir: filepath.Join(dir, "scripts"), RulesDir: filepath.Join(dir, "rules"),
+		Sources: sources, Counters: counters, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// acmeProviders makes every *.acme.test MX the provider "acme".
+func acmeProviders(limits, suspend string) string {
+	return `return {
+  default = { connections = 5 },
+  suspend = {},
+  providers = {
+    { name = "acme", mx = { "*.acme.test" }, limits = ` + limits + `, suspend = ` + suspend + ` },
+  },
+}`
+}
+
+// twoSourcePools spreads the transactional pool over two IPs.
+const twoSourcePools = `return {
+  pools = {
+    transactional = { ips = { { ip = "127.0.0.2", helo = "mta2.test" }, { ip = "127.0.0.3", helo = "mta3.test" } } },
+    personal = { ips = {} },
+    bulk = { ips = {} },
+  },
+  reserve = {},
+  classes = { critical = "transactional", transactional = "transactional", personal = "personal", newsletter = "bulk" },
+  health = { window = "5m", min_attempts = 1000000 },
+}`
+
+// maxInWindow returns the most timestamps in any window of length w.
+func maxInWindow(ts []time.Time, w time.Duration) int {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	best, j := 0, 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= w {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+// sendMany spools n messages, each to one recipient, with distinct senders
+// so that a stable-hash route spreads them.
+func (w *world) sendMany(n int, domain string) {
+	w.t.Helper()
+	for i := 0; i < n; i++ {
+		w.send(fmt.Sprintf("s%d@sender.test", i), 0, "", fmt.Sprintf("r%d@%s", i, domain))
+	}
+}
+
+// sendBatch spools n messages of one class to big.test in one synced batch
+// and returns the function that hands them to the queue.
+func (w *world) sendBatch(first, n int, class message.Class, content []byte) (handOver func()) {
+	w.t.Helper()
+	h, body, err := message.Parse(content)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	b := w.spool.NewBatch()
+	defer b.Close()
+	type put struct {
+		meta    *spool.Meta
+		entries []*spool.Entry
+	}
+	var puts []put
+	now := time.Now()
+	for i := first; i < first+n; i++ {
+		m := &message.Message{Header: h, Body: body, Class: class, Received: now}
+		m.Sender = "news@sender.test"
+		m.Recipients = []message.Recipient{{Addr: fmt.Sprintf("r%d@big.test", i)}}
+		meta, entries, err := b.Put(m, now)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		puts = append(puts, put{meta, entries})
+	}
+	if err := b.Commit(true); err != nil {
+		w.t.Fatal(err)
+	}
+	return func() {
+		for _, p := range puts {
+			w.q.Add(p.meta, p.entries)
+		}
+	}
+}
+
+// TestLimitsPerSource checks connection and rate limits per (provider,
+// source IP) with a receiver that counts both.
+func TestLimitsPerSource(t *testing.T) {
+	sources := []policy.Source{{IP: "127.0.0.2", Helo: "mta2.test"}, {IP: "127.0.0.3", Helo: "mta3.test"}}
+	pol := luaPolicy(t, map[string]string{
+		"rules/providers.lua": acmeProviders(`{ connections = 2, messages_per_connection = 4, per_minute = 300 }`, `{}`),
+		"rules/pools.lua":     twoSourcePools,
+	}, sources, nil, nil)
+	w := newWorld(t, pol, nil)
+	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
+	slow := func([]byte, int) error { time.Sleep(30 * time.Millisecond); return nil }
+	rx := w.receiver("127.0.0.21", mailtest.Options{Data: slow})
+	w.sendMany(40, "acme.test")
+	w.waitDone(30 * time.Second)
+
+	bySource := map[string][]time.Time{}
+	for _, m := range rx.Messages() {
+		bySource[m.Peer] = append(bySource[m.Peer], m.At)
+	}
+	if len(bySource) != 2 {
+		t.Fatalf("messages came from %d sources, want 2: %v", len(bySource), bySource)
+	}
+	for src, ts := range bySource {
+		// 300/minute is one message every 200ms: at most 5 in any second
+		// (plus one for the receiver's own jitter).
+		if n := maxInWindow(ts, time.Second); n > 6 {
+			t.Errorf("%s: %d messages in one second, limit 300/minute", src, n)
+		}
+		if p := rx.PeakConnectionsFrom(src); p > 2 {
+			t.Errorf("%s: %d concurrent connections, limit 2", src, p)
+		}
+		t.Logf("%s: %d messages, peak %d connections, at most %d in a second", src, len(ts), rx.PeakConnectionsFrom(src), maxInWindow(ts, time.Second))
+	}
+	// Four messages per connection: at least ten connections for 40.
+	if c := rx.Connections(); c < 10 {
+		t.Errorf("%d connections for 40 messages with 4 messages per connection", c)
+	}
+}
+
+// TestThrottlingSuspendsAndResumes: a receiver that answers Gmail's
+// "421 4.7.28" makes the policy suspend the (provider, IP) pair; the lane
+// resumes by itself and every message is delivered.
+func TestThrottlingSuspendsAndResumes(t *testing.T) {
+	pol := luaPolicy(t, map[string]string{
+		"rules/providers.lua": acmeProviders(`{ connections = 1 }`,
+			`{ { match = "4%.7%.28", scope = "source", delay = "1s", category = "speeding", rate_factor = 0.5 } }`),
+	}, nil, nil, nil)
+	w := newWorld(t, pol, nil)
+	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
+	var throttled atomic.Int32
+	rx := w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		if throttled.Add(1) <= 3 {
+			return mailtest.Reply(421, "4.7.28", "Our system has detected an unusual rate of unsolicited mail originating from your IP address")
+		}
+		return nil
+	}})
+	w.sendMany(10, "acme.test")
+	deadline := time.Now().Add(5 * time.Second)
+	for w.events.count(event.Suspended, "") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no suspension after a 421 4.7.28")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := w.q.Status()
+	if len(st.Lanes) != 1 || st.Lanes[0].SuspendedUntil.IsZero() || st.Lanes[0].RateFactor >= 1 {
+		t.Errorf("status during the suspension: %+v", st.Lanes)
+	}
+	w.waitDone(30 * time.Second)
+	if got := len(rx.Messages()); got != 10 {
+		t.Errorf("delivered %d of 10", got)
+	}
+	// The maintenance tick notices the end of the suspension within a second.
+	deadline = time.Now().Add(5 * time.Second)
+	for w.events.count(event.Resumed, "") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no resumed event")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if w.events.count(event.Bounced, "") != 0 {
+		t.Error("throttling bounced a message")
+	}
+}
+
+// TestCriticalJumpsNewsletterBacklog queues 100,000 newsletters for one
+// provider, then 100 critical messages: the critical ones are all
+// delivered before newsletters resume using that provider's connections.
+func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100,000 messages")
+	}
+	const newsletters, critical, conns = 100_000, 100, 2
+	lim := policy.Limits{MaxConnections: conns, MaxMessagesPerConnection: 1000, MaxRecipientsPerMessage: 100}
+	w := newWorld(t, &policy.Default{Limits: &lim}, nil)
+	w.mx("big.test", "mx.big.test", "127.0.0.21")
+	rx := w.receiver("127.0.0.21", mailtest.Options{CountOnly: true})
+
+	// The backlog, written in batches as a bulk import would.
+	body := []byte("Subject: news\r\nX-Kind: newsletter\r\n\r\nnews\r\n")
+	for i := 0; i < newsletters; i += 1000 {
+		w.sendBatch(i, 1000, message.Newsletter, body)()
+	}
+	// Wait until the newsletters are queued in their lane and flowing, then
+	// inject the critical mail.
+	for {
+		st := w.q.Status()
+		if len(st.Lanes) == 1 && st.Lanes[0].Queued[message.Newsletter]+st.Lanes[0].InFlight+rx.Recipients() >= newsletters && rx.Recipients() > 200 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	critBody := []byte("Subject: urgent\r\nX-Kind: critical\r\n\r\nurgent\r\n")
+	handOver := w.sendBatch(newsletters, critical, message.Critical, critBody)
+	handOver()
+	before := w.events.count(event.Delivered, "")
+	deadline := time.Now().Add(30 * time.Second)
+	for w.events.count(event.Delivered, "") < before+critical {
+		if time.Now().After(deadline) {
+			t.Fatal("critical mail not delivered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Order of deliveries after the critical mail was queued.
+	var seq []string
+	for _, e := range w.events.snapshot() {
+		if e.Type == event.Delivered {
+			seq = append(seq, e.Class)
+		}
+	}
+	seq = seq[before:]
+	lastCritical := -1
+	newsBefore := 0
+	for i, c := range seq {
+		if c == string(message.Critical) {
+			lastCritical = i
+		}
+	}
+	for _, c := range seq[:lastCritical+1] {
+		if c == string(message.Newsletter) {
+			newsBefore++
+		}
+	}
+	// Only newsletters already in flight when the critical mail arrived
+	// (one per connection), or started while it was being routed, may
+	// finish before the last critical message.
+	if newsBefore > 2*conns {
+		t.Errorf("%d newsletters were delivered before the last of %d critical messages (connections %d)", newsBefore, critical, conns)
+	}
+	t.Logf("after the critical mail was queued: %d newsletters finished before the last critical message; backlog still %d", newsBefore, w.q.Pending())
+}
+
+// fakeClock runs with real time, shifted by an offset the test can move.
+type fakeClock struct {
+	base   time.Time
+	start  time.Time
+	offset atomic.Int64
+}
+
+func newFakeClock(base time.Time) *fakeClock { return &fakeClock{base: base, start: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	return c.base.Add(time.Since(c.start) + time.Duration(c.offset.Load()))
+}
+
+func (c *fakeClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// peersOf returns how many recipients each client IP delivered.
+func peersOf(msgs []mailtest.Received) map[string]int {
+	out := map[string]int{}
+	for _, m := range msgs {
+		out[m.Peer] += len(m.To)
+	}
+	return out
+}
+
+// TestWarmupCapAcrossRestart: a new IP may send 5 messages to a provider on
+// its first day and 10 on the second; over the cap, traffic leaves from the
+// reserve's warm IP instead of waiting, and a restart does not reset the
+// day's count.
+func TestWarmupCapAcrossRestart(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	pools := `return {
+  pools = {
+    transactional = { ips = { { ip = "127.0.0.5", helo = "mta5.test" } } },
+    personal = { ips = {} }, bulk = { ips = {} },
+  },
+  reserve = { { ip = "127.0.0.6", helo = "mta6.test" } },
+  classes = { critical = "transactional", transactional = "transactional", personal = "personal", newsletter = "bulk" },
+  health = { window = "5m", min_attempts = 1000000 },
+  warmup = { ["127.0.0.5"] = { start = "2026-11-25", daily = { 5, 10 } } },
+}`
+	pol := luaPolicy(t, map[string]string{"rules/pools.lua": pools}, nil, nil, clock.Now)
+	w := newWorldWithWarmup(t, pol, clock)
+	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
+	rx := w.receiver("127.0.0.21", mailtest.Options{})
+
+	w.sendMany(8, "acme.test")
+	w.waitDone(10 * time.Second)
+	if got := peersOf(rx.Messages()); got["127.0.0.5"] != 5 || got["127.0.0.6"] != 3 {
+		t.Fatalf("day 1: sources %v, want 5 from the warming IP and 3 from the reserve", got)
+	}
+
+	w.restart()
+	w.sendMany(4, "acme.test")
+	w.waitDone(10 * time.Second)
+	if got := peersOf(rx.Messages()); got["127.0.0.5"] != 5 || got["127.0.0.6"] != 7 {
+		t.Fatalf("day 1 after a restart: sources %v, want the cap of 5 kept", got)
+	}
+	clock.Advance(24 * time.Hour)
+	w.sendMany(12, "acme.test")
+	w.waitDone(10 * time.Second)
+	if got := peersOf(rx.Messages()); got["127.0.0.5"] != 15 || got["127.0.0.6"] != 9 {
+		t.Fatalf("day 2: sources %v, want 10 more from the warming IP", got)
+	}
+	var seen bool
+	for _, l := range w.q.Status().Lanes {
+		if l.Source == "127.0.0.5" && l.Warmup != nil {
+			seen = l.Warmup.Day == 2 && l.Warmup.Cap == 10 && l.Warmup.Sent == 10
+		}
+	}
+	if !seen {
+		t.Errorf("queue status does not show warm-up day 2, 10/10: %+v", w.q.Status().Lanes)
+	}
+}
+
+func newWorldWithWarmup(t *testing.T, pol policy.Policy, clock *fakeClock) *world {
+	t.Helper()
+	w := newWorld(t, pol, func(o *queue.Options) { o.Now = clock.Now })
+	// newWorld started the queue without a tracker: restart it with one.
+	w.warmupClock = clock.Now
+	w.restart()
+	return w
+}
+
+// TestFailoverToReserve: when an IP's deferral rate at a provider crosses
+// the threshold, its traffic moves to the reserve IP, and comes back once
+// the IP has recovered.
+func TestFailoverToReserve(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	counters := stats.New(clock.Now)
+	pools := `return {
+  pools = {
+    transactional = { ips = { { ip = "127.0.0.7", helo = "mta7.test" } } },
+    personal = { ips = {} }, bulk = { ips = {} },
+  },
+  reserve = { { ip = "127.0.0.8", helo = "mta8.test" } },
+  classes = { critical = "transactional", transactional = "transactional", personal = "personal", newsletter = "bulk" },
+  health = { window = "5m", min_attempts = 5, max_deferral_rate = 0.3, max_bounce_rate = 0.1 },
+}`
+	pol := luaPolicy(t, map[string]string{"rules/pools.lua": pools}, nil, counters, clock.Now)
+	w := newWorld(t, pol, func(o *queue.Options) { o.Now = clock.Now })
+	w.bus.Now = clock.Now
+	w.bus.Subscribe(counters)
+	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
+	rx := w.receiver("127.0.0.21", mailtest.Options{RefuseFrom: map[string]error{
+		"127.0.0.7": mailtest.Reply(451, "4.3.0", "Mail server temporarily unavailable"),
+	}})
+
+	w.sendMany(10, "acme.test")
+	w.waitDone(20 * time.Second)
+	if got := peersOf(rx.Messages()); got["127.0.0.8"] != 10 || got["127.0.0.7"] != 0 {
+		t.Fatalf("during the trouble: sources %v, want everything from the reserve", got)
+	}
+	if c := counters.Counts("127.0.0.7", "acme.test", "", 5*time.Minute); c.Deferred < 5 {
+		t.Errorf("counters for the bad IP: %+v", c)
+	}
+
+	// The IP recovers, and the bad window slides out of the 5-minute view.
+	rx.SetRefuseFrom(nil)
+	clock.Advance(6 * time.Minute)
+	w.sendMany(10, "acme.test")
+	w.waitDone(20 * time.Second)
+	if got := peersOf(rx.Messages()); got["127.0.0.7"] != 10 {
+		t.Fatalf("after recovery: sources %v, want the 10 new messages back on 127.0.0.7", got)
+	}
+}
