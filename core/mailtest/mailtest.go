@@ -187,7 +187,7 @@ type session struct {
 	to   []string
 }
 
-func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Reset() { s.from, s.to = "", nil }
 func (s *session) Logout() error {
 	s.r.mu.Lock()
 	s.r.open--
