@@ -1,0 +1,104 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// repoOptions points the demo at the repository's world and policy.
+func repoOptions(t *testing.T) Options {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	return Options{
+		WorldPath:  filepath.Join(root, "testdata", "sim", "world.json"),
+		ScriptsDir: filepath.Join(root, "scripts"),
+		RulesDir:   filepath.Join(root, "rules"),
+		KeepDir:    t.TempDir(),
+		Interval:   time.Second,
+	}
+}
+
+// TestDemoAccountsForEveryMessage runs the demo with a small workload to
+// the end and checks the accounting: every acknowledged recipient is
+// delivered (and seen by its simulated provider), bounced or expired with
+// a DSN, or still queued with a reason.
+func TestDemoAccountsForEveryMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole node against the simulator")
+	}
+	opts := repoOptions(t)
+	opts.Messages = 300
+	opts.Duration = 50 * time.Second
+	var out bytes.Buffer
+	opts.Out = &out
+	r, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("demo output:\n%s", out.String())
+	if !r.OK() {
+		t.Fatalf("unaccounted recipients: %v", r.Unaccounted)
+	}
+	if r.Acknowledged != r.Recipients || r.Refused != 0 || r.NotSubmitted != 0 {
+		t.Errorf("acknowledged %d of %d recipients (refused %d, not submitted %d)",
+			r.Acknowledged, r.Recipients, r.Refused, r.NotSubmitted)
+	}
+	placed := r.Delivered + r.Bounced + r.Expired + r.Suppressed + r.Queued
+	if placed != r.Acknowledged {
+		t.Errorf("delivered %d + bounced %d + expired %d + suppressed %d + queued %d = %d, want %d acknowledged",
+			r.Delivered, r.Bounced, r.Expired, r.Suppressed, r.Queued, placed, r.Acknowledged)
+	}
+	if r.ConfirmedBySim != r.Delivered {
+		t.Errorf("simulated providers recorded %d of %d delivered recipients", r.ConfirmedBySim, r.Delivered)
+	}
+	// The workload always reaches unknown users and null-MX domains, and
+	// greylisting providers: each outcome must have happened.
+	if r.Delivered == 0 || r.Bounced == 0 || r.GreylistedThenDelivered == 0 {
+		t.Errorf("delivered %d, bounced %d, greylisted then delivered %d: want each > 0",
+			r.Delivered, r.Bounced, r.GreylistedThenDelivered)
+	}
+	if r.DSNs == 0 || r.DSNsDelivered != r.DSNs {
+		t.Errorf("DSNs queued %d, delivered %d: want all of at least one", r.DSNs, r.DSNsDelivered)
+	}
+	for _, want := range []string{"Accounting OK", "Final state per provider and class", "Event log:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestDemoCutShortReportsQueued ends the demo before the retries are over:
+// what the spool still holds is reported with its reason, and nothing is
+// unaccounted.
+func TestDemoCutShortReportsQueued(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole node against the simulator")
+	}
+	opts := repoOptions(t)
+	opts.Messages = 100
+	opts.Duration = 3 * time.Second
+	r, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !r.OK() {
+		t.Fatalf("unaccounted recipients: %v", r.Unaccounted)
+	}
+	if r.Queued == 0 {
+		t.Fatalf("nothing left queued after 3s (ending %q); greylisted recipients should still wait", r.Ending)
+	}
+	reasons := 0
+	for reason, n := range r.QueuedReasons {
+		if strings.TrimSpace(reason) == "" {
+			t.Errorf("%d queued recipients without a reason", n)
+		}
+		reasons += n
+	}
+	if reasons != r.Queued {
+		t.Errorf("reasons cover %d of %d queued recipients", reasons, r.Queued)
+	}
+}
