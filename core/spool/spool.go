@@ -19,10 +19,11 @@ import (
 // Key prefixes. Each record kind has its own first byte so scans by kind
 // are range scans.
 const (
-	prefixMeta     = 'm'
-	prefixContent  = 'c'
-	prefixEntry    = 'r'
-	prefixKeyspace = 'x'
+	prefixMeta      = 'm'
+	prefixContent   = 'c'
+	prefixEntry     = 'r'
+	prefixKeyspace  = 'x'
+	prefixBounceRef = 'b'
 )
 
 // ErrNotFound is returned for a message that is not in the spool.
@@ -351,6 +352,11 @@ func (b *Batch) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) 
 	}
 	_ = b.b.Set(metaKey(m.ID), mb, nil) // Batch.Set fails only on a closed batch
 	_ = b.b.Set(contentKey(m.ID), content, nil)
+	if m.Author != "" {
+		if err := b.putBounceRef(m); err != nil {
+			return nil, nil, err
+		}
+	}
 	entries := make([]*Entry, len(m.Recipients))
 	for i, r := range m.Recipients {
 		e := &Entry{MsgID: m.ID, Index: i, Rcpt: r, Due: due}

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -259,4 +260,50 @@ func BenchmarkPutParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestBounceRefOutlivesMessage(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	m := testMessage(t, "a@x.example", "b@y.example")
+	m.Sender = "bounces@bounces.example.net"
+	m.Author = "dott.rossi@studio-rossi.example"
+	meta, entries, err := s.Put(m, m.Received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := testMessage(t, "c@z.example")
+	if _, _, err := s.Put(plain, plain.Received); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BounceRef(plain.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a message without an author got a bounce reference (err %v)", err)
+	}
+	for _, e := range entries {
+		if err := s.Remove(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir)
+	defer s.Close()
+	ref, err := s.BounceRef(meta.ID)
+	if err != nil {
+		t.Fatalf("bounce reference after the message was removed and the spool reopened: %v", err)
+	}
+	if ref.Author != m.Author || ref.Tenant != "acme" || len(ref.Rcpts) != 2 || ref.Rcpts[1] != "b@y.example" {
+		t.Errorf("bounce reference = %+v", ref)
+	}
+	n, err := s.PruneBounceRefs(m.Received)
+	if err != nil || n != 0 {
+		t.Fatalf("prune at the received time removed %d (err %v), want 0", n, err)
+	}
+	if n, err = s.PruneBounceRefs(m.Received.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("prune after the received time removed %d (err %v), want 1", n, err)
+	}
+	if _, err := s.BounceRef(meta.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("pruned reference still there (err %v)", err)
+	}
 }

@@ -1,0 +1,105 @@
+package spool
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"corriere/core/message"
+)
+
+// BounceRef is what the spool keeps about a re-enveloped message (one
+// with an Author) after it is gone, so that a bounce arriving days after
+// the delivery can still be told whose it is: its tenant, its author and
+// its recipients. It is written with the message, in the same batch, and
+// lives until PruneBounceRefs removes it.
+type BounceRef struct {
+	MsgID    string        `json:"id"`
+	Tenant   string        `json:"tenant,omitempty"`
+	Author   string        `json:"author"`
+	Sender   string        `json:"sender"`
+	Class    message.Class `json:"class,omitempty"`
+	Subject  string        `json:"subject,omitempty"`
+	Received time.Time     `json:"received"`
+	// Rcpts are the recipients in envelope order: a VERP address's index
+	// points into it.
+	Rcpts []string `json:"rcpts"`
+}
+
+func bounceRefKey(id string) []byte { return append([]byte{prefixBounceRef, 0}, id...) }
+
+// putBounceRef adds m's bounce reference to the batch.
+func (b *Batch) putBounceRef(m *message.Message) error {
+	ref := BounceRef{
+		MsgID: m.ID, Tenant: m.Tenant, Author: m.Author, Sender: m.Sender, Class: m.Class,
+		Subject: oneLineField(m.Header.Get("Subject")), Received: m.Received,
+		Rcpts: make([]string, len(m.Recipients)),
+	}
+	for i, r := range m.Recipients {
+		ref.Rcpts[i] = r.Addr
+	}
+	v, err := json.Marshal(&ref)
+	if err != nil {
+		return fmt.Errorf("spool: encode bounce reference %s: %w", m.ID, err)
+	}
+	_ = b.b.Set(bounceRefKey(m.ID), v, nil) // fails only on a closed batch
+	return nil
+}
+
+// maxSubject bounds the subject kept in a bounce reference.
+const maxSubject = 200
+
+// oneLineField unfolds a header value and bounds its length.
+func oneLineField(s string) string {
+	out := make([]rune, 0, min(len(s), maxSubject))
+	for _, c := range s {
+		if len(out) == maxSubject {
+			break
+		}
+		if c == '\r' || c == '\n' || c == '\t' {
+			c = ' '
+		}
+		out = append(out, c)
+	}
+	return string(out)
+}
+
+// BounceRef returns the bounce reference of message id, or ErrNotFound.
+func (s *Spool) BounceRef(id string) (*BounceRef, error) {
+	var ref BounceRef
+	if err := s.getJSON(bounceRefKey(id), &ref); err != nil {
+		return nil, fmt.Errorf("spool: bounce reference %s: %w", id, err)
+	}
+	return &ref, nil
+}
+
+// PruneBounceRefs removes the bounce references of messages received
+// before cutoff and returns how many it removed.
+func (s *Spool) PruneBounceRefs(cutoff time.Time) (int, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixBounceRef, 0}, UpperBound: []byte{prefixBounceRef, 1}})
+	if err != nil {
+		return 0, fmt.Errorf("spool: prune bounce references: %w", err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		var ref BounceRef
+		if err := json.Unmarshal(it.Value(), &ref); err != nil || ref.Received.Before(cutoff) {
+			_ = b.Delete(it.Key(), nil) // fails only on a closed batch
+			n++
+		}
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("spool: prune bounce references: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return 0, fmt.Errorf("spool: prune bounce references: %w", err)
+	}
+	return n, nil
+}
