@@ -95,8 +95,19 @@ type Options struct {
 	// Warmup counts what warming-up IPs send, when the policy implements
 	// policy.WarmupPolicy. May be nil (no warm-up caps).
 	Warmup *warmup.Tracker
+	// VERP, when set, gives every recipient of a re-enveloped message (one
+	// with an Author) its own signed envelope sender, so that a bounce
+	// says which recipient failed and for whom; each such recipient then
+	// travels in a transaction of its own. May be nil (the envelope sender
+	// is used as it is).
+	VERP VERP
 	// Now is the clock. The default value is time.Now.
 	Now func() time.Time
+}
+
+// VERP makes per-recipient envelope senders; *verp.Signer implements it.
+type VERP interface {
+	Address(base, msgID string, index int) string
 }
 
 // EnsureDefaults fills unset fields with their documented defaults.

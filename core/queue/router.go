@@ -198,6 +198,7 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) [
 	jobs := map[policy.Route]*job{}
 	var order []policy.Route
 	var held []*item
+	var solo []laneJob
 	for _, it := range items {
 		rt, err := q.opts.Policy.Route(ctx, &policy.Delivery{
 			Message: it.msg.msg, Recipient: it.entry.Rcpt.Addr, Domain: domain, Provider: prov,
@@ -216,6 +217,11 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) [
 			held = append(held, it)
 			continue
 		}
+		if q.perRecipient(it.msg.meta) {
+			j := &job{msg: it.msg, domain: domain, mx: mx, provider: prov, route: rt, items: []*item{it}}
+			solo = append(solo, laneJob{q.laneFor(rt.Source, prov), j})
+			continue
+		}
 		j, ok := jobs[rt]
 		if !ok {
 			j = &job{msg: it.msg, domain: domain, mx: mx, provider: prov, route: rt}
@@ -229,7 +235,8 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) [
 		// is spent: the recipients wait for tomorrow's.
 		q.postpone(held, q.opts.Warmup.NextDay(), prov, "", "route chose an IP at its warm-up cap for today")
 	}
-	out := make([]laneJob, 0, len(order))
+	out := make([]laneJob, 0, len(order)+len(solo))
+	out = append(out, solo...)
 	for _, rt := range order {
 		out = append(out, laneJob{q.laneFor(rt.Source, prov), jobs[rt]})
 	}

@@ -74,7 +74,7 @@ func (r *runner) deliver(j *job) bool {
 		return true
 	}
 	start := q.opts.Now()
-	res, err := r.conn.Send(q.sendCtx, envelope(j, content), content)
+	res, err := r.conn.Send(q.sendCtx, q.envelope(j, content), content)
 	r.sent++
 	q.sendFinished(l, j, r.conn, res, err, q.opts.Now().Sub(start))
 	l.finish(j)
@@ -162,11 +162,21 @@ func servesHost(j *job, host string) bool {
 	return slices.ContainsFunc(j.mx.Hosts, func(m dns.MX) bool { return m.Host == host })
 }
 
+// perRecipient reports whether the recipients of a message each get their
+// own VERP envelope sender, and so their own transaction.
+func (q *Queue) perRecipient(m *spool.Meta) bool {
+	return q.opts.VERP != nil && m.Author != "" && m.Sender != ""
+}
+
 // envelope builds the SMTP envelope of a job.
-func envelope(j *job, content []byte) smtpclient.Envelope {
+func (q *Queue) envelope(j *job, content []byte) smtpclient.Envelope {
 	m := j.msg.meta
+	from := m.Sender
+	if q.perRecipient(m) && len(j.items) == 1 {
+		from = q.opts.VERP.Address(m.Sender, m.ID, j.items[0].entry.Index)
+	}
 	env := smtpclient.Envelope{
-		From: m.Sender, Size: int64(len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
+		From: from, Size: int64(len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
 		UTF8: m.UTF8, EightBit: has8bit(content),
 		Rcpts: make([]smtpclient.Rcpt, len(j.items)),
 	}
