@@ -17,6 +17,9 @@
 // the spool; 250 is sent only after the spool has synced it to disk. A
 // failing policy or stage, or a storage error, answers 451 so the client
 // retries: an accepted message is never lost and never silently dropped.
+// The one deliberate exception is a recipient a RecipientCheck drops (a
+// suppressed address of a tenant that asked for it, see Drop): it is
+// accepted and not delivered, and an event.Suppressed says so.
 //
 // Every refusal carries a precise code, enhanced code and sentence, and is
 // counted and logged.

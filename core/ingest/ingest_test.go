@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/spool"
@@ -63,6 +64,8 @@ type serverSetup struct {
 	relayNets    []netip.Prefix
 	insecureAuth bool
 	tls          *tls.Config
+	checks       []RecipientCheck
+	events       *event.Bus
 }
 
 func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool, *collector) {
@@ -77,6 +80,7 @@ func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool
 		Hostname: "mta.test", MaxSize: 10000, MaxRecipients: 5,
 		InsecureAuthLoopback: setup.insecureAuth, RelayNets: setup.relayNets, TLS: setup.tls,
 		Tenants: testTenants(t), Policy: &policy.Default{}, Spool: sp, Queue: col,
+		RecipientChecks: setup.checks, Events: setup.events,
 	})
 	if err != nil {
 		t.Fatal(err)

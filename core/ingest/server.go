@@ -19,6 +19,7 @@ import (
 	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/policy"
+	"corriere/core/reply"
 	"corriere/core/spool"
 	"corriere/core/tenant"
 )
@@ -54,11 +55,48 @@ func SortStages(stages []Stage) {
 }
 
 // RecipientCheck is an extension point consulted at RCPT TO (the
-// suppression list is one). Returning a *reply.Reply refuses the recipient
-// with it.
+// suppression list is one). Returning a *reply.Reply (or a *Refusal)
+// refuses the recipient with it; returning a *Drop accepts the recipient
+// without delivering to it; any other error answers 451 4.3.0.
 type RecipientCheck interface {
 	CheckRecipient(ctx context.Context, tenant, rcpt string) error
 }
+
+// Drop is the verdict of a RecipientCheck that wants a recipient accepted
+// but not delivered, such as a suppressed address of a tenant that prefers
+// not to be refused. The RCPT is answered 250 and the recipient is left out
+// of the spooled message; when the message is accepted, an
+// event.Suppressed naming the message, the recipient, Category and Reason
+// is emitted for it. A message whose every recipient is dropped is answered
+// 250 after DATA (it gets a message ID for the events) and nothing is
+// spooled. A check returns it as a *Drop; the first verdict of the checks
+// wins.
+type Drop struct {
+	// Category classifies the drop for the event ("userunknown").
+	Category string
+	// Reason says why in a sentence, for the event and the log.
+	Reason string
+}
+
+// Error describes the drop; Drop is an error so that CheckRecipient can
+// return it.
+func (d *Drop) Error() string { return "recipient dropped: " + d.Reason }
+
+// Refusal is an error a RecipientCheck returns to refuse a recipient with
+// Reply and have the refusal counted and logged as Reason ("suppressed")
+// rather than as the generic "recipient_refused" a bare *reply.Reply gets.
+type Refusal struct {
+	// Reason is the counter and log key of the refusal, a word.
+	Reason string
+	// Reply is the answer to RCPT TO.
+	Reply *reply.Reply
+}
+
+// Error returns the reply.
+func (r *Refusal) Error() string { return r.Reply.Error() }
+
+// Unwrap returns the reply, so that reply.From finds it.
+func (r *Refusal) Unwrap() error { return r.Reply }
 
 // Enqueuer receives spooled messages; *queue.Queue implements it.
 type Enqueuer interface {

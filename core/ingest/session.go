@@ -50,6 +50,13 @@ func smtpErr(r *reply.Reply) *smtp.SMTPError {
 	}
 }
 
+// droppedRcpt is a recipient a check dropped (see Drop).
+type droppedRcpt struct {
+	addr   string
+	tenant string
+	drop   *Drop
+}
+
 // session is one SMTP session.
 type session struct {
 	s        *Server
@@ -61,13 +68,14 @@ type session struct {
 	authFailures int
 
 	// The current transaction.
-	inTxn  bool
-	from   string
-	opts   smtp.MailOptions
-	rcpts  []message.Recipient
-	seen   map[string]bool
-	utf8   bool
-	txnEnd func()
+	inTxn   bool
+	from    string
+	opts    smtp.MailOptions
+	rcpts   []message.Recipient
+	dropped []droppedRcpt
+	seen    map[string]bool
+	utf8    bool
+	txnEnd  func()
 }
 
 func (se *session) isTLS() bool {
@@ -189,8 +197,16 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if se.tenant != nil {
 		tenantName = se.tenant.Name
 	}
+	var drop *Drop
 	for _, c := range se.s.opts.RecipientChecks {
 		if err := c.CheckRecipient(context.Background(), tenantName, addr); err != nil {
+			var rf *Refusal
+			if errors.As(err, &drop) {
+				break
+			}
+			if errors.As(err, &rf) && rf.Reply != nil && rf.Reason != "" {
+				return se.reject(rf.Reason, smtpErr(rf.Reply), "rcpt", addr)
+			}
 			if r := reply.From(err); r != nil {
 				return se.reject("recipient_refused", smtpErr(r), "rcpt", addr)
 			}
@@ -205,6 +221,13 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		se.seen = map[string]bool{}
 	}
 	se.seen[addr] = true
+	if drop != nil {
+		se.s.count("recipient_dropped")
+		se.s.log.Info("recipient accepted but dropped", "client", se.ip.String(), "tenant", tenantName, "rcpt", addr,
+			"category", drop.Category, "reason", drop.Reason)
+		se.dropped = append(se.dropped, droppedRcpt{addr: addr, tenant: tenantName, drop: drop})
+		return nil
+	}
 	r := message.Recipient{Addr: addr}
 	if opts.OriginalRecipient != "" {
 		r.ORCPT = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
@@ -228,7 +251,7 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // Data implements smtp.Session.
 func (se *session) Data(r io.Reader) error {
 	defer se.endTxn()
-	if len(se.rcpts) == 0 {
+	if len(se.rcpts) == 0 && len(se.dropped) == 0 {
 		return errNoRecipients
 	}
 	raw, err := readData(r, se.s.opts.MaxSize)
@@ -251,6 +274,14 @@ func (se *session) accept(raw []byte) error {
 	}
 	if len(h.Values("Received")) > maxReceivedCount {
 		return se.reject("loop", errLoop)
+	}
+	if len(se.rcpts) == 0 {
+		// Every recipient was dropped: acknowledge, spool nothing.
+		id := spool.NewID()
+		se.emitDropped(id, nil)
+		s.log.Info("message accepted and dropped: every recipient was dropped", "msg_id", id,
+			"rcpts", len(se.dropped), "client", se.ip.String())
+		return nil
 	}
 	m := &message.Message{
 		ID:       spool.NewID(),
@@ -312,8 +343,22 @@ func (se *session) accept(raw []byte) error {
 		Type: event.Received, MsgID: m.ID, Sender: m.Sender, Tenant: m.Tenant,
 		Class: string(m.Class), Campaign: m.Campaign, Size: meta.Size, Recipients: len(entries),
 	})
+	se.emitDropped(m.ID, m)
 	s.log.Debug("message accepted", "msg_id", m.ID, "tenant", m.Tenant, "class", m.Class, "rcpts", len(entries), "size", meta.Size)
 	return nil
+}
+
+// emitDropped emits an event.Suppressed for each dropped recipient of the
+// accepted message id; m, when spooled, gives class and campaign.
+func (se *session) emitDropped(id string, m *message.Message) {
+	for _, d := range se.dropped {
+		e := &event.Event{Type: event.Suppressed, MsgID: id, Recipient: d.addr, Sender: se.from, Tenant: d.tenant,
+			Category: d.drop.Category, Reason: d.drop.Reason}
+		if m != nil {
+			e.Class, e.Campaign = string(m.Class), m.Campaign
+		}
+		se.s.opts.Events.Emit(e)
+	}
 }
 
 // addTrace prepends the Received field (RFC 5321 section 4.4), with the
@@ -361,7 +406,7 @@ func (se *session) endTxn() {
 		se.txnEnd = nil
 	}
 	se.inTxn = false
-	se.from, se.rcpts, se.seen = "", nil, nil
+	se.from, se.rcpts, se.dropped, se.seen = "", nil, nil, nil
 	se.opts = smtp.MailOptions{}
 }
 
