@@ -1,6 +1,7 @@
 // Package admin is the node's administration API over HTTP: the status of the
 // policy and of the queues, and a policy reload, for `corriere rules status`,
-// `corriere queue summary` and operators' tooling.
+// `corriere queue summary` and operators' tooling, plus the endpoints other
+// subsystems mount through Options.Handlers (the suppression list).
 //
 // Every request needs the node's token as "Authorization: Bearer <token>".
 // When no token is configured, the node makes one at start and writes it,
@@ -52,7 +53,12 @@ type Options struct {
 	Queue    Queue
 	// Rejections reports ingest refusals by reason.
 	Rejections func() map[string]int64
-	Logger     *slog.Logger
+	// Handlers are further endpoints, keyed by net/http.ServeMux pattern
+	// ("GET /api/suppression"), served behind the same token check, so
+	// that a subsystem can offer its own API without this package knowing
+	// it. A pattern must be under /api/ and must not conflict with another.
+	Handlers map[string]http.Handler
+	Logger   *slog.Logger
 }
 
 // Status is the answer of GET /api/status.
@@ -93,6 +99,12 @@ func Start(opts Options) (*Server, error) {
 		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 		opts.Token = hex.EncodeToString(b[:])
 	}
+	mux := http.NewServeMux()
+	for pattern, h := range opts.Handlers {
+		if err := handle(mux, pattern, h); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen %s: %w", opts.Addr, err)
@@ -106,7 +118,6 @@ func Start(opts Options) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", s.status)
 	mux.HandleFunc("GET /api/policy", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, opts.Policy.Status()) })
 	mux.HandleFunc("POST /api/policy/reload", s.reload)
@@ -119,6 +130,33 @@ func Start(opts Options) (*Server, error) {
 	}()
 	return s, nil
 }
+
+// handle mounts an extra handler, turning ServeMux's panics on a bad or
+// conflicting pattern into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	_, path, _ := strings.Cut(pattern, " ")
+	if path == "" {
+		path = pattern
+	}
+	if !strings.HasPrefix(path, "/api/") || h == nil {
+		return fmt.Errorf("admin: handler %q: patterns must be under /api/ and have a handler", pattern)
+	}
+	for _, own := range builtin {
+		if strings.HasPrefix(path, own) {
+			return fmt.Errorf("admin: handler %q: %s belongs to the admin API itself", pattern, own)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("admin: handler %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// builtin are the path prefixes of the API's own endpoints.
+var builtin = []string{"/api/status", "/api/policy", "/api/queue"}
 
 // Addr returns the listening address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
