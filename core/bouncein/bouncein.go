@@ -1,0 +1,485 @@
+// Package bouncein is the bounce listener: an SMTP server for the
+// platform's bounce domain that takes the bounces and feedback-loop
+// reports sent back to the VERP addresses of re-enveloped mail, and
+// nothing else.
+//
+// A recipient is accepted only when it is a VERP address whose signature
+// verifies (core/verp); an address without a tag is refused with 550
+// 5.1.1, a forged or altered one with 550 5.7.1, and both are counted and
+// logged. A forged bounce therefore never reaches the code below: it can
+// neither suppress a recipient nor be forwarded to anyone.
+//
+// For an accepted message, the listener reads the bounce reference the
+// spool kept for the message (tenant, author, recipients), classifies the
+// bounce through the policy's on_bounce (core/bounce, the same code path
+// as "corriere bounce classify") and, for the recipient the VERP address
+// names:
+//   - a failure (standard DSN or any non-standard bounce): a "bounced"
+//     event, which feeds the suppression list when the category is hard,
+//     and a DSN to the message's author — the RFC 3464 report with a
+//     plain-language first part and the provider's bounce attached — so
+//     each author gets their own bounces, not the platform;
+//   - a feedback-loop (ARF) report: a "complained" event, which feeds the
+//     suppression list; the report is not forwarded, as it may identify
+//     the person who complained;
+//   - an auto-reply, a delay notice or a success report: logged only.
+//
+// The reply to the end of DATA is sent after the forwarded DSNs are
+// durably spooled, so a 250 here never loses a bounce.
+package bouncein
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"corriere/core/bounce"
+	"corriere/core/dsn"
+	"corriere/core/event"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/reply"
+	"corriere/core/spool"
+	"corriere/core/verp"
+)
+
+// Verifier checks VERP addresses; *verp.Signer implements it.
+type Verifier interface {
+	Parse(addr string) (verp.Ref, error)
+}
+
+// Enqueuer takes spooled messages for delivery; *queue.Queue implements
+// it.
+type Enqueuer interface {
+	Add(meta *spool.Meta, entries []*spool.Entry)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Hostname is announced in the greeting and names this node in the
+	// DSNs it forwards. Required.
+	Hostname string
+	// VERP verifies recipient addresses. Required.
+	VERP Verifier
+	// Spool holds the bounce references and receives the forwarded DSNs.
+	// Required.
+	Spool *spool.Spool
+	// Queue delivers the forwarded DSNs. Required.
+	Queue Enqueuer
+	// Policy classifies bounces (OnBounce). Required.
+	Policy policy.Policy
+	// Events receives bounced, complained, rejected and dsn events. May
+	// be nil.
+	Events *event.Bus
+	// Logger logs what arrives and what is done with it. The default
+	// value is slog.Default().
+	Logger *slog.Logger
+	// MaxSize is the largest message taken, in octets. The default value
+	// is 10 MiB: bounces that return a whole large original are cut by
+	// their senders or refused here.
+	MaxSize int64
+	// MaxRecipients bounds the recipients of one message. The default
+	// value is 50.
+	MaxRecipients int
+	// Timeout bounds each read and write on a connection. The default
+	// value is 2 minutes.
+	Timeout time.Duration
+	// PolicyTimeout bounds the classification of one message. The default
+	// value is 10s.
+	PolicyTimeout time.Duration
+	// Now is the clock. The default value is time.Now.
+	Now func() time.Time
+}
+
+// Counts are the listener's counters since it started.
+type Counts struct {
+	// Messages counts messages accepted at the end of DATA.
+	Messages int64 `json:"messages"`
+	// Bounces counts failed recipients taken from them.
+	Bounces int64 `json:"bounces"`
+	// Complaints counts feedback reports taken from them.
+	Complaints int64 `json:"complaints"`
+	// Forwarded counts DSNs queued to authors.
+	Forwarded int64 `json:"forwarded"`
+	// Ignored counts accepted messages with nothing to act on: not a
+	// bounce, an auto-reply, a delay or success notice, or a reference
+	// the spool no longer keeps.
+	Ignored int64 `json:"ignored"`
+	// NotVERP counts recipients refused as not VERP addresses.
+	NotVERP int64 `json:"not_verp"`
+	// Forged counts recipients refused because their tag did not verify.
+	Forged int64 `json:"forged"`
+}
+
+// Server is a running bounce listener.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	smtp *smtp.Server
+
+	messages, bounces, complaints, forwarded, ignored, notVERP, forged atomic.Int64
+}
+
+// New returns a Server; Serve starts it.
+func New(opts Options) (*Server, error) {
+	switch {
+	case opts.Hostname == "":
+		return nil, errors.New("bouncein: no host name")
+	case opts.VERP == nil:
+		return nil, errors.New("bouncein: no VERP verifier")
+	case opts.Spool == nil:
+		return nil, errors.New("bouncein: no spool")
+	case opts.Queue == nil:
+		return nil, errors.New("bouncein: no queue")
+	case opts.Policy == nil:
+		return nil, errors.New("bouncein: no policy")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxSize == 0 {
+		opts.MaxSize = 10 << 20
+	}
+	if opts.MaxRecipients == 0 {
+		opts.MaxRecipients = 50
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 2 * time.Minute
+	}
+	if opts.PolicyTimeout == 0 {
+		opts.PolicyTimeout = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "bounce-listener")}
+	srv := smtp.NewServer(s)
+	srv.Domain = opts.Hostname
+	srv.MaxMessageBytes = opts.MaxSize
+	srv.MaxRecipients = opts.MaxRecipients
+	srv.ReadTimeout = opts.Timeout
+	srv.WriteTimeout = opts.Timeout
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = slogAdapter{s.log}
+	s.smtp = srv
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.smtp.Serve(ln)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// open ones to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.smtp.Shutdown(ctx)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Counts returns the counters.
+func (s *Server) Counts() Counts {
+	return Counts{
+		Messages: s.messages.Load(), Bounces: s.bounces.Load(), Complaints: s.complaints.Load(),
+		Forwarded: s.forwarded.Load(), Ignored: s.ignored.Load(), NotVERP: s.notVERP.Load(), Forged: s.forged.Load(),
+	}
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	peer := ""
+	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		peer = a.IP.String()
+	}
+	return &session{s: s, peer: peer}, nil
+}
+
+// session is one SMTP session.
+type session struct {
+	s    *Server
+	peer string
+	from string
+	refs []addressed
+}
+
+// addressed is an accepted recipient and what its VERP address names.
+type addressed struct {
+	addr string
+	ref  verp.Ref
+}
+
+func (se *session) Reset() { se.from, se.refs = "", nil }
+
+func (se *session) Logout() error { return nil }
+
+func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	se.from = from
+	return nil
+}
+
+func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s := se.s
+	ref, err := s.opts.VERP.Parse(to)
+	switch {
+	case errors.Is(err, verp.ErrForged):
+		s.forged.Add(1)
+		s.log.Warn("bounce to a VERP address that does not verify: refused, nothing done", "rcpt", to, "from", se.from, "peer", se.peer)
+		s.emit(&event.Event{Type: event.Rejected, Recipient: to, Sender: se.from, Category: "forged_verp",
+			Reason: "bounce address tag does not verify; ignored"})
+		return smtpError(reply.New(550, "5.7.1", fmt.Sprintf("<%s>: this bounce address does not verify; it was not issued here or was altered", to)))
+	case err != nil:
+		s.notVERP.Add(1)
+		s.log.Info("refused a recipient that is not a bounce address", "rcpt", to, "from", se.from, "peer", se.peer)
+		return smtpError(reply.New(550, "5.1.1", fmt.Sprintf("<%s>: no such mailbox; this server only takes bounces for the addresses it issued", to)))
+	}
+	se.refs = append(se.refs, addressed{addr: to, ref: ref})
+	return nil
+}
+
+func (se *session) Data(r io.Reader) error {
+	s := se.s
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		var tooBig *smtp.SMTPError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return smtpError(reply.New(451, "4.3.0", "could not read the message; try again later"))
+	}
+	if err := s.handle(se.from, se.peer, raw, se.refs); err != nil {
+		s.log.Error("bounce not processed; asked the sender to retry", "from", se.from, "peer", se.peer, "err", err)
+		return smtpError(reply.New(451, "4.3.0", "bounce could not be processed now; try again later"))
+	}
+	s.messages.Add(1)
+	return nil
+}
+
+// handle classifies one received message and acts on it for every VERP
+// recipient it was sent to.
+func (s *Server) handle(from, peer string, raw []byte, refs []addressed) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.PolicyTimeout)
+	defer cancel()
+	results, err := bounce.Classify(ctx, raw, s.opts.Policy)
+	if err != nil {
+		if len(results) == 0 && ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("bounce partly classified", "from", from, "err", err)
+	}
+	var errs []error
+	for _, a := range refs {
+		errs = append(errs, s.handleOne(from, peer, raw, a, results))
+	}
+	return errors.Join(errs...)
+}
+
+// handleOne acts on the results of one bounce for one VERP recipient.
+func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results []bounce.Result) error {
+	ref, err := s.opts.Spool.BounceRef(a.ref.MsgID)
+	if errors.Is(err, spool.ErrNotFound) {
+		s.ignored.Add(1)
+		s.log.Info("bounce for a message the spool no longer keeps a reference of; ignored", "verp", a.addr, "msg_id", a.ref.MsgID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if a.ref.Index >= len(ref.Rcpts) {
+		s.ignored.Add(1)
+		s.log.Warn("verified bounce address names a recipient the message does not have; ignored", "verp", a.addr, "msg_id", ref.MsgID)
+		return nil
+	}
+	rcpt := ref.Rcpts[a.ref.Index]
+	r, ok := pick(results, rcpt)
+	if !ok {
+		s.ignored.Add(1)
+		s.log.Info("message to a bounce address is not a bounce; ignored", "verp", a.addr, "msg_id", ref.MsgID, "from", from)
+		return nil
+	}
+	base := event.Event{MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant, Class: string(ref.Class),
+		Category: r.Verdict.Category, MX: r.Report.RemoteMTA, Reply: diagnostic(r.Report)}
+	switch {
+	case r.Report.Kind == bounce.KindARF:
+		s.complaints.Add(1)
+		e := base
+		e.Type, e.Reason = event.Complained, "feedback report ("+orDash(r.Report.FeedbackType)+") from "+peerName(from, peer)
+		s.emit(&e)
+		s.log.Info("complaint received", "msg_id", ref.MsgID, "rcpt", rcpt, "tenant", ref.Tenant, "feedback_type", r.Report.FeedbackType)
+		return nil
+	case !failed(r):
+		s.ignored.Add(1)
+		s.log.Info("not a failure; nothing to do", "msg_id", ref.MsgID, "rcpt", rcpt, "category", r.Verdict.Category, "action", r.Report.Action)
+		return nil
+	}
+	s.bounces.Add(1)
+	e := base
+	e.Type, e.Reason = event.Bounced, "asynchronous bounce from "+peerName(from, peer)
+	s.emit(&e)
+	s.log.Info("asynchronous bounce", "msg_id", ref.MsgID, "rcpt", rcpt, "tenant", ref.Tenant,
+		"category", r.Verdict.Category, "hard", r.Verdict.Hard, "author", ref.Author)
+	return s.forward(ref, rcpt, r, raw)
+}
+
+// pick returns the result about rcpt, or the first failure when the
+// bounce names the recipient differently (aliases, forwarding): the
+// VERP address says whom it is about, the bounce says why.
+func pick(results []bounce.Result, rcpt string) (bounce.Result, bool) {
+	for _, r := range results {
+		if strings.EqualFold(r.Report.Recipient, rcpt) {
+			return r, true
+		}
+	}
+	for _, r := range results {
+		if failed(r) || r.Report.Kind == bounce.KindARF {
+			return r, true
+		}
+	}
+	if len(results) > 0 {
+		return results[0], true
+	}
+	return bounce.Result{}, false
+}
+
+// Categories of results that are not failures.
+const (
+	categoryDelivered = "delivered"
+	categoryVacation  = "vacation"
+	categoryFeedback  = "feedback"
+)
+
+// failed reports whether a result is a delivery failure.
+func failed(r bounce.Result) bool {
+	switch r.Verdict.Category {
+	case categoryDelivered, categoryVacation, categoryFeedback:
+		return false
+	}
+	switch strings.ToLower(r.Report.Action) {
+	case "delayed", "delivered", "relayed", "expanded":
+		return false
+	}
+	return r.Report.Kind != bounce.KindAutoreply
+}
+
+// forward queues a DSN about rcpt to the author of the message.
+func (s *Server) forward(ref *spool.BounceRef, rcpt string, r bounce.Result, raw []byte) error {
+	now := s.opts.Now()
+	rc := dsn.Recipient{Addr: rcpt, Action: dsn.Failed, RemoteMTA: r.Report.RemoteMTA, LastAttempt: now}
+	if st, ok := reply.ParseStatus(r.Report.Status); ok {
+		rc.Status = st
+	}
+	if r.Report.ReplyCode >= 400 && r.Report.ReplyCode < 600 {
+		rc.Diagnostic = reply.New(r.Report.ReplyCode, r.Report.Status, oneLine(r.Report.Diagnostic))
+	}
+	rc.Reason = fmt.Sprintf("The recipient's mail system took the message at first and returned it later (%s).", r.Verdict.Category)
+	if rc.Diagnostic == nil && r.Report.Diagnostic != "" {
+		rc.Reason += " It said: " + oneLine(r.Report.Diagnostic)
+	}
+	rep := &dsn.Report{
+		ReportingMTA: s.opts.Hostname, To: ref.Author, Arrival: ref.Received,
+		Ret: message.RetFull, Original: raw, Forwarded: true, Now: now,
+		Recipients: []dsn.Recipient{rc},
+	}
+	built, err := dsn.Build(rep)
+	if err != nil {
+		return fmt.Errorf("bouncein: build DSN for %s: %w", ref.MsgID, err)
+	}
+	h, body, err := message.Parse(built)
+	if err != nil {
+		return fmt.Errorf("bouncein: parse own DSN for %s: %w", ref.MsgID, err)
+	}
+	m := &message.Message{
+		Envelope: message.Envelope{Recipients: []message.Recipient{{Addr: ref.Author, Notify: message.NotifyNever}}},
+		Header:   h, Body: body, Tenant: ref.Tenant, Class: message.Transactional, Received: now,
+	}
+	meta, entries, err := s.opts.Spool.Put(m, now)
+	if err != nil {
+		return fmt.Errorf("bouncein: spool DSN for %s: %w", ref.MsgID, err)
+	}
+	s.opts.Queue.Add(meta, entries)
+	s.forwarded.Add(1)
+	s.emit(&event.Event{Type: event.DSNQueued, MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant,
+		Reason: "asynchronous bounce forwarded to the author <" + ref.Author + "> as " + meta.ID})
+	return nil
+}
+
+func (s *Server) emit(e *event.Event) {
+	if s.opts.Events == nil {
+		return
+	}
+	e.Time = s.opts.Now()
+	s.opts.Events.Emit(e)
+}
+
+// diagnostic renders a report's reply for events.
+func diagnostic(r policy.BounceReport) string {
+	var parts []string
+	if r.ReplyCode != 0 {
+		parts = append(parts, fmt.Sprint(r.ReplyCode))
+	}
+	if r.Status != "" {
+		parts = append(parts, r.Status)
+	}
+	if d := oneLine(r.Diagnostic); d != "" {
+		parts = append(parts, d)
+	}
+	return strings.Join(parts, " ")
+}
+
+func peerName(from, peer string) string {
+	if from == "" {
+		from = "<>"
+	}
+	return from + " [" + peer + "]"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// maxDiagnostic bounds the diagnostic text carried into events and DSNs.
+const maxDiagnostic = 500
+
+// oneLine collapses white space and bounds the length.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > maxDiagnostic {
+		s = s[:maxDiagnostic]
+	}
+	return s
+}
+
+// smtpError turns a reply into go-smtp's error type.
+func smtpError(r *reply.Reply) *smtp.SMTPError {
+	return &smtp.SMTPError{
+		Code:         r.Code,
+		EnhancedCode: smtp.EnhancedCode{r.Status.Class, r.Status.Subject, r.Status.Detail},
+		Message:      r.Text,
+	}
+}
+
+// slogAdapter gives go-smtp's error log to slog.
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) { a.log.Warn(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Println(v ...any) {
+	a.log.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+}
+

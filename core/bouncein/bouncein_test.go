@@ -1,0 +1,303 @@
+package bouncein_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"corriere/core/bouncein"
+	"corriere/core/dsn"
+	"corriere/core/event"
+	"corriere/core/luart"
+	"corriere/core/message"
+	"corriere/core/reply"
+	"corriere/core/spool"
+	"corriere/core/verp"
+)
+
+// queued records what the listener hands to the queue.
+type queued struct {
+	mu    sync.Mutex
+	metas []*spool.Meta
+}
+
+func (q *queued) Add(meta *spool.Meta, _ []*spool.Entry) {
+	q.mu.Lock()
+	q.metas = append(q.metas, meta)
+	q.mu.Unlock()
+}
+
+func (q *queued) list() []*spool.Meta {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]*spool.Meta(nil), q.metas...)
+}
+
+// events records events.
+type events struct {
+	mu  sync.Mutex
+	all []event.Event
+}
+
+func (e *events) Emit(ev *event.Event) {
+	e.mu.Lock()
+	e.all = append(e.all, *ev)
+	e.mu.Unlock()
+}
+
+func (e *events) of(t event.Type) []event.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []event.Event
+	for _, ev := range e.all {
+		if ev.Type == t {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+type fixture struct {
+	addr   string
+	signer *verp.Signer
+	spool  *spool.Spool
+	queue  *queued
+	events *events
+	srv    *bouncein.Server
+	msgID  string // a re-enveloped message to p1@, p2@patients.example
+}
+
+const author = "rossi@studio-rossi.example"
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	pol, err := luart.New(luart.Options{ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: filepath.Join("..", "..", "rules")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := verp.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{signer: signer, spool: sp, queue: &queued{}, events: &events{}}
+	bus := &event.Bus{}
+	bus.Subscribe(f.events)
+	f.srv, err = bouncein.New(bouncein.Options{Hostname: "mta.platform.example", VERP: signer, Spool: sp,
+		Queue: f.queue, Policy: pol, Events: bus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		f.srv.Shutdown(ctx)
+	})
+	f.addr = ln.Addr().String()
+
+	h, body, err := message.Parse([]byte("From: Dott. Rossi <" + author + ">\r\nSubject: Ricetta\r\n\r\nHello.\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &message.Message{Header: h, Body: body, Tenant: "ricette", Class: message.Personal, Received: time.Now()}
+	m.Sender, m.Author = "bounces@bounces.platform.example", author
+	m.Recipients = []message.Recipient{{Addr: "p1@patients.example"}, {Addr: "p2@patients.example"}}
+	meta, _, err := sp.Put(m, m.Received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.msgID = meta.ID
+	return f
+}
+
+// verpFor returns the VERP address of recipient index of the fixture's
+// message.
+func (f *fixture) verpFor(index int) string {
+	return f.signer.Address("bounces@bounces.platform.example", f.msgID, index)
+}
+
+// send delivers raw to rcpt from the null sender and returns the error of
+// RCPT TO or DATA.
+func (f *fixture) send(t *testing.T, rcpt string, raw []byte) error {
+	t.Helper()
+	c, err := smtp.Dial(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("mx.patients.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// remoteDSN is a provider's bounce about rcpt, sent to the VERP address.
+func remoteDSN(t *testing.T, to, rcpt string) []byte {
+	t.Helper()
+	raw, err := dsn.Build(&dsn.Report{
+		ReportingMTA: "mx.patients.example", To: to, Ret: message.RetHdrs, Now: time.Now(),
+		Original: []byte("From: " + author + "\r\nSubject: Ricetta\r\n\r\n"),
+		Recipients: []dsn.Recipient{{Addr: rcpt, Action: dsn.Failed, RemoteMTA: "mbox.patients.example",
+			Diagnostic: reply.New(550, "5.1.1", "<"+rcpt+">: user unknown")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestBounceIsForwardedToTheAuthor(t *testing.T) {
+	f := start(t)
+	to := f.verpFor(1)
+	if err := f.send(t, to, remoteDSN(t, to, "p2@patients.example")); err != nil {
+		t.Fatalf("bounce refused: %v", err)
+	}
+	b := f.events.of(event.Bounced)
+	if len(b) != 1 || b[0].Recipient != "p2@patients.example" || b[0].Tenant != "ricette" || b[0].Category != "userunknown" || b[0].MsgID != f.msgID {
+		t.Fatalf("bounced events: %+v", b)
+	}
+	qs := f.queue.list()
+	if len(qs) != 1 {
+		t.Fatalf("%d messages queued, want the DSN to the author", len(qs))
+	}
+	if qs[0].Sender != "" {
+		t.Errorf("forwarded DSN from %q, want the null sender", qs[0].Sender)
+	}
+	content, err := f.spool.Content(qs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"To: <" + author + ">", "sent on your behalf", "Final-Recipient: rfc822; p2@patients.example",
+		"Action: failed", "Status: 5.1.1", "message/rfc822"} {
+		if !strings.Contains(string(content), want) {
+			t.Errorf("forwarded DSN lacks %q:\n%s", want, content)
+		}
+	}
+	if c := f.srv.Counts(); c.Bounces != 1 || c.Forwarded != 1 || c.Messages != 1 {
+		t.Errorf("counts %+v", c)
+	}
+}
+
+func TestRefusesForgedAndForeignAddresses(t *testing.T) {
+	f := start(t)
+	other, err := verp.New([]byte("a different key of enough length"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := f.verpFor(0)
+	at := strings.LastIndexByte(good, '@')
+	tests := []struct {
+		name, rcpt string
+		code       int
+		status     smtp.EnhancedCode
+	}{
+		{"signed with another key", other.Address("bounces@bounces.platform.example", f.msgID, 0), 550, smtp.EnhancedCode{5, 7, 1}},
+		{"recipient index changed", strings.Replace(good, "-0-", "-1-", 1), 550, smtp.EnhancedCode{5, 7, 1}},
+		{"tag cut short", good[:at-2] + good[at:], 550, smtp.EnhancedCode{5, 7, 1}},
+		{"not a bounce address", "postmaster@bounces.platform.example", 550, smtp.EnhancedCode{5, 1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := f.send(t, tt.rcpt, remoteDSN(t, tt.rcpt, "p1@patients.example"))
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) || se.Code != tt.code || se.EnhancedCode != tt.status {
+				t.Fatalf("RCPT %s: %v, want %d %v", tt.rcpt, err, tt.code, tt.status)
+			}
+		})
+	}
+	if n := len(f.events.of(event.Bounced)) + len(f.events.of(event.Complained)); n != 0 {
+		t.Errorf("forged bounces produced %d bounced/complained events", n)
+	}
+	if n := len(f.queue.list()); n != 0 {
+		t.Errorf("forged bounces queued %d messages", n)
+	}
+	if c := f.srv.Counts(); c.Forged != 3 || c.NotVERP != 1 {
+		t.Errorf("counts %+v, want 3 forged and 1 not VERP", c)
+	}
+}
+
+func TestComplaintIsRecordedNotForwarded(t *testing.T) {
+	f := start(t)
+	raw, err := os.ReadFile(filepath.Join("..", "bounce", "testdata", "arf.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.send(t, f.verpFor(0), raw); err != nil {
+		t.Fatalf("report refused: %v", err)
+	}
+	c := f.events.of(event.Complained)
+	if len(c) != 1 || c[0].Recipient != "p1@patients.example" || c[0].Tenant != "ricette" {
+		t.Fatalf("complained events: %+v", c)
+	}
+	if n := len(f.queue.list()); n != 0 {
+		t.Errorf("a complaint queued %d messages; reports are not forwarded", n)
+	}
+}
+
+func TestNothingToDo(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  func(f *fixture) []byte
+		rcpt func(f *fixture) string
+	}{
+		{"not a bounce", func(*fixture) []byte {
+			return []byte("From: someone@patients.example\r\nSubject: thanks\r\n\r\nThank you, doctor.\r\n")
+		}, func(f *fixture) string { return f.verpFor(0) }},
+		{"vacation", func(*fixture) []byte {
+			raw, _ := os.ReadFile(filepath.Join("..", "bounce", "testdata", "vacation.eml"))
+			return raw
+		}, func(f *fixture) string { return f.verpFor(0) }},
+		{"reference no longer kept", func(*fixture) []byte {
+			return remoteDSN(t, "x@y", "p1@patients.example")
+		}, func(f *fixture) string {
+			return f.signer.Address("bounces@bounces.platform.example", spool.NewID(), 0)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t)
+			if err := f.send(t, tt.rcpt(f), tt.raw(f)); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if n := len(f.events.of(event.Bounced)) + len(f.queue.list()); n != 0 {
+				t.Errorf("%d bounced events and forwarded DSNs, want none", n)
+			}
+			if c := f.srv.Counts(); c.Ignored != 1 {
+				t.Errorf("counts %+v, want 1 ignored", c)
+			}
+		})
+	}
+}
