@@ -482,4 +482,3 @@ func (a slogAdapter) Printf(format string, v ...any) { a.log.Warn(fmt.Sprintf(fo
 func (a slogAdapter) Println(v ...any) {
 	a.log.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
 }
-
