@@ -31,6 +31,12 @@ policy in --scripts and --rules, which is reloaded live when the files change
 transactions finish, the spool is synced; everything queued is delivered after
 the next start.
 
+Re-enveloping. Tenants with reenvelope = true (rules/tenants/) send with the
+platform's bounce address as envelope sender: each recipient gets a VERP
+address signed with the --verp-key, and the MX of the bounce domain should
+point at --bounce-listen, which accepts only bounces to addresses it signed,
+forwards each to the message's author and feeds the suppression list.
+
 Every flag can also be set in a --config file, one "name = value" per line
 (repeat the line for repeatable flags; "#" starts a comment). Flags given on
 the command line win over the file.
@@ -45,6 +51,7 @@ Examples:
 type serveFlags struct {
 	listen, spool, events, hostname, scripts, rules, config string
 	tlsCert, tlsKey, logLevel, admin, adminToken            string
+	bounceListen, verpKey                                   string
 	dns, sources, relayNets                                 stringList
 	mxPort, maxRecipients, maxSessions                      int
 	maxSize                                                 int64
@@ -79,6 +86,8 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:8025", "admin HTTP API `address` (status, reload); \"none\" disables it")
 	fs.StringVar(&f.adminToken, "admin-token", "", "admin API bearer `token`; default: a random one written to SPOOL/admin.token")
+	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
+	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
 	return fs, f
 }
 
@@ -144,7 +153,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		DNSServers: f.dns, MXPort: f.mxPort, ScriptsDir: f.scripts, RulesDir: f.rules,
 		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
-		MaxAge: f.maxAge, AdminToken: f.adminToken,
+		MaxAge: f.maxAge, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if f.admin != "none" {

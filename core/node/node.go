@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"corriere/core/admin"
+	"corriere/core/bouncein"
 	"corriere/core/deliver"
 	"corriere/core/dns"
 	"corriere/core/event"
@@ -34,6 +35,7 @@ import (
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
 	"corriere/core/stats"
+	"corriere/core/verp"
 	"corriere/core/warmup"
 )
 
@@ -83,29 +85,39 @@ type Config struct {
 	// AdminToken authorises admin calls; empty makes one, written to
 	// SpoolDir/admin.token.
 	AdminToken string
+	// BounceListen is the address of the bounce listener, which takes the
+	// bounces and feedback reports sent to the VERP addresses of
+	// re-enveloped mail; empty disables it.
+	BounceListen string
+	// VERPKeyFile holds the key that signs VERP addresses (hex). The
+	// default value is SpoolDir/verp.key, made on first start.
+	VERPKeyFile string
 	// Logger logs the node's life. The default value is slog.Default().
 	Logger *slog.Logger
 }
 
 // Node is a running Corriere.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	Spool   *spool.Spool
-	Queue   *queue.Queue
-	Policy  *luart.Engine
-	Events  *event.Bus
-	Ingest  *ingest.Server
-	Stats   *stats.Counters
-	Admin   *admin.Server
-	evlog   *event.Log
-	ln      net.Listener
-	plugins []any
+	cfg      Config
+	log      *slog.Logger
+	Spool    *spool.Spool
+	Queue    *queue.Queue
+	Policy   *luart.Engine
+	Events   *event.Bus
+	Ingest   *ingest.Server
+	Stats    *stats.Counters
+	Admin    *admin.Server
+	Bounces  *bouncein.Server
+	evlog    *event.Log
+	ln       net.Listener
+	bounceLn net.Listener
+	plugins  []any
 
-	cancel   context.CancelFunc
-	serveErr chan error
-	stopOnce sync.Once
-	stopErr  error
+	cancel     context.CancelFunc
+	background sync.WaitGroup // goroutines that use the spool until cancel
+	serveErr   chan error
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // Start brings a node up and returns once it accepts connections.
@@ -124,6 +136,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	if cfg.EventLog == "" {
 		cfg.EventLog = filepath.Join(cfg.SpoolDir, "events.jsonl")
+	}
+	if cfg.VERPKeyFile == "" {
+		cfg.VERPKeyFile = filepath.Join(cfg.SpoolDir, "verp.key")
 	}
 	log := cfg.Logger
 	n = &Node{cfg: cfg, log: log, Events: &event.Bus{}, serveErr: make(chan error, 1)}
@@ -190,13 +205,21 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	key, err := verp.LoadOrCreateKey(cfg.VERPKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	signer, err := verp.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	wu, err := warmup.Open(n.Spool, nil)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.Queue, err = queue.New(queue.Options{
 		Spool: n.Spool, Policy: n.Policy, Resolver: res, Transport: tr, Events: n.Events,
-		Logger: log, Hostname: cfg.Hostname, Retry: cfg.Retry, MaxAge: cfg.MaxAge, Warmup: wu,
+		Logger: log, Hostname: cfg.Hostname, Retry: cfg.Retry, MaxAge: cfg.MaxAge, Warmup: wu, VERP: signer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -250,6 +273,20 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}
 
+	if cfg.BounceListen != "" {
+		n.Bounces, err = bouncein.New(bouncein.Options{
+			Hostname: cfg.Hostname, VERP: signer, Spool: n.Spool, Queue: n.Queue, Policy: n.Policy,
+			Events: n.Events, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		if n.bounceLn, err = net.Listen("tcp", cfg.BounceListen); err != nil {
+			return nil, fmt.Errorf("node: bounce listener %s: %w", cfg.BounceListen, err)
+		}
+		closers = append(closers, func() { n.bounceLn.Close() })
+	}
+
 	wctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	go func() {
@@ -258,17 +295,61 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}()
 	go func() { n.serveErr <- n.Ingest.Serve(n.ln) }()
+	if n.Bounces != nil {
+		go func() {
+			if err := n.Bounces.Serve(n.bounceLn); err != nil {
+				log.Error("bounce listener stopped", "err", err)
+			}
+		}()
+	}
+	n.background.Add(1)
+	go func() {
+		defer n.background.Done()
+		n.pruneBounceRefs(wctx)
+	}()
 	adminAddr := ""
 	if n.Admin != nil {
 		adminAddr = n.Admin.Addr()
 	}
-	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "hostname", cfg.Hostname,
+	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "bounces", n.BounceAddr(), "hostname", cfg.Hostname,
 		"mx_port", cfg.MXPort, "sources", len(cfg.Sources), "policy_generation", n.Policy.Status().Generation)
 	return n, nil
 }
 
 // Addr returns the SMTP listening address.
 func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// BounceAddr returns the bounce listener's address, or "" when it is off.
+func (n *Node) BounceAddr() string {
+	if n.bounceLn == nil {
+		return ""
+	}
+	return n.bounceLn.Addr().String()
+}
+
+// BounceRefTTL is how long the spool keeps the bounce reference of a
+// re-enveloped message: bounces later than that are ignored. Providers
+// send them within days; a month is generous.
+const BounceRefTTL = 30 * 24 * time.Hour
+
+// pruneBounceRefs removes old bounce references now and every day until
+// ctx ends.
+func (n *Node) pruneBounceRefs(ctx context.Context) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		if removed, err := n.Spool.PruneBounceRefs(time.Now().Add(-BounceRefTTL)); err != nil {
+			n.log.Error("pruning bounce references", "err", err)
+		} else if removed > 0 {
+			n.log.Info("pruned old bounce references", "removed", removed, "older_than", BounceRefTTL)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // Done receives the ingest server's error if it stops on its own.
 func (n *Node) Done() <-chan error { return n.serveErr }
@@ -279,10 +360,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.log.Info("shutting down: no new sessions; finishing in-flight transactions")
 		errs := []error{n.Ingest.Shutdown(ctx)}
+		if n.Bounces != nil {
+			errs = append(errs, n.Bounces.Shutdown(ctx))
+		}
 		if n.Admin != nil {
 			errs = append(errs, n.Admin.Close(ctx))
 		}
 		n.cancel()
+		n.background.Wait()
 		errs = append(errs, n.Queue.Stop(ctx))
 		closePlugins(n.plugins, n.log)
 		errs = append(errs, n.evlog.Close(), n.Spool.Close())
