@@ -1,0 +1,159 @@
+package suppress
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"corriere/core/event"
+)
+
+// hardCategories are the bounce categories (the Sisimai taxonomy used by
+// rules/bounces.lua) that say the address itself will never work again:
+//
+//   - userunknown: the mailbox does not exist;
+//   - hostunknown: the domain does not exist or has no host to deliver to;
+//   - hasmoved: the mailbox is gone, sometimes with a new address given;
+//   - notaccept: the domain accepts no mail at all (null MX, RFC 7505).
+//
+// Left out on purpose: suspend (a disabled account may come back),
+// mailboxfull, exceedlimit, systemfull and expired (temporary by nature),
+// and blocked, spamdetected, policyviolation, rejected, filtered,
+// badreputation, contenterror and the like, which judge the sender, the
+// source IP or the message and say nothing about the address.
+var hardCategories = map[string]bool{
+	"userunknown": true,
+	"hostunknown": true,
+	"hasmoved":    true,
+	"notaccept":   true,
+}
+
+// IsHard reports whether a bounce of category suppresses the address (see
+// the list above).
+func IsHard(category string) bool { return hardCategories[category] }
+
+// CategoryFeedback is the category of entries added by complaints without
+// a category of their own.
+const CategoryFeedback = "feedback"
+
+// RecorderOptions configure NewRecorder.
+type RecorderOptions struct {
+	// QueueSize bounds the additions waiting to be written; beyond it an
+	// addition is dropped, logged and counted (the next bounce adds the
+	// address again). The default value is 10000.
+	QueueSize int
+	// Logger logs additions and failures. The default value is
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Recorder is an event.Sink that adds addresses to the list: the recipient
+// of an event.Bounced whose Category IsHard, and the recipient of an
+// event.Complained (category from the event, or CategoryFeedback), each
+// for the event's tenant. An address already suppressed keeps its entry.
+//
+// Emit only queues: a single worker writes, so events are never slowed by
+// the disk. Close drains the queue. The bounce listener, which learns of
+// asynchronous bounces outside the event bus, adds through List.AddIfAbsent
+// directly, with SourceBounce and the bounce's category.
+type Recorder struct {
+	list  *List
+	log   *slog.Logger
+	queue chan Entry
+	done  chan struct{}
+
+	mu     sync.RWMutex // guards closed against Emit's send
+	closed bool
+
+	added, lost atomic.Int64
+}
+
+// NewRecorder starts a recorder writing to l. opts may be nil.
+func NewRecorder(l *List, opts *RecorderOptions) *Recorder {
+	var o RecorderOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 10000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Recorder{list: l, log: o.Logger, queue: make(chan Entry, o.QueueSize), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+// Emit implements event.Sink.
+func (r *Recorder) Emit(ev *event.Event) {
+	if ev.Recipient == "" {
+		return
+	}
+	var e Entry
+	switch {
+	case ev.Type == event.Bounced && IsHard(ev.Category):
+		e = Entry{Category: ev.Category, Source: SourceBounce, Reason: ev.Reply}
+		if e.Reason == "" {
+			e.Reason = ev.Reason
+		}
+	case ev.Type == event.Complained:
+		e = Entry{Category: ev.Category, Source: SourceComplaint, Reason: ev.Reason}
+		if e.Category == "" {
+			e.Category = CategoryFeedback
+		}
+	default:
+		return
+	}
+	e.Tenant, e.Address, e.Added, e.MsgID = ev.Tenant, ev.Recipient, ev.Time, ev.MsgID
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return
+	}
+	select {
+	case r.queue <- e:
+	default:
+		r.lost.Add(1)
+		r.log.Warn("suppression queue full: address not added", "msg_id", e.MsgID, "rcpt", e.Address, "tenant", e.Tenant, "category", e.Category)
+	}
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	for e := range r.queue {
+		added, err := r.list.AddIfAbsent(e)
+		switch {
+		case err != nil:
+			r.lost.Add(1)
+			r.log.Error("cannot add to the suppression list", "msg_id", e.MsgID, "rcpt", e.Address, "tenant", e.Tenant, "err", err)
+		case added:
+			r.added.Add(1)
+			r.log.Info("address suppressed", "msg_id", e.MsgID, "rcpt", e.Address, "tenant", e.Tenant,
+				"category", e.Category, "source", e.Source)
+		}
+	}
+}
+
+// Added returns how many addresses the recorder added.
+func (r *Recorder) Added() int64 { return r.added.Load() }
+
+// Lost returns how many additions were lost to a full queue or a storage
+// error.
+func (r *Recorder) Lost() int64 { return r.lost.Load() }
+
+// Close stops accepting events and returns once every queued addition is
+// written. Call it before closing the spool. It is safe to call more than
+// once.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+	}
+	r.mu.Unlock()
+	<-r.done
+	return nil
+}
+
+var _ event.Sink = (*Recorder)(nil)
