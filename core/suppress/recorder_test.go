@@ -1,0 +1,94 @@
+package suppress
+
+import (
+	"testing"
+	"time"
+
+	"corriere/core/event"
+	"corriere/core/spool"
+)
+
+func TestRecorder(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := spool.Open(spool.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(sp, nil)
+	r := NewRecorder(l, nil)
+	bus := &event.Bus{}
+	bus.Subscribe(r)
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	for _, e := range []*event.Event{
+		{Type: event.Bounced, Tenant: "acme", Recipient: "Gone@dest.example", MsgID: "m1", Category: "userunknown", Reply: "550 5.1.1 no such user", Time: at},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "nodomain@nx.example", MsgID: "m2", Category: "hostunknown", Time: at},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "full@dest.example", Category: "mailboxfull", Time: at},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "blocked@dest.example", Category: "blocked", Time: at},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "away@dest.example", Category: "suspend", Time: at},
+		{Type: event.Deferred, Tenant: "acme", Recipient: "later@dest.example", Category: "userunknown", Time: at},
+		{Type: event.Expired, Tenant: "acme", Recipient: "old@dest.example", Category: "expired", Time: at},
+		{Type: event.Complained, Tenant: "beta", Recipient: "angry@dest.example", MsgID: "m3", Reason: "abuse report from Yahoo", Time: at},
+		// A second hard bounce of the same address keeps the first entry.
+		{Type: event.Bounced, Tenant: "acme", Recipient: "gone@dest.example", MsgID: "m4", Category: "hasmoved", Time: at.Add(time.Hour)},
+	} {
+		bus.Emit(e)
+	}
+	r.Close()
+	r.Close() // twice is fine
+	bus.Emit(&event.Event{Type: event.Complained, Tenant: "beta", Recipient: "late@dest.example"})
+	if r.Added() != 3 || r.Lost() != 0 {
+		t.Errorf("added %d, lost %d; want 3, 0", r.Added(), r.Lost())
+	}
+	sp.Close()
+
+	// The additions survive a reopen of the spool.
+	sp, err = spool.Open(spool.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	l = New(sp, nil)
+	want := map[string]Entry{
+		"acme/gone@dest.example":   {Category: "userunknown", Source: SourceBounce, MsgID: "m1", Reason: "550 5.1.1 no such user"},
+		"acme/nodomain@nx.example": {Category: "hostunknown", Source: SourceBounce, MsgID: "m2"},
+		"beta/angry@dest.example":  {Category: CategoryFeedback, Source: SourceComplaint, MsgID: "m3", Reason: "abuse report from Yahoo"},
+	}
+	got := map[string]Entry{}
+	l.Scan(AllTenants, func(e Entry) error { got[e.Tenant+"/"+e.Address] = e; return nil })
+	if len(got) != len(want) {
+		t.Errorf("list = %+v", got)
+	}
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok || g.Category != w.Category || g.Source != w.Source || g.MsgID != w.MsgID || g.Reason != w.Reason || !g.Added.Equal(at) {
+			t.Errorf("%s = %+v; want %+v added %s", k, g, w, at)
+		}
+	}
+}
+
+func TestRecorderQueueFull(t *testing.T) {
+	l, _ := openList(t, t.TempDir())
+	r := NewRecorder(l, &RecorderOptions{QueueSize: 1})
+	for range 200 {
+		r.Emit(&event.Event{Type: event.Complained, Tenant: "acme", Recipient: "a@dest.example"})
+	}
+	r.Close()
+	if r.Added() != 1 || r.Added()+r.Lost() > 200 {
+		t.Errorf("added %d, lost %d", r.Added(), r.Lost())
+	}
+}
+
+func BenchmarkRecorderEmit(b *testing.B) {
+	sp, err := spool.Open(spool.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	r := NewRecorder(New(sp, nil), nil)
+	defer r.Close()
+	e := &event.Event{Type: event.Delivered, Tenant: "acme", Recipient: "a@dest.example"}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Emit(e)
+	}
+}
