@@ -34,9 +34,9 @@ const suppressionUsage = `Usage: corriere suppression <list|add|remove|import|ex
 Each tenant has its own suppression list: addresses that hard-bounced (the
 mailbox or the domain does not exist) or whose owner complained. Mail from
 that tenant to them is refused at RCPT with 550 5.1.1, or, for tenants with
-suppression_mode = "drop", accepted and not delivered. The same address
-stays deliverable for the other tenants. Mail relayed without AUTH has its
-own list, the tenant '' (--tenant '').
+suppression = "drop" in rules/tenants/, accepted and not delivered. The
+same address stays deliverable for the other tenants. Mail relayed without
+AUTH has its own list, the tenant '' (--tenant '').
 
   list     show the suppressed addresses (a table, or CSV with --csv)
   add      suppress addresses for a tenant by hand
@@ -264,7 +264,7 @@ Examples:
 	var sf storeFlags
 	sf.register(fs)
 	tenantName := fs.String("tenant", "", "the `tenant` whose list to add to ('' for relayed mail); required")
-	reason := fs.String("reason", "", "why, in a sentence (shown in the refusal); required")
+	reason := fs.String("reason", "", "why, in a `sentence` (shown in the refusal); required")
 	category := fs.String("category", "manual", "the `category` recorded with the entry")
 	fs.SetOutput(stderr)
 	addrs, status, ok := parseInterleaved(fs, args)
