@@ -413,7 +413,7 @@ func (s *Server) forward(ref *spool.BounceRef, rcpt string, r bounce.Result, raw
 	s.opts.Queue.Add(meta, entries)
 	s.forwarded.Add(1)
 	s.emit(&event.Event{Type: event.DSNQueued, MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant,
-		Reason: "asynchronous bounce forwarded to the author <" + ref.Author + "> as " + meta.ID})
+		Reason: "delivery status notification queued as " + meta.ID + " (asynchronous bounce forwarded to the author <" + ref.Author + ">)"})
 	return nil
 }
 

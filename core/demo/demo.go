@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,13 @@ var sources = func() []policy.Source {
 	}
 	return out
 }()
+
+// bounceDomain is the ricette tenant's bounce domain; in the default world
+// its MX is bounceMX, where the node's bounce listener listens.
+const (
+	bounceDomain = "bounces.corriere-smarthost.it"
+	bounceMX     = "127.0.0.10"
+)
 
 // connsPerSource is the demo's cap on connections from one source to one
 // provider, set in its copy of rules/pools.lua: the simulated providers
@@ -244,6 +252,7 @@ func (d *run) start(ctx context.Context) error {
 		ScriptsDir:           d.ws.scripts,
 		RulesDir:             d.ws.rules,
 		InsecureAuthLoopback: true,
+		BounceListen:         net.JoinHostPort(bounceMX, strconv.Itoa(d.port)),
 		MaxAge:               d.opts.MaxAge,
 		Retry:                retrySchedule,
 		Logger:               d.log.With("component", "corriere"),

@@ -61,6 +61,11 @@ func TestDemoAccountsForEveryMessage(t *testing.T) {
 		t.Errorf("delivered %d, bounced %d, greylisted then delivered %d: want each > 0",
 			r.Delivered, r.Bounced, r.GreylistedThenDelivered)
 	}
+	// A doctor's patient is bounced later by their provider: the bounce
+	// comes back through the bounce listener to the re-enveloped address.
+	if r.LateBounced == 0 {
+		t.Error("no late bounce of re-enveloped mail went through the bounce listener")
+	}
 	if r.DSNs == 0 || r.DSNsDelivered != r.DSNs {
 		t.Errorf("DSNs queued %d, delivered %d: want all of at least one", r.DSNs, r.DSNsDelivered)
 	}

@@ -55,6 +55,9 @@ type Report struct {
 	// AsyncBounces and Complaints count the bounces and complaint reports
 	// the simulated providers sent to the senders' MX afterwards.
 	AsyncBounces, Complaints int
+	// LateBounced counts delivered recipients of re-enveloped mail whose
+	// provider bounced them later, as the bounce listener recorded.
+	LateBounced int
 	// Elapsed is the run's duration; Ending says why it ended.
 	Elapsed time.Duration
 	Ending  string
@@ -108,6 +111,9 @@ func (d *run) account(left []leftEntry) *Report {
 				}
 				if st.greylisted {
 					r.GreylistedThenDelivered++
+				}
+				if st.lateBounce != "" {
+					r.LateBounced++
 				}
 			case event.Bounced, event.Expired:
 				if v.dsns[st.msgID] == 0 {
@@ -170,6 +176,8 @@ func (d *run) intro() {
 		d.node.Addr(), sources[0].IP, sources[len(sources)-1].IP, d.opts.ScriptsDir, d.opts.RulesDir)
 	fmt.Fprintf(w, "  internet   DNS %s · every MX on port %d of its 127.0.x.y · senders' MX (DSNs, bounces, complaints) 127.0.0.1:%d\n",
 		d.sim.DNSAddr(), d.port, d.port)
+	fmt.Fprintf(w, "  bounces    %s re-envelopes: VERP envelope senders on %s, whose MX is Corriere's bounce listener %s\n",
+		tenantPlatform, bounceDomain, d.node.BounceAddr())
 	if d.warmup {
 		fmt.Fprintf(w, "  pools      %s is on day 1 of a warm-up: %d messages per provider today, then the warm IPs take over;\n"+
 			"             the other sources open at most %d connections per provider (rules/pools.lua in the workspace)\n",
@@ -219,6 +227,9 @@ func (d *run) summary(r *Report) {
 	line(2, "acknowledged with 250", r.Acknowledged, "")
 	line(4, "delivered", r.Delivered, fmt.Sprintf("%s recorded by the simulated providers; %s after a deferral, %s of them greylisted",
 		num(r.ConfirmedBySim), num(r.DeferredThenDelivered), num(r.GreylistedThenDelivered)))
+	if r.LateBounced > 0 {
+		line(6, "of which bounced later (bounce listener)", r.LateBounced, "each DSN forwarded to its doctor")
+	}
 	line(4, "bounced, DSN queued to the sender", r.Bounced, "")
 	line(4, fmt.Sprintf("expired after %s of retries, DSN queued", d.opts.MaxAge), r.Expired, "")
 	if r.Suppressed > 0 {
@@ -339,6 +350,13 @@ func (d *run) writeInbound(w io.Writer, r *Report) {
 		for i, k := range keys {
 			parts[i] = fmt.Sprintf("%s %d", k, in.categories[k])
 		}
-		fmt.Fprintf(w, "  on_bounce would file them as: %s (the node has no bounce listener yet)\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  on_bounce files them as: %s\n", strings.Join(parts, ", "))
+	}
+	if b := d.node.Bounces; b != nil {
+		c := b.Counts()
+		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform)
+		fmt.Fprintf(w, "  bounces taken                 %5d   forwarded to the doctors as %d DSNs; hard ones suppress the address\n", c.Bounces, c.Forwarded)
+		fmt.Fprintf(w, "  complaint reports             %5d\n", c.Complaints)
+		fmt.Fprintf(w, "  refused: forged %d, not a bounce address %d; ignored %d\n", c.Forged, c.NotVERP, c.Ignored)
 	}
 }

@@ -19,6 +19,9 @@ type rcptState struct {
 	deferrals  int
 	greylisted bool // a deferral was greylisting
 	lastReply  string
+	// lateBounce is the category of a bounce that came back through the
+	// bounce listener after the delivery.
+	lateBounce string
 }
 
 // final reports whether the recipient left the queue.
@@ -94,7 +97,8 @@ func (t *tracker) Emit(e *event.Event) {
 		t.rejected[e.Reason]++
 	case event.DSNQueued:
 		t.dsns[e.MsgID]++
-		if id, ok := strings.CutPrefix(e.Reason, dsnPrefix); ok {
+		if rest, ok := strings.CutPrefix(e.Reason, dsnPrefix); ok {
+			id, _, _ := strings.Cut(rest, " ")
 			t.dsnOf[id] = e.MsgID
 		}
 	case event.Suspended, event.Resumed:
@@ -112,6 +116,12 @@ func (t *tracker) Emit(e *event.Event) {
 		if s == nil {
 			s = &rcptState{}
 			t.rcpts[rcpt] = s
+		}
+		if e.Type == event.Bounced && s.status == event.Delivered {
+			// Accepted, then bounced by the provider: the bounce listener
+			// took it; the recipient stays delivered.
+			s.lateBounce = e.Category
+			return
 		}
 		s.msgID, s.class, s.status = e.MsgID, e.Class, e.Type
 		if e.Provider != "" {

@@ -382,12 +382,17 @@ func (g *generator) critical(i int) *message {
 }
 
 // personal returns a doctor's own mail to a patient, written in a mail
-// client; some are replies in a thread, and the first goes to a patient
-// whose address no longer exists, so a doctor receives a bounce.
+// client; some are replies in a thread. The first goes to a patient whose
+// address no longer exists and the second to one whose provider accepts
+// and bounces later, so doctors receive a bounce of each kind: the late
+// one through the bounce listener.
 func (g *generator) personal(i int) *message {
 	rcpt := g.ordinary()
-	if i == 0 {
+	switch {
+	case i == 0:
 		rcpt = g.some(g.facts.unknown)
+	case i == 1:
+		rcpt = g.some(g.facts.bounce)
 	}
 	d := doctors[i%len(doctors)]
 	m := &message{tenant: tenantPlatform, kind: KindPersonal, from: d.addr, rcpts: []string{rcpt}}

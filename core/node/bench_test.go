@@ -44,7 +44,8 @@ func copyTree(tb testing.TB, src string) string {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+		// Owner-only, like the DKIM keys among them must be.
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o600)
 	})
 	if err != nil {
 		tb.Fatal(err)

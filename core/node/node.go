@@ -35,6 +35,7 @@ import (
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
 	"corriere/core/stats"
+	"corriere/core/suppress"
 	"corriere/core/verp"
 	"corriere/core/warmup"
 )
@@ -98,20 +99,23 @@ type Config struct {
 
 // Node is a running Corriere.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	Spool    *spool.Spool
-	Queue    *queue.Queue
-	Policy   *luart.Engine
-	Events   *event.Bus
-	Ingest   *ingest.Server
-	Stats    *stats.Counters
-	Admin    *admin.Server
-	Bounces  *bouncein.Server
-	evlog    *event.Log
-	ln       net.Listener
-	bounceLn net.Listener
-	plugins  []any
+	cfg     Config
+	log     *slog.Logger
+	Spool   *spool.Spool
+	Queue   *queue.Queue
+	Policy  *luart.Engine
+	Events  *event.Bus
+	Ingest  *ingest.Server
+	Stats   *stats.Counters
+	Admin   *admin.Server
+	Bounces *bouncein.Server
+	// Suppression is the per-tenant suppression list.
+	Suppression *suppress.List
+	suppressRec *suppress.Recorder
+	evlog       *event.Log
+	ln          net.Listener
+	bounceLn    net.Listener
+	plugins     []any
 
 	cancel     context.CancelFunc
 	background sync.WaitGroup // goroutines that use the spool until cancel
@@ -163,6 +167,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	closers = append(closers, func() { n.Spool.Close() })
+	n.Suppression = suppress.New(n.Spool, nil)
+	n.suppressRec = suppress.NewRecorder(n.Suppression, &suppress.RecorderOptions{Logger: log})
+	n.Events.Subscribe(n.suppressRec)
+	closers = append(closers, func() { n.suppressRec.Close() })
 
 	pctx := &plugin.Context{RulesDir: cfg.RulesDir, DataDir: cfg.SpoolDir, Events: n.Events}
 	if n.plugins, err = startPlugins(ctx, cfg, pctx, log); err != nil {
@@ -253,8 +261,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients,
 		MaxSessions: cfg.MaxSessions, IdleTimeout: cfg.IdleTimeout, TLS: tlsConf,
 		InsecureAuthLoopback: cfg.InsecureAuthLoopback, RelayNets: cfg.RelayNets,
-		Tenants: n.Policy, Policy: n.Policy, Stages: stages, RecipientChecks: checks,
-		Spool: n.Spool, Queue: n.Queue, Events: n.Events, Logger: log,
+		Tenants: n.Policy, Policy: n.Policy, Stages: stages,
+		RecipientChecks: append([]ingest.RecipientCheck{&suppress.Checker{List: n.Suppression, Tenants: n.Policy, Events: n.Events}}, checks...),
+		Spool:           n.Spool, Queue: n.Queue, Events: n.Events, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -267,6 +276,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		n.Admin, err = admin.Start(admin.Options{
 			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
 			Policy: n.Policy, Queue: n.Queue, Rejections: n.Ingest.Rejections, Logger: log,
+			Handlers: suppress.AdminHandlers(n.Suppression),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
@@ -370,7 +380,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.background.Wait()
 		errs = append(errs, n.Queue.Stop(ctx))
 		closePlugins(n.plugins, n.log)
-		errs = append(errs, n.evlog.Close(), n.Spool.Close())
+		errs = append(errs, n.suppressRec.Close(), n.evlog.Close(), n.Spool.Close())
 		n.stopErr = errors.Join(errs...)
 		n.log.Info("stopped", "pending_recipients", n.Queue.Pending())
 	})
