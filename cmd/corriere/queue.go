@@ -71,7 +71,8 @@ func runQueue(ctx context.Context, args []string) int {
 
 // printQueueSummary writes the status as a table.
 func printQueueSummary(out io.Writer, st queue.Status, now time.Time) {
-	fmt.Fprintf(out, "%d recipients pending, %d waiting for a retry\n\n", st.Pending, st.Scheduled)
+	fmt.Fprintf(out, "%d recipients pending, %d waiting for a retry; %d of %d outbound connections open\n\n",
+		st.Pending, st.Scheduled, st.Connections, st.MaxConnections)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PROVIDER\tSOURCE\tCRIT\tTRANS\tPERS\tNEWS\tFLIGHT\tCONNS\tLIMITS\tRATE\tSTATE")
 	for _, l := range st.Lanes {

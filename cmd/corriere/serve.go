@@ -53,7 +53,7 @@ type serveFlags struct {
 	tlsCert, tlsKey, logLevel, admin, adminToken            string
 	bounceListen, verpKey                                   string
 	dns, sources, relayNets                                 stringList
-	mxPort, maxRecipients, maxSessions                      int
+	mxPort, maxRecipients, maxSessions, maxOutbound         int
 	maxSize                                                 int64
 	idle, maxAge                                            time.Duration
 	retry                                                   string
@@ -77,6 +77,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.Int64Var(&f.maxSize, "max-size", 50<<20, "largest message accepted, in `bytes`")
 	fs.IntVar(&f.maxRecipients, "max-recipients", 1000, "most recipients per message")
 	fs.IntVar(&f.maxSessions, "max-sessions", 1000, "most concurrent SMTP sessions")
+	fs.IntVar(&f.maxOutbound, "max-outbound", 1000, "most outbound SMTP connections open at once, across all providers and IPs (critical mail may use a tenth more)")
 	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "close SMTP sessions idle this long")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file` for STARTTLS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` for STARTTLS")
@@ -153,11 +154,14 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		DNSServers: f.dns, MXPort: f.mxPort, ScriptsDir: f.scripts, RulesDir: f.rules,
 		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
-		MaxAge: f.maxAge, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
+		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
+	}
+	if f.maxOutbound <= 0 {
+		return cfg, fmt.Errorf("--max-outbound %d: want a positive number of connections", f.maxOutbound)
 	}
 	if f.mxPort <= 0 || f.mxPort > 65535 {
 		return cfg, fmt.Errorf("--mx-port %d: not a TCP port", f.mxPort)

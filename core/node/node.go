@@ -72,6 +72,9 @@ type Config struct {
 	TLSCert, TLSKey string
 	// InsecureAuthLoopback allows AUTH without TLS from loopback clients.
 	InsecureAuthLoopback bool
+	// MaxOutbound caps the outbound SMTP connections open at once, across
+	// all providers and source IPs. The default value is 1000.
+	MaxOutbound int
 	// MaxAge is how long a recipient is retried.
 	MaxAge time.Duration
 	// Retry is the retry schedule.
@@ -228,6 +231,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.Queue, err = queue.New(queue.Options{
 		Spool: n.Spool, Policy: n.Policy, Resolver: res, Transport: tr, Events: n.Events,
 		Logger: log, Hostname: cfg.Hostname, Retry: cfg.Retry, MaxAge: cfg.MaxAge, Warmup: wu, VERP: signer,
+		MaxConnections: cfg.MaxOutbound,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -375,13 +375,10 @@ func waitFor(b *testing.B, ch <-chan string, what, rcpt string) string {
 // about 0.7 SMTP sessions per recipient, which is where most of the time
 // goes (both ends of every session run in this process).
 //
-// Connections. Every ready lane opens its own connection, and the queue has
-// no cap on connections across lanes: 10,000 ready lanes open about 10,000
-// connections at once. Both ends of each live in this process, which may
-// have no more than 20,000 file descriptors, so the benchmark's transport
-// holds a dial while maxBenchConns connections are open, until one closes
-// (a stand-in for the cap the queue lacks). Runners linger 100 ms, as in the
-// tests, not the default 2 s.
+// Connections. Every ready lane wants its own connection; the queue's cap
+// across lanes (Options.MaxConnections, 1000 by default) keeps 10,000 ready
+// lanes from opening 10,000 sockets at once. Runners linger 100 ms, as in
+// the tests, not the default 2 s.
 //
 //	go test -run XXX -bench SchedulerThroughput10kQueues -benchtime 50000x -count 3 ./core/queue
 func BenchmarkSchedulerThroughput10kQueues(b *testing.B) {
@@ -391,9 +388,7 @@ func BenchmarkSchedulerThroughput10kQueues(b *testing.B) {
 	b.ReportAllocs()
 	const domains = 10_000
 	ips := []string{"127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"}
-	w := newBenchWorld(b, &policy.Default{}, func(o *queue.Options) {
-		o.Transport = &cappedTransport{Transport: o.Transport, slots: make(chan struct{}, maxBenchConns)}
-	})
+	w := newBenchWorld(b, &policy.Default{}, nil)
 	var rxs []*mailtest.Receiver
 	for _, ip := range ips {
 		rxs = append(rxs, w.receiver(ip, mailtest.Options{CountOnly: true}))
@@ -469,43 +464,4 @@ func warmDNS(b *testing.B, res *dns.Resolver, domains int) {
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d DNS lookups failed", n, domains)
 	}
-}
-
-// maxBenchConns bounds the open connections of the scheduler benchmark.
-const maxBenchConns = 4000
-
-// cappedTransport holds a dial while all its slots are taken by open
-// connections.
-type cappedTransport struct {
-	queue.Transport
-	slots chan struct{}
-}
-
-func (t *cappedTransport) Dial(ctx context.Context, tg queue.Target) (queue.Conn, error) {
-	select {
-	case t.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	c, err := t.Transport.Dial(ctx, tg)
-	if err != nil {
-		<-t.slots
-		return nil, err
-	}
-	return &cappedConn{Conn: c, slots: t.slots}, nil
-}
-
-// cappedConn gives its slot back when closed.
-type cappedConn struct {
-	queue.Conn
-	slots  chan struct{}
-	closed atomic.Bool
-}
-
-func (c *cappedConn) Close() error {
-	err := c.Conn.Close()
-	if !c.closed.Swap(true) {
-		<-c.slots
-	}
-	return err
 }

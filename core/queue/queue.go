@@ -101,6 +101,10 @@ type Options struct {
 	// travels in a transaction of its own. May be nil (the envelope sender
 	// is used as it is).
 	VERP VERP
+	// MaxConnections bounds the outbound connections open at once across
+	// all lanes; runners wait for a free one. Critical mail has a tenth
+	// more of its own. The default value is 1000.
+	MaxConnections int
 	// Now is the clock. The default value is time.Now.
 	Now func() time.Time
 }
@@ -133,6 +137,9 @@ func (o *Options) EnsureDefaults() {
 	if o.RouterWorkers == 0 {
 		o.RouterWorkers = 8
 	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = 1000
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -149,6 +156,8 @@ func (o *Options) Validate() error {
 		return errors.New("queue: no resolver")
 	case o.Transport == nil:
 		return errors.New("queue: no transport")
+	case o.MaxConnections < 0:
+		return fmt.Errorf("queue: MaxConnections %d: want a positive number", o.MaxConnections)
 	}
 	return nil
 }
@@ -188,6 +197,7 @@ type Queue struct {
 	stopping  atomic.Bool
 
 	pending atomic.Int64 // recipients held by the queue
+	slots   *connSlots   // outbound connections across lanes
 }
 
 // New returns a queue; it does nothing until Start.
@@ -204,6 +214,7 @@ func New(opts Options) (*Queue, error) {
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
+	q.slots = newConnSlots(opts.MaxConnections)
 	q.sched = newScheduler(q)
 	q.router = newRouter(q)
 	return q, nil

@@ -172,6 +172,12 @@ func (w *world) receiver(ip string, opts mailtest.Options) *mailtest.Receiver {
 // send spools a message and hands it to the queue, as ingest does.
 func (w *world) send(sender string, notify message.Notify, ret message.Ret, rcpts ...string) *spool.Meta {
 	w.t.Helper()
+	return w.sendAs(message.Transactional, sender, notify, ret, rcpts...)
+}
+
+// sendAs spools and queues a message of the given class.
+func (w *world) sendAs(class message.Class, sender string, notify message.Notify, ret message.Ret, rcpts ...string) *spool.Meta {
+	w.t.Helper()
 	raw := "From: <" + sender + ">\r\nTo: undisclosed-recipients:;\r\nSubject: test\r\nMessage-ID: <m" + fmt.Sprint(time.Now().UnixNano()) + "@test>\r\n\r\nHello.\r\n"
 	h, body, err := message.Parse([]byte(raw))
 	if err != nil {
@@ -181,7 +187,7 @@ func (w *world) send(sender string, notify message.Notify, ret message.Ret, rcpt
 	if w.opts.Now != nil {
 		now = w.opts.Now()
 	}
-	m := &message.Message{Header: h, Body: body, Class: message.Transactional, Tenant: "acme", Received: now}
+	m := &message.Message{Header: h, Body: body, Class: class, Tenant: "acme", Received: now}
 	m.Sender, m.Ret = sender, ret
 	for _, r := range rcpts {
 		m.Recipients = append(m.Recipients, message.Recipient{Addr: r, Notify: notify, ORCPT: "rfc822;" + r})

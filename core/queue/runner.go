@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"corriere/core/dns"
+	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/smtpclient"
@@ -24,6 +25,7 @@ type runner struct {
 	reserved bool
 	conn     Conn
 	sent     int
+	release  func() // gives back the queue-wide connection slot
 }
 
 func (r *runner) closeConn() {
@@ -33,6 +35,7 @@ func (r *runner) closeConn() {
 	_ = r.conn.Close() // QUIT is a courtesy; the transactions are settled
 	r.conn = nil
 	r.l.prov.release()
+	r.release()
 }
 
 // deliver performs one job. It returns false when the runner should stop
@@ -52,7 +55,13 @@ func (r *runner) deliver(j *job) bool {
 		r.closeConn()
 	}
 	if r.conn == nil {
+		release := q.slots.acquire(q.ctx, r.reserved || j.msg.meta.Class == message.Critical)
+		if release == nil {
+			l.requeue(j)
+			return false
+		}
 		if !l.prov.acquire(l, r.reserved) {
+			release()
 			l.requeue(j)
 			return false
 		}
@@ -60,11 +69,12 @@ func (r *runner) deliver(j *job) bool {
 		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
 		if err != nil {
 			l.prov.release()
+			release()
 			q.dialFailed(l, j, err, q.opts.Now().Sub(start))
 			l.finish(j)
 			return true
 		}
-		r.conn, r.sent = c, 0
+		r.conn, r.sent, r.release = c, 0, release
 	}
 
 	content, err := q.opts.Spool.Content(j.msg.meta.ID)

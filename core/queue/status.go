@@ -43,13 +43,18 @@ type Status struct {
 	Pending int64 `json:"pending"`
 	// Scheduled counts recipients waiting for their retry time.
 	Scheduled int `json:"scheduled"`
+	// Connections counts the outbound connections open across lanes, and
+	// MaxConnections is their cap (Options.MaxConnections).
+	Connections    int `json:"connections"`
+	MaxConnections int `json:"max_connections"`
 	// Lanes lists the lanes, busiest first.
 	Lanes []LaneStatus `json:"lanes"`
 }
 
 // Status returns a snapshot for the status command and the admin API.
 func (q *Queue) Status() Status {
-	st := Status{Pending: q.pending.Load(), Scheduled: q.sched.len()}
+	st := Status{Pending: q.pending.Load(), Scheduled: q.sched.len(),
+		Connections: q.slots.inUse(), MaxConnections: q.opts.MaxConnections}
 	now := q.opts.Now()
 	q.mu.Lock()
 	lanes := make([]*lane, 0, len(q.lanes))

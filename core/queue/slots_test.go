@@ -1,0 +1,99 @@
+package queue_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"corriere/core/event"
+	"corriere/core/mailtest"
+	"corriere/core/message"
+	"corriere/core/policy"
+	"corriere/core/queue"
+)
+
+// TestConnectionCapAcrossLanes: twelve providers, each allowed two
+// connections, share a queue-wide cap of three; critical mail still goes
+// out at once on the reserve while the cap is full.
+func TestConnectionCapAcrossLanes(t *testing.T) {
+	const domains, perDomain, limit = 12, 5, 3
+	lim := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 100, MaxRecipientsPerMessage: 10}
+	tr := &countingTransport{}
+	w := newWorld(t, &policy.Default{Limits: &lim}, func(o *queue.Options) {
+		o.MaxConnections = limit
+		tr.Transport = o.Transport
+		o.Transport = tr
+	})
+	for i := range domains {
+		// Each domain has its own MX host name, so its own provider.
+		w.mx(fmt.Sprintf("d%d.test", i), fmt.Sprintf("mx.d%d.test", i), "127.0.0.21")
+	}
+	w.mx("urgent.test", "mx.urgent.test", "127.0.0.22")
+	slow := w.receiver("127.0.0.21", mailtest.Options{Data: func([]byte, int) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	}})
+	urgent := w.receiver("127.0.0.22", mailtest.Options{})
+	for i := range domains * perDomain {
+		w.send("news@sender.test", 0, message.RetHdrs, fmt.Sprintf("r%d@d%d.test", i, i%domains))
+	}
+	// Wait until the cap is full, then send critical mail elsewhere.
+	deadline := time.Now().Add(5 * time.Second)
+	for w.q.Status().Connections < limit {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue never opened %d connections", limit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@urgent.test")
+	urgent.Wait(t, 1, 5*time.Second)
+	if left := w.q.Pending(); left < int64(domains*perDomain/2) {
+		t.Errorf("critical mail waited for the backlog: only %d recipients left when it arrived", left)
+	}
+	w.waitDone(30 * time.Second)
+	// Counted where the queue opens and closes them: a receiver sees a
+	// closing connection a moment after the queue has let it go.
+	if got := tr.peak.Load(); got > limit+1 {
+		t.Errorf("peak %d connections across lanes, cap %d and one critical", got, limit)
+	}
+	if slow.PeakConnections() < 2 {
+		t.Errorf("peak %d connections at the providers: the cap should be used, not just respected", slow.PeakConnections())
+	}
+	if n := w.events.count(event.Delivered, ""); n != domains*perDomain+1 {
+		t.Errorf("%d delivered, want %d", n, domains*perDomain+1)
+	}
+}
+
+// countingTransport counts the connections the queue holds open.
+type countingTransport struct {
+	queue.Transport
+	open, peak atomic.Int64
+}
+
+func (t *countingTransport) Dial(ctx context.Context, tg queue.Target) (queue.Conn, error) {
+	c, err := t.Transport.Dial(ctx, tg)
+	if err != nil {
+		return nil, err
+	}
+	n := t.open.Add(1)
+	for p := t.peak.Load(); n > p && !t.peak.CompareAndSwap(p, n); p = t.peak.Load() {
+	}
+	return &countedConn{Conn: c, open: &t.open}, nil
+}
+
+// countedConn takes itself off the count when closed.
+type countedConn struct {
+	queue.Conn
+	open   *atomic.Int64
+	closed atomic.Bool
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	if !c.closed.Swap(true) {
+		c.open.Add(-1)
+	}
+	return err
+}
