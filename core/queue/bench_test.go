@@ -11,109 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"corriere/core/deliver"
 	"corriere/core/dns"
-	"corriere/core/dns/authserver"
 	"corriere/core/event"
 	"corriere/core/mailtest"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/queue"
 	"corriere/core/smtpclient"
-	"corriere/core/spool"
 )
-
-// benchWorld is the loopback internet of world (queue_test.go) for a
-// benchmark: world keeps a *testing.T, so the few lines that build it are
-// repeated here on testing.TB.
-type benchWorld struct {
-	tb    testing.TB
-	dns   *authserver.Server
-	port  int
-	res   *dns.Resolver
-	spool *spool.Spool
-	q     *queue.Queue
-	bus   *event.Bus
-}
-
-func newBenchWorld(tb testing.TB, pol policy.Policy, tune func(*queue.Options)) *benchWorld {
-	tb.Helper()
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(ds.Close)
-	w := &benchWorld{tb: tb, dns: ds, port: mailtest.FreePort(tb, mxIPs...), bus: &event.Bus{}}
-	w.spool, err = spool.Open(spool.Options{Dir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { w.spool.Close() })
-	w.res, err = dns.New(dns.Options{Servers: []string{ds.Addr}, Timeout: time.Second})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tr, err := deliver.New(deliver.Options{Resolver: w.res, Port: w.port, Client: smtpclient.Options{ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opts := queue.Options{
-		Spool: w.spool, Policy: pol, Resolver: w.res, Transport: tr, Events: w.bus,
-		Hostname: "mta.test", Retry: []time.Duration{50 * time.Millisecond}, Linger: 100 * time.Millisecond,
-	}
-	if tune != nil {
-		tune(&opts)
-	}
-	w.q, err = queue.New(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w.q.Start()
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		w.q.Stop(ctx)
-	})
-	return w
-}
-
-func (w *benchWorld) receiver(ip string, opts mailtest.Options) *mailtest.Receiver {
-	return mailtest.Start(w.tb, fmt.Sprintf("%s:%d", ip, w.port), opts)
-}
-
-// queued is a message in the spool, not yet handed to the queue.
-type queued struct {
-	meta    *spool.Meta
-	entries []*spool.Entry
-}
-
-// spoolBatch writes one message per recipient in one synced batch, as a
-// bulk import would, and returns them for the queue.
-func (w *benchWorld) spoolBatch(class message.Class, content []byte, rcpts []string) []queued {
-	w.tb.Helper()
-	h, body, err := message.Parse(content)
-	if err != nil {
-		w.tb.Fatal(err)
-	}
-	b := w.spool.NewBatch()
-	defer b.Close()
-	out := make([]queued, 0, len(rcpts))
-	now := time.Now()
-	for _, r := range rcpts {
-		m := &message.Message{Header: h, Body: body, Class: class, Tenant: "acme", Received: now}
-		m.Sender = "news@sender.test"
-		m.Recipients = []message.Recipient{{Addr: r}}
-		meta, entries, err := b.Put(m, now)
-		if err != nil {
-			w.tb.Fatal(err)
-		}
-		out = append(out, queued{meta, entries})
-	}
-	if err := b.Commit(true); err != nil {
-		w.tb.Fatal(err)
-	}
-	return out
-}
 
 // percentile returns the p-th percentile (0 < p <= 1) of sorted, by the
 // nearest-rank method.
@@ -174,7 +79,7 @@ func benchCriticalLatency(b *testing.B, newsDelay time.Duration) {
 	const newsletters, conns = 100_000, 2
 	lim := policy.Limits{MaxConnections: conns, MaxMessagesPerConnection: 1000, MaxRecipientsPerMessage: 100}
 	tracer := &criticalTracer{at: map[string]time.Time{}}
-	w := newBenchWorld(b, &policy.Default{Limits: &lim}, func(o *queue.Options) {
+	w := newWorld(b, &policy.Default{Limits: &lim}, func(o *queue.Options) {
 		tracer.Transport = o.Transport
 		o.Transport = tracer
 	})
@@ -388,7 +293,7 @@ func BenchmarkSchedulerThroughput10kQueues(b *testing.B) {
 	b.ReportAllocs()
 	const domains = 10_000
 	ips := []string{"127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"}
-	w := newBenchWorld(b, &policy.Default{}, nil)
+	w := newWorld(b, &policy.Default{}, nil)
 	var rxs []*mailtest.Receiver
 	for _, ip := range ips {
 		rxs = append(rxs, w.receiver(ip, mailtest.Options{CountOnly: true}))

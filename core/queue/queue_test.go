@@ -27,9 +27,10 @@ import (
 // world is a small internet on loopback: a DNS server, MX receivers on
 // 127.0.0.x sharing one port, a spool and a running queue.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	dns    *authserver.Server
 	port   int
+	res    *dns.Resolver
 	dir    string
 	spool  *spool.Spool
 	q      *queue.Queue
@@ -73,7 +74,7 @@ func (r *recorder) count(t event.Type, rcpt string) int {
 // mxIPs are the addresses the test MX hosts listen on.
 var mxIPs = []string{"127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24", "127.0.0.31", "127.0.0.32"}
 
-func newWorld(t *testing.T, pol policy.Policy, tune func(*queue.Options)) *world {
+func newWorld(t testing.TB, pol policy.Policy, tune func(*queue.Options)) *world {
 	t.Helper()
 	ds, err := authserver.Start("127.0.0.1:0")
 	if err != nil {
@@ -91,6 +92,7 @@ func newWorld(t *testing.T, pol policy.Policy, tune func(*queue.Options)) *world
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.res = res
 	tr, err := deliver.New(deliver.Options{Resolver: res, Port: w.port, Client: smtpclient.Options{ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)

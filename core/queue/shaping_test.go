@@ -101,9 +101,32 @@ func (w *world) sendMany(n int, domain string) {
 	}
 }
 
-// sendBatch spools n messages of one class to big.test in one synced batch
+// sendBatch spools n messages of one class, each to one recipient at
+// big.test numbered from first, in one synced batch as a bulk import would,
 // and returns the function that hands them to the queue.
 func (w *world) sendBatch(first, n int, class message.Class, content []byte) (handOver func()) {
+	w.t.Helper()
+	rcpts := make([]string, n)
+	for i := range rcpts {
+		rcpts[i] = fmt.Sprintf("r%d@big.test", first+i)
+	}
+	msgs := w.spoolBatch(class, content, rcpts)
+	return func() {
+		for _, m := range msgs {
+			w.q.Add(m.meta, m.entries)
+		}
+	}
+}
+
+// queued is a message in the spool, not yet handed to the queue.
+type queued struct {
+	meta    *spool.Meta
+	entries []*spool.Entry
+}
+
+// spoolBatch writes one message per recipient in one synced batch and
+// returns them for the queue.
+func (w *world) spoolBatch(class message.Class, content []byte, rcpts []string) []queued {
 	w.t.Helper()
 	h, body, err := message.Parse(content)
 	if err != nil {
@@ -111,30 +134,22 @@ func (w *world) sendBatch(first, n int, class message.Class, content []byte) (ha
 	}
 	b := w.spool.NewBatch()
 	defer b.Close()
-	type put struct {
-		meta    *spool.Meta
-		entries []*spool.Entry
-	}
-	var puts []put
+	out := make([]queued, 0, len(rcpts))
 	now := time.Now()
-	for i := first; i < first+n; i++ {
-		m := &message.Message{Header: h, Body: body, Class: class, Received: now}
+	for _, r := range rcpts {
+		m := &message.Message{Header: h, Body: body, Class: class, Tenant: "acme", Received: now}
 		m.Sender = "news@sender.test"
-		m.Recipients = []message.Recipient{{Addr: fmt.Sprintf("r%d@big.test", i)}}
+		m.Recipients = []message.Recipient{{Addr: r}}
 		meta, entries, err := b.Put(m, now)
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		puts = append(puts, put{meta, entries})
+		out = append(out, queued{meta, entries})
 	}
 	if err := b.Commit(true); err != nil {
 		w.t.Fatal(err)
 	}
-	return func() {
-		for _, p := range puts {
-			w.q.Add(p.meta, p.entries)
-		}
-	}
+	return out
 }
 
 // TestLimitsPerSource checks connection and rate limits per (provider,
