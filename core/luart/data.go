@@ -62,6 +62,18 @@ func toTenant(src *source, t *lua.LTable) (*tenant.Tenant, error) {
 	default:
 		return nil, fail("reenvelope must be true or false")
 	}
+	switch d := t.RawGetString("bounce_domain").(type) {
+	case *lua.LNilType:
+		if tn.Reenvelope {
+			return nil, fail("reenvelope = true needs bounce_domain: the domain of the envelope sender, whose MX is the bounce listener")
+		}
+	case lua.LString:
+		if !strings.Contains(string(d), ".") || strings.ContainsAny(string(d), "@ \t") {
+			return nil, fail("bounce_domain = %q is not a domain name", d)
+		}
+	default:
+		return nil, fail("bounce_domain must be a domain name")
+	}
 	switch s := t.RawGetString("suppression").(type) {
 	case *lua.LNilType:
 	case lua.LString:
