@@ -23,15 +23,23 @@ const WatchDebounce = 200 * time.Millisecond
 // watches every subdirectory, including ones created later, and sees
 // in-place writes as well as saves that rename a new file over the old
 // one. A reload that fails leaves the current generation in place (see
-// Reload); Watch keeps watching. It returns an error only when watching
-// cannot start.
-func (e *Engine) Watch(ctx context.Context) error {
+// Reload); watching goes on.
+//
+// Watch returns once the watches are in place, so that every change made
+// after it returns is seen; the watching goes on in the background, and
+// done is closed when it has stopped. It returns an error only when
+// watching cannot start.
+func (e *Engine) Watch(ctx context.Context) (done <-chan struct{}, err error) {
 	w, dirs, err := e.startWatch()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e.watchLoop(ctx, w, dirs)
-	return nil
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		e.watchLoop(ctx, w, dirs)
+	}()
+	return stopped, nil
 }
 
 // startWatch watches both directory trees; changes from then on are seen.

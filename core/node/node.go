@@ -121,7 +121,8 @@ type Node struct {
 	plugins     []any
 
 	cancel     context.CancelFunc
-	background sync.WaitGroup // goroutines that use the spool until cancel
+	background sync.WaitGroup  // goroutines that use the spool until cancel
+	watchDone  <-chan struct{} // closed when the policy watcher has stopped
 	serveErr   chan error
 	stopOnce   sync.Once
 	stopErr    error
@@ -303,11 +304,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 
 	wctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	go func() {
-		if err := n.Policy.Watch(wctx); err != nil {
-			log.Error("policy watcher stopped; reload with SIGHUP", "err", err)
-		}
-	}()
+	watchDone, werr := n.Policy.Watch(wctx)
+	if werr != nil {
+		log.Error("policy files not watched; reload with SIGHUP or the admin API", "err", werr)
+	}
+	n.watchDone = watchDone
 	go func() { n.serveErr <- n.Ingest.Serve(n.ln) }()
 	if n.Bounces != nil {
 		go func() {
@@ -382,6 +383,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		n.cancel()
 		n.background.Wait()
+		if n.watchDone != nil {
+			<-n.watchDone
+		}
 		errs = append(errs, n.Queue.Stop(ctx))
 		closePlugins(n.plugins, n.log)
 		errs = append(errs, n.suppressRec.Close(), n.evlog.Close(), n.Spool.Close())
