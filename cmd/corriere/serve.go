@@ -35,7 +35,8 @@ Re-enveloping. Tenants with reenvelope = true (rules/tenants/) send with the
 platform's bounce address as envelope sender: each recipient gets a VERP
 address signed with the --verp-key, and the MX of the bounce domain should
 point at --bounce-listen, which accepts only bounces to addresses it signed,
-forwards each to the message's author and feeds the suppression list.
+forwards each to the message's author and feeds the suppression list;
+complaints sent to an --fbl-address count when they quote such an address.
 
 Every flag can also be set in a --config file, one "name = value" per line
 (repeat the line for repeatable flags; "#" starts a comment). Flags given on
@@ -52,7 +53,7 @@ type serveFlags struct {
 	listen, spool, events, hostname, scripts, rules, config string
 	tlsCert, tlsKey, logLevel, admin, adminToken            string
 	bounceListen, verpKey                                   string
-	dns, sources, relayNets                                 stringList
+	dns, sources, relayNets, fblAddresses                   stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound         int
 	maxSize                                                 int64
 	idle, maxAge                                            time.Duration
@@ -88,6 +89,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:8025", "admin HTTP API `address` (status, reload); \"none\" disables it")
 	fs.StringVar(&f.adminToken, "admin-token", "", "admin API bearer `token`; default: a random one written to SPOOL/admin.token")
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
+	fs.Var(&f.fblAddresses, "fbl-address", "feedback-loop `address` registered with the providers, whose MX is --bounce-listen, may repeat: complaints about re-enveloped mail sent there suppress the complainer")
 	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
 	return fs, f
 }
@@ -155,10 +157,14 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
 		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		FBLAddresses: f.fblAddresses,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
+	}
+	if len(f.fblAddresses) > 0 && f.bounceListen == "" {
+		return cfg, errors.New("--fbl-address needs --bounce-listen: feedback reports arrive at the bounce listener")
 	}
 	if f.maxOutbound <= 0 {
 		return cfg, fmt.Errorf("--max-outbound %d: want a positive number of connections", f.maxOutbound)

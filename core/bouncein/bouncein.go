@@ -4,10 +4,14 @@
 // nothing else.
 //
 // A recipient is accepted only when it is a VERP address whose signature
-// verifies (core/verp); an address without a tag is refused with 550
-// 5.1.1, a forged or altered one with 550 5.7.1, and both are counted and
-// logged. A forged bounce therefore never reaches the code below: it can
-// neither suppress a recipient nor be forwarded to anyone.
+// verifies (core/verp), or one of the feedback-loop addresses registered
+// with providers; any other address is refused with 550 5.1.1, a forged or
+// altered VERP address with 550 5.7.1, and both are counted and logged. A
+// forged bounce therefore never reaches the code below: it can neither
+// suppress a recipient nor be forwarded to anyone. A feedback report sent
+// to a feedback-loop address counts only through a VERP address it quotes
+// (its Original-Mail-From, or the Return-Path of the returned header)
+// whose tag verifies; others are counted as unattributed and ignored.
 //
 // For an accepted message, the listener reads the bounce reference the
 // spool kept for the message (tenant, author, recipients), classifies the
@@ -76,6 +80,9 @@ type Options struct {
 	Queue Enqueuer
 	// Policy classifies bounces (OnBounce). Required.
 	Policy policy.Policy
+	// FBLAddresses are the feedback-loop addresses registered with the
+	// providers, whose MX is this listener. May be empty.
+	FBLAddresses []string
 	// Events receives bounced, complained, rejected and dsn events. May
 	// be nil.
 	Events *event.Bus
@@ -117,6 +124,9 @@ type Counts struct {
 	NotVERP int64 `json:"not_verp"`
 	// Forged counts recipients refused because their tag did not verify.
 	Forged int64 `json:"forged"`
+	// Unattributed counts messages to a feedback-loop address that quote
+	// no VERP address of ours that verifies.
+	Unattributed int64 `json:"unattributed"`
 }
 
 // Server is a running bounce listener.
@@ -124,8 +134,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	smtp *smtp.Server
+	fbl  map[string]bool // lower-cased feedback-loop addresses
 
-	messages, bounces, complaints, forwarded, ignored, notVERP, forged atomic.Int64
+	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed atomic.Int64
 }
 
 // New returns a Server; Serve starts it.
@@ -160,7 +171,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "bounce-listener")}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "bounce-listener"), fbl: map[string]bool{}}
+	for _, a := range opts.FBLAddresses {
+		if !strings.Contains(a, "@") {
+			return nil, fmt.Errorf("bouncein: feedback-loop address %q is not an address", a)
+		}
+		s.fbl[strings.ToLower(a)] = true
+	}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxSize
@@ -197,6 +214,7 @@ func (s *Server) Counts() Counts {
 	return Counts{
 		Messages: s.messages.Load(), Bounces: s.bounces.Load(), Complaints: s.complaints.Load(),
 		Forwarded: s.forwarded.Load(), Ignored: s.ignored.Load(), NotVERP: s.notVERP.Load(), Forged: s.forged.Load(),
+		Unattributed: s.unattributed.Load(),
 	}
 }
 
@@ -215,15 +233,19 @@ type session struct {
 	peer string
 	from string
 	refs []addressed
+	fbl  bool // sent to a feedback-loop address
 }
 
 // addressed is an accepted recipient and what its VERP address names.
 type addressed struct {
 	addr string
 	ref  verp.Ref
+	// quoted marks a VERP address found in a report sent to a
+	// feedback-loop address: only complaints are taken from it.
+	quoted bool
 }
 
-func (se *session) Reset() { se.from, se.refs = "", nil }
+func (se *session) Reset() { se.from, se.refs, se.fbl = "", nil, false }
 
 func (se *session) Logout() error { return nil }
 
@@ -234,6 +256,10 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s := se.s
+	if s.fbl[strings.ToLower(to)] {
+		se.fbl = true
+		return nil
+	}
 	ref, err := s.opts.VERP.Parse(to)
 	switch {
 	case errors.Is(err, verp.ErrForged):
@@ -261,7 +287,16 @@ func (se *session) Data(r io.Reader) error {
 		}
 		return smtpError(reply.New(451, "4.3.0", "could not read the message; try again later"))
 	}
-	if err := s.handle(se.from, se.peer, raw, se.refs); err != nil {
+	refs := se.refs
+	if se.fbl {
+		quoted := s.quotedRefs(raw)
+		if len(quoted) == 0 {
+			s.unattributed.Add(1)
+			s.log.Info("feedback report quotes no VERP address of ours; ignored", "from", se.from, "peer", se.peer)
+		}
+		refs = append(refs, quoted...)
+	}
+	if err := s.handle(se.from, se.peer, raw, refs); err != nil {
 		s.log.Error("bounce not processed; asked the sender to retry", "from", se.from, "peer", se.peer, "err", err)
 		return smtpError(reply.New(451, "4.3.0", "bounce could not be processed now; try again later"))
 	}
@@ -306,6 +341,9 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 	}
 	rcpt := ref.Rcpts[a.ref.Index]
 	r, ok := pick(results, rcpt)
+	if ok && a.quoted && r.Report.Kind != bounce.KindARF {
+		ok = false
+	}
 	if !ok {
 		s.ignored.Add(1)
 		s.log.Info("message to a bounce address is not a bounce; ignored", "verp", a.addr, "msg_id", ref.MsgID, "from", from)
@@ -333,6 +371,34 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 	s.log.Info("asynchronous bounce", "msg_id", ref.MsgID, "rcpt", rcpt, "tenant", ref.Tenant,
 		"category", r.Verdict.Category, "hard", r.Verdict.Hard, "author", ref.Author)
 	return s.forward(ref, rcpt, r, raw)
+}
+
+// maxQuoted bounds the VERP addresses taken from one feedback report.
+const maxQuoted = 10
+
+// quotedRefs returns the VERP addresses of ours that verify among those a
+// feedback report quotes: the Original-Mail-From field of the report and
+// the Return-Path of the returned message, wherever they are in raw.
+func (s *Server) quotedRefs(raw []byte) []addressed {
+	var out []addressed
+	seen := map[verp.Ref]bool{}
+	for line := range strings.Lines(string(raw)) {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || (!strings.EqualFold(name, "Original-Mail-From") && !strings.EqualFold(name, "Return-Path")) {
+			continue
+		}
+		addr := strings.Trim(strings.TrimSpace(value), "<>")
+		ref, err := s.opts.VERP.Parse(addr)
+		if err != nil || seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		out = append(out, addressed{addr: addr, ref: ref, quoted: true})
+		if len(out) == maxQuoted {
+			break
+		}
+	}
+	return out
 }
 
 // pick returns the result about rcpt, or the first failure when the

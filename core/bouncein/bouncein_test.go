@@ -75,7 +75,10 @@ type fixture struct {
 	msgID  string // a re-enveloped message to p1@, p2@patients.example
 }
 
-const author = "rossi@studio-rossi.example"
+const (
+	author     = "rossi@studio-rossi.example"
+	fblAddress = "fbl@bounces.platform.example"
+)
 
 func start(t *testing.T) *fixture {
 	t.Helper()
@@ -96,7 +99,7 @@ func start(t *testing.T) *fixture {
 	bus := &event.Bus{}
 	bus.Subscribe(f.events)
 	f.srv, err = bouncein.New(bouncein.Options{Hostname: "mta.platform.example", VERP: signer, Spool: sp,
-		Queue: f.queue, Policy: pol, Events: bus})
+		Queue: f.queue, Policy: pol, Events: bus, FBLAddresses: []string{fblAddress}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,6 +300,67 @@ func TestNothingToDo(t *testing.T) {
 			}
 			if c := f.srv.Counts(); c.Ignored != 1 {
 				t.Errorf("counts %+v, want 1 ignored", c)
+			}
+		})
+	}
+}
+
+// arfQuoting is a provider's feedback report about a message whose
+// envelope sender was mailFrom.
+func arfQuoting(mailFrom string) []byte {
+	return []byte("From: feedbackloop@provider.example\r\n" +
+		"To: " + fblAddress + "\r\n" +
+		"Subject: Complaint\r\n" +
+		"MIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nA user marked this message as spam.\r\n" +
+		"--b\r\nContent-Type: message/feedback-report\r\n\r\n" +
+		"Feedback-Type: abuse\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n" +
+		"Original-Mail-From: <" + mailFrom + ">\r\nOriginal-Rcpt-To: <p2@patients.example>\r\n" +
+		"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n" +
+		"Return-Path: <" + mailFrom + ">\r\nFrom: " + author + "\r\nSubject: Ricetta\r\n" +
+		"--b--\r\n")
+}
+
+func TestFeedbackLoopAddress(t *testing.T) {
+	other, err := verp.New([]byte("a different key of enough length"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name           string
+		raw            func(f *fixture) []byte
+		complaints     int
+		unattributed   int64
+		wantComplained string
+	}{
+		{"quotes our VERP address", func(f *fixture) []byte { return arfQuoting(f.verpFor(1)) }, 1, 0, "p2@patients.example"},
+		{"quotes a forged one", func(f *fixture) []byte {
+			return arfQuoting(other.Address("bounces@bounces.platform.example", f.msgID, 1))
+		}, 0, 1, ""},
+		{"quotes none", func(*fixture) []byte { return arfQuoting("news@shop.example") }, 0, 1, ""},
+		{"a bounce quoting our VERP address, not a report", func(f *fixture) []byte {
+			return append([]byte("Return-Path: <"+f.verpFor(1)+">\r\n"), remoteDSN(t, fblAddress, "p2@patients.example")...)
+		}, 0, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t)
+			if err := f.send(t, strings.ToUpper(fblAddress), tt.raw(f)); err != nil {
+				t.Fatalf("report refused: %v", err)
+			}
+			c := f.events.of(event.Complained)
+			if len(c) != tt.complaints {
+				t.Fatalf("%d complained events, want %d: %+v", len(c), tt.complaints, c)
+			}
+			if tt.complaints > 0 && (c[0].Recipient != tt.wantComplained || c[0].Tenant != "ricette") {
+				t.Errorf("complained event %+v, want %s of ricette", c[0], tt.wantComplained)
+			}
+			if n := len(f.events.of(event.Bounced)) + len(f.queue.list()); n != 0 {
+				t.Errorf("%d bounced events and forwarded DSNs, want none", n)
+			}
+			if got := f.srv.Counts().Unattributed; got != tt.unattributed {
+				t.Errorf("unattributed %d, want %d", got, tt.unattributed)
 			}
 		})
 	}

@@ -34,6 +34,7 @@ const (
 	otherPass   = "corriere-demo"          // its published demo password
 	otherSender = "alerts@example.com"     // one of its sender domains
 	ricettePass = "a password for this test only"
+	fblAddress  = "fbl@bounces.corriere-smarthost.it"
 )
 
 // caseStudy is a node with the bounce listener, the simulated internet,
@@ -100,7 +101,7 @@ func startCaseStudy(t *testing.T) *caseStudy {
 		Sources:    []policy.Source{{IP: "127.0.0.2", Helo: "mta2.corriere-smarthost.it"}},
 		ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: rules,
 		InsecureAuthLoopback: true, Retry: []time.Duration{200 * time.Millisecond},
-		BounceListen: fmt.Sprintf("127.0.0.10:%d", port),
+		BounceListen: fmt.Sprintf("127.0.0.10:%d", port), FBLAddresses: []string{fblAddress},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +240,60 @@ func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
 			t.Errorf("another tenant to %s: %v, want it accepted", gone, err)
 		}
 	}
+	// The patient marks the message as spam; the provider's feedback loop
+	// reports it to the platform's FBL address, quoting the envelope
+	// sender: the patient is suppressed for ricette too.
+	c.report(t, d.From)
+	waitFor(t, "the complaint to be taken", 5*time.Second, func() bool { return c.node.Bounces.Counts().Complaints == 1 })
+	err := c.submit(t, "ricette", ricettePass, doctor, header, patient)
+	if se := (*smtp.SMTPError)(nil); !errors.As(err, &se) || se.Code != 550 {
+		t.Errorf("ricette to %s after the complaint: %v, want 550", patient, err)
+	}
+}
+
+// report sends the bounce listener a feedback report (RFC 5965) to the FBL
+// address about a message whose envelope sender was mailFrom.
+func (c *caseStudy) report(t *testing.T, mailFrom string) {
+	t.Helper()
+	raw := "From: feedbackloop@gmail.com\r\nTo: " + fblAddress + "\r\nSubject: Complaint\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=feedback-report; boundary=\"fb\"\r\n\r\n" +
+		"--fb\r\nContent-Type: text/plain\r\n\r\nA user marked this message as spam.\r\n" +
+		"--fb\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: test/1.0\r\nVersion: 1\r\n" +
+		"Original-Mail-From: <" + mailFrom + ">\r\nOriginal-Rcpt-To: <" + patient + ">\r\n" +
+		"--fb\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: " + doctor + "\r\nSubject: Ricetta elettronica\r\n--fb--\r\n"
+	if err := sendRaw(c.node.BounceAddr(), "feedbackloop@gmail.com", fblAddress, raw); err != nil {
+		t.Fatalf("feedback report refused: %v", err)
+	}
+}
+
+// sendRaw sends raw from one sender to one recipient over plain SMTP and
+// returns the first refusal.
+func sendRaw(addr, from, to, raw string) error {
+	cl, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.Hello("mx.provider.example"); err != nil {
+		return err
+	}
+	if err := cl.Mail(from, nil); err != nil {
+		return err
+	}
+	if err := cl.Rcpt(to, nil); err != nil {
+		return err
+	}
+	w, err := cl.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte(raw)); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return cl.Quit()
 }
 
 func TestCaseStudyForgedBounceChangesNothing(t *testing.T) {
@@ -260,28 +315,11 @@ func TestCaseStudyForgedBounceChangesNothing(t *testing.T) {
 	bounce := "From: MAILER-DAEMON@gmail.com\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
 		"Content-Type: text/plain\r\n\r\n<" + patient + ">: 550 5.1.1 user unknown\r\n"
 	for _, rcpt := range forged {
-		cl, err := smtp.Dial(c.node.BounceAddr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.Hello("forger.example"); err != nil {
-			t.Fatal(err)
-		}
-		if err := cl.Mail("", nil); err != nil {
-			t.Fatal(err)
-		}
-		err = cl.Rcpt(rcpt, nil)
+		err := sendRaw(c.node.BounceAddr(), "", rcpt, bounce)
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) || se.Code != 550 {
-			t.Errorf("RCPT %s: %v, want 550", rcpt, err)
+			t.Errorf("bounce to %s: %v, want 550", rcpt, err)
 		}
-		if err == nil {
-			if w, err := cl.Data(); err == nil {
-				w.Write([]byte(bounce))
-				w.Close()
-			}
-		}
-		cl.Close()
 	}
 	if got := c.node.Bounces.Counts(); got.Forged != 2 || got.Bounces != 0 || got.Forwarded != 0 {
 		t.Errorf("bounce listener counts %+v: want 2 forged, nothing taken", got)

@@ -93,6 +93,10 @@ type Config struct {
 	// bounces and feedback reports sent to the VERP addresses of
 	// re-enveloped mail; empty disables it.
 	BounceListen string
+	// FBLAddresses are the feedback-loop addresses registered with the
+	// providers, whose MX is the bounce listener: complaints sent there
+	// about re-enveloped mail suppress the complainer's address.
+	FBLAddresses []string
 	// VERPKeyFile holds the key that signs VERP addresses (hex). The
 	// default value is SpoolDir/verp.key, made on first start.
 	VERPKeyFile string
@@ -291,7 +295,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.BounceListen != "" {
 		n.Bounces, err = bouncein.New(bouncein.Options{
 			Hostname: cfg.Hostname, VERP: signer, Spool: n.Spool, Queue: n.Queue, Policy: n.Policy,
-			Events: n.Events, Logger: log,
+			FBLAddresses: cfg.FBLAddresses, Events: n.Events, Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
