@@ -133,7 +133,7 @@ type Node struct {
 }
 
 // Start brings a node up and returns once it accepts connections.
-func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -153,7 +153,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.VERPKeyFile = filepath.Join(cfg.SpoolDir, "verp.key")
 	}
 	log := cfg.Logger
-	n = &Node{cfg: cfg, log: log, Events: &event.Bus{}, serveErr: make(chan error, 1)}
+	// n is returned only on success: the cleanups below use it when Start
+	// fails part way.
+	n := &Node{cfg: cfg, log: log, Events: &event.Bus{}, serveErr: make(chan error, 1)}
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -290,6 +292,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
+		closers = append(closers, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n.Admin.Close(sctx)
+		})
 	}
 
 	if cfg.BounceListen != "" {
