@@ -18,8 +18,9 @@
 // bounce through the policy's on_bounce (core/bounce, the same code path
 // as "corriere bounce classify") and, for the recipient the VERP address
 // names:
-//   - a failure (standard DSN or any non-standard bounce): a "bounced"
-//     event, which feeds the suppression list when the category is hard,
+//   - a failure (a standard DSN, or a non-standard bounce that
+//     core/bounce recognises; other mail is logged and ignored): a
+//     "bounced" event, which feeds the suppression list when the category is hard,
 //     and a DSN to the message's author — the RFC 3464 report with a
 //     plain-language first part and the provider's bounce attached — so
 //     each author gets their own bounces, not the platform;

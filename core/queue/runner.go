@@ -124,7 +124,9 @@ func (r *runner) reserveWarmup(j *job) bool {
 // connectionSpent reports whether the connection has carried as many
 // transactions as the lane allows.
 func (r *runner) connectionSpent() bool {
+	r.l.mu.Lock()
 	n := r.l.limits.MaxMessagesPerConnection
+	r.l.mu.Unlock()
 	return n > 0 && r.sent >= n
 }
 

@@ -16,13 +16,21 @@ import (
 // its recipients. It is written with the message, in the same batch, and
 // lives until PruneBounceRefs removes it.
 type BounceRef struct {
-	MsgID    string        `json:"id"`
-	Tenant   string        `json:"tenant,omitempty"`
-	Author   string        `json:"author"`
-	Sender   string        `json:"sender"`
-	Class    message.Class `json:"class,omitempty"`
-	Subject  string        `json:"subject,omitempty"`
-	Received time.Time     `json:"received"`
+	// MsgID is the spool ID of the message.
+	MsgID string `json:"id"`
+	// Tenant is the message's tenant, whose suppression list a bounce
+	// feeds.
+	Tenant string `json:"tenant,omitempty"`
+	// Author receives the message's bounces.
+	Author string `json:"author"`
+	// Sender is the envelope sender the message left with (before VERP).
+	Sender string `json:"sender"`
+	// Class is the message's class.
+	Class message.Class `json:"class,omitempty"`
+	// Subject is the message's Subject, unfolded and bounded.
+	Subject string `json:"subject,omitempty"`
+	// Received is when the message was accepted.
+	Received time.Time `json:"received"`
 	// Rcpts are the recipients in envelope order: a VERP address's index
 	// points into it.
 	Rcpts []string `json:"rcpts"`

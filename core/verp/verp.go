@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -174,6 +175,15 @@ func LoadOrCreateKey(path string) ([]byte, error) {
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("verp: write key file: %w", err)
+	}
+	// The new name must survive a crash too: a lost key makes every
+	// address issued with it fail to verify.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return nil, fmt.Errorf("verp: sync key directory: %w", err)
+		}
 	}
 	return key, nil
 }
