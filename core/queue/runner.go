@@ -26,6 +26,9 @@ type runner struct {
 	conn     Conn
 	sent     int
 	release  func() // gives back the queue-wide connection slot
+	// onReserve marks a connection on the critical reserve of the
+	// queue-wide slots: it carries critical mail only.
+	onReserve bool
 }
 
 func (r *runner) closeConn() {
@@ -51,11 +54,12 @@ func (r *runner) deliver(j *job) bool {
 		l.finish(j)
 		return true
 	}
-	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent()) {
+	critical := j.msg.meta.Class == message.Critical
+	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent() || (r.onReserve && !critical)) {
 		r.closeConn()
 	}
 	if r.conn == nil {
-		release := q.slots.acquire(q.ctx, r.reserved || j.msg.meta.Class == message.Critical)
+		release, fromReserve := q.slots.acquire(q.ctx, r.reserved || critical)
 		if release == nil {
 			l.requeue(j)
 			return false
@@ -74,7 +78,7 @@ func (r *runner) deliver(j *job) bool {
 			l.finish(j)
 			return true
 		}
-		r.conn, r.sent, r.release = c, 0, release
+		r.conn, r.sent, r.release, r.onReserve = c, 0, release, fromReserve
 	}
 
 	content, err := q.opts.Spool.Content(j.msg.meta.ID)

@@ -17,28 +17,34 @@ func newConnSlots(n int) *connSlots {
 	return &connSlots{normal: make(chan struct{}, n), critical: make(chan struct{}, max(1, n/10))}
 }
 
-// acquire takes a slot, waiting for one until ctx ends; reserved runners
-// (critical mail) take one of the critical reserve when all others are
-// busy. It returns the function that gives the slot back, or nil when ctx
-// ended first.
-func (s *connSlots) acquire(ctx context.Context, reserved bool) (release func()) {
+// acquire takes a slot, waiting for one until ctx ends; critical mail
+// takes one of the critical reserve when all others are busy, and waits
+// for either. It returns the function that gives the slot back (nil when
+// ctx ended first) and whether the slot is from the reserve: a connection
+// on it must carry critical mail only.
+func (s *connSlots) acquire(ctx context.Context, critical bool) (release func(), fromReserve bool) {
+	normal := func() { <-s.normal }
+	reserve := func() { <-s.critical }
 	select {
 	case s.normal <- struct{}{}:
-		return func() { <-s.normal }
+		return normal, false
 	default:
 	}
-	if reserved {
+	if !critical {
 		select {
-		case s.critical <- struct{}{}:
-			return func() { <-s.critical }
-		default:
+		case s.normal <- struct{}{}:
+			return normal, false
+		case <-ctx.Done():
+			return nil, false
 		}
 	}
 	select {
 	case s.normal <- struct{}{}:
-		return func() { <-s.normal }
+		return normal, false
+	case s.critical <- struct{}{}:
+		return reserve, true
 	case <-ctx.Done():
-		return nil
+		return nil, false
 	}
 }
 
