@@ -18,6 +18,7 @@ import (
 
 	"corriere/core/event"
 	"corriere/core/message"
+	"corriere/core/netlimit"
 	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/spool"
@@ -243,7 +244,8 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	s.listener = l
 	s.mu.Unlock()
-	err := s.smtp.Serve(&limitListener{Listener: l, max: int64(s.opts.MaxSessions), onReject: func() { s.count("too_many_sessions") }})
+	err := s.smtp.Serve(&netlimit.Listener{Listener: l, Max: int64(s.opts.MaxSessions),
+		Refusal: "421 4.3.2 Too many concurrent sessions, try again later\r\n", OnRefuse: func() { s.count("too_many_sessions") }})
 	if s.draining.Load() {
 		return nil
 	}
@@ -307,43 +309,6 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		}
 	}
 	return sess, nil
-}
-
-// limitListener refuses sessions beyond max with a 421 greeting.
-type limitListener struct {
-	net.Listener
-	max      int64
-	active   atomic.Int64
-	onReject func()
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.active.Add(1) > l.max {
-			l.active.Add(-1)
-			l.onReject()
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte("421 4.3.2 Too many concurrent sessions, try again later\r\n")) // best effort before closing
-			c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, l: l}, nil
-	}
-}
-
-type countedConn struct {
-	net.Conn
-	l    *limitListener
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { c.l.active.Add(-1) })
-	return c.Conn.Close()
 }
 
 // slogPrinter adapts slog to go-smtp's logger.
