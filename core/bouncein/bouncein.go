@@ -29,8 +29,15 @@
 //     the person who complained;
 //   - an auto-reply, a delay notice or a success report: logged only.
 //
-// The reply to the end of DATA is sent after the forwarded DSNs are
-// durably spooled, so a 250 here never loses a bounce.
+// The reply to the end of DATA is sent after the suppression and the
+// forwarded DSNs are durably stored, so a 250 here never loses a bounce. A
+// recipient's bounce is forwarded once: a bounce sent again (a retry after
+// a temporary failure here, or a replay) changes nothing more.
+//
+// The listener bounds what an unauthenticated peer can cost: concurrent
+// sessions (MaxSessions), the size of a message, the recipients of one,
+// invalid recipients per session (the session is closed after a few), and
+// the time the policy spends on one message.
 package bouncein
 
 import (
@@ -40,7 +47,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,15 +59,23 @@ import (
 	"corriere/core/dsn"
 	"corriere/core/event"
 	"corriere/core/message"
+	"corriere/core/netlimit"
 	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/spool"
+	"corriere/core/suppress"
 	"corriere/core/verp"
 )
 
 // Verifier checks VERP addresses; *verp.Signer implements it.
 type Verifier interface {
 	Parse(addr string) (verp.Ref, error)
+}
+
+// Suppressor adds addresses to a tenant's suppression list;
+// *suppress.List implements it.
+type Suppressor interface {
+	AddIfAbsent(e suppress.Entry) (bool, error)
 }
 
 // Enqueuer takes spooled messages for delivery; *queue.Queue implements
@@ -84,6 +101,10 @@ type Options struct {
 	// FBLAddresses are the feedback-loop addresses registered with the
 	// providers, whose MX is this listener. May be empty.
 	FBLAddresses []string
+	// Suppress records hard bounces and complaints durably before the
+	// listener answers 250; *suppress.List implements it. May be nil (the
+	// events then carry them alone).
+	Suppress Suppressor
 	// Events receives bounced, complained, rejected and dsn events. May
 	// be nil.
 	Events *event.Bus
@@ -97,6 +118,9 @@ type Options struct {
 	// MaxRecipients bounds the recipients of one message. The default
 	// value is 50.
 	MaxRecipients int
+	// MaxSessions bounds concurrent sessions; more get a 421 greeting.
+	// The default value is 100.
+	MaxSessions int
 	// Timeout bounds each read and write on a connection. The default
 	// value is 2 minutes.
 	Timeout time.Duration
@@ -137,6 +161,13 @@ type Server struct {
 	smtp *smtp.Server
 	fbl  map[string]bool // lower-cased feedback-loop addresses
 
+	mu       sync.Mutex
+	draining bool
+	listener net.Listener
+	inflight sync.WaitGroup // DATA handlers running
+
+	forwardMu sync.Mutex // orders forwards, which update bounce references
+
 	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed atomic.Int64
 }
 
@@ -162,6 +193,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxRecipients == 0 {
 		opts.MaxRecipients = 50
+	}
+	if opts.MaxSessions == 0 {
+		opts.MaxSessions = 100
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Minute
@@ -193,20 +227,47 @@ func New(opts Options) (*Server, error) {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.smtp.Serve(ln)
-	if errors.Is(err, smtp.ErrServerClosed) {
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	err := s.smtp.Serve(&netlimit.Listener{Listener: ln, Max: int64(s.opts.MaxSessions),
+		Refusal: "421 4.3.2 Too many concurrent sessions, try again later\r\n"})
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting connections and waits, until ctx ends, for the
-// open ones to finish.
+// Shutdown stops accepting connections and transactions, waits until the
+// messages being handled are done (or ctx ends), then closes every
+// session. When it returns, nothing of the listener uses the spool.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.smtp.Shutdown(ctx)
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+	s.mu.Lock()
+	s.draining = true
+	if s.listener != nil {
+		s.listener.Close()
 	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("bouncein: shutdown with messages being handled: %w", ctx.Err())
+	}
+	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
+		err = cerr
+	}
+	// Closing the sessions ends the reads; what is being classified or
+	// stored ends within the policy timeout.
+	<-done
 	return err
 }
 
@@ -225,17 +286,28 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if a, ok := c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		peer = a.IP.String()
 	}
-	return &session{s: s, peer: peer}, nil
+	return &session{s: s, conn: c, peer: peer}, nil
 }
 
 // session is one SMTP session.
 type session struct {
 	s    *Server
+	conn *smtp.Conn
 	peer string
 	from string
 	refs []addressed
 	fbl  bool // sent to a feedback-loop address
+	bad  int  // recipients refused in this session
 }
+
+// maxBadRcpts is how many refused recipients a session may try before it
+// is closed: a bounce names one or a few, a scanner many.
+const maxBadRcpts = 10
+
+var (
+	errShuttingDown = smtpError(reply.New(421, "4.3.2", "Service shutting down, try again later"))
+	errTooManyBad   = smtpError(reply.New(421, "4.7.0", "Too many invalid recipients, closing"))
+)
 
 // addressed is an accepted recipient and what its VERP address names.
 type addressed struct {
@@ -262,6 +334,13 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return nil
 	}
 	ref, err := s.opts.VERP.Parse(to)
+	if err != nil {
+		se.bad++
+		if se.bad > maxBadRcpts {
+			time.AfterFunc(100*time.Millisecond, func() { se.conn.Close() })
+			return errTooManyBad
+		}
+	}
 	switch {
 	case errors.Is(err, verp.ErrForged):
 		s.forged.Add(1)
@@ -274,12 +353,22 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.log.Info("refused a recipient that is not a bounce address", "rcpt", to, "from", se.from, "peer", se.peer)
 		return smtpError(reply.New(550, "5.1.1", fmt.Sprintf("<%s>: no such mailbox; this server only takes bounces for the addresses it issued", to)))
 	}
-	se.refs = append(se.refs, addressed{addr: to, ref: ref})
+	if !slices.ContainsFunc(se.refs, func(a addressed) bool { return a.ref == ref }) {
+		se.refs = append(se.refs, addressed{addr: to, ref: ref})
+	}
 	return nil
 }
 
 func (se *session) Data(r io.Reader) error {
 	s := se.s
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return errShuttingDown
+	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		var tooBig *smtp.SMTPError
@@ -295,7 +384,11 @@ func (se *session) Data(r io.Reader) error {
 			s.unattributed.Add(1)
 			s.log.Info("feedback report quotes no VERP address of ours; ignored", "from", se.from, "peer", se.peer)
 		}
-		refs = append(refs, quoted...)
+		for _, q := range quoted {
+			if !slices.ContainsFunc(refs, func(a addressed) bool { return a.ref == q.ref }) {
+				refs = append(refs, q)
+			}
+		}
 	}
 	if err := s.handle(se.from, se.peer, raw, refs); err != nil {
 		s.log.Error("bounce not processed; asked the sender to retry", "from", se.from, "peer", se.peer, "err", err)
@@ -354,9 +447,13 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		Category: r.Verdict.Category, MX: r.Report.RemoteMTA, Reply: diagnostic(r.Report)}
 	switch {
 	case r.Report.Kind == bounce.KindARF:
+		reason := "feedback report (" + orDash(r.Report.FeedbackType) + ") from " + peerName(from, peer)
+		if err := s.suppress(ref, rcpt, suppress.CategoryFeedback, suppress.SourceComplaint, reason); err != nil {
+			return err
+		}
 		s.complaints.Add(1)
 		e := base
-		e.Type, e.Reason = event.Complained, "feedback report ("+orDash(r.Report.FeedbackType)+") from "+peerName(from, peer)
+		e.Type, e.Reason = event.Complained, reason
 		s.emit(&e)
 		s.log.Info("complaint received", "msg_id", ref.MsgID, "rcpt", rcpt, "tenant", ref.Tenant, "feedback_type", r.Report.FeedbackType)
 		return nil
@@ -365,13 +462,45 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		s.log.Info("not a failure; nothing to do", "msg_id", ref.MsgID, "rcpt", rcpt, "category", r.Verdict.Category, "action", r.Report.Action)
 		return nil
 	}
+	if suppress.IsHard(r.Verdict.Category) {
+		if err := s.suppress(ref, rcpt, r.Verdict.Category, suppress.SourceBounce, base.Reply); err != nil {
+			return err
+		}
+	}
+	dsnID, err := s.forward(ref.MsgID, a.ref.Index, rcpt, r, raw)
+	if err != nil {
+		return err
+	}
+	if dsnID == "" {
+		s.ignored.Add(1)
+		s.log.Info("bounce for a recipient whose bounce was forwarded already; ignored", "msg_id", ref.MsgID, "rcpt", rcpt, "from", from)
+		return nil
+	}
 	s.bounces.Add(1)
+	s.forwarded.Add(1)
 	e := base
 	e.Type, e.Reason = event.Bounced, "asynchronous bounce from "+peerName(from, peer)
 	s.emit(&e)
-	s.log.Info("asynchronous bounce", "msg_id", ref.MsgID, "rcpt", rcpt, "tenant", ref.Tenant,
-		"category", r.Verdict.Category, "hard", r.Verdict.Hard, "author", ref.Author)
-	return s.forward(ref, rcpt, r, raw)
+	s.emit(&event.Event{Type: event.DSNQueued, MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant,
+		Reason: "delivery status notification queued as " + dsnID + " (asynchronous bounce forwarded to the author <" + ref.Author + ">)"})
+	s.log.Info("asynchronous bounce forwarded", "msg_id", ref.MsgID, "rcpt", rcpt, "tenant", ref.Tenant,
+		"category", r.Verdict.Category, "hard", r.Verdict.Hard, "author", ref.Author, "dsn", dsnID)
+	return nil
+}
+
+// suppress adds rcpt to the suppression list of the message's tenant.
+func (s *Server) suppress(ref *spool.BounceRef, rcpt, category, source, reason string) error {
+	if s.opts.Suppress == nil {
+		return nil
+	}
+	_, err := s.opts.Suppress.AddIfAbsent(suppress.Entry{
+		Tenant: ref.Tenant, Address: rcpt, Category: category, Source: source,
+		Reason: reason, Added: s.opts.Now(), MsgID: ref.MsgID,
+	})
+	if err != nil {
+		return fmt.Errorf("bouncein: suppress %s for %q: %w", rcpt, ref.Tenant, err)
+	}
+	return nil
 }
 
 // maxQuoted bounds the VERP addresses taken from one feedback report.
@@ -442,8 +571,20 @@ func failed(r bounce.Result) bool {
 	return r.Report.Kind != bounce.KindAutoreply
 }
 
-// forward queues a DSN about rcpt to the author of the message.
-func (s *Server) forward(ref *spool.BounceRef, rcpt string, r bounce.Result, raw []byte) error {
+// forward queues a DSN about recipient index of message msgID to the
+// message's author, and records in the same commit that it did: it
+// returns the DSN's spool ID, or "" when that recipient's bounce was
+// forwarded already.
+func (s *Server) forward(msgID string, index int, rcpt string, r bounce.Result, raw []byte) (string, error) {
+	s.forwardMu.Lock()
+	defer s.forwardMu.Unlock()
+	ref, err := s.opts.Spool.BounceRef(msgID)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(ref.Forwarded, index) {
+		return "", nil
+	}
 	now := s.opts.Now()
 	rc := dsn.Recipient{Addr: rcpt, Action: dsn.Failed, RemoteMTA: r.Report.RemoteMTA, LastAttempt: now}
 	if st, ok := reply.ParseStatus(r.Report.Status); ok {
@@ -463,25 +604,31 @@ func (s *Server) forward(ref *spool.BounceRef, rcpt string, r bounce.Result, raw
 	}
 	built, err := dsn.Build(rep)
 	if err != nil {
-		return fmt.Errorf("bouncein: build DSN for %s: %w", ref.MsgID, err)
+		return "", fmt.Errorf("bouncein: build DSN for %s: %w", msgID, err)
 	}
 	h, body, err := message.Parse(built)
 	if err != nil {
-		return fmt.Errorf("bouncein: parse own DSN for %s: %w", ref.MsgID, err)
+		return "", fmt.Errorf("bouncein: parse own DSN for %s: %w", msgID, err)
 	}
 	m := &message.Message{
 		Envelope: message.Envelope{Recipients: []message.Recipient{{Addr: ref.Author, Notify: message.NotifyNever}}},
 		Header:   h, Body: body, Tenant: ref.Tenant, Class: message.Transactional, Received: now,
 	}
-	meta, entries, err := s.opts.Spool.Put(m, now)
+	b := s.opts.Spool.NewBatch()
+	defer b.Close()
+	meta, entries, err := b.Put(m, now)
 	if err != nil {
-		return fmt.Errorf("bouncein: spool DSN for %s: %w", ref.MsgID, err)
+		return "", fmt.Errorf("bouncein: spool DSN for %s: %w", msgID, err)
+	}
+	ref.Forwarded = append(ref.Forwarded, index)
+	if err := b.PutBounceRef(ref); err != nil {
+		return "", err
+	}
+	if err := b.Commit(true); err != nil {
+		return "", fmt.Errorf("bouncein: spool DSN for %s: %w", msgID, err)
 	}
 	s.opts.Queue.Add(meta, entries)
-	s.forwarded.Add(1)
-	s.emit(&event.Event{Type: event.DSNQueued, MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant,
-		Reason: "delivery status notification queued as " + meta.ID + " (asynchronous bounce forwarded to the author <" + ref.Author + ">)"})
-	return nil
+	return meta.ID, nil
 }
 
 func (s *Server) emit(e *event.Event) {

@@ -3,6 +3,7 @@ package bouncein_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"corriere/core/message"
 	"corriere/core/reply"
 	"corriere/core/spool"
+	"corriere/core/suppress"
 	"corriere/core/verp"
 )
 
@@ -72,6 +74,7 @@ type fixture struct {
 	queue  *queued
 	events *events
 	srv    *bouncein.Server
+	list   *suppress.List
 	msgID  string // a re-enveloped message to p1@, p2@patients.example
 }
 
@@ -95,11 +98,11 @@ func start(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{signer: signer, spool: sp, queue: &queued{}, events: &events{}}
+	f := &fixture{signer: signer, spool: sp, queue: &queued{}, events: &events{}, list: suppress.New(sp, nil)}
 	bus := &event.Bus{}
 	bus.Subscribe(f.events)
 	f.srv, err = bouncein.New(bouncein.Options{Hostname: "mta.platform.example", VERP: signer, Spool: sp,
-		Queue: f.queue, Policy: pol, Events: bus, FBLAddresses: []string{fblAddress}})
+		Queue: f.queue, Policy: pol, Events: bus, FBLAddresses: []string{fblAddress}, Suppress: f.list})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +214,104 @@ func TestBounceIsForwardedToTheAuthor(t *testing.T) {
 	}
 	if c := f.srv.Counts(); c.Bounces != 1 || c.Forwarded != 1 || c.Messages != 1 {
 		t.Errorf("counts %+v", c)
+	}
+	// The address was suppressed for the tenant before the 250.
+	e, ok, err := f.list.Lookup("ricette", "p2@patients.example")
+	if err != nil || !ok || e.Category != "userunknown" || e.Source != suppress.SourceBounce {
+		t.Errorf("suppression entry %+v, found %v, err %v", e, ok, err)
+	}
+}
+
+// TestBounceForwardedOnce: the same bounce named twice in one transaction,
+// or sent again later, reaches the author once.
+func TestBounceForwardedOnce(t *testing.T) {
+	f := start(t)
+	to := f.verpFor(0)
+	raw := remoteDSN(t, to, "p1@patients.example")
+	c, err := smtp.Dial(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("mx.patients.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("", nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := c.Rcpt(to, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(raw)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.send(t, to, raw); err != nil {
+		t.Fatalf("the bounce again: %v", err)
+	}
+	if n := len(f.queue.list()); n != 1 {
+		t.Errorf("%d DSNs queued to the author, want 1", n)
+	}
+	if n := len(f.events.of(event.Bounced)); n != 1 {
+		t.Errorf("%d bounced events, want 1", n)
+	}
+}
+
+// TestScannerIsDisconnected: a peer trying address after address is
+// told to go away.
+func TestScannerIsDisconnected(t *testing.T) {
+	f := start(t)
+	c, err := smtp.Dial(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("scanner.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("", nil); err != nil {
+		t.Fatal(err)
+	}
+	var se *smtp.SMTPError
+	for i := range 20 {
+		err := c.Rcpt(fmt.Sprintf("user%d@bounces.platform.example", i), nil)
+		if !errors.As(err, &se) {
+			t.Fatalf("recipient %d: %v, want a refusal", i, err)
+		}
+		if se.Code == 421 {
+			break
+		}
+	}
+	if se.Code != 421 {
+		t.Fatalf("after 20 invalid recipients: %v, want 421", se)
+	}
+}
+
+// TestShutdownDoesNotWaitForIdleSessions: an idle session neither holds
+// up the shutdown nor outlives it.
+func TestShutdownDoesNotWaitForIdleSessions(t *testing.T) {
+	f := start(t)
+	c, err := smtp.Dial(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("idle.example"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with an idle session: %v", err)
+	}
+	if err := c.Mail("", nil); err == nil {
+		t.Error("the idle session still takes commands after Shutdown")
 	}
 }
 

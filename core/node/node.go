@@ -302,7 +302,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.BounceListen != "" {
 		n.Bounces, err = bouncein.New(bouncein.Options{
 			Hostname: cfg.Hostname, VERP: signer, Spool: n.Spool, Queue: n.Queue, Policy: n.Policy,
-			FBLAddresses: cfg.FBLAddresses, Events: n.Events, Logger: log,
+			FBLAddresses: cfg.FBLAddresses, Suppress: n.Suppression, Events: n.Events, Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)

@@ -34,6 +34,9 @@ type BounceRef struct {
 	// Rcpts are the recipients in envelope order: a VERP address's index
 	// points into it.
 	Rcpts []string `json:"rcpts"`
+	// Forwarded lists the recipients (envelope indexes) whose bounce was
+	// forwarded to the author already: each is forwarded once.
+	Forwarded []int `json:"forwarded,omitempty"`
 }
 
 func bounceRefKey(id string) []byte { return append([]byte{prefixBounceRef, 0}, id...) }
@@ -48,11 +51,17 @@ func (b *Batch) putBounceRef(m *message.Message) error {
 	for i, r := range m.Recipients {
 		ref.Rcpts[i] = r.Addr
 	}
-	v, err := json.Marshal(&ref)
+	return b.PutBounceRef(&ref)
+}
+
+// PutBounceRef writes a bounce reference in the batch: the bounce listener
+// records a forwarded bounce in the same commit as the DSN it queues.
+func (b *Batch) PutBounceRef(ref *BounceRef) error {
+	v, err := json.Marshal(ref)
 	if err != nil {
-		return fmt.Errorf("spool: encode bounce reference %s: %w", m.ID, err)
+		return fmt.Errorf("spool: encode bounce reference %s: %w", ref.MsgID, err)
 	}
-	_ = b.b.Set(bounceRefKey(m.ID), v, nil) // fails only on a closed batch
+	_ = b.b.Set(bounceRefKey(ref.MsgID), v, nil) // fails only on a closed batch
 	return nil
 }
 

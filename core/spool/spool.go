@@ -149,7 +149,6 @@ func (s *Spool) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) 
 		return nil, nil, err
 	}
 	if err := b.Commit(true); err != nil {
-		b.s.forget(meta.ID)
 		return nil, nil, err
 	}
 	return meta, entries, nil
@@ -324,6 +323,8 @@ type Batch struct {
 	b *pebble.Batch
 	// finished lists messages whose last entry this batch removes.
 	finished []string
+	// added lists messages this batch puts, forgotten if it fails.
+	added []string
 }
 
 // NewBatch starts a batch. Close it after Commit (or to abandon it).
@@ -368,6 +369,7 @@ func (b *Batch) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) 
 	b.s.mu.Lock()
 	b.s.remaining[m.ID] = len(entries)
 	b.s.mu.Unlock()
+	b.added = append(b.added, m.ID)
 	return &meta, entries, nil
 }
 
@@ -404,6 +406,9 @@ func (b *Batch) Remove(e *Entry) {
 // is on disk (sharing the fsync with concurrent commits).
 func (b *Batch) Commit(sync bool) error {
 	if err := b.b.Commit(writeOptions(sync)); err != nil {
+		for _, id := range b.added {
+			b.s.forget(id)
+		}
 		return fmt.Errorf("spool: commit: %w", err)
 	}
 	return nil

@@ -53,9 +53,10 @@ type RecorderOptions struct {
 // for the event's tenant. An address already suppressed keeps its entry.
 //
 // Emit only queues: a single worker writes, so events are never slowed by
-// the disk. Close drains the queue. The bounce listener, which learns of
-// asynchronous bounces outside the event bus, adds through List.AddIfAbsent
-// directly, with SourceBounce and the bounce's category.
+// the disk, and a crash may lose what is queued. Close drains the queue.
+// The bounce listener, which must not answer 250 before a suppression is
+// on disk, adds through List.AddIfAbsent directly as well (the recorder
+// then finds the entry there and keeps it).
 type Recorder struct {
 	list  *List
 	log   *slog.Logger
