@@ -364,10 +364,8 @@ func (n *Node) pruneBounceRefs(ctx context.Context) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		if removed, err := n.Spool.PruneBounceRefs(time.Now().Add(-BounceRefTTL)); err != nil {
+		if err := n.Spool.PruneBounceRefs(time.Now().Add(-BounceRefTTL)); err != nil {
 			n.log.Error("pruning bounce references", "err", err)
-		} else if removed > 0 {
-			n.log.Info("pruned old bounce references", "removed", removed, "older_than", BounceRefTTL)
 		}
 		select {
 		case <-ctx.Done():

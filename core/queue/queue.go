@@ -275,6 +275,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 	q.stopping.Store(true)
 	q.runnersMu.Unlock()
 	q.cancel()
+	q.router.running.Wait()
 	q.mu.Lock()
 	for _, l := range q.lanes {
 		l.wake()

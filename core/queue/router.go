@@ -36,6 +36,9 @@ type router struct {
 	input  [][]*item
 	done   bool
 	fast   chan struct{} // tokens of fastLane routings in progress
+	// running counts the goroutines that route (workers and fast lanes):
+	// Stop waits for them, as they may still write to the spool.
+	running sync.WaitGroup
 }
 
 func newRouter(q *Queue) *router {
@@ -87,7 +90,16 @@ func (r *router) fastLane(items []*item) bool {
 	default:
 		return false
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		// Stopping: the items stay in the spool for the next start.
+		<-r.fast
+		return true
+	}
+	r.running.Add(1)
 	go func() {
+		defer r.running.Done()
 		defer func() { <-r.fast }()
 		r.route(r.q.ctx, items)
 	}()
@@ -96,7 +108,11 @@ func (r *router) fastLane(items []*item) bool {
 
 func (r *router) start(ctx context.Context, workers int) {
 	for range workers {
-		go r.work(ctx)
+		r.running.Add(1)
+		go func() {
+			defer r.running.Done()
+			r.work(ctx)
+		}()
 	}
 	go func() {
 		<-ctx.Done()
@@ -148,20 +164,23 @@ func (r *router) route(ctx context.Context, batch []*item) {
 		}
 		groups[k] = append(groups[k], it)
 	}
-	// Jobs reach their lanes together, so that a batch of critical mail is
-	// never taken piecemeal between newsletters.
-	byLane := map[*lane][]*job{}
-	var lanes []*lane
+	// Each group's jobs reach their lanes as soon as it is routed: a slow
+	// MX lookup for one domain does not hold back the others.
 	for _, k := range order {
+		if ctx.Err() != nil {
+			return // stopping: the entries stay in the spool
+		}
+		byLane := map[*lane][]*job{}
+		var lanes []*lane
 		for _, lj := range r.routeGroup(ctx, k.domain, groups[k]) {
 			if _, seen := byLane[lj.lane]; !seen {
 				lanes = append(lanes, lj.lane)
 			}
 			byLane[lj.lane] = append(byLane[lj.lane], lj.job)
 		}
-	}
-	for _, l := range lanes {
-		l.enqueue(byLane[l]...)
+		for _, l := range lanes {
+			l.enqueue(byLane[l]...)
+		}
 	}
 }
 

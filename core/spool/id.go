@@ -24,19 +24,26 @@ var (
 // It encodes 64 bits of nanosecond time, 20 bits of per-process randomness
 // and a 16-bit counter.
 func NewID() string {
-	hi := uint64(time.Now().UnixNano())
 	lo := uint64(idNode&0xfffff)<<16 | uint64(idCounter.Add(1)&0xffff)
 	var out [20]byte
-	// 13 characters carry the 64-bit time (65 bits of room).
-	for i := 12; i >= 0; i-- {
-		out[i] = idAlphabet[hi&31]
-		hi >>= 5
-	}
+	copy(out[:], idTime(time.Now()))
 	// 7 characters carry 35 bits: node (20 bits) and counter (16 bits),
 	// the top bit of the node dropped.
 	for i := 19; i >= 13; i-- {
 		out[i] = idAlphabet[lo&31]
 		lo >>= 5
+	}
+	return string(out[:])
+}
+
+// idTime returns the first 13 characters of the IDs made at t: they carry
+// its 64-bit nanosecond time, so IDs made before t sort before it.
+func idTime(t time.Time) string {
+	hi := uint64(t.UnixNano())
+	var out [13]byte
+	for i := 12; i >= 0; i-- {
+		out[i] = idAlphabet[hi&31]
+		hi >>= 5
 	}
 	return string(out[:])
 }
