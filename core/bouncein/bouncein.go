@@ -56,6 +56,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"corriere/core/bounce"
+	"corriere/core/drain"
 	"corriere/core/dsn"
 	"corriere/core/event"
 	"corriere/core/message"
@@ -162,9 +163,8 @@ type Server struct {
 	fbl  map[string]bool // lower-cased feedback-loop addresses
 
 	mu       sync.Mutex
-	draining bool
 	listener net.Listener
-	inflight sync.WaitGroup // DATA handlers running
+	inflight drain.Gate // messages being received and handled
 
 	forwardMu sync.Mutex // orders forwards, which update bounce references
 
@@ -232,10 +232,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	err := s.smtp.Serve(&netlimit.Listener{Listener: ln, Max: int64(s.opts.MaxSessions),
 		Refusal: "421 4.3.2 Too many concurrent sessions, try again later\r\n"})
-	s.mu.Lock()
-	draining := s.draining
-	s.mu.Unlock()
-	if draining || errors.Is(err, smtp.ErrServerClosed) {
+	if s.inflight.Closed() || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
@@ -245,29 +242,22 @@ func (s *Server) Serve(ln net.Listener) error {
 // messages being handled are done (or ctx ends), then closes every
 // session. When it returns, nothing of the listener uses the spool.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.inflight.Close()
 	s.mu.Lock()
-	s.draining = true
 	if s.listener != nil {
 		s.listener.Close()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.inflight.Wait()
-		close(done)
-	}()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("bouncein: shutdown with messages being handled: %w", ctx.Err())
+	if werr := s.inflight.Wait(ctx); werr != nil {
+		err = fmt.Errorf("bouncein: shutdown with messages being handled: %w", werr)
 	}
 	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
 		err = cerr
 	}
 	// Closing the sessions ends the reads; what is being classified or
 	// stored ends within the policy timeout.
-	<-done
+	_ = s.inflight.Wait(context.Background()) // cannot fail without a deadline
 	return err
 }
 
@@ -361,14 +351,10 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (se *session) Data(r io.Reader) error {
 	s := se.s
-	s.mu.Lock()
-	if s.draining {
-		s.mu.Unlock()
+	if !s.inflight.Enter() {
 		return errShuttingDown
 	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
+	defer s.inflight.Leave()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		var tooBig *smtp.SMTPError

@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"corriere/core/drain"
 	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/netlimit"
@@ -203,8 +204,7 @@ type Server struct {
 	log  *slog.Logger
 	smtp *smtp.Server
 
-	draining atomic.Bool
-	inflight sync.WaitGroup // transactions between MAIL and the end of DATA
+	inflight drain.Gate // transactions between MAIL and the end of DATA
 	mu       sync.Mutex
 	listener net.Listener
 
@@ -246,7 +246,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	err := s.smtp.Serve(&netlimit.Listener{Listener: l, Max: int64(s.opts.MaxSessions),
 		Refusal: "421 4.3.2 Too many concurrent sessions, try again later\r\n", OnRefuse: func() { s.count("too_many_sessions") }})
-	if s.draining.Load() {
+	if s.inflight.Closed() {
 		return nil
 	}
 	return err
@@ -256,22 +256,15 @@ func (s *Server) Serve(l net.Listener) error {
 // in-flight transactions have finished (or ctx ends), then closes every
 // session.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
+	s.inflight.Close()
 	s.mu.Lock()
 	if s.listener != nil {
 		s.listener.Close()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.inflight.Wait()
-		close(done)
-	}()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("ingest: shutdown with transactions in flight: %w", ctx.Err())
+	if werr := s.inflight.Wait(ctx); werr != nil {
+		err = fmt.Errorf("ingest: shutdown with transactions in flight: %w", werr)
 	}
 	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
 		err = cerr

@@ -147,7 +147,7 @@ func (se *session) authFail(user, why string) error {
 
 // Mail implements smtp.Session.
 func (se *session) Mail(from string, opts *smtp.MailOptions) error {
-	if se.s.draining.Load() {
+	if se.s.inflight.Closed() {
 		return errShuttingDown
 	}
 	if se.tenant == nil && !se.relayNet && se.authAvailable() {
@@ -164,7 +164,9 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		from = a.String()
 	}
-	se.beginTxn()
+	if !se.beginTxn() {
+		return errShuttingDown
+	}
 	se.from = from
 	se.opts = *opts
 	se.utf8 = opts.UTF8
@@ -172,15 +174,19 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 // beginTxn counts a transaction as in flight until Reset or Logout, so that
-// Shutdown waits for it.
-func (se *session) beginTxn() {
+// Shutdown waits for it; it returns false when the server is shutting
+// down.
+func (se *session) beginTxn() bool {
 	if se.inTxn {
-		return
+		return true
+	}
+	if !se.s.inflight.Enter() {
+		return false
 	}
 	se.inTxn = true
-	se.s.inflight.Add(1)
 	var once sync.Once
-	se.txnEnd = func() { once.Do(se.s.inflight.Done) }
+	se.txnEnd = func() { once.Do(se.s.inflight.Leave) }
+	return true
 }
 
 // Rcpt implements smtp.Session.
