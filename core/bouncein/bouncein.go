@@ -19,14 +19,15 @@
 // as "corriere bounce classify") and, for the recipient the VERP address
 // names:
 //   - a failure (a standard DSN, or a non-standard bounce that
-//     core/bounce recognises; other mail is logged and ignored): a
-//     "bounced" event, which feeds the suppression list when the category is hard,
-//     and a DSN to the message's author — the RFC 3464 report with a
+//     core/bounce recognises; other mail is logged and ignored): the
+//     address suppressed for the message's tenant when the category is
+//     hard, a DSN to the message's author — the RFC 3464 report with a
 //     plain-language first part and the provider's bounce attached — so
-//     each author gets their own bounces, not the platform;
-//   - a feedback-loop (ARF) report: a "complained" event, which feeds the
-//     suppression list; the report is not forwarded, as it may identify
-//     the person who complained;
+//     each author gets their own bounces, not the platform, and a
+//     "bounced" event;
+//   - a feedback-loop (ARF) report: the address suppressed for the
+//     tenant and a "complained" event; the report is not forwarded, as it
+//     may identify the person who complained;
 //   - an auto-reply, a delay notice or a success report: logged only.
 //
 // The reply to the end of DATA is sent after the suppression and the
@@ -363,7 +364,7 @@ func (se *session) Data(r io.Reader) error {
 		}
 		return smtpError(reply.New(451, "4.3.0", "could not read the message; try again later"))
 	}
-	refs := se.refs
+	refs := slices.Clone(se.refs)
 	if se.fbl {
 		quoted := s.quotedRefs(raw)
 		if len(quoted) == 0 {
