@@ -355,7 +355,7 @@ func (d *run) writeInbound(w io.Writer, r *Report) {
 	if b := d.node.Bounces; b != nil {
 		c := b.Counts()
 		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform)
-		fmt.Fprintf(w, "  bounces taken                 %5d   forwarded to the doctors as %d DSNs; hard ones suppress the address\n", c.Bounces, c.Forwarded)
+		fmt.Fprintf(w, "  bounces taken                 %5d   %d forwarded to the doctor who wrote, hard ones suppress the address\n", c.Bounces, c.Forwarded)
 		fmt.Fprintf(w, "  complaint reports             %5d\n", c.Complaints)
 		fmt.Fprintf(w, "  refused: forged %d, not a bounce address %d; ignored %d\n", c.Forged, c.NotVERP, c.Ignored)
 	}
