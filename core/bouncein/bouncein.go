@@ -32,8 +32,9 @@
 //
 // The reply to the end of DATA is sent after the suppression and the
 // forwarded DSNs are durably stored, so a 250 here never loses a bounce. A
-// recipient's bounce is forwarded once: a bounce sent again (a retry after
-// a temporary failure here, or a replay) changes nothing more.
+// recipient's bounce is forwarded, and its complaint recorded, once: the
+// same sent again (a retry after a temporary failure here, or a replay)
+// changes nothing more.
 //
 // The listener bounds what an unauthenticated peer can cost: concurrent
 // sessions (MaxSessions), the size of a message, the recipients of one,
@@ -167,7 +168,7 @@ type Server struct {
 	listener net.Listener
 	inflight drain.Gate // messages being received and handled
 
-	forwardMu sync.Mutex // orders forwards, which update bounce references
+	forwardMu sync.Mutex // orders updates of bounce references
 
 	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed atomic.Int64
 }
@@ -229,6 +230,12 @@ func New(opts Options) (*Server, error) {
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
+	if s.inflight.Closed() {
+		// Shut down before it started: nothing to serve.
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	s.listener = ln
 	s.mu.Unlock()
 	err := s.smtp.Serve(&netlimit.Listener{Listener: ln, Max: int64(s.opts.MaxSessions),
@@ -434,8 +441,16 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		Category: r.Verdict.Category, MX: r.Report.RemoteMTA, Reply: diagnostic(r.Report)}
 	switch {
 	case r.Report.Kind == bounce.KindARF:
+		if slices.Contains(ref.Complained, a.ref.Index) {
+			s.ignored.Add(1)
+			s.log.Info("complaint about a recipient recorded already; ignored", "msg_id", ref.MsgID, "rcpt", rcpt, "from", from)
+			return nil
+		}
 		reason := "feedback report (" + orDash(r.Report.FeedbackType) + ") from " + peerName(from, peer)
 		if err := s.suppress(ref, rcpt, suppress.CategoryFeedback, suppress.SourceComplaint, reason); err != nil {
+			return err
+		}
+		if err := s.recordComplaint(ref.MsgID, a.ref.Index); err != nil {
 			return err
 		}
 		s.complaints.Add(1)
@@ -447,6 +462,10 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 	case !failed(r):
 		s.ignored.Add(1)
 		s.log.Info("not a failure; nothing to do", "msg_id", ref.MsgID, "rcpt", rcpt, "category", r.Verdict.Category, "action", r.Report.Action)
+		return nil
+	case slices.Contains(ref.Forwarded, a.ref.Index):
+		s.ignored.Add(1)
+		s.log.Info("bounce for a recipient whose bounce was forwarded already; ignored", "msg_id", ref.MsgID, "rcpt", rcpt, "from", from)
 		return nil
 	}
 	if suppress.IsHard(r.Verdict.Category) {
@@ -472,6 +491,30 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		Reason: "delivery status notification queued as " + dsnID + " (asynchronous bounce forwarded to the author <" + ref.Author + ">)"})
 	s.log.Info("asynchronous bounce forwarded", "msg_id", ref.MsgID, "rcpt", rcpt, "tenant", ref.Tenant,
 		"category", r.Verdict.Category, "hard", r.Verdict.Hard, "author", ref.Author, "dsn", dsnID)
+	return nil
+}
+
+// recordComplaint records in the bounce reference that the complaint
+// about recipient index was taken.
+func (s *Server) recordComplaint(msgID string, index int) error {
+	s.forwardMu.Lock()
+	defer s.forwardMu.Unlock()
+	ref, err := s.opts.Spool.BounceRef(msgID)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(ref.Complained, index) {
+		return nil
+	}
+	ref.Complained = append(ref.Complained, index)
+	b := s.opts.Spool.NewBatch()
+	defer b.Close()
+	if err := b.PutBounceRef(ref); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("bouncein: record complaint for %s: %w", msgID, err)
+	}
 	return nil
 }
 

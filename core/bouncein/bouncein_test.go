@@ -19,6 +19,7 @@ import (
 	"corriere/core/event"
 	"corriere/core/luart"
 	"corriere/core/message"
+	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/spool"
 	"corriere/core/suppress"
@@ -252,8 +253,16 @@ func TestBounceForwardedOnce(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// An operator takes the address off the list; the same bounce sent
+	// again does not put it back.
+	if _, err := f.list.Remove("ricette", "p1@patients.example"); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.send(t, to, raw); err != nil {
 		t.Fatalf("the bounce again: %v", err)
+	}
+	if _, found, err := f.list.Lookup("ricette", "p1@patients.example"); err != nil || found {
+		t.Errorf("a replayed bounce suppressed the address again (found %v, err %v)", found, err)
 	}
 	if n := len(f.queue.list()); n != 1 {
 		t.Errorf("%d DSNs queued to the author, want 1", n)
@@ -359,8 +368,10 @@ func TestComplaintIsRecordedNotForwarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.send(t, f.verpFor(0), raw); err != nil {
-		t.Fatalf("report refused: %v", err)
+	for range 2 { // the second is a replay: recorded once
+		if err := f.send(t, f.verpFor(0), raw); err != nil {
+			t.Fatalf("report refused: %v", err)
+		}
 	}
 	c := f.events.of(event.Complained)
 	if len(c) != 1 || c[0].Recipient != "p1@patients.example" || c[0].Tenant != "ricette" {
@@ -464,5 +475,30 @@ func TestFeedbackLoopAddress(t *testing.T) {
 				t.Errorf("unattributed %d, want %d", got, tt.unattributed)
 			}
 		})
+	}
+}
+
+// TestServeAfterShutdown: a listener shut down before it served does not
+// start serving afterwards.
+func TestServeAfterShutdown(t *testing.T) {
+	f := start(t)
+	srv, err := bouncein.New(bouncein.Options{Hostname: "mta.platform.example", VERP: f.signer, Spool: f.spool,
+		Queue: f.queue, Policy: &policy.Default{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); err != nil {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("the listener is still open after Serve returned")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +67,7 @@ type serverSetup struct {
 	insecureAuth bool
 	tls          *tls.Config
 	checks       []RecipientCheck
+	stages       []Stage
 	events       *event.Bus
 }
 
@@ -80,7 +83,7 @@ func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool
 		Hostname: "mta.test", MaxSize: 10000, MaxRecipients: 5,
 		InsecureAuthLoopback: setup.insecureAuth, RelayNets: setup.relayNets, TLS: setup.tls,
 		Tenants: testTenants(t), Policy: &policy.Default{}, Spool: sp, Queue: col,
-		RecipientChecks: setup.checks, Events: setup.events,
+		RecipientChecks: setup.checks, Stages: setup.stages, Events: setup.events,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -379,4 +382,59 @@ func FuzzReadData(f *testing.F) {
 			}
 		}
 	})
+}
+
+// blockingStage holds every message until released.
+type blockingStage struct {
+	entered  chan struct{}
+	release  chan struct{}
+	finished atomic.Bool
+}
+
+func (b *blockingStage) Process(context.Context, *message.Message) error {
+	close(b.entered)
+	<-b.release
+	b.finished.Store(true)
+	return nil
+}
+
+// TestShutdownWaitsForMessageBeingHandled: a message whose DATA was read
+// is handled to the end before Shutdown returns, even when Shutdown's
+// deadline passes and the connection is closed meanwhile; nothing touches
+// the spool after.
+func TestShutdownWaitsForMessageBeingHandled(t *testing.T) {
+	stage := &blockingStage{entered: make(chan struct{}), release: make(chan struct{})}
+	s, addr, _, _ := startServer(t, serverSetup{insecureAuth: true, stages: []Stage{stage}})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		r := bufio.NewReader(c)
+		for _, line := range []string{"EHLO client.example", "AUTH PLAIN AGFjbWUAc2VjcmV0",
+			"MAIL FROM:<news@acme.example>", "RCPT TO:<a@dest.example>", "DATA"} {
+			if _, err := readReply(r); err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s\r\n", line)
+		}
+		if _, err := readReply(r); err != nil {
+			return
+		}
+		fmt.Fprint(c, "Subject: hi\r\n\r\nbody\r\n.\r\n")
+	}()
+	<-stage.entered
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		close(stage.release)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); err == nil {
+		t.Error("Shutdown reported no transaction in flight past its deadline")
+	}
+	if !stage.finished.Load() {
+		t.Fatal("Shutdown returned while a message was still being handled")
+	}
 }

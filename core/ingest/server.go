@@ -242,6 +242,12 @@ func New(opts Options) (*Server, error) {
 // Serve accepts sessions on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
+	if s.inflight.Closed() {
+		// Shut down before it started: nothing to serve.
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
 	s.listener = l
 	s.mu.Unlock()
 	err := s.smtp.Serve(&netlimit.Listener{Listener: l, Max: int64(s.opts.MaxSessions),
@@ -269,6 +275,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
 		err = cerr
 	}
+	// Closing the sessions ends the reads; a message being handled ends
+	// within the policy timeout and one fsync.
+	_ = s.inflight.Wait(context.Background()) // cannot fail without a deadline
 	return err
 }
 

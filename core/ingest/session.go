@@ -67,6 +67,11 @@ type session struct {
 	tenant       *tenant.Tenant
 	authFailures int
 
+	// mu orders the transaction's handlers against Logout, which
+	// Server.Close calls from another goroutine; loggedOut records it.
+	mu        sync.Mutex
+	loggedOut bool
+
 	// The current transaction.
 	inTxn   bool
 	from    string
@@ -147,6 +152,8 @@ func (se *session) authFail(user, why string) error {
 
 // Mail implements smtp.Session.
 func (se *session) Mail(from string, opts *smtp.MailOptions) error {
+	se.mu.Lock()
+	defer se.mu.Unlock()
 	if se.s.inflight.Closed() {
 		return errShuttingDown
 	}
@@ -191,6 +198,8 @@ func (se *session) beginTxn() bool {
 
 // Rcpt implements smtp.Session.
 func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	se.mu.Lock()
+	defer se.mu.Unlock()
 	if se.tenant == nil && !se.relayNet {
 		return se.reject("relay_denied", errRelayDenied, "rcpt", to)
 	}
@@ -255,12 +264,23 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 // Data implements smtp.Session.
+//
+// The message is read without holding the session's lock, so that closing
+// the connection can interrupt the read; it is then handled under the lock
+// and a place of its own in the server's gate, so that Shutdown waits for
+// it even when the connection is closed meanwhile.
 func (se *session) Data(r io.Reader) error {
-	defer se.endTxn()
-	if len(se.rcpts) == 0 && len(se.dropped) == 0 {
+	se.mu.Lock()
+	empty := len(se.rcpts) == 0 && len(se.dropped) == 0
+	se.mu.Unlock()
+	if empty {
+		se.Reset()
 		return errNoRecipients
 	}
 	raw, err := readData(r, se.s.opts.MaxSize)
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	defer se.endTxn()
 	if err != nil {
 		var se2 *smtp.SMTPError
 		if errors.As(err, &se2) {
@@ -268,6 +288,10 @@ func (se *session) Data(r io.Reader) error {
 		}
 		return err
 	}
+	if se.loggedOut || !se.s.inflight.Enter() {
+		return errShuttingDown
+	}
+	defer se.s.inflight.Leave()
 	return se.accept(raw)
 }
 
@@ -417,10 +441,17 @@ func (se *session) endTxn() {
 }
 
 // Reset implements smtp.Session.
-func (se *session) Reset() { se.endTxn() }
+func (se *session) Reset() {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	se.endTxn()
+}
 
 // Logout implements smtp.Session.
 func (se *session) Logout() error {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	se.loggedOut = true
 	se.endTxn()
 	return nil
 }

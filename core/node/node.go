@@ -383,10 +383,16 @@ func (n *Node) Done() <-chan error { return n.serveErr }
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.log.Info("shutting down: no new sessions; finishing in-flight transactions")
-		errs := []error{n.Ingest.Shutdown(ctx)}
-		if n.Bounces != nil {
-			errs = append(errs, n.Bounces.Shutdown(ctx))
-		}
+		// Both listeners drain at once, within the same deadline.
+		bounceErr := make(chan error, 1)
+		go func() {
+			if n.Bounces == nil {
+				bounceErr <- nil
+				return
+			}
+			bounceErr <- n.Bounces.Shutdown(ctx)
+		}()
+		errs := []error{n.Ingest.Shutdown(ctx), <-bounceErr}
 		if n.Admin != nil {
 			errs = append(errs, n.Admin.Close(ctx))
 		}

@@ -129,6 +129,8 @@ func (l *lane) requeue(j *job) {
 	l.jobs++
 	l.queued += len(j.items)
 	l.inflight -= len(j.items)
+	// A lingering runner of the lane may take it at once.
+	l.broadcastLocked()
 	l.mu.Unlock()
 }
 
@@ -280,6 +282,11 @@ func (l *lane) run(reserved bool) {
 		if !r.deliver(j) {
 			break
 		}
+		if r.onReserve && !l.criticalQueued() {
+			// The critical reserve never waits idle: other critical mail
+			// may need it now.
+			r.closeConn()
+		}
 	}
 	r.closeConn()
 	l.mu.Lock()
@@ -291,6 +298,13 @@ func (l *lane) run(reserved bool) {
 	// Work may have arrived between the last take and now.
 	l.spawnLocked()
 	l.mu.Unlock()
+}
+
+// criticalQueued reports whether critical jobs wait in the lane.
+func (l *lane) criticalQueued() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.classes[classIndex(message.Critical)]) > 0
 }
 
 // suspend pauses the lane until until.

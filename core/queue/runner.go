@@ -25,20 +25,32 @@ type runner struct {
 	reserved bool
 	conn     Conn
 	sent     int
-	release  func() // gives back the queue-wide connection slot
-	// onReserve marks a connection on the critical reserve of the
-	// queue-wide slots: it carries critical mail only.
+	// release gives back the queue-wide connection slot the runner holds
+	// (with or without a connection yet); nil when it holds none.
+	release func()
+	// onReserve marks a slot of the critical reserve: its connection
+	// carries critical mail only.
 	onReserve bool
 }
 
+// closeConn closes the runner's connection, if any, and gives back its
+// slots.
 func (r *runner) closeConn() {
-	if r.conn == nil {
-		return
+	if r.conn != nil {
+		_ = r.conn.Close() // QUIT is a courtesy; the transactions are settled
+		r.conn = nil
+		r.l.prov.release()
 	}
-	_ = r.conn.Close() // QUIT is a courtesy; the transactions are settled
-	r.conn = nil
-	r.l.prov.release()
-	r.release()
+	r.releaseSlot()
+}
+
+// releaseSlot gives back the queue-wide slot the runner holds, if any.
+func (r *runner) releaseSlot() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+	r.onReserve = false
 }
 
 // deliver performs one job. It returns false when the runner should stop
@@ -59,13 +71,25 @@ func (r *runner) deliver(j *job) bool {
 		r.closeConn()
 	}
 	if r.conn == nil {
-		release, fromReserve := q.slots.acquire(q.ctx, r.reserved || critical)
-		if release == nil {
-			l.requeue(j)
-			return false
+		if r.onReserve && !critical {
+			r.releaseSlot() // the reserve is for critical mail only
+		}
+		if r.release == nil {
+			wantReserve := r.reserved || critical
+			release, fromReserve := q.slots.tryAcquire(wantReserve)
+			if release == nil {
+				// Wait for a slot without holding the job, so that a runner
+				// of this lane that has a connection can take it meanwhile.
+				l.requeue(j)
+				if release, fromReserve = q.slots.acquire(q.ctx, wantReserve); release == nil {
+					return false
+				}
+				r.release, r.onReserve = release, fromReserve
+				return true
+			}
+			r.release, r.onReserve = release, fromReserve
 		}
 		if !l.prov.acquire(l, r.reserved) {
-			release()
 			l.requeue(j)
 			return false
 		}
@@ -73,12 +97,12 @@ func (r *runner) deliver(j *job) bool {
 		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
 		if err != nil {
 			l.prov.release()
-			release()
+			r.releaseSlot()
 			q.dialFailed(l, j, err, q.opts.Now().Sub(start))
 			l.finish(j)
 			return true
 		}
-		r.conn, r.sent, r.release, r.onReserve = c, 0, release, fromReserve
+		r.conn, r.sent = c, 0
 	}
 
 	content, err := q.opts.Spool.Content(j.msg.meta.ID)

@@ -136,3 +136,38 @@ func TestCriticalReserveCarriesCriticalOnly(t *testing.T) {
 	}
 	w.waitDone(30 * time.Second)
 }
+
+// TestCriticalReserveNeverIdles: a connection on the critical reserve is
+// closed as soon as no critical mail waits, even when runners linger, so
+// the next critical message to another provider takes the reserve at once.
+func TestCriticalReserveNeverIdles(t *testing.T) {
+	lim := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 100, MaxRecipientsPerMessage: 10}
+	w := newWorld(t, &policy.Default{Limits: &lim}, func(o *queue.Options) {
+		o.MaxConnections = 1
+		o.Linger = 10 * time.Second
+	})
+	w.mx("hog.test", "mx.hog.test", "127.0.0.21")
+	w.mx("c1.test", "mx.c1.test", "127.0.0.22")
+	w.mx("c2.test", "mx.c2.test", "127.0.0.23")
+	const hogMessages = 40
+	hog := w.receiver("127.0.0.21", mailtest.Options{Data: func([]byte, int) error {
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	}})
+	c1 := w.receiver("127.0.0.22", mailtest.Options{})
+	c2 := w.receiver("127.0.0.23", mailtest.Options{})
+	for i := range hogMessages {
+		w.sendAs(message.Newsletter, "news@sender.test", 0, message.RetHdrs, fmt.Sprintf("r%d@hog.test", i))
+	}
+	for w.q.Status().Connections < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@c1.test")
+	c1.Wait(t, 1, 5*time.Second)
+	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@c2.test")
+	c2.Wait(t, 1, 15*time.Second)
+	if got := len(hog.Messages()); got >= hogMessages {
+		t.Errorf("the second critical message waited for the first one's lingering connection (the slow lane finished meanwhile: %d of %d)", got, hogMessages)
+	}
+	w.waitDone(30 * time.Second)
+}

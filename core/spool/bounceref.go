@@ -37,6 +37,9 @@ type BounceRef struct {
 	// Forwarded lists the recipients (envelope indexes) whose bounce was
 	// forwarded to the author already: each is forwarded once.
 	Forwarded []int `json:"forwarded,omitempty"`
+	// Complained lists the recipients whose complaint was recorded
+	// already: each is recorded once.
+	Complained []int `json:"complained,omitempty"`
 }
 
 func bounceRefKey(id string) []byte { return append([]byte{prefixBounceRef, 0}, id...) }
