@@ -321,10 +321,11 @@ func (s *Spool) deleteMessage(id string) error {
 type Batch struct {
 	s *Spool
 	b *pebble.Batch
-	// finished lists messages whose last entry this batch removes.
-	finished []string
 	// added lists messages this batch puts, forgotten if it fails.
 	added []string
+	// removed lists, once per entry, the messages whose count of pending
+	// entries this batch lowered, given back if it fails.
+	removed []string
 }
 
 // NewBatch starts a batch. Close it after Commit (or to abandon it).
@@ -394,11 +395,13 @@ func (b *Batch) Remove(e *Entry) {
 	} else if tracked {
 		b.s.remaining[e.MsgID] = n - 1
 	}
+	if tracked {
+		b.removed = append(b.removed, e.MsgID)
+	}
 	b.s.mu.Unlock()
 	if last {
 		_ = b.b.Delete(metaKey(e.MsgID), nil)
 		_ = b.b.Delete(contentKey(e.MsgID), nil)
-		b.finished = append(b.finished, e.MsgID)
 	}
 }
 
@@ -409,6 +412,13 @@ func (b *Batch) Commit(sync bool) error {
 		for _, id := range b.added {
 			b.s.forget(id)
 		}
+		// The entries stay: count them again, so that a later removal
+		// does not take for its last a message with entries left.
+		b.s.mu.Lock()
+		for _, id := range b.removed {
+			b.s.remaining[id]++
+		}
+		b.s.mu.Unlock()
 		return fmt.Errorf("spool: commit: %w", err)
 	}
 	return nil
