@@ -250,23 +250,29 @@ func (s *Server) Serve(ln net.Listener) error {
 // messages being handled are done (or ctx ends), then closes every
 // session. When it returns, nothing of the listener uses the spool.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.inflight.Close()
+	err := s.inflight.Shutdown(ctx, s.closeListener, s.closeSessions)
+	if err != nil {
+		return fmt.Errorf("bouncein: shutdown: %w", err)
+	}
+	return nil
+}
+
+// closeListener stops accepting sessions.
+func (s *Server) closeListener() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.listener != nil {
 		s.listener.Close()
 	}
-	s.mu.Unlock()
-	var err error
-	if werr := s.inflight.Wait(ctx); werr != nil {
-		err = fmt.Errorf("bouncein: shutdown with messages being handled: %w", werr)
+}
+
+// closeSessions closes every session; what is being classified or stored
+// still ends within the policy timeout.
+func (s *Server) closeSessions() error {
+	if err := s.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		return err
 	}
-	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
-		err = cerr
-	}
-	// Closing the sessions ends the reads; what is being classified or
-	// stored ends within the policy timeout.
-	_ = s.inflight.Wait(context.Background()) // cannot fail without a deadline
-	return err
+	return nil
 }
 
 // Counts returns the counters.

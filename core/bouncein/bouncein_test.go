@@ -144,14 +144,7 @@ func (f *fixture) verpFor(index int) string {
 // RCPT TO or DATA.
 func (f *fixture) send(t *testing.T, rcpt string, raw []byte) error {
 	t.Helper()
-	c, err := smtp.Dial(f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("mx.patients.example"); err != nil {
-		t.Fatal(err)
-	}
+	c := f.dial(t, "mx.patients.example")
 	if err := c.Mail("", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +162,21 @@ func (f *fixture) send(t *testing.T, rcpt string, raw []byte) error {
 		return err
 	}
 	return c.Quit()
+}
+
+// dial opens a session with the listener, greeted as helo; it is closed
+// when the test ends.
+func (f *fixture) dial(t *testing.T, helo string) *smtp.Client {
+	t.Helper()
+	c, err := smtp.Dial(f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello(helo); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // remoteDSN is a provider's bounce about rcpt, sent to the VERP address.
@@ -229,14 +237,7 @@ func TestBounceForwardedOnce(t *testing.T) {
 	f := start(t)
 	to := f.verpFor(0)
 	raw := remoteDSN(t, to, "p1@patients.example")
-	c, err := smtp.Dial(f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("mx.patients.example"); err != nil {
-		t.Fatal(err)
-	}
+	c := f.dial(t, "mx.patients.example")
 	if err := c.Mail("", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -276,14 +277,7 @@ func TestBounceForwardedOnce(t *testing.T) {
 // told to go away.
 func TestScannerIsDisconnected(t *testing.T) {
 	f := start(t)
-	c, err := smtp.Dial(f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("scanner.example"); err != nil {
-		t.Fatal(err)
-	}
+	c := f.dial(t, "scanner.example")
 	if err := c.Mail("", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -306,14 +300,7 @@ func TestScannerIsDisconnected(t *testing.T) {
 // up the shutdown nor outlives it.
 func TestShutdownDoesNotWaitForIdleSessions(t *testing.T) {
 	f := start(t)
-	c, err := smtp.Dial(f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("idle.example"); err != nil {
-		t.Fatal(err)
-	}
+	c := f.dial(t, "idle.example")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := f.srv.Shutdown(ctx); err != nil {

@@ -10,6 +10,7 @@ package drain
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -64,4 +65,19 @@ func (g *Gate) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Shutdown is the shutdown of a server guarded by g: it refuses new work,
+// stops accepting connections (stopAccepting), waits for the admitted work
+// until ctx ends, closes every session (closeSessions, which must make
+// work blocked on a session return), and waits for the admitted work to
+// leave. When it returns, nothing admitted runs any more. It returns ctx's
+// error if the first wait ran out, and closeSessions' error.
+func (g *Gate) Shutdown(ctx context.Context, stopAccepting func(), closeSessions func() error) error {
+	g.Close()
+	stopAccepting()
+	err := g.Wait(ctx)
+	cerr := closeSessions()
+	_ = g.Wait(context.Background()) // cannot fail without a deadline
+	return errors.Join(err, cerr)
 }

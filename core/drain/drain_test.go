@@ -65,3 +65,32 @@ func TestGateRace(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdown: work blocked on a session is waited for past the
+// deadline, once the sessions are closed.
+func TestShutdown(t *testing.T) {
+	var g Gate
+	sessionClosed := make(chan struct{})
+	var left atomic.Bool
+	if !g.Enter() {
+		t.Fatal("an open gate refused work")
+	}
+	go func() {
+		<-sessionClosed // blocked on its session until it is closed
+		left.Store(true)
+		g.Leave()
+	}()
+	stopped := false
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := g.Shutdown(ctx, func() { stopped = true }, func() error {
+		close(sessionClosed)
+		return nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want the deadline", err)
+	}
+	if !stopped || !left.Load() || g.Enter() {
+		t.Errorf("stopped accepting %v, work left %v, closed %v", stopped, left.Load(), g.Closed())
+	}
+}

@@ -262,23 +262,29 @@ func (s *Server) Serve(l net.Listener) error {
 // in-flight transactions have finished (or ctx ends), then closes every
 // session.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.inflight.Close()
+	err := s.inflight.Shutdown(ctx, s.closeListener, s.closeSessions)
+	if err != nil {
+		return fmt.Errorf("ingest: shutdown: %w", err)
+	}
+	return nil
+}
+
+// closeListener stops accepting sessions.
+func (s *Server) closeListener() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.listener != nil {
 		s.listener.Close()
 	}
-	s.mu.Unlock()
-	var err error
-	if werr := s.inflight.Wait(ctx); werr != nil {
-		err = fmt.Errorf("ingest: shutdown with transactions in flight: %w", werr)
+}
+
+// closeSessions closes every session; a message being handled still ends
+// within the policy timeout and one fsync.
+func (s *Server) closeSessions() error {
+	if err := s.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		return err
 	}
-	if cerr := s.smtp.Close(); cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) && !errors.Is(cerr, net.ErrClosed) && err == nil {
-		err = cerr
-	}
-	// Closing the sessions ends the reads; a message being handled ends
-	// within the policy timeout and one fsync.
-	_ = s.inflight.Wait(context.Background()) // cannot fail without a deadline
-	return err
+	return nil
 }
 
 // Rejections returns how many refusals of each reason the server made.

@@ -98,40 +98,66 @@ func (c *countedConn) Close() error {
 	return err
 }
 
-// TestCriticalReserveCarriesCriticalOnly: with the queue-wide cap held by
-// a slow newsletter lane, critical mail takes the reserve, the newsletters
-// queued behind it in its lane do not ride on that connection, and the
-// next critical message finds the reserve free again.
-func TestCriticalReserveCarriesCriticalOnly(t *testing.T) {
+// reserveWorld is a queue whose one queue-wide connection is held by a
+// slow newsletter lane (hogMessages to hog.test, 50 ms each), with two
+// more providers, c1.test and c2.test, for critical mail.
+type reserveWorld struct {
+	*world
+	hog, c1, c2 *mailtest.Receiver
+}
+
+const hogMessages = 40
+
+func newReserveWorld(t *testing.T, linger time.Duration) *reserveWorld {
 	lim := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 100, MaxRecipientsPerMessage: 10}
-	w := newWorld(t, &policy.Default{Limits: &lim}, func(o *queue.Options) { o.MaxConnections = 1 })
+	w := newWorld(t, &policy.Default{Limits: &lim}, func(o *queue.Options) {
+		o.MaxConnections = 1
+		if linger > 0 {
+			o.Linger = linger
+		}
+	})
 	w.mx("hog.test", "mx.hog.test", "127.0.0.21")
 	w.mx("c1.test", "mx.c1.test", "127.0.0.22")
 	w.mx("c2.test", "mx.c2.test", "127.0.0.23")
-	const hogMessages = 30
-	hog := w.receiver("127.0.0.21", mailtest.Options{Data: func([]byte, int) error {
-		time.Sleep(50 * time.Millisecond)
-		return nil
-	}})
-	c1 := w.receiver("127.0.0.22", mailtest.Options{})
-	c2 := w.receiver("127.0.0.23", mailtest.Options{})
+	rw := &reserveWorld{world: w,
+		hog: w.receiver("127.0.0.21", mailtest.Options{Data: func([]byte, int) error {
+			time.Sleep(50 * time.Millisecond)
+			return nil
+		}}),
+		c1: w.receiver("127.0.0.22", mailtest.Options{}),
+		c2: w.receiver("127.0.0.23", mailtest.Options{}),
+	}
 	for i := range hogMessages {
 		w.sendAs(message.Newsletter, "news@sender.test", 0, message.RetHdrs, fmt.Sprintf("r%d@hog.test", i))
 	}
 	for w.q.Status().Connections < 1 {
 		time.Sleep(time.Millisecond)
 	}
-	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@c1.test")
+	return rw
+}
+
+// critical sends one critical message to ops@domain.
+func (w *reserveWorld) critical(domain string) {
+	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@"+domain)
+}
+
+// TestCriticalReserveCarriesCriticalOnly: with the queue-wide cap held by
+// a slow newsletter lane, critical mail takes the reserve, the newsletters
+// queued behind it in its lane do not ride on that connection, and the
+// next critical message finds the reserve free again.
+func TestCriticalReserveCarriesCriticalOnly(t *testing.T) {
+	w := newReserveWorld(t, 0)
+	w.critical("c1.test")
 	for i := range 40 {
 		w.sendAs(message.Newsletter, "news@sender.test", 0, message.RetHdrs, fmt.Sprintf("n%d@c1.test", i))
 	}
-	c1.Wait(t, 1, 5*time.Second)
-	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@c2.test")
-	c2.Wait(t, 1, 5*time.Second)
-	if got := len(hog.Messages()); got >= hogMessages {
+	w.c1.Wait(t, 1, 5*time.Second)
+	w.critical("c2.test")
+	w.c2.Wait(t, 1, 5*time.Second)
+	if got := len(w.hog.Messages()); got >= hogMessages {
 		t.Errorf("the second critical message waited until the slow lane finished (%d of %d delivered)", got, hogMessages)
 	}
-	if got := len(c1.Messages()); got > 1+2 {
+	if got := len(w.c1.Messages()); got > 1+2 {
 		t.Errorf("%d messages reached c1.test while the slow lane held the cap: newsletters rode the critical reserve", got)
 	}
 	w.waitDone(30 * time.Second)
@@ -141,32 +167,12 @@ func TestCriticalReserveCarriesCriticalOnly(t *testing.T) {
 // closed as soon as no critical mail waits, even when runners linger, so
 // the next critical message to another provider takes the reserve at once.
 func TestCriticalReserveNeverIdles(t *testing.T) {
-	lim := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 100, MaxRecipientsPerMessage: 10}
-	w := newWorld(t, &policy.Default{Limits: &lim}, func(o *queue.Options) {
-		o.MaxConnections = 1
-		o.Linger = 10 * time.Second
-	})
-	w.mx("hog.test", "mx.hog.test", "127.0.0.21")
-	w.mx("c1.test", "mx.c1.test", "127.0.0.22")
-	w.mx("c2.test", "mx.c2.test", "127.0.0.23")
-	const hogMessages = 40
-	hog := w.receiver("127.0.0.21", mailtest.Options{Data: func([]byte, int) error {
-		time.Sleep(50 * time.Millisecond)
-		return nil
-	}})
-	c1 := w.receiver("127.0.0.22", mailtest.Options{})
-	c2 := w.receiver("127.0.0.23", mailtest.Options{})
-	for i := range hogMessages {
-		w.sendAs(message.Newsletter, "news@sender.test", 0, message.RetHdrs, fmt.Sprintf("r%d@hog.test", i))
-	}
-	for w.q.Status().Connections < 1 {
-		time.Sleep(time.Millisecond)
-	}
-	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@c1.test")
-	c1.Wait(t, 1, 5*time.Second)
-	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@c2.test")
-	c2.Wait(t, 1, 15*time.Second)
-	if got := len(hog.Messages()); got >= hogMessages {
+	w := newReserveWorld(t, 10*time.Second)
+	w.critical("c1.test")
+	w.c1.Wait(t, 1, 5*time.Second)
+	w.critical("c2.test")
+	w.c2.Wait(t, 1, 15*time.Second)
+	if got := len(w.hog.Messages()); got >= hogMessages {
 		t.Errorf("the second critical message waited for the first one's lingering connection (the slow lane finished meanwhile: %d of %d)", got, hogMessages)
 	}
 	w.waitDone(30 * time.Second)
