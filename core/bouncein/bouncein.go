@@ -58,13 +58,12 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"corriere/core/bounce"
-	"corriere/core/drain"
 	"corriere/core/dsn"
 	"corriere/core/event"
 	"corriere/core/message"
-	"corriere/core/netlimit"
 	"corriere/core/policy"
 	"corriere/core/reply"
+	"corriere/core/smtpserve"
 	"corriere/core/spool"
 	"corriere/core/suppress"
 	"corriere/core/verp"
@@ -161,12 +160,10 @@ type Counts struct {
 type Server struct {
 	opts Options
 	log  *slog.Logger
-	smtp *smtp.Server
 	fbl  map[string]bool // lower-cased feedback-loop addresses
-
-	mu       sync.Mutex
-	listener net.Listener
-	inflight drain.Gate // messages being received and handled
+	// run serves the sessions; its Work gate admits the messages being
+	// received and handled.
+	run *smtpserve.Runner
 
 	forwardMu sync.Mutex // orders updates of bounce references
 
@@ -223,54 +220,21 @@ func New(opts Options) (*Server, error) {
 	srv.WriteTimeout = opts.Timeout
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = slogAdapter{s.log}
-	s.smtp = srv
+	s.run = &smtpserve.Runner{SMTP: srv, MaxSessions: opts.MaxSessions}
 	return s, nil
 }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.inflight.Closed() {
-		// Shut down before it started: nothing to serve.
-		s.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	s.listener = ln
-	s.mu.Unlock()
-	err := s.smtp.Serve(&netlimit.Listener{Listener: ln, Max: int64(s.opts.MaxSessions),
-		Refusal: "421 4.3.2 Too many concurrent sessions, try again later\r\n"})
-	if s.inflight.Closed() || errors.Is(err, smtp.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
+func (s *Server) Serve(ln net.Listener) error { return s.run.Serve(ln) }
 
-// Shutdown stops accepting connections and transactions, waits until the
+// Shutdown stops accepting connections and messages, waits until the
 // messages being handled are done (or ctx ends), then closes every
-// session. When it returns, nothing of the listener uses the spool.
+// session; what is being classified or stored still ends, within the
+// policy timeout, before it returns. Then nothing of the listener uses the
+// spool.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.inflight.Shutdown(ctx, s.closeListener, s.closeSessions)
-	if err != nil {
+	if err := s.run.Shutdown(ctx); err != nil {
 		return fmt.Errorf("bouncein: shutdown: %w", err)
-	}
-	return nil
-}
-
-// closeListener stops accepting sessions.
-func (s *Server) closeListener() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener != nil {
-		s.listener.Close()
-	}
-}
-
-// closeSessions closes every session; what is being classified or stored
-// still ends within the policy timeout.
-func (s *Server) closeSessions() error {
-	if err := s.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-		return err
 	}
 	return nil
 }
@@ -365,10 +329,10 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (se *session) Data(r io.Reader) error {
 	s := se.s
-	if !s.inflight.Enter() {
+	if !s.run.Work.Enter() {
 		return errShuttingDown
 	}
-	defer s.inflight.Leave()
+	defer s.run.Work.Leave()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		var tooBig *smtp.SMTPError

@@ -19,7 +19,6 @@ import (
 	"corriere/core/event"
 	"corriere/core/luart"
 	"corriere/core/message"
-	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/spool"
 	"corriere/core/suppress"
@@ -462,38 +461,5 @@ func TestFeedbackLoopAddress(t *testing.T) {
 				t.Errorf("unattributed %d, want %d", got, tt.unattributed)
 			}
 		})
-	}
-}
-
-// TestServeAfterShutdown: a listener shut down before it served does not
-// start serving afterwards.
-func TestServeAfterShutdown(t *testing.T) {
-	f := start(t)
-	srv, err := bouncein.New(bouncein.Options{Hostname: "mta.platform.example", VERP: f.signer, Spool: f.spool,
-		Queue: f.queue, Policy: &policy.Default{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("Serve after Shutdown: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		ln.Close()
-		t.Fatal("Serve after Shutdown is serving")
-	}
-	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		c.Close()
-		t.Error("the listener is still open after Serve returned")
 	}
 }

@@ -16,12 +16,11 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"corriere/core/drain"
 	"corriere/core/event"
 	"corriere/core/message"
-	"corriere/core/netlimit"
 	"corriere/core/policy"
 	"corriere/core/reply"
+	"corriere/core/smtpserve"
 	"corriere/core/spool"
 	"corriere/core/tenant"
 )
@@ -202,11 +201,9 @@ func (o *Options) Validate() error {
 type Server struct {
 	opts Options
 	log  *slog.Logger
-	smtp *smtp.Server
-
-	inflight drain.Gate // transactions between MAIL and the end of DATA
-	mu       sync.Mutex
-	listener net.Listener
+	// run serves the sessions; its Work gate admits transactions, from
+	// MAIL to the end of DATA.
+	run *smtpserve.Runner
 
 	authCache authCache
 
@@ -235,54 +232,20 @@ func New(opts Options) (*Server, error) {
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
 	srv.ErrorLog = slogPrinter{opts.Logger}
-	s.smtp = srv
+	s.run = &smtpserve.Runner{SMTP: srv, MaxSessions: opts.MaxSessions, OnRefuse: func() { s.count("too_many_sessions") }}
 	return s, nil
 }
 
 // Serve accepts sessions on l until Shutdown.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.inflight.Closed() {
-		// Shut down before it started: nothing to serve.
-		s.mu.Unlock()
-		l.Close()
-		return nil
-	}
-	s.listener = l
-	s.mu.Unlock()
-	err := s.smtp.Serve(&netlimit.Listener{Listener: l, Max: int64(s.opts.MaxSessions),
-		Refusal: "421 4.3.2 Too many concurrent sessions, try again later\r\n", OnRefuse: func() { s.count("too_many_sessions") }})
-	if s.inflight.Closed() {
-		return nil
-	}
-	return err
-}
+func (s *Server) Serve(l net.Listener) error { return s.run.Serve(l) }
 
 // Shutdown stops accepting sessions and new transactions, waits until
 // in-flight transactions have finished (or ctx ends), then closes every
-// session.
+// session; a message being handled still ends, within the policy timeout
+// and one fsync, before it returns.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.inflight.Shutdown(ctx, s.closeListener, s.closeSessions)
-	if err != nil {
+	if err := s.run.Shutdown(ctx); err != nil {
 		return fmt.Errorf("ingest: shutdown: %w", err)
-	}
-	return nil
-}
-
-// closeListener stops accepting sessions.
-func (s *Server) closeListener() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener != nil {
-		s.listener.Close()
-	}
-}
-
-// closeSessions closes every session; a message being handled still ends
-// within the policy timeout and one fsync.
-func (s *Server) closeSessions() error {
-	if err := s.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-		return err
 	}
 	return nil
 }

@@ -154,7 +154,7 @@ func (se *session) authFail(user, why string) error {
 func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 	se.mu.Lock()
 	defer se.mu.Unlock()
-	if se.s.inflight.Closed() {
+	if se.s.run.Work.Closed() {
 		return errShuttingDown
 	}
 	if se.tenant == nil && !se.relayNet && se.authAvailable() {
@@ -187,12 +187,12 @@ func (se *session) beginTxn() bool {
 	if se.inTxn {
 		return true
 	}
-	if !se.s.inflight.Enter() {
+	if !se.s.run.Work.Enter() {
 		return false
 	}
 	se.inTxn = true
 	var once sync.Once
-	se.txnEnd = func() { once.Do(se.s.inflight.Leave) }
+	se.txnEnd = func() { once.Do(se.s.run.Work.Leave) }
 	return true
 }
 
@@ -288,10 +288,10 @@ func (se *session) Data(r io.Reader) error {
 		}
 		return err
 	}
-	if se.loggedOut || !se.s.inflight.Enter() {
+	if se.loggedOut || !se.s.run.Work.Enter() {
 		return errShuttingDown
 	}
-	defer se.s.inflight.Leave()
+	defer se.s.run.Work.Leave()
 	return se.accept(raw)
 }
 

@@ -1,0 +1,115 @@
+package smtpserve
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// backend accepts every message; Data holds a place in the work gate.
+type backend struct{ r *Runner }
+
+func (b *backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{r: b.r}, nil }
+
+type session struct{ r *Runner }
+
+func (s *session) Reset()                               {}
+func (s *session) Logout() error                        { return nil }
+func (s *session) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *session) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *session) Data(r io.Reader) error {
+	if !s.r.Work.Enter() {
+		return &smtp.SMTPError{Code: 421, Message: "shutting down"}
+	}
+	defer s.r.Work.Leave()
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+func start(t *testing.T, max int) (*Runner, string) {
+	t.Helper()
+	r := &Runner{MaxSessions: max}
+	r.SMTP = smtp.NewServer(&backend{r: r})
+	r.SMTP.Domain = "test"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Serve(ln)
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	return r, ln.Addr().String()
+}
+
+func greeting(t *testing.T, addr string) (net.Conn, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, line
+}
+
+func TestSessionsOverTheCapAreRefused(t *testing.T) {
+	_, addr := start(t, 1)
+	if _, g := greeting(t, addr); !strings.HasPrefix(g, "220") {
+		t.Fatalf("first session greeted %q", g)
+	}
+	if _, g := greeting(t, addr); !strings.HasPrefix(g, "421 4.3.2") {
+		t.Fatalf("second session greeted %q, want 421", g)
+	}
+}
+
+func TestShutdownClosesIdleSessions(t *testing.T) {
+	r, addr := start(t, 10)
+	c, _ := greeting(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with an idle session: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("the idle session is still open")
+	}
+}
+
+func TestServeAfterShutdown(t *testing.T) {
+	r := &Runner{MaxSessions: 1}
+	r.SMTP = smtp.NewServer(&backend{r: r})
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ln) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		ln.Close()
+		t.Fatal("Serve after Shutdown is serving")
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Error("the listener is still open")
+	}
+	if r.Work.Enter() {
+		t.Error("work admitted after Shutdown")
+	}
+}
