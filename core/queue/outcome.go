@@ -148,8 +148,9 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 	for _, it := range resched {
 		q.sched.push(it)
 	}
-	q.pending.Add(-int64(len(results) - len(resched)))
+	// Events first: whoever sees the queue empty has seen them.
 	q.settle(f, done)
+	q.pending.Add(-int64(len(results) - len(resched)))
 }
 
 // DelayNotice is how long a recipient that asked NOTIFY=DELAY waits before
