@@ -219,7 +219,7 @@ func New(opts Options) (*Server, error) {
 	srv.ReadTimeout = opts.Timeout
 	srv.WriteTimeout = opts.Timeout
 	srv.EnableSMTPUTF8 = true
-	srv.ErrorLog = slogAdapter{s.log}
+	srv.ErrorLog = smtpserve.Log{Logger: s.log, Level: slog.LevelWarn}
 	s.run = &smtpserve.Runner{SMTP: srv, MaxSessions: opts.MaxSessions}
 	return s, nil
 }
@@ -687,12 +687,4 @@ func smtpError(r *reply.Reply) *smtp.SMTPError {
 		EnhancedCode: smtp.EnhancedCode{r.Status.Class, r.Status.Subject, r.Status.Detail},
 		Message:      r.Text,
 	}
-}
-
-// slogAdapter gives go-smtp's error log to slog.
-type slogAdapter struct{ log *slog.Logger }
-
-func (a slogAdapter) Printf(format string, v ...any) { a.log.Warn(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Println(v ...any) {
-	a.log.Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
 }

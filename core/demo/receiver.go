@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"corriere/core/smtpserve"
 )
 
 // inbound is one message the sender-side receiver accepted.
@@ -46,7 +48,7 @@ func startReceiver(ln net.Listener, log *slog.Logger) *receiver {
 	r.srv.MaxRecipients = 1000
 	r.srv.ReadTimeout = time.Minute
 	r.srv.WriteTimeout = time.Minute
-	r.srv.ErrorLog = smtpLog{log}
+	r.srv.ErrorLog = smtpserve.Log{Logger: log, Level: slog.LevelDebug} // mostly clients that went away
 	r.wg.Go(func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("sender-side receiver stopped", "err", err)
@@ -108,13 +110,3 @@ func (s *receiverSession) Reset() { s.from, s.rcpts = "", nil }
 
 // Logout ends the session.
 func (s *receiverSession) Logout() error { return nil }
-
-// smtpLog sends go-smtp's internal errors (mostly clients that went away)
-// to slog at debug level.
-type smtpLog struct{ l *slog.Logger }
-
-// Printf logs a go-smtp message.
-func (g smtpLog) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
-
-// Println logs a go-smtp message.
-func (g smtpLog) Println(v ...any) { g.l.Debug(fmt.Sprint(v...)) }

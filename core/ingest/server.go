@@ -231,7 +231,7 @@ func New(opts Options) (*Server, error) {
 	srv.AllowInsecureAuth = true
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
-	srv.ErrorLog = slogPrinter{opts.Logger}
+	srv.ErrorLog = smtpserve.Log{Logger: opts.Logger.With("component", "ingest"), Level: slog.LevelWarn}
 	s.run = &smtpserve.Runner{SMTP: srv, MaxSessions: opts.MaxSessions, OnRefuse: func() { s.count("too_many_sessions") }}
 	return s, nil
 }
@@ -281,11 +281,3 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	return sess, nil
 }
-
-// slogPrinter adapts slog to go-smtp's logger.
-type slogPrinter struct{ l *slog.Logger }
-
-func (p slogPrinter) Printf(format string, v ...any) {
-	p.l.Warn("ingest: smtp: " + fmt.Sprintf(format, v...))
-}
-func (p slogPrinter) Println(v ...any) { p.l.Warn("ingest: smtp: " + fmt.Sprint(v...)) }

@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"corriere/core/dns/authserver"
+	"corriere/core/smtpserve"
 )
 
 // Options configure Start.
@@ -413,22 +414,13 @@ func (s *Sim) newServer(h host) *smtp.Server {
 	srv.MaxRecipients = 100
 	srv.ReadTimeout = 2 * time.Minute
 	srv.WriteTimeout = time.Minute
-	srv.ErrorLog = smtpLog{s.opts.Logger.With("mx", h.name)}
+	// go-smtp's errors are mostly clients that went away.
+	srv.ErrorLog = smtpserve.Log{Logger: s.opts.Logger.With("mx", h.name), Level: slog.LevelDebug}
 	return srv
 }
 
 // maxMessageBytes bounds what one DATA may carry.
 const maxMessageBytes = 10 << 20
-
-// smtpLog sends go-smtp's internal errors to slog at debug level: they are
-// mostly clients that went away.
-type smtpLog struct{ l *slog.Logger }
-
-// Printf logs a go-smtp message.
-func (g smtpLog) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
-
-// Println logs a go-smtp message.
-func (g smtpLog) Println(v ...any) { g.l.Debug(fmt.Sprint(v...)) }
 
 // DNSAddr returns the "127.0.0.1:port" address of the DNS server (UDP and
 // TCP).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -111,5 +112,19 @@ func TestServeAfterShutdown(t *testing.T) {
 	}
 	if r.Work.Enter() {
 		t.Error("work admitted after Shutdown")
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	var buf strings.Builder
+	l := Log{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), Level: slog.LevelDebug}
+	l.Printf("hidden %d", 1)
+	if buf.Len() != 0 {
+		t.Fatalf("a debug message was logged at info: %q", buf.String())
+	}
+	l.Level = slog.LevelWarn
+	l.Println("broken", "pipe")
+	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, `msg="smtp: broken pipe"`) {
+		t.Errorf("logged %q", got)
 	}
 }
