@@ -17,6 +17,7 @@ import (
 	"corriere/core/bouncein"
 	"corriere/core/dsn"
 	"corriere/core/event"
+	"corriere/core/event/eventtest"
 	"corriere/core/luart"
 	"corriere/core/message"
 	"corriere/core/reply"
@@ -43,36 +44,12 @@ func (q *queued) list() []*spool.Meta {
 	return append([]*spool.Meta(nil), q.metas...)
 }
 
-// events records events.
-type events struct {
-	mu  sync.Mutex
-	all []event.Event
-}
-
-func (e *events) Emit(ev *event.Event) {
-	e.mu.Lock()
-	e.all = append(e.all, *ev)
-	e.mu.Unlock()
-}
-
-func (e *events) of(t event.Type) []event.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []event.Event
-	for _, ev := range e.all {
-		if ev.Type == t {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
 type fixture struct {
 	addr   string
 	signer *verp.Signer
 	spool  *spool.Spool
 	queue  *queued
-	events *events
+	events *eventtest.Recorder
 	srv    *bouncein.Server
 	list   *suppress.List
 	msgID  string // a re-enveloped message to p1@, p2@patients.example
@@ -98,7 +75,7 @@ func start(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{signer: signer, spool: sp, queue: &queued{}, events: &events{}, list: suppress.New(sp, nil)}
+	f := &fixture{signer: signer, spool: sp, queue: &queued{}, events: &eventtest.Recorder{}, list: suppress.New(sp, nil)}
 	bus := &event.Bus{}
 	bus.Subscribe(f.events)
 	f.srv, err = bouncein.New(bouncein.Options{Hostname: "mta.platform.example", VERP: signer, Spool: sp,
@@ -199,7 +176,7 @@ func TestBounceIsForwardedToTheAuthor(t *testing.T) {
 	if err := f.send(t, to, remoteDSN(t, to, "p2@patients.example")); err != nil {
 		t.Fatalf("bounce refused: %v", err)
 	}
-	b := f.events.of(event.Bounced)
+	b := f.events.Of(event.Bounced)
 	if len(b) != 1 || b[0].Recipient != "p2@patients.example" || b[0].Tenant != "ricette" || b[0].Category != "userunknown" || b[0].MsgID != f.msgID {
 		t.Fatalf("bounced events: %+v", b)
 	}
@@ -267,7 +244,7 @@ func TestBounceForwardedOnce(t *testing.T) {
 	if n := len(f.queue.list()); n != 1 {
 		t.Errorf("%d DSNs queued to the author, want 1", n)
 	}
-	if n := len(f.events.of(event.Bounced)); n != 1 {
+	if n := len(f.events.Of(event.Bounced)); n != 1 {
 		t.Errorf("%d bounced events, want 1", n)
 	}
 }
@@ -337,7 +314,7 @@ func TestRefusesForgedAndForeignAddresses(t *testing.T) {
 			}
 		})
 	}
-	if n := len(f.events.of(event.Bounced)) + len(f.events.of(event.Complained)); n != 0 {
+	if n := len(f.events.Of(event.Bounced)) + len(f.events.Of(event.Complained)); n != 0 {
 		t.Errorf("forged bounces produced %d bounced/complained events", n)
 	}
 	if n := len(f.queue.list()); n != 0 {
@@ -359,7 +336,7 @@ func TestComplaintIsRecordedNotForwarded(t *testing.T) {
 			t.Fatalf("report refused: %v", err)
 		}
 	}
-	c := f.events.of(event.Complained)
+	c := f.events.Of(event.Complained)
 	if len(c) != 1 || c[0].Recipient != "p1@patients.example" || c[0].Tenant != "ricette" {
 		t.Fatalf("complained events: %+v", c)
 	}
@@ -393,7 +370,7 @@ func TestNothingToDo(t *testing.T) {
 			if err := f.send(t, tt.rcpt(f), tt.raw(f)); err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			if n := len(f.events.of(event.Bounced)) + len(f.queue.list()); n != 0 {
+			if n := len(f.events.Of(event.Bounced)) + len(f.queue.list()); n != 0 {
 				t.Errorf("%d bounced events and forwarded DSNs, want none", n)
 			}
 			if c := f.srv.Counts(); c.Ignored != 1 {
@@ -447,14 +424,14 @@ func TestFeedbackLoopAddress(t *testing.T) {
 			if err := f.send(t, strings.ToUpper(fblAddress), tt.raw(f)); err != nil {
 				t.Fatalf("report refused: %v", err)
 			}
-			c := f.events.of(event.Complained)
+			c := f.events.Of(event.Complained)
 			if len(c) != tt.complaints {
 				t.Fatalf("%d complained events, want %d: %+v", len(c), tt.complaints, c)
 			}
 			if tt.complaints > 0 && (c[0].Recipient != tt.wantComplained || c[0].Tenant != "ricette") {
 				t.Errorf("complained event %+v, want %s of ricette", c[0], tt.wantComplained)
 			}
-			if n := len(f.events.of(event.Bounced)) + len(f.queue.list()); n != 0 {
+			if n := len(f.events.Of(event.Bounced)) + len(f.queue.list()); n != 0 {
 				t.Errorf("%d bounced events and forwarded DSNs, want none", n)
 			}
 			if got := f.srv.Counts().Unattributed; got != tt.unattributed {

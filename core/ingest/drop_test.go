@@ -3,10 +3,10 @@ package ingest
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"corriere/core/event"
+	"corriere/core/event/eventtest"
 	"corriere/core/reply"
 	"corriere/core/spool"
 )
@@ -16,30 +16,6 @@ type checkFunc func(tenant, rcpt string) error
 
 func (f checkFunc) CheckRecipient(_ context.Context, tenant, rcpt string) error {
 	return f(tenant, rcpt)
-}
-
-// eventLog records the events of a bus.
-type eventLog struct {
-	mu  sync.Mutex
-	evs []event.Event
-}
-
-func (l *eventLog) Emit(e *event.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, *e)
-}
-
-func (l *eventLog) of(typ event.Type) []event.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []event.Event
-	for _, e := range l.evs {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // suppressionStandIn drops gone@ and refuses bad@ for tenant acme, as the
@@ -56,12 +32,10 @@ var suppressionStandIn = checkFunc(func(tenant, rcpt string) error {
 	return nil
 })
 
-func startDropServer(t *testing.T) (*Server, string, *spool.Spool, *collector, *eventLog) {
+func startDropServer(t *testing.T) (*Server, string, *spool.Spool, *collector, *eventtest.Recorder) {
 	t.Helper()
-	log := &eventLog{}
-	bus := &event.Bus{}
-	bus.Subscribe(log)
-	s, addr, sp, col := startServer(t, serverSetup{insecureAuth: true, checks: []RecipientCheck{suppressionStandIn}, events: bus})
+	log := &eventtest.Recorder{}
+	s, addr, sp, col := startServer(t, serverSetup{insecureAuth: true, checks: []RecipientCheck{suppressionStandIn}, events: log.Bus()})
 	return s, addr, sp, col, log
 }
 
@@ -96,7 +70,7 @@ func TestDropOneOfTwoRecipients(t *testing.T) {
 	if len(entries) != 1 || entries[0].Rcpt.Addr != "ok@dest.example" {
 		t.Errorf("spool holds %+v; want ok@dest.example only", entries)
 	}
-	sup := log.of(event.Suppressed)
+	sup := log.Of(event.Suppressed)
 	if len(sup) != 1 {
 		t.Fatalf("suppressed events = %+v; want one", sup)
 	}
@@ -104,7 +78,7 @@ func TestDropOneOfTwoRecipients(t *testing.T) {
 		e.Sender != "news@acme.example" || e.Class == "" || !strings.Contains(e.Reason, "2026-11-30") {
 		t.Errorf("suppressed event = %+v", e)
 	}
-	if rec := log.of(event.Received); len(rec) != 1 || rec[0].Recipients != 1 {
+	if rec := log.Of(event.Received); len(rec) != 1 || rec[0].Recipients != 1 {
 		t.Errorf("received events = %+v; want one with 1 recipient", rec)
 	}
 	if n := s.Rejections()["recipient_dropped"]; n != 1 {
@@ -134,11 +108,11 @@ func TestDropEveryRecipient(t *testing.T) {
 	if len(metas) != 0 {
 		t.Errorf("spool holds %d messages; want none", len(metas))
 	}
-	sup := log.of(event.Suppressed)
+	sup := log.Of(event.Suppressed)
 	if len(sup) != 2 || sup[0].MsgID == "" || sup[0].MsgID != sup[1].MsgID {
 		t.Errorf("suppressed events = %+v; want two sharing a message ID", sup)
 	}
-	if rec := log.of(event.Received); len(rec) != 0 {
+	if rec := log.Of(event.Received); len(rec) != 0 {
 		t.Errorf("received events = %+v; want none", rec)
 	}
 }
@@ -157,7 +131,7 @@ func TestDroppedThenResetEmitsNothing(t *testing.T) {
 	if len(col.metas) != 1 || len(col.ents[0]) != 1 {
 		t.Fatalf("queued %+v", col.ents)
 	}
-	if sup := log.of(event.Suppressed); len(sup) != 0 {
+	if sup := log.Of(event.Suppressed); len(sup) != 0 {
 		t.Errorf("suppressed events after RSET = %+v; want none", sup)
 	}
 }
@@ -174,7 +148,7 @@ func TestRefusalReason(t *testing.T) {
 	if rej["suppressed"] != 1 || rej["recipient_refused"] != 1 {
 		t.Errorf("rejections = %v; want suppressed 1, recipient_refused 1", rej)
 	}
-	if ev := log.of(event.Rejected); len(ev) != 2 || ev[0].Reason != "suppressed" {
+	if ev := log.Of(event.Rejected); len(ev) != 2 || ev[0].Reason != "suppressed" {
 		t.Errorf("rejected events = %+v", ev)
 	}
 }

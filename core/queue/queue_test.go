@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"corriere/core/dns"
 	"corriere/core/dns/authserver"
 	"corriere/core/event"
+	"corriere/core/event/eventtest"
 	"corriere/core/mailtest"
 	"corriere/core/message"
 	"corriere/core/policy"
@@ -36,39 +36,10 @@ type world struct {
 	q      *queue.Queue
 	opts   queue.Options
 	bus    *event.Bus
-	events *recorder
+	events *eventtest.Recorder
 	// warmupClock, when set, gives the warm-up tracker (re)opened with the
 	// spool its clock.
 	warmupClock func() time.Time
-}
-
-type recorder struct {
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func (r *recorder) Emit(e *event.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, *e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) snapshot() []event.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]event.Event(nil), r.events...)
-}
-
-func (r *recorder) count(t event.Type, rcpt string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Type == t && (rcpt == "" || e.Recipient == rcpt) {
-			n++
-		}
-	}
-	return n
 }
 
 // mxIPs are the addresses the test MX hosts listen on.
@@ -81,7 +52,7 @@ func newWorld(t testing.TB, pol policy.Policy, tune func(*queue.Options)) *world
 		t.Fatal(err)
 	}
 	t.Cleanup(ds.Close)
-	w := &world{t: t, dns: ds, port: mailtest.FreePort(t, mxIPs...), events: &recorder{}, dir: t.TempDir()}
+	w := &world{t: t, dns: ds, port: mailtest.FreePort(t, mxIPs...), events: &eventtest.Recorder{}, dir: t.TempDir()}
 	sp, err := spool.Open(spool.Options{Dir: w.dir})
 	if err != nil {
 		t.Fatal(err)
@@ -251,8 +222,8 @@ func TestDeliverAccepted(t *testing.T) {
 	if !bytes.Contains(msgs[0].Data, []byte("Subject: test")) {
 		t.Errorf("content not delivered: %q", msgs[0].Data)
 	}
-	if w.events.count(event.Delivered, "") != 3 {
-		t.Errorf("delivered events = %d, want 3", w.events.count(event.Delivered, ""))
+	if w.events.Count(event.Delivered, "") != 3 {
+		t.Errorf("delivered events = %d, want 3", w.events.Count(event.Delivered, ""))
 	}
 	if w.spool.Messages() != 0 {
 		t.Errorf("spool still holds %d messages", w.spool.Messages())
@@ -273,8 +244,8 @@ func TestTempfailThenAccept(t *testing.T) {
 	if len(rx.Messages()) != 1 {
 		t.Fatalf("messages = %d, want 1", len(rx.Messages()))
 	}
-	if w.events.count(event.Deferred, "x@grey.test") != 1 || w.events.count(event.Delivered, "x@grey.test") != 1 {
-		t.Errorf("events: deferred %d delivered %d", w.events.count(event.Deferred, ""), w.events.count(event.Delivered, ""))
+	if w.events.Count(event.Deferred, "x@grey.test") != 1 || w.events.Count(event.Delivered, "x@grey.test") != 1 {
+		t.Errorf("events: deferred %d delivered %d", w.events.Count(event.Deferred, ""), w.events.Count(event.Delivered, ""))
 	}
 }
 
@@ -308,7 +279,7 @@ func TestPermfailSendsDSN(t *testing.T) {
 	if strings.Contains(fields, "ok@a.test") {
 		t.Errorf("DSN reports the delivered recipient:\n%s", fields)
 	}
-	if w.events.count(event.Bounced, "unknown@a.test") != 1 {
+	if w.events.Count(event.Bounced, "unknown@a.test") != 1 {
 		t.Errorf("no bounced event")
 	}
 }
@@ -323,7 +294,7 @@ func TestNextMXWhenPrimaryDown(t *testing.T) {
 	if len(rx.Messages()) != 1 {
 		t.Fatalf("secondary got %d messages", len(rx.Messages()))
 	}
-	if w.events.count(event.Deferred, "") != 0 {
+	if w.events.Count(event.Deferred, "") != 0 {
 		t.Errorf("a dead primary caused a deferral")
 	}
 }
@@ -343,7 +314,7 @@ func TestDNSFailuresBounceAtOnce(t *testing.T) {
 			t.Errorf("DSNs lack %q:\n%s", want, all)
 		}
 	}
-	if w.events.count(event.Deferred, "") != 0 {
+	if w.events.Count(event.Deferred, "") != 0 {
 		t.Errorf("a permanent DNS failure was retried")
 	}
 }
@@ -354,8 +325,8 @@ func TestNoDSNToNullSender(t *testing.T) {
 	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error { return mailtest.Reply(550, "5.1.1", "no") }})
 	w.send("", 0, "", "x@a.test")
 	w.waitDone(5 * time.Second)
-	if w.events.count(event.DSNQueued, "") != 0 || w.events.count(event.Bounced, "x@a.test") != 1 {
-		t.Errorf("bounce of a null-sender message: dsn events %d", w.events.count(event.DSNQueued, ""))
+	if w.events.Count(event.DSNQueued, "") != 0 || w.events.Count(event.Bounced, "x@a.test") != 1 {
+		t.Errorf("bounce of a null-sender message: dsn events %d", w.events.Count(event.DSNQueued, ""))
 	}
 }
 
@@ -365,7 +336,7 @@ func TestNotifyNever(t *testing.T) {
 	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error { return mailtest.Reply(550, "5.1.1", "no") }})
 	w.send("s@s.test", message.NotifyNever, "", "x@a.test")
 	w.waitDone(5 * time.Second)
-	if w.events.count(event.DSNQueued, "") != 0 {
+	if w.events.Count(event.DSNQueued, "") != 0 {
 		t.Errorf("DSN sent despite NOTIFY=NEVER")
 	}
 }
@@ -382,8 +353,8 @@ func TestExpiry(t *testing.T) {
 	if !strings.Contains(fields, "Status: 4.4.7") || !strings.Contains(fields, "Action: failed") {
 		t.Errorf("expiry DSN:\n%s", fields)
 	}
-	if w.events.count(event.Expired, "x@slow.test") != 1 || w.events.count(event.Deferred, "x@slow.test") == 0 {
-		t.Errorf("events: expired %d deferred %d", w.events.count(event.Expired, ""), w.events.count(event.Deferred, ""))
+	if w.events.Count(event.Expired, "x@slow.test") != 1 || w.events.Count(event.Deferred, "x@slow.test") == 0 {
+		t.Errorf("events: expired %d deferred %d", w.events.Count(event.Expired, ""), w.events.Count(event.Deferred, ""))
 	}
 }
 

@@ -210,7 +210,7 @@ func TestThrottlingSuspendsAndResumes(t *testing.T) {
 	}})
 	w.sendMany(10, "acme.test")
 	deadline := time.Now().Add(5 * time.Second)
-	for w.events.count(event.Suspended, "") == 0 {
+	for w.events.Count(event.Suspended, "") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no suspension after a 421 4.7.28")
 		}
@@ -226,13 +226,13 @@ func TestThrottlingSuspendsAndResumes(t *testing.T) {
 	}
 	// The maintenance tick notices the end of the suspension within a second.
 	deadline = time.Now().Add(5 * time.Second)
-	for w.events.count(event.Resumed, "") == 0 {
+	for w.events.Count(event.Resumed, "") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no resumed event")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if w.events.count(event.Bounced, "") != 0 {
+	if w.events.Count(event.Bounced, "") != 0 {
 		t.Error("throttling bounced a message")
 	}
 }
@@ -267,9 +267,9 @@ func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
 	critBody := []byte("Subject: urgent\r\nX-Kind: critical\r\n\r\nurgent\r\n")
 	handOver := w.sendBatch(newsletters, critical, message.Critical, critBody)
 	handOver()
-	before := w.events.count(event.Delivered, "")
+	before := w.events.Count(event.Delivered, "")
 	deadline := time.Now().Add(30 * time.Second)
-	for w.events.count(event.Delivered, "") < before+critical {
+	for w.events.Count(event.Delivered, "") < before+critical {
 		if time.Now().After(deadline) {
 			t.Fatal("critical mail not delivered")
 		}
@@ -277,7 +277,7 @@ func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
 	}
 	// Order of deliveries after the critical mail was queued.
 	var seq []string
-	for _, e := range w.events.snapshot() {
+	for _, e := range w.events.All() {
 		if e.Type == event.Delivered {
 			seq = append(seq, e.Class)
 		}

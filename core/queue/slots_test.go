@@ -61,7 +61,7 @@ func TestConnectionCapAcrossLanes(t *testing.T) {
 	if slow.PeakConnections() < 2 {
 		t.Errorf("peak %d connections at the providers: the cap should be used, not just respected", slow.PeakConnections())
 	}
-	if n := w.events.count(event.Delivered, ""); n != domains*perDomain+1 {
+	if n := w.events.Count(event.Delivered, ""); n != domains*perDomain+1 {
 		t.Errorf("%d delivered, want %d", n, domains*perDomain+1)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"corriere/core/event"
+	"corriere/core/event/eventtest"
 	"corriere/core/ingest"
 	"corriere/core/policy"
 	"corriere/core/reply"
@@ -21,42 +22,13 @@ import (
 	"corriere/core/tenant"
 )
 
-// events records what a bus carries.
-type events struct {
-	mu  sync.Mutex
-	evs []event.Event
-}
-
-func (l *events) Emit(e *event.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, *e)
-}
-
-func (l *events) of(typ event.Type) []event.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []event.Event
-	for _, e := range l.evs {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func newBus() (*event.Bus, *events) {
-	b, l := &event.Bus{}, &events{}
-	b.Subscribe(l)
-	return b, l
-}
-
 func TestCheckerReject(t *testing.T) {
 	l, _ := openList(t, t.TempDir())
 	l.Add(Entry{Tenant: "acme", Address: "gone@dest.example", Category: "userunknown", Source: SourceBounce,
 		Reason: "550 5.1.1 <gone@dest.example>: no such user\r\n(second line)"})
 	l.Add(Entry{Tenant: "", Address: "gone@dest.example", Source: SourceManual})
-	bus, evs := newBus()
+	evs := &eventtest.Recorder{}
+	bus := evs.Bus()
 	c := &Checker{List: l, Events: bus, Tenants: tenant.Static{
 		"acme": {Name: "acme", SuppressionMode: ModeReject},
 		"beta": {Name: "beta", SuppressionMode: ModeDrop},
@@ -87,7 +59,7 @@ func TestCheckerReject(t *testing.T) {
 			t.Errorf("%s %s: reply %v", tc.tenant, tc.rcpt, r)
 		}
 	}
-	sup := evs.of(event.Suppressed)
+	sup := evs.Of(event.Suppressed)
 	if len(sup) != 3 || sup[0].Tenant != "acme" || sup[0].Recipient != "gone@dest.example" || sup[0].Category != "userunknown" ||
 		!strings.HasPrefix(sup[0].Reply, "550 5.1.1") || sup[0].MsgID != "" {
 		t.Errorf("suppressed events = %+v", sup)
@@ -121,7 +93,8 @@ func TestCheckerDropOverSMTP(t *testing.T) {
 		"acme":   {Name: "acme", PasswordHash: string(hash), SuppressionMode: ModeDrop},
 		"strict": {Name: "strict", PasswordHash: string(hash)},
 	}
-	bus, evs := newBus()
+	evs := &eventtest.Recorder{}
+	bus := evs.Bus()
 	q := &queued{}
 	srv, err := ingest.New(ingest.Options{
 		Hostname: "mta.test", InsecureAuthLoopback: true, Tenants: tenants, Policy: &policy.Default{},
@@ -177,7 +150,7 @@ func TestCheckerDropOverSMTP(t *testing.T) {
 	if len(q.entries) != 1 || len(q.entries[0]) != 1 || q.entries[0][0].Rcpt.Addr != "ok@dest.example" {
 		t.Fatalf("queued %+v; want ok@dest.example only", q.entries)
 	}
-	sup := evs.of(event.Suppressed)
+	sup := evs.Of(event.Suppressed)
 	if len(sup) != 1 || sup[0].MsgID != q.entries[0][0].MsgID || sup[0].Recipient != "gone@dest.example" ||
 		sup[0].Tenant != "acme" || !strings.Contains(sup[0].Reason, "since 2026-11-30") {
 		t.Errorf("suppressed events = %+v", sup)
@@ -195,7 +168,7 @@ func TestCheckerDropOverSMTP(t *testing.T) {
 	if n != 1 {
 		t.Errorf("spool holds %d messages; want 1", n)
 	}
-	if sup := evs.of(event.Suppressed); len(sup) != 2 || sup[1].MsgID == "" || sup[1].MsgID == sup[0].MsgID {
+	if sup := evs.Of(event.Suppressed); len(sup) != 2 || sup[1].MsgID == "" || sup[1].MsgID == sup[0].MsgID {
 		t.Errorf("suppressed events = %+v", sup)
 	}
 
