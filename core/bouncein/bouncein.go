@@ -43,6 +43,7 @@
 package bouncein
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -512,12 +513,12 @@ const maxQuoted = 10
 func (s *Server) quotedRefs(raw []byte) []addressed {
 	var out []addressed
 	seen := map[verp.Ref]bool{}
-	for line := range strings.Lines(string(raw)) {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || (!strings.EqualFold(name, "Original-Mail-From") && !strings.EqualFold(name, "Return-Path")) {
+	for line := range bytes.Lines(raw) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || (!bytes.EqualFold(name, []byte("Original-Mail-From")) && !bytes.EqualFold(name, []byte("Return-Path"))) {
 			continue
 		}
-		addr := strings.Trim(strings.TrimSpace(value), "<>")
+		addr := string(bytes.Trim(bytes.TrimSpace(value), "<>"))
 		ref, err := s.opts.VERP.Parse(addr)
 		if err != nil || seen[ref] {
 			continue
