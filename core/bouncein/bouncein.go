@@ -45,11 +45,13 @@ package bouncein
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -247,6 +249,14 @@ func (s *Server) Counts() Counts {
 		Forwarded: s.forwarded.Load(), Ignored: s.ignored.Load(), NotVERP: s.notVERP.Load(), Forged: s.forged.Load(),
 		Unattributed: s.unattributed.Load(),
 	}
+}
+
+// CountsHandler serves Counts as JSON, for the admin API.
+func (s *Server) CountsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Counts()) // the client is gone if this fails
+	})
 }
 
 // NewSession implements smtp.Backend.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -283,22 +284,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
 	}
 	closers = append(closers, func() { n.ln.Close() })
-	if cfg.AdminListen != "" {
-		n.Admin, err = admin.Start(admin.Options{
-			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
-			Policy: n.Policy, Queue: n.Queue, Rejections: n.Ingest.Rejections, Logger: log,
-			Handlers: suppress.AdminHandlers(n.Suppression),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("node: %w", err)
-		}
-		closers = append(closers, func() {
-			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			n.Admin.Close(sctx)
-		})
-	}
-
 	if cfg.BounceListen != "" {
 		n.Bounces, err = bouncein.New(bouncein.Options{
 			Hostname: cfg.Hostname, VERP: signer, Spool: n.Spool, Queue: n.Queue, Policy: n.Policy,
@@ -311,6 +296,19 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: bounce listener %s: %w", cfg.BounceListen, err)
 		}
 		closers = append(closers, func() { n.bounceLn.Close() })
+	}
+
+	// The admin API starts last: nothing after it can fail, so it needs no
+	// cleanup here.
+	if cfg.AdminListen != "" {
+		n.Admin, err = admin.Start(admin.Options{
+			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
+			Policy: n.Policy, Queue: n.Queue, Rejections: n.Ingest.Rejections, Logger: log,
+			Handlers: n.adminHandlers(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
 	}
 
 	wctx, cancel := context.WithCancel(context.Background())
@@ -344,6 +342,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 // Addr returns the SMTP listening address.
 func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// adminHandlers are the admin API's endpoints of the node's subsystems.
+func (n *Node) adminHandlers() map[string]http.Handler {
+	h := suppress.AdminHandlers(n.Suppression)
+	if n.Bounces != nil {
+		h["GET /api/bounces"] = n.Bounces.CountsHandler()
+	}
+	return h
+}
 
 // BounceAddr returns the bounce listener's address, or "" when it is off.
 func (n *Node) BounceAddr() string {
