@@ -168,7 +168,7 @@ type Server struct {
 	// received and handled.
 	run *smtpserve.Runner
 
-	forwardMu sync.Mutex // orders updates of bounce references
+	refMu sync.Mutex // one bounce at a time reads and updates bounce references
 
 	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed atomic.Int64
 }
@@ -393,7 +393,12 @@ func (s *Server) handle(from, peer string, raw []byte, refs []addressed) error {
 }
 
 // handleOne acts on the results of one bounce for one VERP recipient.
+//
+// Bounces are few: one at a time is handled under refMu, so the bounce
+// reference read here is the one updated.
 func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results []bounce.Result) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	ref, err := s.opts.Spool.BounceRef(a.ref.MsgID)
 	if errors.Is(err, spool.ErrNotFound) {
 		s.ignored.Add(1)
@@ -431,7 +436,7 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		if err := s.suppress(ref, rcpt, suppress.CategoryFeedback, suppress.SourceComplaint, reason); err != nil {
 			return err
 		}
-		if err := s.recordComplaint(ref.MsgID, a.ref.Index); err != nil {
+		if err := s.recordComplaint(ref, a.ref.Index); err != nil {
 			return err
 		}
 		s.complaints.Add(1)
@@ -454,14 +459,9 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 			return err
 		}
 	}
-	dsnID, err := s.forward(ref.MsgID, a.ref.Index, rcpt, r, raw)
+	dsnID, err := s.forward(ref, a.ref.Index, rcpt, r, raw)
 	if err != nil {
 		return err
-	}
-	if dsnID == "" {
-		s.ignored.Add(1)
-		s.log.Info("bounce for a recipient whose bounce was forwarded already; ignored", "msg_id", ref.MsgID, "rcpt", rcpt, "from", from)
-		return nil
 	}
 	s.bounces.Add(1)
 	s.forwarded.Add(1)
@@ -476,17 +476,8 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 }
 
 // recordComplaint records in the bounce reference that the complaint
-// about recipient index was taken.
-func (s *Server) recordComplaint(msgID string, index int) error {
-	s.forwardMu.Lock()
-	defer s.forwardMu.Unlock()
-	ref, err := s.opts.Spool.BounceRef(msgID)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(ref.Complained, index) {
-		return nil
-	}
+// about recipient index was taken. Call it under refMu.
+func (s *Server) recordComplaint(ref *spool.BounceRef, index int) error {
 	ref.Complained = append(ref.Complained, index)
 	b := s.opts.Spool.NewBatch()
 	defer b.Close()
@@ -494,7 +485,7 @@ func (s *Server) recordComplaint(msgID string, index int) error {
 		return err
 	}
 	if err := b.Commit(true); err != nil {
-		return fmt.Errorf("bouncein: record complaint for %s: %w", msgID, err)
+		return fmt.Errorf("bouncein: record complaint for %s: %w", ref.MsgID, err)
 	}
 	return nil
 }
@@ -582,20 +573,11 @@ func failed(r bounce.Result) bool {
 	return r.Report.Kind != bounce.KindAutoreply
 }
 
-// forward queues a DSN about recipient index of message msgID to the
-// message's author, and records in the same commit that it did: it
-// returns the DSN's spool ID, or "" when that recipient's bounce was
-// forwarded already.
-func (s *Server) forward(msgID string, index int, rcpt string, r bounce.Result, raw []byte) (string, error) {
-	s.forwardMu.Lock()
-	defer s.forwardMu.Unlock()
-	ref, err := s.opts.Spool.BounceRef(msgID)
-	if err != nil {
-		return "", err
-	}
-	if slices.Contains(ref.Forwarded, index) {
-		return "", nil
-	}
+// forward queues a DSN about recipient index of the message to its
+// author, records in the bounce reference, in the same commit, that it
+// did, and returns the DSN's spool ID. Call it under refMu.
+func (s *Server) forward(ref *spool.BounceRef, index int, rcpt string, r bounce.Result, raw []byte) (string, error) {
+	msgID := ref.MsgID
 	now := s.opts.Now()
 	rc := dsn.Recipient{Addr: rcpt, Action: dsn.Failed, RemoteMTA: r.Report.RemoteMTA, LastAttempt: now}
 	if st, ok := reply.ParseStatus(r.Report.Status); ok {
