@@ -454,7 +454,7 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		s.log.Info("bounce for a recipient whose bounce was forwarded already; ignored", "msg_id", ref.MsgID, "rcpt", rcpt, "from", from)
 		return nil
 	}
-	if suppress.IsHard(r.Verdict.Category) {
+	if policy.IsHardCategory(r.Verdict.Category) {
 		if err := s.suppress(ref, rcpt, r.Verdict.Category, suppress.SourceBounce, base.Reply); err != nil {
 			return err
 		}

@@ -175,7 +175,21 @@ func CategoryForStatus(status string) string {
 }
 
 // IsHardCategory reports whether a category means the address should not be
-// mailed again.
+// mailed again; such bounces (and complaints) put it on the tenant's
+// suppression list. They are the categories of the Sisimai taxonomy that
+// say the address itself will never work:
+//
+//   - userunknown: the mailbox does not exist;
+//   - hostunknown: the domain does not exist or has no host to deliver to;
+//   - hasmoved: the mailbox is gone, sometimes with a new address given;
+//   - notaccept: the domain accepts no mail at all (null MX, RFC 7505);
+//   - feedback: the recipient complained.
+//
+// Left out on purpose: suspend (a disabled account may come back),
+// mailboxfull, exceedlimit, systemfull and expired (temporary by nature),
+// and blocked, spamdetected, policyviolation, rejected, filtered,
+// badreputation, contenterror and the like, which judge the sender, the
+// source IP or the message and say nothing about the address.
 func IsHardCategory(category string) bool {
 	switch category {
 	case "userunknown", "hostunknown", "hasmoved", "notaccept", "feedback":

@@ -6,31 +6,8 @@ import (
 	"sync/atomic"
 
 	"corriere/core/event"
+	"corriere/core/policy"
 )
-
-// hardCategories are the bounce categories (the Sisimai taxonomy used by
-// rules/bounces.lua) that say the address itself will never work again:
-//
-//   - userunknown: the mailbox does not exist;
-//   - hostunknown: the domain does not exist or has no host to deliver to;
-//   - hasmoved: the mailbox is gone, sometimes with a new address given;
-//   - notaccept: the domain accepts no mail at all (null MX, RFC 7505).
-//
-// Left out on purpose: suspend (a disabled account may come back),
-// mailboxfull, exceedlimit, systemfull and expired (temporary by nature),
-// and blocked, spamdetected, policyviolation, rejected, filtered,
-// badreputation, contenterror and the like, which judge the sender, the
-// source IP or the message and say nothing about the address.
-var hardCategories = map[string]bool{
-	"userunknown": true,
-	"hostunknown": true,
-	"hasmoved":    true,
-	"notaccept":   true,
-}
-
-// IsHard reports whether a bounce of category suppresses the address (see
-// the list above).
-func IsHard(category string) bool { return hardCategories[category] }
 
 // CategoryFeedback is the category of entries added by complaints without
 // a category of their own.
@@ -48,9 +25,9 @@ type RecorderOptions struct {
 }
 
 // Recorder is an event.Sink that adds addresses to the list: the recipient
-// of an event.Bounced whose Category IsHard, and the recipient of an
-// event.Complained (category from the event, or CategoryFeedback), each
-// for the event's tenant. An address already suppressed keeps its entry.
+// of an event.Bounced whose Category is hard (policy.IsHardCategory), and
+// the recipient of an event.Complained (category from the event, or
+// CategoryFeedback), each for the event's tenant. An address already suppressed keeps its entry.
 //
 // Emit only queues: a single worker writes, so events are never slowed by
 // the disk, and a crash may lose what is queued. Close drains the queue.
@@ -93,7 +70,7 @@ func (r *Recorder) Emit(ev *event.Event) {
 	}
 	var e Entry
 	switch {
-	case ev.Type == event.Bounced && IsHard(ev.Category):
+	case ev.Type == event.Bounced && policy.IsHardCategory(ev.Category):
 		e = Entry{Category: ev.Category, Source: SourceBounce, Reason: ev.Reply}
 		if e.Reason == "" {
 			e.Reason = ev.Reason
