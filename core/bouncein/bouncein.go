@@ -668,7 +668,7 @@ const maxDiagnostic = 500
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > maxDiagnostic {
-		s = s[:maxDiagnostic]
+		s = strings.ToValidUTF8(s[:maxDiagnostic], "") // no rune cut in half
 	}
 	return s
 }

@@ -1,7 +1,9 @@
 package bouncein
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"corriere/core/verp"
 )
@@ -37,4 +39,12 @@ func FuzzQuotedRefs(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestOneLineKeepsUTF8(t *testing.T) {
+	long := strings.Repeat("è", maxDiagnostic) // two bytes each
+	got := oneLine("  a\r\n\t" + long)
+	if !utf8.ValidString(got) || len(got) > maxDiagnostic || !strings.HasPrefix(got, "a è") {
+		t.Errorf("oneLine gave %d bytes, valid UTF-8 %v, prefix %q", len(got), utf8.ValidString(got), got[:4])
+	}
 }
