@@ -15,6 +15,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,7 +95,7 @@ func Start(t testing.TB, addr string, opts Options) *Receiver {
 	r.srv.ReadTimeout = 30 * time.Second
 	r.srv.WriteTimeout = 30 * time.Second
 	r.srv.ErrorLog = discardLogger{}
-	go func() { _ = r.srv.Serve(l) }() // returns when the server closes
+	go func() { _ = r.srv.Serve(byeListener{l}) }() // returns when the server closes
 	t.Cleanup(func() { r.srv.Close() })
 	return r
 }
@@ -176,23 +177,37 @@ func (r *Receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	r.openFrom[host]++
 	r.peakFrom[host] = max(r.peakFrom[host], r.openFrom[host])
 	r.mu.Unlock()
-	return &session{r: r, peer: host, helo: c.Hostname()}, nil
+	s := &session{r: r, peer: host, helo: c.Hostname()}
+	if bc, ok := c.Conn().(*byeConn); ok {
+		bc.bye.Store(s)
+	}
+	return s, nil
 }
 
 type session struct {
-	r    *Receiver
-	peer string
-	helo string
-	from string
-	to   []string
+	r     *Receiver
+	peer  string
+	helo  string
+	from  string
+	to    []string
+	ended sync.Once
+}
+
+// end stops counting the session as open: when the server says goodbye
+// (221, before the client can read it and open the next connection) or,
+// for a session that ends otherwise, at Logout.
+func (s *session) end() {
+	s.ended.Do(func() {
+		s.r.mu.Lock()
+		s.r.open--
+		s.r.openFrom[s.peer]--
+		s.r.mu.Unlock()
+	})
 }
 
 func (s *session) Reset() { s.from, s.to = "", nil }
 func (s *session) Logout() error {
-	s.r.mu.Lock()
-	s.r.open--
-	s.r.openFrom[s.peer]--
-	s.r.mu.Unlock()
+	s.end()
 	return nil
 }
 
@@ -290,6 +305,37 @@ func FreePort(t testing.TB, ips ...string) int {
 	}
 	t.Fatal(errors.New("mailtest: no port free on all addresses"))
 	return 0
+}
+
+// byeListener hands the server connections that end their session's
+// count when the server writes its 221 reply to QUIT. go-smtp calls Logout
+// only after that reply is on the wire, so a client that reads it and opens
+// its next connection at once would otherwise be seen holding both.
+type byeListener struct{ net.Listener }
+
+func (l byeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &byeConn{Conn: c}, nil
+}
+
+// byeConn is a server connection that knows its session.
+type byeConn struct {
+	net.Conn
+	bye atomic.Pointer[session]
+}
+
+// Write ends the session's count before a 221 reply leaves: go-smtp writes
+// each reply with one Write, and 221 is only its answer to QUIT.
+func (c *byeConn) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("221 ")) {
+		if s := c.bye.Load(); s != nil {
+			s.end()
+		}
+	}
+	return c.Conn.Write(p)
 }
 
 type discardLogger struct{}
