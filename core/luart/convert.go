@@ -208,10 +208,13 @@ func toRoute(v lua.LValue, fn *lua.LFunction, sources []policy.Source) (policy.R
 // in rules/providers.lua.
 var limitFields = []string{
 	"connections", "messages_per_connection", "recipients_per_message",
-	"per_second", "per_minute", "per_hour", "per_day", "burst",
+	"per_second", "per_minute", "per_hour", "per_day", "burst", "critical_reserve",
 }
 
-// toLimits reads shape's table.
+// toLimits reads shape's table. A missing critical_reserve is
+// policy.DefaultCriticalReserve where per_hour or per_day is set: the core
+// keeps critical mail's share of those volumes unless the policy says
+// otherwise.
 func toLimits(v lua.LValue, fn *lua.LFunction) (policy.Limits, *ScriptError) {
 	r, err := newResult(v, fn, hShape)
 	if err != nil {
@@ -227,6 +230,16 @@ func toLimits(v lua.LValue, fn *lua.LFunction) (policy.Limits, *ScriptError) {
 		PerHour:                  r.num("per_hour"),
 		PerDay:                   r.num("per_day"),
 		Burst:                    r.integer("burst"),
+	}
+	if r.t.RawGetString("critical_reserve") == lua.LNil {
+		if l.PerHour > 0 || l.PerDay > 0 {
+			l.CriticalReserve = policy.DefaultCriticalReserve
+		}
+	} else {
+		l.CriticalReserve = r.num("critical_reserve")
+		if l.CriticalReserve >= 1 {
+			r.fail("critical_reserve = %v; want a share below 1 (0.1 keeps a tenth of each hour's and day's volume for critical mail)", l.CriticalReserve)
+		}
 	}
 	return l, r.err
 }

@@ -336,7 +336,7 @@ func TestShapeDefaultPolicy(t *testing.T) {
 		want             policy.Limits
 	}{
 		{"gmail", "192.0.2.10", policy.Limits{MaxConnections: 20, MaxMessagesPerConnection: 100, MaxRecipientsPerMessage: 100, PerMinute: 1200, Burst: 100}},
-		{"libero", "", policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 10, MaxRecipientsPerMessage: 10, PerMinute: 60, PerHour: 2000, Burst: 5}},
+		{"libero", "", policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 10, MaxRecipientsPerMessage: 10, PerMinute: 60, PerHour: 2000, Burst: 5, CriticalReserve: policy.DefaultCriticalReserve}},
 		{"example.net", "192.0.2.11", policy.Limits{MaxConnections: 5, MaxMessagesPerConnection: 100, MaxRecipientsPerMessage: 50, PerMinute: 300}},
 	}
 	for _, tt := range tests {

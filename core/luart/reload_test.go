@@ -58,6 +58,8 @@ func TestReloadRefusesBrokenPolicy(t *testing.T) {
 			"scripts/route.lua", 1, `source "not-an-ip"; want an IP address (smoke call of route)`},
 		{"typo in provider limits", map[string]string{"rules/providers.lua": replaceOnce(t, providers, "connections = 2,", "conections = 2,")},
 			"scripts/shape.lua", 17, "unknown field conections"},
+		{"critical reserve of the whole volume", map[string]string{"rules/providers.lua": replaceOnce(t, providers, "per_hour = 2000,", "per_hour = 2000, critical_reserve = 1,")},
+			"scripts/shape.lua", 17, "critical_reserve = 1; want a share below 1"},
 		{"hook raises on its smoke call", map[string]string{"scripts/on_bounce.lua": "function on_bounce(r)\n  return nil + r\nend\n"},
 			"scripts/on_bounce.lua", 2, "cannot perform add operation"},
 		{"no hook defined (typo)", map[string]string{"scripts/extra.lua": "function clasify(msg) end\n"},

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,9 @@ type Receiver struct {
 	open  int
 	// openFrom and peakFrom count sessions per client IP.
 	openFrom, peakFrom map[string]int
-	ch                 chan struct{}
+	// sessions are every session's span, for PeakConnectionsSince.
+	sessions []*session
+	ch       chan struct{}
 	// counted is the number of recipients accepted in CountOnly mode.
 	counted int
 }
@@ -140,6 +143,41 @@ func (r *Receiver) PeakConnectionsFrom(ip string) int {
 	return r.peakFrom[ip]
 }
 
+// PeakConnectionsSince returns the most concurrent sessions seen from
+// since on, counting those already open then.
+func (r *Receiver) PeakConnectionsSince(since time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	type change struct {
+		at    time.Time
+		delta int
+	}
+	var changes []change
+	for _, s := range r.sessions {
+		if !s.closed.IsZero() && !s.closed.After(since) {
+			continue
+		}
+		changes = append(changes, change{s.opened, 1})
+		if !s.closed.IsZero() {
+			changes = append(changes, change{s.closed, -1})
+		}
+	}
+	// Closings first at equal times: a session is over before the next
+	// one the same instant.
+	slices.SortFunc(changes, func(a, b change) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta
+	})
+	open, peak := 0, 0
+	for _, c := range changes {
+		open += c.delta
+		peak = max(peak, open)
+	}
+	return peak
+}
+
 // Connections returns how many sessions were opened.
 func (r *Receiver) Connections() int {
 	r.mu.Lock()
@@ -177,7 +215,10 @@ func (r *Receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	r.openFrom[host]++
 	r.peakFrom[host] = max(r.peakFrom[host], r.openFrom[host])
 	r.mu.Unlock()
-	s := &session{r: r, peer: host, helo: c.Hostname()}
+	s := &session{r: r, peer: host, helo: c.Hostname(), opened: time.Now()}
+	r.mu.Lock()
+	r.sessions = append(r.sessions, s)
+	r.mu.Unlock()
 	if bc, ok := c.Conn().(*byeConn); ok {
 		bc.bye.Store(s)
 	}
@@ -191,6 +232,9 @@ type session struct {
 	from  string
 	to    []string
 	ended sync.Once
+	// opened and closed (zero while open) are the session's span, guarded
+	// by r.mu.
+	opened, closed time.Time
 }
 
 // end stops counting the session as open: when the server says goodbye
@@ -201,6 +245,7 @@ func (s *session) end() {
 		s.r.mu.Lock()
 		s.r.open--
 		s.r.openFrom[s.peer]--
+		s.closed = time.Now()
 		s.r.mu.Unlock()
 	})
 }

@@ -118,7 +118,18 @@ type Limits struct {
 	PerSecond, PerMinute, PerHour, PerDay float64
 	// Burst is how many messages may go at once above the steady rate.
 	Burst int
+	// CriticalReserve is the share of every PerHour and PerDay volume that
+	// only critical mail may use, between 0 and 1: other mail stops at
+	// (1 - CriticalReserve) of the volume, so a bulk run never leaves
+	// critical mail waiting for the next window. Zero reserves nothing;
+	// rules/providers.lua gets DefaultCriticalReserve when it sets none.
+	CriticalReserve float64
 }
+
+// DefaultCriticalReserve is the share of the hourly and daily volumes kept
+// for critical mail when the Lua policy names none: a tenth, enough for the
+// password resets and alerts of a day without starving a newsletter run.
+const DefaultCriticalReserve = 0.1
 
 // Stage names the point of an SMTP dialogue a reply answers.
 type Stage string

@@ -2,9 +2,8 @@ package queue
 
 import (
 	"context"
-	"time"
-
 	"sync"
+	"time"
 
 	"corriere/core/event"
 	"corriere/core/message"
@@ -50,8 +49,15 @@ type lane struct {
 	inflight int // recipients being delivered
 	runners  int // runners, the reserved one excluded
 	idle     int // runners waiting for work with a connection open
+	// shedding counts the runners leaving to bring the lane back under a
+	// lowered connection limit; they stay in runners until their
+	// connection is closed.
+	shedding int
 	reserved bool
 	notify   chan struct{}
+	// reload is closed when the limits may have changed, to rouse the
+	// runners waiting for the rate with a connection open.
+	reload chan struct{}
 
 	limits    policy.Limits
 	limiter   *shape.Limiter
@@ -69,7 +75,7 @@ func (q *Queue) laneFor(source, providerName string) *lane {
 	if ok {
 		return l
 	}
-	l = &lane{q: q, key: k, prov: q.providerLocked(providerName), notify: make(chan struct{}), active: q.opts.Now()}
+	l = &lane{q: q, key: k, prov: q.providerLocked(providerName), notify: make(chan struct{}), reload: make(chan struct{}), active: q.opts.Now()}
 	l.limits = q.shape(providerName, source, policy.DefaultLimits)
 	l.limiter = shape.NewLimiter(l.limits)
 	q.lanes[k] = l
@@ -88,15 +94,21 @@ func (q *Queue) shape(providerName, source string, fallback policy.Limits) polic
 	return lim
 }
 
+// refreshLimits asks the policy for the lane's limits again and rouses
+// every runner: those over a lowered connection limit leave.
 func (l *lane) refreshLimits() {
 	l.mu.Lock()
 	prev := l.limits
 	l.mu.Unlock()
 	lim := l.q.shape(l.key.provider, l.key.source, prev)
+	l.limiter.SetLimits(lim, l.q.opts.Now())
 	l.mu.Lock()
 	l.limits = lim
+	close(l.reload)
+	l.reload = make(chan struct{})
+	l.spawnLocked()
+	l.broadcastLocked()
 	l.mu.Unlock()
-	l.limiter.SetLimits(lim)
 }
 
 func (l *lane) maxConnections() int {
@@ -187,7 +199,8 @@ func (q *Queue) startRunner() bool {
 
 // take returns the next job for a runner, waiting up to the linger time for
 // one; nil means the runner should stop.
-func (l *lane) take(reserved, fresh bool) *job {
+func (l *lane) take(r *runner, fresh bool) *job {
+	reserved := r.reserved
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -200,7 +213,7 @@ func (l *lane) take(reserved, fresh bool) *job {
 			l.idle++
 		}
 		fresh = false
-		if l.q.stopping.Load() || l.isSuspendedLocked(l.q.opts.Now()) {
+		if l.q.stopping.Load() || l.isSuspendedLocked(l.q.opts.Now()) || r.shedLocked() {
 			if !reserved {
 				l.idle--
 			}
@@ -274,7 +287,7 @@ func (l *lane) run(reserved bool) {
 	r := &runner{l: l, reserved: reserved}
 	fresh := true
 	for {
-		j := l.take(reserved, fresh)
+		j := l.take(r, fresh)
 		fresh = false
 		if j == nil {
 			break
@@ -294,6 +307,9 @@ func (l *lane) run(reserved bool) {
 		l.reserved = false
 	} else {
 		l.runners--
+	}
+	if r.shed {
+		l.shedding--
 	}
 	// Work may have arrived between the last take and now.
 	l.spawnLocked()
@@ -373,14 +389,19 @@ func (l *lane) idleSince(now time.Time) time.Duration {
 type provider struct {
 	name string
 
-	mu        sync.Mutex
-	limits    policy.Limits
-	limiter   *shape.Limiter
-	conns     int
-	waiting   map[*lane]bool
-	suspended time.Time
-	slowedAt  time.Time
-	lanes     map[*lane]bool
+	mu      sync.Mutex
+	limits  policy.Limits
+	limiter *shape.Limiter
+	conns   int
+	// reservedConns counts the connections of reserved critical runners,
+	// which may exceed the limit by one; shedding counts the connections
+	// closing to bring conns back under a lowered limit.
+	reservedConns int
+	shedding      int
+	waiting       map[*lane]bool
+	suspended     time.Time
+	slowedAt      time.Time
+	lanes         map[*lane]bool
 }
 
 func (q *Queue) providerLocked(name string) *provider {
@@ -398,10 +419,10 @@ func (p *provider) refreshLimits(q *Queue) {
 	prev := p.limits
 	p.mu.Unlock()
 	lim := q.shape(p.name, policy.AllSources, prev)
+	p.limiter.SetLimits(lim, q.opts.Now())
 	p.mu.Lock()
 	p.limits = lim
 	p.mu.Unlock()
-	p.limiter.SetLimits(lim)
 }
 
 func (p *provider) isSuspended(now time.Time) bool {
@@ -425,13 +446,37 @@ func (p *provider) acquire(l *lane, reserved bool) bool {
 		return false
 	}
 	p.conns++
+	if reserved {
+		p.reservedConns++
+	}
 	return true
 }
 
-// release frees a connection slot and wakes the lanes waiting for one.
-func (p *provider) release() {
+// shed reports whether one more connection must close to bring the
+// provider back under a lowered limit, and counts it as closing: exactly
+// the excess closes, the reserved critical runners' connections aside.
+func (p *provider) shed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	limit := p.limits.MaxConnections
+	if limit > 0 && p.conns-p.shedding > limit+p.reservedConns {
+		p.shedding++
+		return true
+	}
+	return false
+}
+
+// release frees a connection slot taken by acquire (reserved as there),
+// ending a shed counted by shed, and wakes the lanes waiting for a slot.
+func (p *provider) release(reserved, shed bool) {
 	p.mu.Lock()
 	p.conns--
+	if reserved {
+		p.reservedConns--
+	}
+	if shed {
+		p.shedding--
+	}
 	waiting := p.waiting
 	p.waiting = map[*lane]bool{}
 	p.mu.Unlock()

@@ -298,7 +298,9 @@ func (q *Queue) Stop(ctx context.Context) error {
 }
 
 // PolicyChanged makes every lane ask the policy for its limits again; call
-// it after a policy reload.
+// it after a policy reload. Limits that did not change keep their state
+// (the burst and volume used); runners over a lowered connection limit
+// leave after their transaction in flight.
 func (q *Queue) PolicyChanged() {
 	q.mu.Lock()
 	lanes := make([]*lane, 0, len(q.lanes))
@@ -315,7 +317,6 @@ func (q *Queue) PolicyChanged() {
 	}
 	for _, l := range lanes {
 		l.refreshLimits()
-		l.wake()
 	}
 }
 

@@ -31,6 +31,10 @@ type runner struct {
 	// onReserve marks a slot of the critical reserve: its connection
 	// carries critical mail only.
 	onReserve bool
+	// shed marks a runner leaving because its lane's connection limit was
+	// lowered (counted in lane.shedding); connShed a connection closing
+	// because the provider's was (counted in provider.shedding).
+	shed, connShed bool
 }
 
 // closeConn closes the runner's connection, if any, and gives back its
@@ -39,9 +43,32 @@ func (r *runner) closeConn() {
 	if r.conn != nil {
 		_ = r.conn.Close() // QUIT is a courtesy; the transactions are settled
 		r.conn = nil
-		r.l.prov.release()
+		r.l.prov.release(r.reserved, r.connShed)
+		r.connShed = false
 	}
 	r.releaseSlot()
+}
+
+// shedLocked reports whether the runner must stop because a reload lowered
+// its lane's or its provider's connection limit below what is open, and
+// counts it as leaving, so that exactly the excess leaves. The reserved
+// critical runner, which may exceed the limit by one, never sheds. Called
+// with r.l.mu held.
+func (r *runner) shedLocked() bool {
+	l := r.l
+	if r.reserved || r.shed {
+		return r.shed
+	}
+	if l.runners-l.shedding > l.maxConnections() {
+		l.shedding++
+		r.shed = true
+		return true
+	}
+	if r.conn != nil && !r.connShed && l.prov.shed() {
+		r.connShed = true
+		return true
+	}
+	return false
 }
 
 // releaseSlot gives back the queue-wide slot the runner holds, if any.
@@ -58,7 +85,7 @@ func (r *runner) releaseSlot() {
 // back in its lane.
 func (r *runner) deliver(j *job) bool {
 	l, q := r.l, r.l.q
-	if !r.waitRate() {
+	if !r.waitRate(j.msg.meta.Class == message.Critical) {
 		l.requeue(j)
 		return false
 	}
@@ -96,7 +123,7 @@ func (r *runner) deliver(j *job) bool {
 		start := q.opts.Now()
 		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
 		if err != nil {
-			l.prov.release()
+			l.prov.release(r.reserved, false)
 			r.releaseSlot()
 			q.dialFailed(l, j, err, q.opts.Now().Sub(start))
 			l.finish(j)
@@ -158,15 +185,24 @@ func (r *runner) connectionSpent() bool {
 	return n > 0 && r.sent >= n
 }
 
-// waitRate waits until the lane and the provider allow one more message.
-// It returns false when the queue stops or the lane is suspended meanwhile.
-func (r *runner) waitRate() bool {
+// waitRate waits until the lane and the provider allow one more message
+// (of critical mail, which may use the critical reserve). It returns false
+// when the queue stops, the lane is suspended, or a reload lowered the
+// connection limit below what the lane holds and this runner must leave.
+func (r *runner) waitRate(critical bool) bool {
 	l, q := r.l, r.l.q
 	for {
+		l.mu.Lock()
+		reload := l.reload
+		stop := l.isSuspendedLocked(q.opts.Now()) || r.shedLocked()
+		l.mu.Unlock()
+		if stop {
+			return false
+		}
 		now := q.opts.Now()
-		w := l.limiter.Reserve(now)
+		w := l.limiter.Reserve(now, critical)
 		if w == 0 {
-			if w = l.prov.limiter.Reserve(now); w == 0 {
+			if w = l.prov.limiter.Reserve(now, critical); w == 0 {
 				return true
 			}
 		}
@@ -178,13 +214,9 @@ func (r *runner) waitRate() bool {
 		case <-q.ctx.Done():
 			t.Stop()
 			return false
+		case <-reload:
+			t.Stop()
 		case <-t.C:
-		}
-		l.mu.Lock()
-		suspended := l.isSuspendedLocked(q.opts.Now())
-		l.mu.Unlock()
-		if suspended {
-			return false
 		}
 	}
 }

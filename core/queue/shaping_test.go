@@ -23,6 +23,14 @@ import (
 // given files (paths like "rules/pools.lua") replaced.
 func luaPolicy(t *testing.T, files map[string]string, sources []policy.Source, counters policy.Counters, now func() time.Time) *luart.Engine {
 	t.Helper()
+	e, _ := luaPolicyIn(t, files, sources, counters, now)
+	return e
+}
+
+// luaPolicyIn is luaPolicy that also returns the directory holding the
+// policy's scripts and rules, for tests that edit them live.
+func luaPolicyIn(t *testing.T, files map[string]string, sources []policy.Source, counters policy.Counters, now func() time.Time) (*luart.Engine, string) {
+	t.Helper()
 	dir := t.TempDir()
 	for _, tree := range []string{"scripts", "rules"} {
 		err := filepath.WalkDir(filepath.Join("../..", tree), func(path string, d os.DirEntry, err error) error {
@@ -53,7 +61,7 @@ func luaPolicy(t *testing.T, files map[string]string, sources []policy.Source, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return e, dir
 }
 
 // acmeProviders makes every *.acme.test MX the provider "acme".

@@ -40,20 +40,46 @@ func NewLimiter(l policy.Limits) *Limiter {
 	return lim
 }
 
-// SetLimits changes the limits in place, keeping the history (a policy
-// reload must not reset the hour's volume).
-func (l *Limiter) SetLimits(pl policy.Limits) {
+// SetLimits changes the limits in place at now, keeping what has been used:
+// a policy reload must neither grant a fresh burst nor reset the hour's
+// volume. Equal limits keep the whole state. A changed per-second or
+// per-minute rate keeps the messages sent ahead of schedule, now spaced at
+// the new rate; per-hour and per-day windows keep their counts.
+func (l *Limiter) SetLimits(pl policy.Limits, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	old := append([]window(nil), l.windows...)
+	if pl == l.limits {
+		return
+	}
+	oldGCRAs := append([]gcra(nil), l.gcras...)
+	oldWindows := append([]window(nil), l.windows...)
 	l.setLimits(pl)
+	for i := range l.gcras {
+		g := &l.gcras[i]
+		for _, o := range oldGCRAs {
+			if o.window == g.window {
+				g.carry(o, now)
+			}
+		}
+	}
 	for i := range l.windows {
-		for _, o := range old {
+		for _, o := range oldWindows {
 			if o.length == l.windows[i].length {
 				l.windows[i].start, l.windows[i].cur, l.windows[i].prev = o.start, o.cur, o.prev
 			}
 		}
 	}
+}
+
+// carry takes over the allowance o had used at now: the messages it let
+// through ahead of the steady rate count against g's burst as well.
+func (g *gcra) carry(o gcra, now time.Time) {
+	ahead := o.tat.Sub(now)
+	if ahead <= 0 {
+		return
+	}
+	used := float64(ahead) / float64(o.interval)
+	g.tat = now.Add(time.Duration(used * float64(g.interval)))
 }
 
 func (l *Limiter) setLimits(pl policy.Limits) {
@@ -118,10 +144,16 @@ func (l *Limiter) Factor() float64 {
 
 // Reserve takes one message's allowance if it is available at now and
 // returns 0; otherwise it takes nothing and returns how long to wait before
-// asking again.
-func (l *Limiter) Reserve(now time.Time) time.Duration {
+// asking again. Only critical mail may use the CriticalReserve share of the
+// per-hour and per-day volumes: other mail stops short of it, so a
+// newsletter run can never leave a password reset waiting for the next hour.
+func (l *Limiter) Reserve(now time.Time, critical bool) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	share := 1.0
+	if !critical {
+		share = 1 - math.Min(1, math.Max(0, l.limits.CriticalReserve))
+	}
 	var wait time.Duration
 	for i := range l.gcras {
 		g := &l.gcras[i]
@@ -136,8 +168,8 @@ func (l *Limiter) Reserve(now time.Time) time.Duration {
 	for i := range l.windows {
 		w := &l.windows[i]
 		w.advance(now)
-		if w.estimate(now)+1 > w.limit*l.factor {
-			wait = max(wait, w.waitFor(now, l.factor))
+		if limit := w.limit * l.factor * share; w.estimate(now)+1 > limit {
+			wait = max(wait, w.waitFor(now, limit))
 		}
 	}
 	if wait > 0 {
@@ -180,9 +212,8 @@ func (w *window) estimate(now time.Time) float64 {
 	return w.prev*overlap + w.cur
 }
 
-// waitFor returns how long until one more message fits under the limit.
-func (w *window) waitFor(now time.Time, factor float64) time.Duration {
-	limit := w.limit * factor
+// waitFor returns how long until one more message fits under limit.
+func (w *window) waitFor(now time.Time, limit float64) time.Duration {
 	if w.cur+1 > limit {
 		// Only the next window can make room.
 		return w.start.Add(w.length).Sub(now) + time.Millisecond

@@ -13,7 +13,7 @@ func sent(l *Limiter, t0 time.Time, span time.Duration) []time.Time {
 	var out []time.Time
 	now := t0
 	for now.Before(t0.Add(span)) {
-		if wait := l.Reserve(now); wait > 0 {
+		if wait := l.Reserve(now, false); wait > 0 {
 			now = now.Add(wait)
 			continue
 		}
@@ -67,7 +67,7 @@ func TestLimiterRates(t *testing.T) {
 func TestLimiterUnlimited(t *testing.T) {
 	l := NewLimiter(policy.Limits{})
 	for i := 0; i < 1000; i++ {
-		if w := l.Reserve(time.Unix(0, 0)); w != 0 {
+		if w := l.Reserve(time.Unix(0, 0), false); w != 0 {
 			t.Fatalf("unlimited limiter asked to wait %v", w)
 		}
 	}
@@ -85,9 +85,79 @@ func TestLimiterFactorAndReload(t *testing.T) {
 	}
 	// A reload keeps the hour's volume: 30 sent, 70 left.
 	l.SetFactor(1)
-	l.SetLimits(policy.Limits{PerSecond: 1000, PerHour: 100})
+	l.SetLimits(policy.Limits{PerSecond: 1000, PerHour: 100}, t0.Add(4*time.Second))
 	if n := len(sent(l, t0.Add(4*time.Second), time.Minute)); n < 69 || n > 71 {
 		t.Fatalf("after reload: %d more in the hour, want 70", n)
+	}
+}
+
+// TestLimiterReloadKeepsBurst: a sender at full speed with a burst of 20
+// reloads its limits every 2 seconds. Equal limits must not grant a fresh
+// burst; changed ones carry the used allowance over, so no reload ever
+// lets more through than the new limits would have.
+func TestLimiterReloadKeepsBurst(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	base := policy.Limits{PerSecond: 20, PerMinute: 1200, Burst: 20}
+	tests := []struct {
+		name   string
+		reload func(i int) policy.Limits // limits set at the i-th reload
+		max    int                       // most sends in 20s: burst + 20/s
+	}{
+		{"equal limits", func(int) policy.Limits { return base }, 20 + 400},
+		{"other field changes", func(i int) policy.Limits {
+			l := base
+			l.MaxConnections = 2 + i%2
+			return l
+		}, 20 + 400},
+		{"rate changes", func(i int) policy.Limits {
+			l := base
+			l.PerSecond = 20 + float64(i%2) // 20 and 21 in turn
+			return l
+		}, 20 + 420},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLimiter(base)
+			total := 0
+			for i := range 10 {
+				at := t0.Add(time.Duration(i) * 2 * time.Second)
+				if i > 0 {
+					l.SetLimits(tt.reload(i), at)
+				}
+				total += len(sent(l, at, 2*time.Second))
+			}
+			if total > tt.max {
+				t.Errorf("%d sent in 20s with a reload every 2s, want at most %d", total, tt.max)
+			}
+			if total < 400 {
+				t.Errorf("%d sent in 20s at 20/s: the reloads held traffic back", total)
+			}
+		})
+	}
+}
+
+// TestLimiterCriticalReserve: bulk mail stops at 90% of the hour's volume,
+// critical mail may use the rest, and the reserve does not slow per-second
+// sending.
+func TestLimiterCriticalReserve(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	l := NewLimiter(policy.Limits{PerHour: 100, PerDay: 1000, CriticalReserve: 0.1})
+	if n := len(sent(l, t0, time.Minute)); n != 90 {
+		t.Fatalf("bulk sent %d in the first minute, want 90 of 100", n)
+	}
+	now := t0.Add(time.Minute)
+	for i := range 10 {
+		if w := l.Reserve(now, true); w != 0 {
+			t.Fatalf("critical message %d waits %v with the reserve unused", i+1, w)
+		}
+	}
+	if w := l.Reserve(now, true); w < 58*time.Minute {
+		t.Errorf("critical message over the whole volume waits only %v", w)
+	}
+	// A reload keeps the counts: bulk stays stopped.
+	l.SetLimits(policy.Limits{PerHour: 100, PerDay: 1000, CriticalReserve: 0.2}, now)
+	if w := l.Reserve(now, false); w == 0 {
+		t.Error("bulk sent past the reserve after a reload")
 	}
 }
 
@@ -96,6 +166,6 @@ func BenchmarkReserve(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		l.Reserve(now)
+		l.Reserve(now, false)
 	}
 }
