@@ -23,6 +23,22 @@
 --            recipients_per_message   RCPT TO commands per transaction
 --            per_second, per_minute, per_hour, per_day   messages sent
 --            burst                    messages allowed at once above the rate
+--            critical_reserve         share of per_hour and per_day that only
+--                                     critical mail may use (0.1 by default
+--                                     where either is set; 0 keeps none)
+--
+--          Why critical_reserve: hourly and daily volumes are shared by every
+--          class, and a newsletter run can use one up in minutes. Other mail
+--          stops at (1 - critical_reserve) of each window, so password
+--          resets and alerts still leave at once; with per_hour = 2000 and
+--          the default, newsletters may send 1800 an hour and critical mail
+--          the last 200. `corriere queue summary` shows it as "10%critical".
+--
+--          A reload applies new limits to running lanes within a second:
+--          lowering connections closes the excess ones after the message in
+--          flight; rates keep the allowance already used (an unchanged
+--          limit keeps its state, a changed one carries it over), so a
+--          reload never grants a fresh burst.
 --
 -- suspend  Replies that mean "stop sending here for a while", checked by
 --          scripts/on_response.lua before anything else. match is a Lua

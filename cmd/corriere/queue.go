@@ -23,7 +23,9 @@ const queueUsage = `Usage: corriere queue summary [--spool DIR] [--json]
 
   summary  list the ready queues of the running node: one line per
            (provider, source IP) with the recipients waiting per class,
-           in flight, connections, limits, rate factor and suspensions
+           in flight, connections, limits (with the share of the hourly
+           and daily volumes kept for critical mail), rate factor and
+           suspensions
 
 The node is found through the admin.addr and admin.token files it writes to
 its spool directory (--spool, default ./data).
@@ -94,6 +96,8 @@ func printQueueSummary(out io.Writer, st queue.Status, now time.Time) {
 	w.Flush()
 }
 
+// limitsText formats a lane's limits for the LIMITS column: connections,
+// rates, and the critical reserve of the hourly and daily volumes.
 func limitsText(l queue.LaneStatus) string {
 	var parts []string
 	lim := l.Limits
@@ -107,6 +111,10 @@ func limitsText(l queue.LaneStatus) string {
 		if r.v > 0 {
 			parts = append(parts, fmt.Sprintf("%g%s", r.v, r.unit))
 		}
+	}
+	if lim.CriticalReserve > 0 && (lim.PerHour > 0 || lim.PerDay > 0) {
+		// The share of the hourly and daily volumes kept for critical mail.
+		parts = append(parts, fmt.Sprintf("%g%%critical", lim.CriticalReserve*100))
 	}
 	if len(parts) == 0 {
 		return "-"
