@@ -17,8 +17,17 @@
 // Runners always take critical mail first, then transactional and personal,
 // then newsletters; when every connection slot is busy, one extra slot is
 // reserved for critical mail so it never waits behind a newsletter backlog.
-// Rates (per second/minute/hour/day) are enforced per lane and per provider.
-// One slow or suspended lane never delays another.
+// Rates (per second/minute/hour/day) are enforced per lane and per provider;
+// a share of the hourly and daily volumes (Limits.CriticalReserve) is left
+// to critical mail, so newsletters never use up what it needs. One slow or
+// suspended lane never delays another.
+//
+// Reloads. PolicyChanged applies new limits to the running lanes: limits
+// that did not change keep their limiter state, changed rates keep the
+// allowance already used, and when a connection limit is lowered exactly
+// the excess runners leave after their transaction in flight (those waiting
+// for work or for the rate are roused at once); the reserved critical
+// runner may still exceed the limit by one.
 //
 // Outcomes. Each reply (connect-time, RCPT, after DATA, or a network failure
 // turned into a synthetic 4xx) goes through policy.OnResponse: deliver

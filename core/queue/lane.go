@@ -101,8 +101,10 @@ func (l *lane) refreshLimits() {
 	prev := l.limits
 	l.mu.Unlock()
 	lim := l.q.shape(l.key.provider, l.key.source, prev)
-	l.limiter.SetLimits(lim, l.q.opts.Now())
 	l.mu.Lock()
+	// Under the lane's lock, so that concurrent reloads leave the limits
+	// and the limiter in agreement.
+	l.limiter.SetLimits(lim, l.q.opts.Now())
 	l.limits = lim
 	close(l.reload)
 	l.reload = make(chan struct{})
@@ -419,8 +421,8 @@ func (p *provider) refreshLimits(q *Queue) {
 	prev := p.limits
 	p.mu.Unlock()
 	lim := q.shape(p.name, policy.AllSources, prev)
-	p.limiter.SetLimits(lim, q.opts.Now())
 	p.mu.Lock()
+	p.limiter.SetLimits(lim, q.opts.Now())
 	p.limits = lim
 	p.mu.Unlock()
 }

@@ -205,6 +205,7 @@ func (r *runner) waitRate(critical bool) bool {
 			if w = l.prov.limiter.Reserve(now, critical); w == 0 {
 				return true
 			}
+			l.limiter.Cancel(now)
 		}
 		if w > longWait {
 			r.closeConn()

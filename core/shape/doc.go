@@ -11,6 +11,10 @@
 // previous window's count is weighted by its overlap, as in common
 // sliding-window rate limiters).
 //
+// Only critical mail may use the Limits.CriticalReserve share of the
+// per-hour and per-day volumes. SetLimits keeps what has been used, so a
+// policy reload never grants a fresh burst.
+//
 // A Limiter is safe for concurrent use and never sleeps: Reserve says when
 // the next message may go, and the caller waits as it sees fit.
 package shape

@@ -188,6 +188,24 @@ func (l *Limiter) Reserve(now time.Time, critical bool) time.Duration {
 	return 0
 }
 
+// Cancel gives back the allowance the last Reserve at now took, when the
+// message cannot go after all because another limiter (the provider's, when
+// this is a lane's) said wait: a sender polling both must not use up one
+// while the other holds it back.
+func (l *Limiter) Cancel(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.gcras {
+		g := &l.gcras[i]
+		g.tat = g.tat.Add(-g.interval)
+	}
+	for i := range l.windows {
+		w := &l.windows[i]
+		w.advance(now)
+		w.cur = math.Max(0, w.cur-1)
+	}
+}
+
 // advance moves the window forward to contain now.
 func (w *window) advance(now time.Time) {
 	if w.start.IsZero() {

@@ -161,6 +161,39 @@ func TestLimiterCriticalReserve(t *testing.T) {
 	}
 }
 
+// TestLimiterCancel: a lane that asks its provider's limiter after its own
+// and gives its allowance back when the provider says wait sends at its own
+// rate once the provider lets it, not less.
+func TestLimiterCancel(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	lane := NewLimiter(policy.Limits{PerSecond: 10, PerHour: 1000})
+	prov := NewLimiter(policy.Limits{PerSecond: 1})
+	// The provider allows one message a second; the lane polls every 10ms
+	// for 2 seconds and gets 2 through.
+	sentBoth := 0
+	for now := t0; now.Before(t0.Add(2 * time.Second)); now = now.Add(10 * time.Millisecond) {
+		if lane.Reserve(now, false) != 0 {
+			continue
+		}
+		if prov.Reserve(now, false) != 0 {
+			lane.Cancel(now)
+			continue
+		}
+		sentBoth++
+	}
+	if sentBoth != 2 {
+		t.Fatalf("%d sent in 2s under a provider limit of 1/s", sentBoth)
+	}
+	// The lane's own allowance is intact: a burst-free 10/s lane sends 10
+	// in the next second, and its hour counts only the 2 that went.
+	if n := len(sent(lane, t0.Add(2*time.Second), time.Second)); n != 10 {
+		t.Errorf("lane sent %d in a second at 10/s after the provider held it back", n)
+	}
+	if c := lane.windows[0].cur; c != 12 {
+		t.Errorf("hour count %v, want 12", c)
+	}
+}
+
 func BenchmarkReserve(b *testing.B) {
 	l := NewLimiter(policy.Limits{PerSecond: 1e9, PerMinute: 1e10, PerHour: 1e12, PerDay: 1e13, Burst: 1000})
 	now := time.Now()
