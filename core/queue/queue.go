@@ -202,8 +202,9 @@ type Queue struct {
 	opts Options
 	log  *slog.Logger
 
-	sched  *scheduler
-	router *router
+	sched      *scheduler
+	scheduling sync.WaitGroup // the scheduler's goroutine
+	router     *router
 
 	mu        sync.Mutex
 	lanes     map[laneKey]*lane
@@ -272,7 +273,11 @@ func (q *Queue) readyRoom() int {
 
 // Start runs the scheduler and the routers.
 func (q *Queue) Start() {
-	go q.sched.run(q.ctx)
+	q.scheduling.Add(1)
+	go func() {
+		defer q.scheduling.Done()
+		q.sched.run(q.ctx)
+	}()
 	q.router.start(q.ctx, q.opts.RouterWorkers)
 	go q.maintain(q.ctx)
 }
@@ -306,6 +311,9 @@ func (q *Queue) Stop(ctx context.Context) error {
 	q.stopping.Store(true)
 	q.runnersMu.Unlock()
 	q.cancel()
+	// The scheduler reads the spool as entries come due: it must be done
+	// before the caller closes the spool.
+	q.scheduling.Wait()
 	q.router.running.Wait()
 	q.mu.Lock()
 	for _, l := range q.lanes {

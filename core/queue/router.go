@@ -288,8 +288,8 @@ func (r *router) dnsFailure(domain string, items []*item, err error) {
 // Holding recipients back from a full lane: the assumed sending rate of one
 // connection when the policy sets no rate, and the bounds of the wait.
 const (
-	assumedConnectionRate = 20.0 // messages per second
-	minHold               = time.Second
+	assumedConnectionRate = 100.0 // messages per second
+	minHold               = 10 * time.Millisecond
 	maxHold               = time.Hour
 )
 
