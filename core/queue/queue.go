@@ -105,6 +105,19 @@ type Options struct {
 	// all lanes; runners wait for a free one. Critical mail has a tenth
 	// more of its own. The default value is 1000.
 	MaxConnections int
+	// MaxReady bounds the recipients the scheduler loads from the spool
+	// while earlier ones are still on their way (being routed, waiting in
+	// a lane, in a transaction); waiting recipients cost only a small
+	// reference each, so the queue's memory stays bounded however many
+	// are queued. New messages are never held back by it. The default
+	// value is 50,000.
+	MaxReady int
+	// MaxLaneBacklog bounds the recipients waiting in one lane. Recipients
+	// beyond it are not tried yet: they wait in the scheduler for the time
+	// the lane should take to send those ahead of them, at its limits, so
+	// a throttled provider holds no more than this in memory. Critical
+	// mail is never held back. The default value is 5,000.
+	MaxLaneBacklog int
 	// Now is the clock. The default value is time.Now.
 	Now func() time.Time
 }
@@ -140,6 +153,12 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxConnections == 0 {
 		o.MaxConnections = 1000
 	}
+	if o.MaxReady == 0 {
+		o.MaxReady = 50_000
+	}
+	if o.MaxLaneBacklog == 0 {
+		o.MaxLaneBacklog = 5_000
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -156,6 +175,8 @@ func (o *Options) Validate() error {
 		return errors.New("queue: no resolver")
 	case o.Transport == nil:
 		return errors.New("queue: no transport")
+	case o.MaxReady < 0 || o.MaxLaneBacklog < 0:
+		return fmt.Errorf("queue: MaxReady %d, MaxLaneBacklog %d: want positive numbers", o.MaxReady, o.MaxLaneBacklog)
 	case o.MaxConnections < 0:
 		return fmt.Errorf("queue: MaxConnections %d: want a positive number", o.MaxConnections)
 	}
@@ -181,8 +202,9 @@ type Queue struct {
 	opts Options
 	log  *slog.Logger
 
-	sched  *scheduler
-	router *router
+	sched      *scheduler
+	scheduling sync.WaitGroup // the scheduler's goroutine
+	router     *router
 
 	mu        sync.Mutex
 	lanes     map[laneKey]*lane
@@ -220,17 +242,19 @@ func New(opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// Recover loads every pending entry from the spool. Call it once, before
-// Start.
+// Recover schedules every pending entry of the spool at its recorded due
+// time. It keeps only a reference to each entry: entries are read again
+// from the spool as they come due. Call it once, before Start.
 func (q *Queue) Recover() (messages, recipients int, err error) {
-	err = q.opts.Spool.Scan(func(meta *spool.Meta, entries []*spool.Entry) error {
-		info := &msgInfo{meta: meta, msg: meta.Message()}
-		for _, e := range entries {
-			q.pending.Add(1)
-			q.sched.push(&item{entry: e, msg: info})
+	last := ""
+	err = q.opts.Spool.Recover(func(p spool.Pending) error {
+		if p.MsgID != last {
+			messages++
+			last = p.MsgID
 		}
-		messages++
-		recipients += len(entries)
+		recipients++
+		q.pending.Add(1)
+		q.sched.pushRef(ref{due: p.Due.UnixNano(), id: p.MsgID, idx: int32(p.Index)})
 		return nil
 	})
 	if err != nil {
@@ -239,9 +263,21 @@ func (q *Queue) Recover() (messages, recipients int, err error) {
 	return messages, recipients, nil
 }
 
+// readyRoom returns how many more recipients the scheduler may load for
+// delivery: MaxReady less those already in memory between the scheduler
+// and their outcome (routing, waiting in a lane, in a transaction).
+func (q *Queue) readyRoom() int {
+	inMemory := int(q.pending.Load()) - q.sched.len()
+	return max(0, q.opts.MaxReady-inMemory)
+}
+
 // Start runs the scheduler and the routers.
 func (q *Queue) Start() {
-	go q.sched.run(q.ctx)
+	q.scheduling.Add(1)
+	go func() {
+		defer q.scheduling.Done()
+		q.sched.run(q.ctx)
+	}()
 	q.router.start(q.ctx, q.opts.RouterWorkers)
 	go q.maintain(q.ctx)
 }
@@ -275,6 +311,9 @@ func (q *Queue) Stop(ctx context.Context) error {
 	q.stopping.Store(true)
 	q.runnersMu.Unlock()
 	q.cancel()
+	// The scheduler reads the spool as entries come due: it must be done
+	// before the caller closes the spool.
+	q.scheduling.Wait()
 	q.router.running.Wait()
 	q.mu.Lock()
 	for _, l := range q.lanes {

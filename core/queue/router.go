@@ -179,7 +179,9 @@ func (r *router) route(ctx context.Context, batch []*item) {
 			byLane[lj.lane] = append(byLane[lj.lane], lj.job)
 		}
 		for _, l := range lanes {
-			l.enqueue(byLane[l]...)
+			if jobs := r.admit(l, byLane[l]); len(jobs) > 0 {
+				l.enqueue(jobs...)
+			}
 		}
 	}
 }
@@ -281,4 +283,64 @@ func (r *router) dnsFailure(domain string, items []*item, err error) {
 	}
 	r.q.log.Info("MX lookup failed", "domain", domain, "action", action, "err", err)
 	r.q.outcome(nil, items, outcome{verdict: policy.Verdict{Action: action, Category: category}, reply: rp})
+}
+
+// Holding recipients back from a full lane: the assumed sending rate of one
+// connection when the policy sets no rate, and the bounds of the wait.
+const (
+	assumedConnectionRate = 100.0 // messages per second
+	minHold               = 10 * time.Millisecond
+	maxHold               = time.Hour
+)
+
+// admit returns the jobs that fit in the lane's backlog
+// (Options.MaxLaneBacklog); critical jobs always fit. The recipients of the
+// others go back to the scheduler, each due when the lane should have sent
+// those ahead of it at its limits, so a throttled lane never holds more
+// than its backlog in memory. Their spool entries are not rewritten: they
+// were not tried.
+func (r *router) admit(l *lane, jobs []*job) []*job {
+	q := r.q
+	l.mu.Lock()
+	backlog := l.queued
+	lim := l.limits
+	l.mu.Unlock()
+	var keep []*job
+	var held []*item
+	for _, j := range jobs {
+		if j.msg.meta.Class == message.Critical || backlog < q.opts.MaxLaneBacklog {
+			keep = append(keep, j)
+			backlog += len(j.items)
+			continue
+		}
+		held = append(held, j.items...)
+	}
+	if len(held) == 0 {
+		return keep
+	}
+	rate := drainRate(lim) * l.limiter.Factor()
+	now := q.opts.Now()
+	for i, it := range held {
+		wait := time.Duration(float64(backlog+i+1) / rate * float64(time.Second))
+		q.sched.pushAt(it, now.Add(min(max(wait, minHold), maxHold)))
+	}
+	q.log.Debug("lane backlog full; holding recipients in the scheduler",
+		"provider", l.key.provider, "source", l.key.source, "backlog", backlog, "held", len(held))
+	return keep
+}
+
+// drainRate estimates how many messages per second a lane sends at its
+// limits.
+func drainRate(lim policy.Limits) float64 {
+	conns := lim.MaxConnections
+	if conns <= 0 {
+		conns = maxConnectionsCap
+	}
+	rate := float64(conns) * assumedConnectionRate
+	for _, r := range []float64{lim.PerSecond, lim.PerMinute / 60, lim.PerHour / 3600, lim.PerDay / 86400} {
+		if r > 0 {
+			rate = min(rate, r)
+		}
+	}
+	return rate
 }
