@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,16 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheSize is Pebble's block cache in bytes. The default value is 64 MiB.
 	CacheSize int64
+	// MinFree is the free space, in bytes, kept on the spool's filesystem:
+	// under it new messages are refused with ErrNoSpace, while settlements
+	// (deliveries, deferrals, bounces) go on and free space. The default
+	// value is DefaultMinFree (256 MiB), or a quarter of the filesystem when
+	// that is smaller. Pebble's memtable is sized to a quarter of it, so that
+	// a flush always fits in the reserve.
+	MinFree uint64
+	// FreeSpace reads the available and total bytes of the filesystem
+	// holding a path. The default value is FreeSpace (statfs).
+	FreeSpace func(path string) (free, total uint64, err error)
 }
 
 // Meta is what the spool keeps about a message besides its content.
@@ -93,8 +104,11 @@ func (e *Entry) Domain() string {
 
 // Spool is the message store. It is safe for concurrent use.
 type Spool struct {
-	db  *pebble.DB
-	log *slog.Logger
+	db    *pebble.DB
+	log   *slog.Logger
+	space *space
+
+	memTableSize uint64
 
 	mu        sync.Mutex
 	remaining map[string]int // message ID → entries not yet removed
@@ -111,26 +125,48 @@ func Open(opts Options) (*Spool, error) {
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 64 << 20
 	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
+	// The reserve is measured, and the ballast given up if the disk is
+	// full, before Pebble opens: opening writes a WAL and a MANIFEST.
+	sp, err := newSpace(opts.Dir, opts.MinFree, opts.FreeSpace, opts.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{opts.Logger},
-		MemTableSize:       64 << 20,
+		Logger:             &pebbleLogger{l: opts.Logger},
+		MemTableSize:       min(max(sp.minFree/4, 1<<20), 64<<20),
 	}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	return &Spool{db: db, log: opts.Logger, remaining: map[string]int{}}, nil
+	go sp.run()
+	return &Spool{db: db, log: opts.Logger, space: sp, memTableSize: po.MemTableSize, remaining: map[string]int{}}, nil
 }
 
-// Close flushes and closes the database.
+// closeFlushWait bounds how long Close waits for the memtable to be flushed.
+const closeFlushWait = 10 * time.Second
+
+// Close flushes and closes the database. The flush only shortens the next
+// start (the WAL already holds every write), so it is skipped when the
+// disk has no room for it and abandoned after closeFlushWait: a full disk
+// never holds up a shutdown.
 func (s *Spool) Close() error {
-	if err := s.db.Flush(); err != nil {
-		s.db.Close()
-		return fmt.Errorf("spool: flush: %w", err)
+	s.space.close()
+	if free := s.space.refresh(); free >= s.space.floor+s.memTableSize {
+		if done, err := s.db.AsyncFlush(); err == nil {
+			select {
+			case <-done:
+			case <-time.After(closeFlushWait):
+				s.log.Warn("spool: flush at close did not finish; the WAL will be replayed at the next start")
+			}
+		}
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("spool: close: %w", err)
@@ -140,7 +176,9 @@ func (s *Spool) Close() error {
 
 // Put stores m (assigning m.ID if empty) with one entry per recipient due at
 // due, and returns after the write is synced to disk. It returns the
-// message's metadata and its entries in recipient order.
+// message's metadata and its entries in recipient order. It returns an
+// error wrapping ErrNoSpace, having written nothing, when the message would
+// leave less than the free-space reserve.
 func (s *Spool) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) {
 	b := s.NewBatch()
 	defer b.Close()
@@ -148,6 +186,11 @@ func (s *Spool) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	size := uint64(meta.Size)
+	if err := s.space.admit(size); err != nil {
+		return nil, nil, fmt.Errorf("spool: put %s: %w", m.ID, err)
+	}
+	defer s.space.release(size)
 	if err := b.Commit(true); err != nil {
 		return nil, nil, err
 	}
@@ -289,6 +332,11 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 			return err
 		}
 	}
+	// Clearing leftovers can wait for the next start when the disk is full.
+	if err := s.space.settle(); err != nil {
+		s.log.Warn("spool: leftovers of finished messages kept until a start with free space", "err", err)
+		return nil
+	}
 	for id := range entries {
 		s.log.Error("spool: entries without a message; removing them", "msg_id", id)
 		for _, e := range entries[id] {
@@ -321,14 +369,17 @@ func (s *Spool) deleteMessage(id string) error {
 type Batch struct {
 	s *Spool
 	b *pebble.Batch
-	// added lists messages this batch puts, forgotten if it fails.
+	// added lists messages this batch puts, forgotten if it is closed
+	// uncommitted.
 	added []string
 	// removed lists, once per entry, the messages whose count of pending
-	// entries this batch lowered, given back if it fails.
-	removed []string
+	// entries this batch lowered, given back if it is closed uncommitted.
+	removed   []string
+	committed bool
 }
 
-// NewBatch starts a batch. Close it after Commit (or to abandon it).
+// NewBatch starts a batch. Close it after Commit (or to abandon it); a
+// Commit refused with ErrNoSpace may be tried again before Close.
 func (s *Spool) NewBatch() *Batch {
 	return &Batch{s: s, b: s.db.NewBatch()}
 }
@@ -406,9 +457,23 @@ func (b *Batch) Remove(e *Entry) {
 }
 
 // Commit applies the batch atomically; with sync it returns after the data
-// is on disk (sharing the fsync with concurrent commits).
+// is on disk (sharing the fsync with concurrent commits). When the disk is
+// under the floor kept for settlements it writes nothing and returns an
+// error wrapping ErrNoSpace; the batch may then be committed again.
 func (b *Batch) Commit(sync bool) error {
+	if err := b.s.space.settle(); err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
 	if err := b.b.Commit(writeOptions(sync)); err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
+	b.committed = true
+	return nil
+}
+
+// Close releases the batch. Closing it uncommitted undoes its bookkeeping.
+func (b *Batch) Close() {
+	if !b.committed {
 		for _, id := range b.added {
 			b.s.forget(id)
 		}
@@ -419,13 +484,7 @@ func (b *Batch) Commit(sync bool) error {
 			b.s.remaining[id]++
 		}
 		b.s.mu.Unlock()
-		return fmt.Errorf("spool: commit: %w", err)
 	}
-	return nil
-}
-
-// Close releases the batch.
-func (b *Batch) Close() {
 	_ = b.b.Close() // closing an uncommitted or committed batch cannot fail usefully
 }
 
@@ -478,14 +537,36 @@ func parseEntryKey(k []byte) (id string, idx int, ok bool) {
 	return string(rest[:sep]), int(binary.BigEndian.Uint32(rest[sep+1:])), true
 }
 
-// pebbleLogger sends Pebble's errors to slog and keeps its chatter quiet.
-type pebbleLogger struct{ l *slog.Logger }
+// pebbleLogEvery is the shortest interval between two logged Pebble errors.
+const pebbleLogEvery = 10 * time.Second
 
-func (p pebbleLogger) Infof(string, ...any) {}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("spool: pebble: " + fmt.Sprintf(format, args...))
+// pebbleLogger sends Pebble's errors to slog and keeps its chatter quiet.
+// Errors are logged at most once per pebbleLogEvery, with the count of
+// those left out: a background flush that fails on a full disk is retried
+// at once, and would otherwise log without pause.
+type pebbleLogger struct {
+	l *slog.Logger
+
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
 }
-func (p pebbleLogger) Fatalf(format string, args ...any) {
+
+func (p *pebbleLogger) Infof(string, ...any) {}
+func (p *pebbleLogger) Errorf(format string, args ...any) {
+	p.mu.Lock()
+	now := time.Now()
+	if now.Sub(p.last) < pebbleLogEvery {
+		p.skipped++
+		p.mu.Unlock()
+		return
+	}
+	skipped := p.skipped
+	p.last, p.skipped = now, 0
+	p.mu.Unlock()
+	p.l.Error("spool: pebble: "+fmt.Sprintf(format, args...), "similar_errors_not_logged", skipped)
+}
+func (p *pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("spool: pebble fatal: " + fmt.Sprintf(format, args...))
 	panic(fmt.Sprintf(format, args...))
 }
