@@ -64,6 +64,9 @@ type space struct {
 	lowLogged  time.Time
 	statFailed bool
 
+	// low, when set, is called every reading under the reserve.
+	low func()
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -164,6 +167,9 @@ func (sp *space) tend() {
 		if free, _, err := sp.stat(sp.dir); err == nil {
 			sp.free.Store(free)
 		}
+	}
+	if free < sp.minFree && sp.low != nil {
+		sp.low()
 	}
 	if free < sp.minFree && time.Since(sp.lowLogged) >= time.Minute {
 		sp.lowLogged = time.Now()

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -110,6 +112,14 @@ type Spool struct {
 
 	memTableSize uint64
 
+	// Reclaiming space after deliveries, under the reserve (see reclaim).
+	removals    atomic.Int64 // entries removed since the last reclaim
+	reclaiming  atomic.Bool
+	lastReclaim time.Time // touched only by the space goroutine
+	reclaimCtx  context.Context
+	reclaimStop context.CancelFunc
+	reclaimWG   sync.WaitGroup
+
 	mu        sync.Mutex
 	remaining map[string]int // message ID → entries not yet removed
 }
@@ -146,8 +156,42 @@ func Open(opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
+	s := &Spool{db: db, log: opts.Logger, space: sp, memTableSize: po.MemTableSize, remaining: map[string]int{}}
+	s.reclaimCtx, s.reclaimStop = context.WithCancel(context.Background())
+	sp.low = s.reclaim
 	go sp.run()
-	return &Spool{db: db, log: opts.Logger, space: sp, memTableSize: po.MemTableSize, remaining: map[string]int{}}, nil
+	return s, nil
+}
+
+// reclaimEvery is the shortest interval between two reclaims.
+const reclaimEvery = 5 * time.Second
+
+// reclaim gives back the space of delivered messages when the disk is under
+// the reserve. Pebble frees a deleted value's space only once the memtable
+// holding the deletion is flushed and the tables holding the value are
+// compacted, which a queue of small records may not trigger for a long
+// time; so the message records are compacted, in the background, at most
+// every reclaimEvery and only after removals. Compacting deleted records
+// writes little.
+func (s *Spool) reclaim() {
+	if time.Since(s.lastReclaim) < reclaimEvery || s.removals.Load() == 0 || s.space.settle() != nil {
+		return
+	}
+	if !s.reclaiming.CompareAndSwap(false, true) {
+		return
+	}
+	s.lastReclaim = time.Now()
+	s.removals.Store(0)
+	s.reclaimWG.Add(1)
+	go func() {
+		defer s.reclaimWG.Done()
+		defer s.reclaiming.Store(false)
+		err := s.db.Compact(s.reclaimCtx, []byte{prefixContent}, []byte{prefixEntry + 1}, false)
+		if err != nil && s.reclaimCtx.Err() == nil {
+			s.log.Warn("spool: cannot compact delivered messages away yet", "err", err)
+		}
+		s.space.refresh()
+	}()
 }
 
 // closeFlushWait bounds how long Close waits for the memtable to be flushed.
@@ -159,6 +203,8 @@ const closeFlushWait = 10 * time.Second
 // never holds up a shutdown.
 func (s *Spool) Close() error {
 	s.space.close()
+	s.reclaimStop()
+	s.reclaimWG.Wait()
 	if free := s.space.refresh(); free >= s.space.floor+s.memTableSize {
 		if done, err := s.db.AsyncFlush(); err == nil {
 			select {
@@ -468,6 +514,7 @@ func (b *Batch) Commit(sync bool) error {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
 	b.committed = true
+	b.s.removals.Add(int64(len(b.removed)))
 	return nil
 }
 
