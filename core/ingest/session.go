@@ -171,6 +171,9 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		from = a.String()
 	}
+	if err := se.roomForMail(); err != nil {
+		return err
+	}
 	if !se.beginTxn() {
 		return errShuttingDown
 	}
@@ -277,6 +280,10 @@ func (se *session) Data(r io.Reader) error {
 		se.Reset()
 		return errNoRecipients
 	}
+	if err := se.roomForMail(); err != nil {
+		se.Reset()
+		return err
+	}
 	raw, err := readData(r, se.s.opts.MaxSize)
 	se.mu.Lock()
 	defer se.mu.Unlock()
@@ -363,6 +370,9 @@ func (se *session) accept(raw []byte) error {
 		}
 	}
 	meta, entries, err := s.opts.Spool.Put(m, now)
+	if errors.Is(err, spool.ErrNoSpace) {
+		return se.reject("storage_full", errStorageFull, "msg_id", m.ID)
+	}
 	if err != nil {
 		s.log.Error("cannot spool message; answering 451", "msg_id", m.ID, "err", err)
 		s.count("storage_error")
@@ -375,6 +385,20 @@ func (se *session) accept(raw []byte) error {
 	})
 	se.emitDropped(m.ID, m)
 	s.log.Debug("message accepted", "msg_id", m.ID, "tenant", m.Tenant, "class", m.Class, "rcpts", len(entries), "size", meta.Size)
+	return nil
+}
+
+// errStorageFull answers a transaction while the spool is under its
+// free-space reserve: RFC 5321's 452 and RFC 3463's X.3.1, mail system
+// full. Clients retry later; deliveries meanwhile free space.
+var errStorageFull = smtpErr(reply.New(452, "4.3.1", "Insufficient system storage, try again later"))
+
+// roomForMail refuses a new transaction, at MAIL FROM and again before
+// DATA is read, while the spool is under its free-space reserve.
+func (se *session) roomForMail() error {
+	if err := se.s.opts.Spool.Room(); err != nil {
+		return se.reject("storage_full", errStorageFull)
+	}
 	return nil
 }
 
