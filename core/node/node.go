@@ -166,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	if n.evlog, err = event.OpenLog(cfg.EventLog); err != nil {
+	if n.evlog, err = event.OpenLog(cfg.EventLog, log); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	closers = append(closers, func() { n.evlog.Close() })
