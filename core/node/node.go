@@ -64,6 +64,11 @@ type Config struct {
 	RelayNets []netip.Prefix
 	// ScriptsDir and RulesDir hold the Lua policy.
 	ScriptsDir, RulesDir string
+	// MinFree is the free space, in bytes, kept on the spool's filesystem:
+	// under it new messages are answered 452 4.3.1 while delivery goes on.
+	// The default value is spool.DefaultMinFree, or a quarter of the
+	// filesystem when that is smaller (see spool.Options.MinFree).
+	MinFree uint64
 	// MaxSize, MaxRecipients, MaxSessions and IdleTimeout limit ingest.
 	MaxSize       int64
 	MaxRecipients int
@@ -174,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Stats = stats.New(nil)
 	n.Events.Subscribe(n.Stats)
 
-	if n.Spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, "queue"), Logger: log}); err != nil {
+	if n.Spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, "queue"), Logger: log, MinFree: cfg.MinFree}); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	closers = append(closers, func() { n.Spool.Close() })
