@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -108,7 +109,32 @@ func TestDiskFullServe(t *testing.T) {
 		t.Fatalf("SIGTERM on a full disk: still running after 20 s; logs:\n%s", p.logs())
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+
+	// Another file takes the last byte: the node still starts, listens
+	// and answers 452; removing the file is enough to recover.
+	filler := filepath.Join(spool, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 4096); ; {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
 	p = startServe(t, spool, extra...)
+	conn, rw, err = openSession(p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, err := smtpSend(rw, "app@sender.test", "rcpt@dest.test", body("full")); err != nil || !strings.HasPrefix(line, "452 4.3.1") {
+		t.Fatalf("on a full disk: %q, %v; want 452 4.3.1; logs:\n%s", line, err, p.logs())
+	}
+	conn.Close()
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
 
 	// The receiver takes mail again: deliveries free the disk, every
 	// acknowledged message arrives once, and new mail is accepted.
