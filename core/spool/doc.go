@@ -5,6 +5,12 @@
 // entry per recipient holding that recipient's attempts, next due time, last
 // reply and DSN parameters.
 //
+// A content larger than Options.FileThreshold (512 KiB) is a file of its
+// own in the content subdirectory, written from the message without a copy
+// and synced (with its directory) before the batch that names it commits;
+// it is deleted once the batch removing the message's last entry commits,
+// and Scan deletes the files no message owns (a crash in between).
+//
 // Durability: Put returns only after the message and all its entries are
 // synced to disk, so ingest may answer 250 afterwards. Concurrent Puts share
 // fsyncs: Pebble's commit pipeline groups every batch waiting for the WAL

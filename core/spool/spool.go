@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,13 @@ type Options struct {
 	// FreeSpace reads the available and total bytes of the filesystem
 	// holding a path. The default value is FreeSpace (statfs).
 	FreeSpace func(path string) (free, total uint64, err error)
+	// FileThreshold is the content size above which a message's content is
+	// stored as a file of its own in Dir/content rather than in Pebble:
+	// Pebble would copy it into a batch and hold it in a memtable, and its
+	// space would return only after a compaction, while a file is written
+	// from the message without a copy and deleting it frees the space at
+	// once. The default value is 512 KiB.
+	FileThreshold int
 }
 
 // Meta is what the spool keeps about a message besides its content.
@@ -110,7 +118,9 @@ type Spool struct {
 	log   *slog.Logger
 	space *space
 
-	memTableSize uint64
+	memTableSize  uint64
+	dir           string
+	fileThreshold int
 
 	// Reclaiming space after deliveries, under the reserve (see reclaim).
 	removals    atomic.Int64 // entries removed since the last reclaim
@@ -135,7 +145,10 @@ func Open(opts Options) (*Spool, error) {
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 64 << 20
 	}
-	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+	if opts.FileThreshold == 0 {
+		opts.FileThreshold = 512 << 10
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, contentDir), 0o750); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
 	// The reserve is measured, and the ballast given up if the disk is
@@ -156,7 +169,8 @@ func Open(opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	s := &Spool{db: db, log: opts.Logger, space: sp, memTableSize: po.MemTableSize, remaining: map[string]int{}}
+	s := &Spool{db: db, log: opts.Logger, space: sp, memTableSize: po.MemTableSize, remaining: map[string]int{},
+		dir: opts.Dir, fileThreshold: opts.FileThreshold}
 	s.reclaimCtx, s.reclaimStop = context.WithCancel(context.Background())
 	sp.low = s.reclaim
 	go sp.run()
@@ -226,17 +240,17 @@ func (s *Spool) Close() error {
 // error wrapping ErrNoSpace, having written nothing, when the message would
 // leave less than the free-space reserve.
 func (s *Spool) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) {
+	size := uint64(m.Size())
+	if err := s.space.admit(size); err != nil {
+		return nil, nil, fmt.Errorf("spool: put %s: %w", m.ID, err)
+	}
+	defer s.space.release(size)
 	b := s.NewBatch()
 	defer b.Close()
 	meta, entries, err := b.Put(m, due)
 	if err != nil {
 		return nil, nil, err
 	}
-	size := uint64(meta.Size)
-	if err := s.space.admit(size); err != nil {
-		return nil, nil, fmt.Errorf("spool: put %s: %w", m.ID, err)
-	}
-	defer s.space.release(size)
 	if err := b.Commit(true); err != nil {
 		return nil, nil, err
 	}
@@ -281,10 +295,17 @@ func (s *Spool) Meta(id string) (*Meta, error) {
 // Content returns the stored content (header and body) of message id.
 func (s *Spool) Content(id string) ([]byte, error) {
 	v, closer, err := s.db.Get(contentKey(id))
-	if err != nil {
-		if errors.Is(err, pebble.ErrNotFound) {
-			err = ErrNotFound
+	if errors.Is(err, pebble.ErrNotFound) {
+		out, ferr := os.ReadFile(s.contentPath(id))
+		if errors.Is(ferr, os.ErrNotExist) {
+			return nil, fmt.Errorf("spool: content %s: %w", id, ErrNotFound)
 		}
+		if ferr != nil {
+			return nil, fmt.Errorf("spool: content %s: %w", id, ferr)
+		}
+		return out, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("spool: content %s: %w", id, err)
 	}
 	out := bytes.Clone(v)
@@ -359,7 +380,9 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 	}
 	defer it.Close()
 	var orphans []string
+	known := map[string]bool{} // messages whose content file is kept
 	for it.First(); it.Valid(); it.Next() {
+		known[string(it.Key()[2:])] = true
 		var meta Meta
 		if err := json.Unmarshal(it.Value(), &meta); err != nil {
 			s.log.Error("spool: skipping unreadable message", "key", string(it.Key()[2:]), "err", err)
@@ -396,7 +419,7 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 			return err
 		}
 	}
-	return nil
+	return s.removeStrayFiles(known)
 }
 
 func (s *Spool) deleteMessage(id string) error {
@@ -407,6 +430,7 @@ func (s *Spool) deleteMessage(id string) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("spool: delete %s: %w", id, err)
 	}
+	s.removeContentFile(id)
 	return nil
 }
 
@@ -420,8 +444,12 @@ type Batch struct {
 	added []string
 	// removed lists, once per entry, the messages whose count of pending
 	// entries this batch lowered, given back if it is closed uncommitted.
-	removed   []string
-	committed bool
+	removed []string
+	// files lists content files this batch wrote, removed if it is closed
+	// uncommitted; finished lists messages whose content file goes once
+	// the batch is committed.
+	files, finished []string
+	committed       bool
 }
 
 // NewBatch starts a batch. Close it after Commit (or to abandon it); a
@@ -438,19 +466,25 @@ func (b *Batch) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) 
 	if m.ID == "" {
 		m.ID = NewID()
 	}
-	content := m.Bytes()
 	meta := Meta{
 		ID: m.ID, Sender: m.Sender, Ret: m.Ret, EnvID: m.EnvID, UTF8: m.UTF8,
 		Tenant: m.Tenant, AuthUser: m.AuthUser, ClientIP: m.ClientIP, Helo: m.Helo,
 		Received: m.Received, Class: m.Class, Campaign: m.Campaign, Priority: m.Priority,
-		Author: m.Author, Size: len(content), Recipients: len(m.Recipients),
+		Author: m.Author, Size: m.Size(), Recipients: len(m.Recipients),
 	}
 	mb, err := json.Marshal(&meta)
 	if err != nil {
 		return nil, nil, fmt.Errorf("spool: encode meta %s: %w", m.ID, err)
 	}
-	_ = b.b.Set(metaKey(m.ID), mb, nil) // Batch.Set fails only on a closed batch
-	_ = b.b.Set(contentKey(m.ID), content, nil)
+	if meta.Size > b.s.fileThreshold {
+		if err := b.s.writeContentFile(m); err != nil {
+			return nil, nil, err
+		}
+		b.files = append(b.files, m.ID)
+	} else {
+		_ = b.b.Set(contentKey(m.ID), m.Bytes(), nil) // Batch.Set fails only on a closed batch
+	}
+	_ = b.b.Set(metaKey(m.ID), mb, nil)
 	if m.Author != "" {
 		if err := b.putBounceRef(m); err != nil {
 			return nil, nil, err
@@ -499,6 +533,7 @@ func (b *Batch) Remove(e *Entry) {
 	if last {
 		_ = b.b.Delete(metaKey(e.MsgID), nil)
 		_ = b.b.Delete(contentKey(e.MsgID), nil)
+		b.finished = append(b.finished, e.MsgID)
 	}
 }
 
@@ -515,6 +550,9 @@ func (b *Batch) Commit(sync bool) error {
 	}
 	b.committed = true
 	b.s.removals.Add(int64(len(b.removed)))
+	for _, id := range b.finished {
+		b.s.removeContentFile(id)
+	}
 	return nil
 }
 
@@ -523,6 +561,9 @@ func (b *Batch) Close() {
 	if !b.committed {
 		for _, id := range b.added {
 			b.s.forget(id)
+		}
+		for _, id := range b.files {
+			b.s.removeContentFile(id)
 		}
 		// The entries stay: count them again, so that a later removal
 		// does not take for its last a message with entries left.
