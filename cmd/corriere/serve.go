@@ -54,7 +54,7 @@ Examples:
 type serveFlags struct {
 	listen, spool, events, hostname, scripts, rules, config string
 	tlsCert, tlsKey, logLevel, admin, adminToken            string
-	bounceListen, verpKey, minFree                          string
+	bounceListen, verpKey, minFree, dataMemory              string
 	dns, sources, relayNets, fblAddresses                   stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound         int
 	maxSize                                                 int64
@@ -78,6 +78,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.config, "config", "", "optional configuration `file` with the same settings")
 	fs.StringVar(&f.hostname, "hostname", "", "`name` in greetings, Received fields and DSNs; default: the system host name")
 	fs.Int64Var(&f.maxSize, "max-size", 50<<20, "largest message accepted, in `bytes`")
+	fs.StringVar(&f.dataMemory, "data-memory", "128M", "message data held in memory across all SMTP sessions, a `size` such as 64M; more waits on disk in SPOOL/incoming")
 	fs.StringVar(&f.minFree, "min-free", "", "free `space` kept on the spool's disk, such as 512M or 2G: under it new mail is answered 452 4.3.1 while delivery goes on; default 256M, or a quarter of a smaller disk")
 	fs.IntVar(&f.maxRecipients, "max-recipients", 1000, "most recipients per message")
 	fs.IntVar(&f.maxSessions, "max-sessions", 1000, "most concurrent SMTP sessions")
@@ -179,6 +180,11 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	if f.maxOutbound <= 0 {
 		return cfg, fmt.Errorf("--max-outbound %d: want a positive number of connections", f.maxOutbound)
 	}
+	dataMemory, err := parseSize(f.dataMemory)
+	if err != nil || dataMemory < 1<<20 || dataMemory > math.MaxInt64 {
+		return cfg, fmt.Errorf("--data-memory %q: want a size of at least 1M, such as 128M", f.dataMemory)
+	}
+	cfg.DataMemory = int64(dataMemory)
 	if f.mxPort <= 0 || f.mxPort > 65535 {
 		return cfg, fmt.Errorf("--mx-port %d: not a TCP port", f.mxPort)
 	}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -284,7 +283,7 @@ func (se *session) Data(r io.Reader) error {
 		se.Reset()
 		return err
 	}
-	raw, err := readData(r, se.s.opts.MaxSize)
+	data, err := readBody(r, se.s.opts.SpillDir, se.s.dataMem)
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	defer se.endTxn()
@@ -299,7 +298,8 @@ func (se *session) Data(r io.Reader) error {
 		return errShuttingDown
 	}
 	defer se.s.run.Work.Leave()
-	return se.accept(raw)
+	defer data.release()
+	return se.accept(data.raw)
 }
 
 func (se *session) accept(raw []byte) error {
@@ -478,30 +478,6 @@ func (se *session) Logout() error {
 	se.loggedOut = true
 	se.endTxn()
 	return nil
-}
-
-// readData reads DATA, refusing any line ending other than CRLF. It drains
-// the rest of the data after a refusal so the session stays in sync.
-func readData(r io.Reader, max int64) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(8192)
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, err
-	}
-	b := buf.Bytes()
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '\n':
-			if i == 0 || b[i-1] != '\r' {
-				return nil, errBareLF
-			}
-		case '\r':
-			if i+1 >= len(b) || b[i+1] != '\n' {
-				return nil, errBareLF
-			}
-		}
-	}
-	return b, nil
 }
 
 // authCache remembers successful (tenant, password) checks for a while,
