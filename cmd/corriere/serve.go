@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -52,7 +54,7 @@ Examples:
 type serveFlags struct {
 	listen, spool, events, hostname, scripts, rules, config string
 	tlsCert, tlsKey, logLevel, admin, adminToken            string
-	bounceListen, verpKey                                   string
+	bounceListen, verpKey, minFree, dataMemory              string
 	dns, sources, relayNets, fblAddresses                   stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound         int
 	maxSize                                                 int64
@@ -76,6 +78,8 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.config, "config", "", "optional configuration `file` with the same settings")
 	fs.StringVar(&f.hostname, "hostname", "", "`name` in greetings, Received fields and DSNs; default: the system host name")
 	fs.Int64Var(&f.maxSize, "max-size", 50<<20, "largest message accepted, in `bytes`")
+	fs.StringVar(&f.dataMemory, "data-memory", "128M", "message data held in memory across all SMTP sessions, a `size` such as 64M; more waits on disk in SPOOL/incoming")
+	fs.StringVar(&f.minFree, "min-free", "", "free `space` kept on the spool's disk, such as 512M or 2G: under it new mail is answered 452 4.3.1 while delivery goes on; default 256M, or a quarter of a smaller disk")
 	fs.IntVar(&f.maxRecipients, "max-recipients", 1000, "most recipients per message")
 	fs.IntVar(&f.maxSessions, "max-sessions", 1000, "most concurrent SMTP sessions")
 	fs.IntVar(&f.maxOutbound, "max-outbound", 1000, "most outbound SMTP connections open at once, across all providers and IPs (critical mail may use a tenth more)")
@@ -163,12 +167,24 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
 	}
+	if f.minFree != "" {
+		n, err := parseSize(f.minFree)
+		if err != nil || n == 0 {
+			return cfg, fmt.Errorf("--min-free %q: want a positive size such as 512M or 2G", f.minFree)
+		}
+		cfg.MinFree = n
+	}
 	if len(f.fblAddresses) > 0 && f.bounceListen == "" {
 		return cfg, errors.New("--fbl-address needs --bounce-listen: feedback reports arrive at the bounce listener")
 	}
 	if f.maxOutbound <= 0 {
 		return cfg, fmt.Errorf("--max-outbound %d: want a positive number of connections", f.maxOutbound)
 	}
+	dataMemory, err := parseSize(f.dataMemory)
+	if err != nil || dataMemory < 1<<20 || dataMemory > math.MaxInt64 {
+		return cfg, fmt.Errorf("--data-memory %q: want a size of at least 1M, such as 128M", f.dataMemory)
+	}
+	cfg.DataMemory = int64(dataMemory)
 	if f.mxPort <= 0 || f.mxPort > 65535 {
 		return cfg, fmt.Errorf("--mx-port %d: not a TCP port", f.mxPort)
 	}
@@ -247,4 +263,40 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 		}
 	}
 	return sc.Err()
+}
+
+// parseSize reads a size in bytes with an optional binary unit: K, M, G or
+// T, optionally followed by "iB" or "B" ("512M", "2GiB", "1048576").
+func parseSize(s string) (uint64, error) {
+	num := strings.TrimSpace(s)
+	for _, suffix := range []string{"iB", "B"} {
+		if cut, ok := strings.CutSuffix(num, suffix); ok {
+			num = cut
+			break
+		}
+	}
+	shift := 0
+	if num != "" {
+		switch num[len(num)-1] {
+		case 'K', 'k':
+			shift = 10
+		case 'M', 'm':
+			shift = 20
+		case 'G', 'g':
+			shift = 30
+		case 'T', 't':
+			shift = 40
+		}
+		if shift > 0 {
+			num = num[:len(num)-1]
+		}
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	if n > math.MaxUint64>>shift {
+		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	return n << shift, nil
 }

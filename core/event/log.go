@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -12,34 +13,53 @@ import (
 
 // Log writes events as JSON lines to a file, buffered and flushed in the
 // background so that Emit costs an encode and a memory copy.
+//
+// A write that fails (a full disk) never blocks or stops the node: the
+// buffered events are dropped and counted, the failure is logged at most
+// once a minute, and writing resumes by itself once the file takes data
+// again. A line the failure cut short is ended before the next one.
 type Log struct {
-	mu     sync.Mutex
-	w      *bufio.Writer
-	f      io.WriteCloser
-	enc    *json.Encoder
-	err    error
-	stop   chan struct{}
-	done   chan struct{}
-	closed bool
+	mu      sync.Mutex
+	w       *bufio.Writer
+	f       io.WriteCloser
+	enc     *json.Encoder
+	log     *slog.Logger
+	err     error // the last write error; nil once a write succeeds
+	pending int64 // events in the buffer
+	dropped int64 // events lost to write errors
+	torn    bool  // a failed write may have left part of a line
+	logged  time.Time
+	stop    chan struct{}
+	done    chan struct{}
+	closed  bool
 }
 
 // FlushInterval is how often a Log writes its buffer to the file.
 const FlushInterval = 200 * time.Millisecond
 
-// OpenLog opens (appending) or creates the file at path.
-func OpenLog(path string) (*Log, error) {
+// failureLogEvery is the shortest interval between two logged failures.
+const failureLogEvery = time.Minute
+
+// OpenLog opens (appending) or creates the file at path. Write failures are
+// logged to log; nil means slog.Default().
+func OpenLog(path string, log *slog.Logger) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
-	return NewLog(f), nil
+	return NewLog(f, log), nil
 }
 
-// NewLog writes to w, which it closes on Close.
-func NewLog(w io.WriteCloser) *Log {
+// NewLog writes to w, which it closes on Close. Write failures are logged to
+// log; nil means slog.Default().
+func NewLog(w io.WriteCloser, log *slog.Logger) *Log {
+	if log == nil {
+		log = slog.Default()
+	}
 	l := &Log{
 		w:    bufio.NewWriterSize(w, 64<<10),
 		f:    w,
+		log:  log,
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
@@ -52,20 +72,31 @@ func NewLog(w io.WriteCloser) *Log {
 func (l *Log) Emit(e *Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.err != nil {
+	if l.closed {
 		return
 	}
+	if l.torn && l.flushLocked() != nil {
+		l.dropped++
+		return
+	}
+	l.pending++
 	if err := l.enc.Encode(e); err != nil {
-		l.err = err
+		l.fail(err)
 	}
 }
 
-// Err returns the first write error, if any; after one, events are dropped
-// and the caller should alert.
+// Err returns the last write error, or nil when the last write succeeded.
 func (l *Log) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
+}
+
+// Dropped returns how many events were lost to write errors.
+func (l *Log) Dropped() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
 }
 
 // Flush writes buffered events to the file.
@@ -75,10 +106,44 @@ func (l *Log) Flush() error {
 	if l.closed {
 		return nil
 	}
-	if err := l.w.Flush(); err != nil && l.err == nil {
-		l.err = err
+	return l.flushLocked()
+}
+
+func (l *Log) flushLocked() error {
+	if l.torn {
+		if _, err := l.f.Write([]byte{'\n'}); err != nil {
+			l.fail(err)
+			return l.err
+		}
+		l.torn = false
 	}
-	return l.err
+	if err := l.w.Flush(); err != nil {
+		l.fail(err)
+		return l.err
+	}
+	l.pending = 0
+	if l.err != nil {
+		l.log.Info("event log: writing again", "dropped_events", l.dropped)
+		l.err = nil
+	}
+	return nil
+}
+
+// fail drops the buffered events after a write error: the buffer and the
+// encoder keep an error forever once a write fails, so both start afresh.
+// Events of a buffer written in part are counted as dropped, though some
+// of them may have reached the file.
+func (l *Log) fail(err error) {
+	l.dropped += l.pending
+	l.pending = 0
+	l.w.Reset(l.f)
+	l.enc = json.NewEncoder(l.w)
+	l.torn = true
+	if l.err == nil || time.Since(l.logged) >= failureLogEvery {
+		l.logged = time.Now()
+		l.log.Error("event log: cannot write; dropping events until it can", "err", err, "dropped_events", l.dropped)
+	}
+	l.err = fmt.Errorf("event log: %w", err)
 }
 
 func (l *Log) flusher() {
@@ -88,7 +153,7 @@ func (l *Log) flusher() {
 	for {
 		select {
 		case <-t.C:
-			_ = l.Flush() // a failure is kept in l.err and reported by Err
+			_ = l.Flush() // a failure is counted, logged and kept in l.err
 		case <-l.stop:
 			return
 		}

@@ -358,9 +358,9 @@ func TestReadDataRefusesBareLineEndings(t *testing.T) {
 		{"a\r", false},
 	}
 	for _, tt := range tests {
-		_, err := readData(strings.NewReader(tt.in), 1000)
+		_, err := readBody(strings.NewReader(tt.in), t.TempDir(), newDataBudget(1<<20))
 		if (err == nil) != tt.ok {
-			t.Errorf("readData(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
+			t.Errorf("readBody(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
 		}
 	}
 }
@@ -369,10 +369,11 @@ func FuzzReadData(f *testing.F) {
 	f.Add([]byte("Subject: x\r\n\r\nbody\r\n"))
 	f.Add([]byte("a\n.\nb"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, err := readData(strings.NewReader(string(b)), 1<<20)
+		data, err := readBody(strings.NewReader(string(b)), t.TempDir(), newDataBudget(1<<20))
 		if err != nil {
 			return
 		}
+		out := data.raw
 		for i, c := range out {
 			if c == '\n' && (i == 0 || out[i-1] != '\r') {
 				t.Fatalf("accepted bare LF at %d in %q", i, out)

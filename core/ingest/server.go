@@ -149,6 +149,17 @@ type Options struct {
 	// PolicyTimeout bounds the policy calls of one message. The default
 	// value is 10s.
 	PolicyTimeout time.Duration
+	// DataMemory caps the bytes of message data held in memory across all
+	// sessions. A message above 1 MiB, or one arriving when the cap is
+	// reached, is spilled to a file in SpillDir as it arrives and loaded
+	// once complete, when its size fits under the cap. The default value
+	// is 128 MiB: two messages of the largest default size at once, which
+	// with the garbage collector's headroom keeps ingest within a few
+	// hundred megabytes however many large messages arrive together.
+	DataMemory int64
+	// SpillDir holds the files of messages being received. The default
+	// value is os.TempDir().
+	SpillDir string
 }
 
 // EnsureDefaults fills unset fields with their documented defaults.
@@ -180,6 +191,12 @@ func (o *Options) EnsureDefaults() {
 	if o.PolicyTimeout == 0 {
 		o.PolicyTimeout = 10 * time.Second
 	}
+	if o.DataMemory == 0 {
+		o.DataMemory = 128 << 20
+	}
+	if o.SpillDir == "" {
+		o.SpillDir = os.TempDir()
+	}
 }
 
 // Validate reports missing required fields.
@@ -206,6 +223,8 @@ type Server struct {
 	run *smtpserve.Runner
 
 	authCache authCache
+	// dataMem is the budget of message data held in memory.
+	dataMem *dataBudget
 
 	// Counters of refusals by reason, for metrics and tests.
 	rejects sync.Map // string → *atomic.Int64
@@ -219,7 +238,7 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.Stages = append([]Stage(nil), opts.Stages...)
 	SortStages(opts.Stages)
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, dataMem: newDataBudget(opts.DataMemory)}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxSize

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -171,6 +170,9 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		from = a.String()
 	}
+	if err := se.roomForMail(); err != nil {
+		return err
+	}
 	if !se.beginTxn() {
 		return errShuttingDown
 	}
@@ -277,7 +279,11 @@ func (se *session) Data(r io.Reader) error {
 		se.Reset()
 		return errNoRecipients
 	}
-	raw, err := readData(r, se.s.opts.MaxSize)
+	if err := se.roomForMail(); err != nil {
+		se.Reset()
+		return err
+	}
+	data, err := readBody(r, se.s.opts.SpillDir, se.s.dataMem)
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	defer se.endTxn()
@@ -292,7 +298,8 @@ func (se *session) Data(r io.Reader) error {
 		return errShuttingDown
 	}
 	defer se.s.run.Work.Leave()
-	return se.accept(raw)
+	defer data.release()
+	return se.accept(data.raw)
 }
 
 func (se *session) accept(raw []byte) error {
@@ -363,6 +370,9 @@ func (se *session) accept(raw []byte) error {
 		}
 	}
 	meta, entries, err := s.opts.Spool.Put(m, now)
+	if errors.Is(err, spool.ErrNoSpace) {
+		return se.reject("storage_full", errStorageFull, "msg_id", m.ID)
+	}
 	if err != nil {
 		s.log.Error("cannot spool message; answering 451", "msg_id", m.ID, "err", err)
 		s.count("storage_error")
@@ -375,6 +385,20 @@ func (se *session) accept(raw []byte) error {
 	})
 	se.emitDropped(m.ID, m)
 	s.log.Debug("message accepted", "msg_id", m.ID, "tenant", m.Tenant, "class", m.Class, "rcpts", len(entries), "size", meta.Size)
+	return nil
+}
+
+// errStorageFull answers a transaction while the spool is under its
+// free-space reserve: RFC 5321's 452 and RFC 3463's X.3.1, mail system
+// full. Clients retry later; deliveries meanwhile free space.
+var errStorageFull = smtpErr(reply.New(452, "4.3.1", "Insufficient system storage, try again later"))
+
+// roomForMail refuses a new transaction, at MAIL FROM and again before
+// DATA is read, while the spool is under its free-space reserve.
+func (se *session) roomForMail() error {
+	if err := se.s.opts.Spool.Room(); err != nil {
+		return se.reject("storage_full", errStorageFull)
+	}
 	return nil
 }
 
@@ -454,30 +478,6 @@ func (se *session) Logout() error {
 	se.loggedOut = true
 	se.endTxn()
 	return nil
-}
-
-// readData reads DATA, refusing any line ending other than CRLF. It drains
-// the rest of the data after a refusal so the session stays in sync.
-func readData(r io.Reader, max int64) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(8192)
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, err
-	}
-	b := buf.Bytes()
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '\n':
-			if i == 0 || b[i-1] != '\r' {
-				return nil, errBareLF
-			}
-		case '\r':
-			if i+1 >= len(b) || b[i+1] != '\n' {
-				return nil, errBareLF
-			}
-		}
-	}
-	return b, nil
 }
 
 // authCache remembers successful (tenant, password) checks for a while,

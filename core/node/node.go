@@ -64,6 +64,15 @@ type Config struct {
 	RelayNets []netip.Prefix
 	// ScriptsDir and RulesDir hold the Lua policy.
 	ScriptsDir, RulesDir string
+	// MinFree is the free space, in bytes, kept on the spool's filesystem:
+	// under it new messages are answered 452 4.3.1 while delivery goes on.
+	// The default value is spool.DefaultMinFree, or a quarter of the
+	// filesystem when that is smaller (see spool.Options.MinFree).
+	MinFree uint64
+	// DataMemory caps the message data ingest holds in memory; larger
+	// messages wait on disk in SpoolDir/incoming. The default value is
+	// ingest's (128 MiB).
+	DataMemory int64
 	// MaxSize, MaxRecipients, MaxSessions and IdleTimeout limit ingest.
 	MaxSize       int64
 	MaxRecipients int
@@ -166,7 +175,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	if n.evlog, err = event.OpenLog(cfg.EventLog); err != nil {
+	if n.evlog, err = event.OpenLog(cfg.EventLog, log); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	closers = append(closers, func() { n.evlog.Close() })
@@ -174,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Stats = stats.New(nil)
 	n.Events.Subscribe(n.Stats)
 
-	if n.Spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, "queue"), Logger: log}); err != nil {
+	if n.Spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, "queue"), Logger: log, MinFree: cfg.MinFree}); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	closers = append(closers, func() { n.Spool.Close() })
@@ -269,6 +278,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	spillDir, err := incomingDir(cfg.SpoolDir)
+	if err != nil {
+		return nil, err
+	}
 	n.Ingest, err = ingest.New(ingest.Options{
 		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients,
 		MaxSessions: cfg.MaxSessions, IdleTimeout: cfg.IdleTimeout, TLS: tlsConf,
@@ -276,6 +289,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Tenants: n.Policy, Policy: n.Policy, Stages: stages,
 		RecipientChecks: append([]ingest.RecipientCheck{&suppress.Checker{List: n.Suppression, Tenants: n.Policy, Events: n.Events}}, checks...),
 		Spool:           n.Spool, Queue: n.Queue, Events: n.Events, Logger: log,
+		DataMemory: cfg.DataMemory, SpillDir: spillDir,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -465,4 +479,23 @@ func closePlugins(ps []any, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// incomingDir makes the directory where ingest spills messages being
+// received, on the spool's disk, and deletes what a crash left there.
+func incomingDir(spoolDir string) (string, error) {
+	dir := filepath.Join(spoolDir, "incoming")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("node: incoming directory: %w", err)
+	}
+	left, err := filepath.Glob(filepath.Join(dir, "data-*"))
+	if err != nil {
+		return "", fmt.Errorf("node: incoming directory: %w", err)
+	}
+	for _, f := range left {
+		if err := os.Remove(f); err != nil {
+			return "", fmt.Errorf("node: incoming directory: %w", err)
+		}
+	}
+	return dir, nil
 }

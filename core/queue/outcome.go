@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -132,7 +133,7 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 		added = append(added, meta)
 		addedEntries = append(addedEntries, entries)
 	}
-	if err := b.Commit(len(added) > 0); err != nil {
+	if err := q.commitOutcome(b, len(added) > 0); err != nil {
 		// Nothing changed on disk: keep every recipient and try again.
 		q.log.Error("spool commit failed; retrying the recipients in a minute", "err", err)
 		for _, r := range results {
@@ -151,6 +152,37 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 	// Events first: whoever sees the queue empty has seen them.
 	q.settle(f, done)
 	q.pending.Add(-int64(len(results) - len(resched)))
+}
+
+// commitOutcome commits the batch of an attempt's outcome. A commit refused
+// because the disk is full is tried again, backing off to every 5 s, until
+// it succeeds or the queue aborts in-flight work: the recipients were
+// delivered or failed, and trying them again instead would deliver them
+// twice. Meanwhile the runner holds its slot, which slows delivery while
+// outcomes cannot be recorded.
+func (q *Queue) commitOutcome(b *spool.Batch, sync bool) error {
+	wait := 50 * time.Millisecond
+	for waited := false; ; waited = true {
+		err := b.Commit(sync)
+		if err == nil {
+			if waited {
+				q.log.Info("spool has room again; outcome recorded")
+			}
+			return nil
+		}
+		if !errors.Is(err, spool.ErrNoSpace) {
+			return err
+		}
+		if !waited {
+			q.log.Warn("spool full; the outcome waits for room before it is recorded", "err", err)
+		}
+		select {
+		case <-q.sendCtx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // DelayNotice is how long a recipient that asked NOTIFY=DELAY waits before

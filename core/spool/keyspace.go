@@ -13,6 +13,7 @@ import (
 // scans are by key prefix.
 type Keyspace struct {
 	db     *pebble.DB
+	space  *space
 	name   string
 	prefix []byte
 }
@@ -21,7 +22,7 @@ type Keyspace struct {
 func (s *Spool) Keyspace(name string) *Keyspace {
 	p := append([]byte{prefixKeyspace, 0}, name...)
 	p = append(p, 0)
-	return &Keyspace{db: s.db, name: name, prefix: p}
+	return &Keyspace{db: s.db, space: s.space, name: name, prefix: p}
 }
 
 func (k *Keyspace) key(key string) []byte {
@@ -42,8 +43,12 @@ func (k *Keyspace) Get(key string) ([]byte, bool, error) {
 }
 
 // Set stores value under key; with sync it returns after the write is on
-// disk.
+// disk. Like a settlement, it is refused with ErrNoSpace only when the disk
+// is under the floor kept for settlements.
 func (k *Keyspace) Set(key string, value []byte, sync bool) error {
+	if err := k.space.settle(); err != nil {
+		return fmt.Errorf("spool: %s: set %q: %w", k.name, key, err)
+	}
 	if err := k.db.Set(k.key(key), value, writeOptions(sync)); err != nil {
 		return fmt.Errorf("spool: %s: set %q: %w", k.name, key, err)
 	}
@@ -52,6 +57,9 @@ func (k *Keyspace) Set(key string, value []byte, sync bool) error {
 
 // Delete removes key.
 func (k *Keyspace) Delete(key string, sync bool) error {
+	if err := k.space.settle(); err != nil {
+		return fmt.Errorf("spool: %s: delete %q: %w", k.name, key, err)
+	}
 	if err := k.db.Delete(k.key(key), writeOptions(sync)); err != nil {
 		return fmt.Errorf("spool: %s: delete %q: %w", k.name, key, err)
 	}

@@ -2,13 +2,17 @@ package spool
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -37,6 +41,23 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheSize is Pebble's block cache in bytes. The default value is 64 MiB.
 	CacheSize int64
+	// MinFree is the free space, in bytes, kept on the spool's filesystem:
+	// under it new messages are refused with ErrNoSpace, while settlements
+	// (deliveries, deferrals, bounces) go on and free space. The default
+	// value is DefaultMinFree (256 MiB), or a quarter of the filesystem when
+	// that is smaller. Pebble's memtable is sized to a quarter of it, so that
+	// a flush always fits in the reserve.
+	MinFree uint64
+	// FreeSpace reads the available and total bytes of the filesystem
+	// holding a path. The default value is FreeSpace (statfs).
+	FreeSpace func(path string) (free, total uint64, err error)
+	// FileThreshold is the content size above which a message's content is
+	// stored as a file of its own in Dir/content rather than in Pebble:
+	// Pebble would copy it into a batch and hold it in a memtable, and its
+	// space would return only after a compaction, while a file is written
+	// from the message without a copy and deleting it frees the space at
+	// once. The default value is 512 KiB.
+	FileThreshold int
 }
 
 // Meta is what the spool keeps about a message besides its content.
@@ -93,8 +114,21 @@ func (e *Entry) Domain() string {
 
 // Spool is the message store. It is safe for concurrent use.
 type Spool struct {
-	db  *pebble.DB
-	log *slog.Logger
+	db    *pebble.DB
+	log   *slog.Logger
+	space *space
+
+	memTableSize  uint64
+	dir           string
+	fileThreshold int
+
+	// Reclaiming space after deliveries, under the reserve (see reclaim).
+	removals    atomic.Int64 // entries removed since the last reclaim
+	reclaiming  atomic.Bool
+	lastReclaim time.Time // touched only by the space goroutine
+	reclaimCtx  context.Context
+	reclaimStop context.CancelFunc
+	reclaimWG   sync.WaitGroup
 
 	mu        sync.Mutex
 	remaining map[string]int // message ID → entries not yet removed
@@ -111,26 +145,88 @@ func Open(opts Options) (*Spool, error) {
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 64 << 20
 	}
+	if opts.FileThreshold == 0 {
+		opts.FileThreshold = 512 << 10
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, contentDir), 0o750); err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
+	// The reserve is measured, and the ballast given up if the disk is
+	// full, before Pebble opens: opening writes a WAL and a MANIFEST.
+	sp, err := newSpace(opts.Dir, opts.MinFree, opts.FreeSpace, opts.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
 		Cache:              cache,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{opts.Logger},
-		MemTableSize:       64 << 20,
+		Logger:             &pebbleLogger{l: opts.Logger},
+		MemTableSize:       min(max(sp.minFree/4, 1<<20), 64<<20),
 	}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	return &Spool{db: db, log: opts.Logger, remaining: map[string]int{}}, nil
+	s := &Spool{db: db, log: opts.Logger, space: sp, memTableSize: po.MemTableSize, remaining: map[string]int{},
+		dir: opts.Dir, fileThreshold: opts.FileThreshold}
+	s.reclaimCtx, s.reclaimStop = context.WithCancel(context.Background())
+	sp.low = s.reclaim
+	go sp.run()
+	return s, nil
 }
 
-// Close flushes and closes the database.
+// reclaimEvery is the shortest interval between two reclaims.
+const reclaimEvery = 5 * time.Second
+
+// reclaim gives back the space of delivered messages when the disk is under
+// the reserve. Pebble frees a deleted value's space only once the memtable
+// holding the deletion is flushed and the tables holding the value are
+// compacted, which a queue of small records may not trigger for a long
+// time; so the message records are compacted, in the background, at most
+// every reclaimEvery and only after removals. Compacting deleted records
+// writes little.
+func (s *Spool) reclaim() {
+	if time.Since(s.lastReclaim) < reclaimEvery || s.removals.Load() == 0 || s.space.settle() != nil {
+		return
+	}
+	if !s.reclaiming.CompareAndSwap(false, true) {
+		return
+	}
+	s.lastReclaim = time.Now()
+	s.removals.Store(0)
+	s.reclaimWG.Add(1)
+	go func() {
+		defer s.reclaimWG.Done()
+		defer s.reclaiming.Store(false)
+		err := s.db.Compact(s.reclaimCtx, []byte{prefixContent}, []byte{prefixEntry + 1}, false)
+		if err != nil && s.reclaimCtx.Err() == nil {
+			s.log.Warn("spool: cannot compact delivered messages away yet", "err", err)
+		}
+		s.space.refresh()
+	}()
+}
+
+// closeFlushWait bounds how long Close waits for the memtable to be flushed.
+const closeFlushWait = 10 * time.Second
+
+// Close flushes and closes the database. The flush only shortens the next
+// start (the WAL already holds every write), so it is skipped when the
+// disk has no room for it and abandoned after closeFlushWait: a full disk
+// never holds up a shutdown.
 func (s *Spool) Close() error {
-	if err := s.db.Flush(); err != nil {
-		s.db.Close()
-		return fmt.Errorf("spool: flush: %w", err)
+	s.space.close()
+	s.reclaimStop()
+	s.reclaimWG.Wait()
+	if free := s.space.refresh(); free >= s.space.floor+s.memTableSize {
+		if done, err := s.db.AsyncFlush(); err == nil {
+			select {
+			case <-done:
+			case <-time.After(closeFlushWait):
+				s.log.Warn("spool: flush at close did not finish; the WAL will be replayed at the next start")
+			}
+		}
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("spool: close: %w", err)
@@ -140,8 +236,15 @@ func (s *Spool) Close() error {
 
 // Put stores m (assigning m.ID if empty) with one entry per recipient due at
 // due, and returns after the write is synced to disk. It returns the
-// message's metadata and its entries in recipient order.
+// message's metadata and its entries in recipient order. It returns an
+// error wrapping ErrNoSpace, having written nothing, when the message would
+// leave less than the free-space reserve.
 func (s *Spool) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) {
+	size := uint64(m.Size())
+	if err := s.space.admit(size); err != nil {
+		return nil, nil, fmt.Errorf("spool: put %s: %w", m.ID, err)
+	}
+	defer s.space.release(size)
 	b := s.NewBatch()
 	defer b.Close()
 	meta, entries, err := b.Put(m, due)
@@ -192,10 +295,17 @@ func (s *Spool) Meta(id string) (*Meta, error) {
 // Content returns the stored content (header and body) of message id.
 func (s *Spool) Content(id string) ([]byte, error) {
 	v, closer, err := s.db.Get(contentKey(id))
-	if err != nil {
-		if errors.Is(err, pebble.ErrNotFound) {
-			err = ErrNotFound
+	if errors.Is(err, pebble.ErrNotFound) {
+		out, ferr := os.ReadFile(s.contentPath(id))
+		if errors.Is(ferr, os.ErrNotExist) {
+			return nil, fmt.Errorf("spool: content %s: %w", id, ErrNotFound)
 		}
+		if ferr != nil {
+			return nil, fmt.Errorf("spool: content %s: %w", id, ferr)
+		}
+		return out, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("spool: content %s: %w", id, err)
 	}
 	out := bytes.Clone(v)
@@ -270,7 +380,9 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 	}
 	defer it.Close()
 	var orphans []string
+	known := map[string]bool{} // messages whose content file is kept
 	for it.First(); it.Valid(); it.Next() {
+		known[string(it.Key()[2:])] = true
 		var meta Meta
 		if err := json.Unmarshal(it.Value(), &meta); err != nil {
 			s.log.Error("spool: skipping unreadable message", "key", string(it.Key()[2:]), "err", err)
@@ -289,6 +401,11 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 			return err
 		}
 	}
+	// Clearing leftovers can wait for the next start when the disk is full.
+	if err := s.space.settle(); err != nil {
+		s.log.Warn("spool: leftovers of finished messages kept until a start with free space", "err", err)
+		return nil
+	}
 	for id := range entries {
 		s.log.Error("spool: entries without a message; removing them", "msg_id", id)
 		for _, e := range entries[id] {
@@ -302,7 +419,7 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 			return err
 		}
 	}
-	return nil
+	return s.removeStrayFiles(known)
 }
 
 func (s *Spool) deleteMessage(id string) error {
@@ -313,6 +430,7 @@ func (s *Spool) deleteMessage(id string) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("spool: delete %s: %w", id, err)
 	}
+	s.removeContentFile(id)
 	return nil
 }
 
@@ -321,14 +439,21 @@ func (s *Spool) deleteMessage(id string) error {
 type Batch struct {
 	s *Spool
 	b *pebble.Batch
-	// added lists messages this batch puts, forgotten if it fails.
+	// added lists messages this batch puts, forgotten if it is closed
+	// uncommitted.
 	added []string
 	// removed lists, once per entry, the messages whose count of pending
-	// entries this batch lowered, given back if it fails.
+	// entries this batch lowered, given back if it is closed uncommitted.
 	removed []string
+	// files lists content files this batch wrote, removed if it is closed
+	// uncommitted; finished lists messages whose content file goes once
+	// the batch is committed.
+	files, finished []string
+	committed       bool
 }
 
-// NewBatch starts a batch. Close it after Commit (or to abandon it).
+// NewBatch starts a batch. Close it after Commit (or to abandon it); a
+// Commit refused with ErrNoSpace may be tried again before Close.
 func (s *Spool) NewBatch() *Batch {
 	return &Batch{s: s, b: s.db.NewBatch()}
 }
@@ -341,19 +466,25 @@ func (b *Batch) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) 
 	if m.ID == "" {
 		m.ID = NewID()
 	}
-	content := m.Bytes()
 	meta := Meta{
 		ID: m.ID, Sender: m.Sender, Ret: m.Ret, EnvID: m.EnvID, UTF8: m.UTF8,
 		Tenant: m.Tenant, AuthUser: m.AuthUser, ClientIP: m.ClientIP, Helo: m.Helo,
 		Received: m.Received, Class: m.Class, Campaign: m.Campaign, Priority: m.Priority,
-		Author: m.Author, Size: len(content), Recipients: len(m.Recipients),
+		Author: m.Author, Size: m.Size(), Recipients: len(m.Recipients),
 	}
 	mb, err := json.Marshal(&meta)
 	if err != nil {
 		return nil, nil, fmt.Errorf("spool: encode meta %s: %w", m.ID, err)
 	}
-	_ = b.b.Set(metaKey(m.ID), mb, nil) // Batch.Set fails only on a closed batch
-	_ = b.b.Set(contentKey(m.ID), content, nil)
+	if meta.Size > b.s.fileThreshold {
+		if err := b.s.writeContentFile(m); err != nil {
+			return nil, nil, err
+		}
+		b.files = append(b.files, m.ID)
+	} else {
+		_ = b.b.Set(contentKey(m.ID), m.Bytes(), nil) // Batch.Set fails only on a closed batch
+	}
+	_ = b.b.Set(metaKey(m.ID), mb, nil)
 	if m.Author != "" {
 		if err := b.putBounceRef(m); err != nil {
 			return nil, nil, err
@@ -402,15 +533,37 @@ func (b *Batch) Remove(e *Entry) {
 	if last {
 		_ = b.b.Delete(metaKey(e.MsgID), nil)
 		_ = b.b.Delete(contentKey(e.MsgID), nil)
+		b.finished = append(b.finished, e.MsgID)
 	}
 }
 
 // Commit applies the batch atomically; with sync it returns after the data
-// is on disk (sharing the fsync with concurrent commits).
+// is on disk (sharing the fsync with concurrent commits). When the disk is
+// under the floor kept for settlements it writes nothing and returns an
+// error wrapping ErrNoSpace; the batch may then be committed again.
 func (b *Batch) Commit(sync bool) error {
+	if err := b.s.space.settle(); err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
 	if err := b.b.Commit(writeOptions(sync)); err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
+	b.committed = true
+	b.s.removals.Add(int64(len(b.removed)))
+	for _, id := range b.finished {
+		b.s.removeContentFile(id)
+	}
+	return nil
+}
+
+// Close releases the batch. Closing it uncommitted undoes its bookkeeping.
+func (b *Batch) Close() {
+	if !b.committed {
 		for _, id := range b.added {
 			b.s.forget(id)
+		}
+		for _, id := range b.files {
+			b.s.removeContentFile(id)
 		}
 		// The entries stay: count them again, so that a later removal
 		// does not take for its last a message with entries left.
@@ -419,13 +572,7 @@ func (b *Batch) Commit(sync bool) error {
 			b.s.remaining[id]++
 		}
 		b.s.mu.Unlock()
-		return fmt.Errorf("spool: commit: %w", err)
 	}
-	return nil
-}
-
-// Close releases the batch.
-func (b *Batch) Close() {
 	_ = b.b.Close() // closing an uncommitted or committed batch cannot fail usefully
 }
 
@@ -478,14 +625,36 @@ func parseEntryKey(k []byte) (id string, idx int, ok bool) {
 	return string(rest[:sep]), int(binary.BigEndian.Uint32(rest[sep+1:])), true
 }
 
-// pebbleLogger sends Pebble's errors to slog and keeps its chatter quiet.
-type pebbleLogger struct{ l *slog.Logger }
+// pebbleLogEvery is the shortest interval between two logged Pebble errors.
+const pebbleLogEvery = 10 * time.Second
 
-func (p pebbleLogger) Infof(string, ...any) {}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("spool: pebble: " + fmt.Sprintf(format, args...))
+// pebbleLogger sends Pebble's errors to slog and keeps its chatter quiet.
+// Errors are logged at most once per pebbleLogEvery, with the count of
+// those left out: a background flush that fails on a full disk is retried
+// at once, and would otherwise log without pause.
+type pebbleLogger struct {
+	l *slog.Logger
+
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
 }
-func (p pebbleLogger) Fatalf(format string, args ...any) {
+
+func (p *pebbleLogger) Infof(string, ...any) {}
+func (p *pebbleLogger) Errorf(format string, args ...any) {
+	p.mu.Lock()
+	now := time.Now()
+	if now.Sub(p.last) < pebbleLogEvery {
+		p.skipped++
+		p.mu.Unlock()
+		return
+	}
+	skipped := p.skipped
+	p.last, p.skipped = now, 0
+	p.mu.Unlock()
+	p.l.Error("spool: pebble: "+fmt.Sprintf(format, args...), "similar_errors_not_logged", skipped)
+}
+func (p *pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("spool: pebble fatal: " + fmt.Sprintf(format, args...))
 	panic(fmt.Sprintf(format, args...))
 }
