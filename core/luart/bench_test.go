@@ -178,3 +178,21 @@ func BenchmarkReload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMeasureState is the walk that checks what a state of the
+// shipped policy keeps between calls.
+func BenchmarkMeasureState(b *testing.B) {
+	e := benchEngine(b)
+	g := e.cur.Load()
+	st, err := g.get(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.put(st)
+	size, _ := st.measure(false, unlimited)
+	b.ReportMetric(float64(size), "state_bytes")
+	b.ReportAllocs()
+	for b.Loop() {
+		st.measure(false, unlimited)
+	}
+}

@@ -70,7 +70,7 @@ type Options struct {
 	// failure. The default value is 1m.
 	QuarantineTime time.Duration
 	// QuarantineTimeout is the time budget of a call of a quarantined
-	// key. The default value is CallTimeout/20, at least 2ms.
+	// key. The default value is CallTimeout/50, at least 2ms.
 	QuarantineTimeout time.Duration
 	// LoadTimeout is the time budget for preparing one Lua state (running
 	// every policy file once). The default value is 2s.
@@ -127,7 +127,7 @@ func (o *Options) EnsureDefaults() {
 		o.QuarantineTime = time.Minute
 	}
 	if o.QuarantineTimeout <= 0 {
-		o.QuarantineTimeout = max(o.CallTimeout/20, 2*time.Millisecond)
+		o.QuarantineTimeout = max(o.CallTimeout/50, 2*time.Millisecond)
 	}
 	if o.LoadTimeout <= 0 {
 		o.LoadTimeout = 2 * time.Second

@@ -73,13 +73,15 @@ type state struct {
 	baseline     int64
 	retained     int64
 	retainedMark uint64
+	// calls counts the calls since the last measurement between calls.
+	calls int
 }
 
 // newState prepares a Lua state for g: it runs every script under the
 // load budget and collects the hooks.
 func newState(g *generation) (*state, error) {
 	st := &state{gen: g, hook: -1, tenants: map[string]*hookSet{}}
-	st.L = newSandbox(g.preload(st))
+	st.L = newSandbox(g.preload(st), g.engine.opts.CallMemory)
 	L := st.L
 	st.msg = L.NewUserData()
 	L.SetMetatable(st.msg, newMessageMeta(L))
@@ -265,17 +267,24 @@ func (st *state) call(ctx context.Context, fn *lua.LFunction, args ...lua.LValue
 	return ret, nil
 }
 
+// retainedEvery is how many calls may pass between two measurements of
+// what a state keeps, whatever the process allocated: the allocation the
+// watchdog reads can be a tick old.
+const retainedEvery = 256
+
 // checkRetained measures what the state keeps between calls when the
 // process allocated enough since the last measurement for the state to
-// have grown past its budget (its growth cannot exceed what the process
-// allocated), or when the call was measured during its run. A state over
-// baseline+Options.StateMemory is discarded: the next call gets a fresh
-// one.
+// have grown past a quarter of its budget (its growth cannot exceed what
+// the process allocated), when the call was measured during its run, and
+// every retainedEvery calls. A state over baseline+Options.StateMemory is
+// discarded: the next call gets a fresh one.
 func (st *state) checkRetained(allocs uint64) {
 	e := st.gen.engine
-	if !st.ctx.measured && allocs-st.retainedMark < uint64(e.opts.StateMemory/4) {
+	st.calls++
+	if !st.ctx.measured && st.calls < retainedEvery && allocs-st.retainedMark < uint64(e.opts.StateMemory/4) {
 		return
 	}
+	st.calls = 0
 	limit := st.baseline + e.opts.StateMemory
 	size, ok := st.measure(false, limit)
 	st.retained, st.retainedMark = size, allocs
