@@ -63,6 +63,7 @@ type callCtx struct {
 	// Set by the call's goroutine before the call is registered with the
 	// watchdog, read by the watchdog while it is registered.
 	parent   context.Context
+	start    time.Time
 	deadline time.Time
 	memStep  uint64 // process allocation between two measurements
 	memLimit int64  // what the call may hold, state included
@@ -132,7 +133,8 @@ func (c *callCtx) stop(cause stopCause) {
 
 // begin prepares c for a call and registers it with the watchdog.
 func (c *callCtx) begin(parent context.Context, timeout time.Duration, memLimit int64, memStep uint64) {
-	c.parent, c.deadline = parent, time.Now().Add(timeout)
+	c.parent, c.start = parent, time.Now()
+	c.deadline = c.start.Add(timeout)
 	c.memLimit, c.memStep = memLimit, memStep
 	c.signal.Store(0)
 	c.cause.Store(int32(notStopped))
@@ -143,12 +145,28 @@ func (c *callCtx) begin(parent context.Context, timeout time.Duration, memLimit 
 	watch.add(c)
 }
 
+// freshAfter is the duration from which a call reads the process's
+// allocation itself when it ends, rather than the watchdog's last reading,
+// which can be a tick old: a shorter call cannot allocate much.
+const freshAfter = 50 * time.Microsecond
+
 // end unregisters c and returns why the call was stopped and the process's
-// cumulative allocation as the watchdog last read it.
+// cumulative allocation: as the watchdog last read it, or read now after
+// a call longer than freshAfter.
 func (c *callCtx) end() (stopCause, uint64) {
 	allocs := watch.remove(c)
 	c.parent = nil
+	if time.Since(c.start) > freshAfter {
+		allocs = heapAllocs()
+	}
 	return stopCause(c.cause.Load()), allocs
+}
+
+// heapAllocs reads the process's cumulative heap allocation.
+func heapAllocs() uint64 {
+	s := [1]metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s[:])
+	return s[0].Value.Uint64()
 }
 
 // watchdog enforces the budgets of the calls in progress.
@@ -159,7 +177,6 @@ type watchdog struct {
 	allocs uint64 // cumulative heap allocation at the last tick
 	parked bool
 	wake   chan struct{}
-	sample []metrics.Sample
 }
 
 // watch is the process's watchdog: the allocation it reads is the
@@ -192,14 +209,8 @@ func (w *watchdog) remove(c *callCtx) uint64 {
 }
 
 func (w *watchdog) start() {
-	w.sample = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	w.allocs = w.readAllocs()
+	w.allocs = heapAllocs()
 	go w.run()
-}
-
-func (w *watchdog) readAllocs() uint64 {
-	metrics.Read(w.sample)
-	return w.sample[0].Value.Uint64()
 }
 
 // run ticks while calls are in progress and parks after idleTicks ticks
@@ -208,7 +219,7 @@ func (w *watchdog) run() {
 	t := time.NewTicker(watchTick)
 	idle := 0
 	for range t.C {
-		allocs := w.readAllocs()
+		allocs := heapAllocs()
 		now := time.Now()
 		w.mu.Lock()
 		w.allocs = allocs
@@ -231,7 +242,7 @@ func (w *watchdog) run() {
 			t.Stop()
 			<-w.wake
 			idle = 0
-			allocs := w.readAllocs()
+			allocs := heapAllocs()
 			w.mu.Lock()
 			w.allocs = allocs
 			t.Reset(watchTick)

@@ -52,7 +52,7 @@ type Options struct {
 	// the call (strings, tables and closures reachable from its stack,
 	// globals and upvalues). A call over it is stopped at its next
 	// instruction, and no single string operation may produce a result
-	// longer than it. The default value is 32 MiB.
+	// longer than it. The default value is 16 MiB.
 	CallMemory int64
 	// StateMemory bounds what a Lua state keeps between calls, in globals
 	// and upvalues, beyond what loading the policy built. A state over it
@@ -112,7 +112,7 @@ func (o *Options) EnsureDefaults() {
 		o.CallTimeout = 100 * time.Millisecond
 	}
 	if o.CallMemory <= 0 {
-		o.CallMemory = 32 << 20
+		o.CallMemory = 16 << 20
 	}
 	if o.StateMemory <= 0 {
 		o.StateMemory = 16 << 20
