@@ -64,6 +64,10 @@ type Config struct {
 	RelayNets []netip.Prefix
 	// ScriptsDir and RulesDir hold the Lua policy.
 	ScriptsDir, RulesDir string
+	// LuaCallMemory and LuaStateMemory are the memory budgets of the Lua
+	// policy (luart.Options.CallMemory and StateMemory). The default
+	// values are luart's.
+	LuaCallMemory, LuaStateMemory int64
 	// MaxSize, MaxRecipients, MaxSessions and IdleTimeout limit ingest.
 	MaxSize       int64
 	MaxRecipients int
@@ -209,6 +213,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	n.Policy, err = luart.New(luart.Options{
 		ScriptsDir: cfg.ScriptsDir, RulesDir: cfg.RulesDir, Sources: cfg.Sources,
+		CallMemory: cfg.LuaCallMemory, StateMemory: cfg.LuaStateMemory,
 		Counters: n.Stats, Modules: modules, Logger: log, Events: n.Events,
 	})
 	if err != nil {
