@@ -182,7 +182,10 @@ function classify(msg)
     return { class = table.concat(t) }
   elseif s == "gsub" then
     local mb = string.rep("x", 1048576)
-    return { class = string.gsub(mb, "x", mb) }
+    return { class = string.gsub(string.rep("x", 20), "x", mb) }
+  elseif s == "gsub every byte" then
+    local spaces = string.rep(" ", 1048576)
+    return { class = spaces:gsub(" ", "") }
   elseif s == "keep" then
     kept = kept or {}
     kept[#kept + 1] = string.rep("k", 1048576)
@@ -207,6 +210,7 @@ func TestMemoryBudget(t *testing.T) {
 		{"format", false, "width or precision over 99"},
 		{"concat", false, "table.concat: result longer than"},
 		{"gsub", false, "string.gsub: the result could exceed"},
+		{"gsub every byte", false, "string.gsub: 1048576 replacements in a 1048576-byte string are too many"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.subject, func(t *testing.T) {

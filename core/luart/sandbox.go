@@ -2,10 +2,12 @@ package luart
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/pm"
 )
 
 // maxRepLen caps the result of string.rep: a typo such as
@@ -131,19 +133,37 @@ func boundedFormat(format lua.LGFunction) lua.LGFunction {
 	}
 }
 
-// boundedGsub is string.gsub refusing a string replacement whose result
-// could exceed limit bytes: every position of the subject matching, each
-// replaced by the replacement with every capture reference as long as the
-// subject.
+// gsubScan is the subject length from which string.gsub counts its
+// matches before it runs; below it, the worst case is cheap.
+const gsubScan = 4096
+
+// maxGsubWork bounds matches*len(subject) for string.gsub: gopher-lua
+// copies the subject once per replacement, so a crafted subject with a
+// match at every byte would run for hours inside one uninterruptible call.
+const maxGsubWork = 1 << 27
+
+// boundedGsub is string.gsub refusing, before it runs, a call whose
+// result could exceed limit bytes (every match replaced by the string
+// replacement with every capture reference as long as the subject) or
+// whose replacements would copy the subject too many times.
 func boundedGsub(gsub lua.LGFunction, limit int64) lua.LGFunction {
 	return func(L *lua.LState) int {
 		s := L.CheckString(1)
+		matches := int64(len(s)) + 1
+		if n, ok := L.Get(4).(lua.LNumber); ok && int64(n) >= 0 && int64(n) < matches {
+			matches = int64(n)
+		}
+		if len(s) >= gsubScan {
+			mds, err := pm.Find(L.CheckString(2), []byte(s), 0, int(min(matches, math.MaxInt32)))
+			if err == nil {
+				matches = int64(len(mds))
+			}
+			if matches*int64(len(s)) > maxGsubWork {
+				L.RaiseError("string.gsub: %d replacements in a %d-byte string are too many", matches, len(s))
+			}
+		}
 		if repl, ok := L.Get(3).(lua.LString); ok {
 			per := int64(len(repl)) + int64(strings.Count(string(repl), "%"))*int64(len(s))
-			matches := int64(len(s)) + 1
-			if n, ok := L.Get(4).(lua.LNumber); ok && int64(n) >= 0 && int64(n) < matches {
-				matches = int64(n)
-			}
 			if per > 0 && matches > (limit-int64(len(s)))/per {
 				L.RaiseError("string.gsub: the result could exceed %d bytes", limit)
 			}
