@@ -2,7 +2,6 @@ package luart
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -154,12 +153,14 @@ func boundedGsub(gsub lua.LGFunction, limit int64) lua.LGFunction {
 			matches = int64(n)
 		}
 		if len(s) >= gsubScan {
-			mds, err := pm.Find(L.CheckString(2), []byte(s), 0, int(min(matches, math.MaxInt32)))
+			// Count no further than the first match past the bound.
+			most := min(matches, maxGsubWork/int64(len(s))+1)
+			mds, err := pm.Find(L.CheckString(2), []byte(s), 0, int(most))
 			if err == nil {
 				matches = int64(len(mds))
 			}
 			if matches*int64(len(s)) > maxGsubWork {
-				L.RaiseError("string.gsub: %d replacements in a %d-byte string are too many", matches, len(s))
+				L.RaiseError("string.gsub: over %d replacements in a %d-byte string", maxGsubWork/len(s), len(s))
 			}
 		}
 		if repl, ok := L.Get(3).(lua.LString); ok {
