@@ -23,7 +23,9 @@ import (
 // are in progress it reads the runtime's cumulative heap allocation (cheap,
 // process-wide), stops the calls past their deadline or abandoned by their
 // caller, and asks a call to measure itself when enough was allocated in
-// the process since its last measurement. The measurement (meter) walks
+// the process since its last measurement. A call also reads the clock
+// every clockEvery instructions: when looping calls hold every CPU, the
+// watchdog may wait up to the scheduler's 10ms preemption for one. The measurement (meter) walks
 // what the call can reach and stops as soon as it passes the limit, so an
 // allocation by another goroutine never stops an innocent call: it only
 // costs that call a walk.
@@ -75,8 +77,10 @@ type callCtx struct {
 	signal atomic.Uint32
 	cause  atomic.Int32
 
-	// measured is set, on the call's goroutine, when a measurement ran.
-	measured bool
+	// measured is set, on the call's goroutine, when a measurement ran;
+	// instructions counts the instructions the call ran.
+	measured     bool
+	instructions uint64
 }
 
 var _ context.Context = (*callCtx)(nil)
@@ -84,13 +88,23 @@ var _ context.Context = (*callCtx)(nil)
 // Deadline returns the end of the call's time budget.
 func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
+// clockEvery is how many instructions run between two readings of the
+// clock by the call itself (a power of two): the time budget holds even
+// when the watchdog waits for a CPU behind the very calls it should stop.
+const clockEvery = 256
+
 // Done returns nil (never ready) while the call may go on, and a closed
 // channel once it must stop. It runs before every Lua instruction.
 func (c *callCtx) Done() <-chan struct{} {
-	if c.signal.Load() == 0 {
-		return nil
+	if c.signal.Load() != 0 {
+		return c.slowDone()
 	}
-	return c.slowDone()
+	c.instructions++
+	if c.instructions&(clockEvery-1) == 0 && !time.Now().Before(c.deadline) {
+		c.stop(stopTime)
+		return closedDone
+	}
+	return nil
 }
 
 func (c *callCtx) slowDone() <-chan struct{} {
@@ -138,7 +152,7 @@ func (c *callCtx) begin(parent context.Context, timeout time.Duration, memLimit 
 	c.memLimit, c.memStep = memLimit, memStep
 	c.signal.Store(0)
 	c.cause.Store(int32(notStopped))
-	c.measured = false
+	c.measured, c.instructions = false, 0
 	if parent.Err() != nil {
 		c.stop(stopCanceled)
 	}
