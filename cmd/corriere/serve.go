@@ -57,7 +57,7 @@ type serveFlags struct {
 	bounceListen, verpKey, minFree, dataMemory              string
 	dns, sources, relayNets, fblAddresses                   stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound         int
-	maxSize                                                 int64
+	maxSize, luaCallMemory, luaStateMemory                  int64
 	idle, maxAge                                            time.Duration
 	retry                                                   string
 	insecureAuth                                            bool
@@ -80,6 +80,8 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.Int64Var(&f.maxSize, "max-size", 50<<20, "largest message accepted, in `bytes`")
 	fs.StringVar(&f.dataMemory, "data-memory", "128M", "message data held in memory across all SMTP sessions, a `size` such as 64M; more waits on disk in SPOOL/incoming")
 	fs.StringVar(&f.minFree, "min-free", "", "free `space` kept on the spool's disk, such as 512M or 2G: under it new mail is answered 452 4.3.1 while delivery goes on; default 256M, or a quarter of a smaller disk")
+	fs.Int64Var(&f.luaCallMemory, "lua-call-memory", 16<<20, "memory budget of one Lua hook call, in `bytes`: a call holding more is stopped (safe outcome: 451 at ingest, retry at delivery)")
+	fs.Int64Var(&f.luaStateMemory, "lua-state-memory", 16<<20, "what a Lua state may keep between calls (globals, upvalues) beyond the loaded policy, in `bytes`: a state over it is replaced by a fresh one")
 	fs.IntVar(&f.maxRecipients, "max-recipients", 1000, "most recipients per message")
 	fs.IntVar(&f.maxSessions, "max-sessions", 1000, "most concurrent SMTP sessions")
 	fs.IntVar(&f.maxOutbound, "max-outbound", 1000, "most outbound SMTP connections open at once, across all providers and IPs (critical mail may use a tenth more)")
@@ -161,8 +163,8 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
 		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
-		FBLAddresses: f.fblAddresses,
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
@@ -176,6 +178,9 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	}
 	if len(f.fblAddresses) > 0 && f.bounceListen == "" {
 		return cfg, errors.New("--fbl-address needs --bounce-listen: feedback reports arrive at the bounce listener")
+	}
+	if f.luaCallMemory <= 0 || f.luaStateMemory <= 0 {
+		return cfg, fmt.Errorf("--lua-call-memory %d, --lua-state-memory %d: want positive sizes in bytes", f.luaCallMemory, f.luaStateMemory)
 	}
 	if f.maxOutbound <= 0 {
 		return cfg, fmt.Errorf("--max-outbound %d: want a positive number of connections", f.maxOutbound)

@@ -2,6 +2,13 @@ package luart
 
 import (
 	"context"
+	"errors"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +184,80 @@ func BenchmarkReload(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkMeasureState is the walk that checks what a state of the
+// shipped policy keeps between calls.
+func BenchmarkMeasureState(b *testing.B) {
+	e := benchEngine(b)
+	g := e.cur.Load()
+	st, err := g.get(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.put(st)
+	size, _ := st.measure(false, unlimited)
+	b.ReportMetric(float64(size), "state_bytes")
+	b.ReportAllocs()
+	for b.Loop() {
+		st.measure(false, unlimited)
+	}
+}
+
+// BenchmarkMemoryBudgetDoubling runs a classify hook that doubles a string
+// forever, under the default memory budget, and reports how long it ran before
+// the memory budget stopped it (the target is 250ms) and how far the process's resident memory
+// rose above where it was before the call (Linux: VmHWM after resetting it
+// through /proc/self/clear_refs; the target is under 256 MiB).
+func BenchmarkMemoryBudgetDoubling(b *testing.B) {
+	scripts, rules := policyDirs(b, map[string]string{"scripts/tenants/hog.lua": hogTenant})
+	// No quarantine, and a time budget the memory budget must beat.
+	e := newEngine(b, Options{ScriptsDir: scripts, RulesDir: rules, QuarantineStrikes: 1 << 30, CallTimeout: 10 * time.Second})
+	m := loadMessage(b, "transactional.eml", "hog")
+	m.Header.Set("Subject", "double")
+	var stopMs, growthMiB []float64
+	for b.Loop() {
+		runtime.GC()
+		debug.FreeOSMemory()
+		before := procStatusKiB(b, "VmRSS")
+		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+			b.Skipf("cannot reset the peak RSS: %v", err)
+		}
+		start := time.Now()
+		_, err := e.Classify(context.Background(), m)
+		stopMs = append(stopMs, float64(time.Since(start).Microseconds())/1000)
+		growthMiB = append(growthMiB, float64(procStatusKiB(b, "VmHWM")-before)/1024)
+		if !errors.Is(err, ErrMemoryBudget) {
+			b.Fatalf("Classify = %v, want the memory budget", err)
+		}
+	}
+	b.ReportMetric(median(stopMs), "stop_ms")
+	b.ReportMetric(median(growthMiB), "rss_growth_MiB")
+	b.ReportMetric(slices.Max(growthMiB), "max_rss_growth_MiB")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// procStatusKiB reads a "Name: N kB" line of /proc/self/status.
+func procStatusKiB(b *testing.B, name string) int64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("no %s in /proc/self/status", name)
+	return 0
 }

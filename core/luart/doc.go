@@ -29,8 +29,9 @@
 // (its globals are its own; unknown names resolve to the shared library);
 // the hooks are the global functions it defines with the names below.
 // Values a hook stores in globals or upvalues survive only within one of
-// the generation's states, so they can cache what is derived from rules
-// data but cannot count or remember anything across messages. A
+// the generation's states, which may be replaced at any time (see
+// Options.StateMemory), so they can cache what is derived from rules data
+// but cannot count or remember anything across messages. A
 // default hook defined twice, a file that defines no hook, and a tenant
 // file that defines shape or on_bounce (which only have defaults) refuse
 // the generation. A hook that no default script defines is decided by the
@@ -56,21 +57,68 @@
 //
 // Scripts get the base library without dofile, loadfile, load, loadstring,
 // require (replaced), module, print, collectgarbage, getfenv and setfenv;
-// string (string.rep capped at 1 MiB), table and math. There is no os, io,
+// string, table and math. There is no os, io,
 // debug, coroutine or package library, and require serves only the modules
 // below: there is no file-system search path. The sandbox guards against
 // mistakes in a script (a loop, a nil, a typo), not against its author,
 // who already controls the policy.
 //
-// Every hook call runs under Options.CallTimeout (LState.SetContext), and
-// preparing a state under Options.LoadTimeout. A hook that runs out of
-// time is stopped and its state discarded; a hook that raises an error, or
-// returns a table the engine cannot read, fails too. Either way the Policy
-// method returns a *HookError with the script position (wrapping ErrBudget
-// for timeouts), the failure is counted per hook (Status.Hooks) and logged
-// with the position (at most one line per second per hook), and the core
-// applies the method's safe outcome: a temporary failure at ingest, a
-// retry at delivery. Never a silent drop, never a crash.
+// Every hook call runs under a time budget, Options.CallTimeout, and a
+// memory budget, Options.CallMemory; preparing a state runs under
+// Options.LoadTimeout. gopher-lua has no allocator hook, but its VM asks
+// the call's context before every instruction whether to stop: the
+// context of a call is the state's own (no timer, no allocation), and a
+// process-wide watchdog, ticking every millisecond while calls are in
+// progress, stops the calls past their time and, when the process
+// allocated a quarter of the budget since a call's last check, asks the
+// call to measure itself at its next instruction, on its own goroutine.
+// The measure is an estimate of what the call can reach (the registers of
+// every frame, upvalues, the globals and environments of the scripts, the
+// loaded modules) beyond what the state kept before the call; it stops
+// counting as soon as it passes the budget, and allocation by other
+// goroutines only ever costs a call a measure, never a stop. One Go call
+// cannot be interrupted, so string.format (widths over 99), string.gsub
+// (a string replacement that could build more than the budget),
+// table.concat (more than the budget) and string.rep (more than 1 MiB)
+// refuse their result up front.
+//
+// What a state keeps between calls (globals, upvalues, module tables)
+// beyond the loaded policy is bounded by Options.StateMemory: it is
+// measured when the process allocated a quarter of that since the last
+// measure, after a call that was measured while it ran, and every 256
+// calls; a state over it is discarded (a warning log line,
+// Status.StateResets) and the next call prepares a fresh one. Globals are
+// a per-state cache that may be reset at any time.
+//
+// A hook that runs out of a budget is stopped and its state discarded; a
+// hook that raises an error, or returns a table the engine cannot read,
+// fails too. Either way the Policy method returns a *HookError with the
+// script position (wrapping ErrBudget for the time budget, ErrMemoryBudget
+// for the memory budget), the failure is counted per hook (Status.Hooks)
+// and logged with the position (at most one line per second per hook),
+// and the core applies the method's safe outcome: a temporary failure at
+// ingest, a retry at delivery. Never a silent drop, never a crash.
+//
+// # Quarantine
+//
+// The states of a generation are shared by every caller, so calls that
+// loop until their budget would hold them all and take the CPU from
+// everybody else. Each budget failure is a strike against a key: the
+// hook, the message's tenant and, for classify and rewrite, the client
+// (its authenticated user, or its IP address); the delivery-side hooks
+// have no client, so their key is the hook and the tenant. The client is
+// part of the key because one tenant's messages, or one sender's, can be
+// crafted to make even the shared default hook loop: the key isolates the
+// sender, not the script. With Options.QuarantineStrikes strikes within
+// Options.QuarantineWindow the key is quarantined for
+// Options.QuarantineTime (each new failure extends it): its calls still
+// run, so its ordinary messages pass, but under Options.QuarantineTimeout
+// (a few milliseconds), and a call that fails again returns only when its
+// normal time budget would have ended, holding no Lua state and no CPU
+// meanwhile, so an offender keeps its pace but costs little. Quarantine
+// and release (noticed on the key's first call after the time is over) are
+// logged and emitted as event.PolicyLoad with Category "quarantined" or
+// "released"; Status.Quarantined lists the keys in quarantine.
 //
 // # Hooks
 //

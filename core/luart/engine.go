@@ -47,6 +47,31 @@ type Options struct {
 	// CallTimeout is the time budget of one hook call; a hook still
 	// running after it is stopped. The default value is 100ms.
 	CallTimeout time.Duration
+	// CallMemory is the memory budget of one hook call: the estimated
+	// size of what the call holds beyond what its Lua state kept before
+	// the call (strings, tables and closures reachable from its stack,
+	// globals and upvalues). A call over it is stopped at its next
+	// instruction, and no single string operation may produce a result
+	// longer than it. The default value is 16 MiB.
+	CallMemory int64
+	// StateMemory bounds what a Lua state keeps between calls, in globals
+	// and upvalues, beyond what loading the policy built. A state over it
+	// is discarded (logged, counted in Status.StateResets) and the next
+	// call gets a fresh one. The default value is 16 MiB.
+	StateMemory int64
+	// QuarantineStrikes is how many budget failures (time or memory)
+	// within QuarantineWindow put a key (hook, tenant and, at ingest, the
+	// client) in quarantine for QuarantineTime. The default value is 3.
+	QuarantineStrikes int
+	// QuarantineWindow is the window of QuarantineStrikes. The default
+	// value is 1m.
+	QuarantineWindow time.Duration
+	// QuarantineTime is how long a quarantine lasts after the last
+	// failure. The default value is 1m.
+	QuarantineTime time.Duration
+	// QuarantineTimeout is the time budget of a call of a quarantined
+	// key. The default value is CallTimeout/50, at least 2ms.
+	QuarantineTimeout time.Duration
 	// LoadTimeout is the time budget for preparing one Lua state (running
 	// every policy file once). The default value is 2s.
 	LoadTimeout time.Duration
@@ -85,6 +110,24 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 100 * time.Millisecond
+	}
+	if o.CallMemory <= 0 {
+		o.CallMemory = 16 << 20
+	}
+	if o.StateMemory <= 0 {
+		o.StateMemory = 16 << 20
+	}
+	if o.QuarantineStrikes <= 0 {
+		o.QuarantineStrikes = 3
+	}
+	if o.QuarantineWindow <= 0 {
+		o.QuarantineWindow = time.Minute
+	}
+	if o.QuarantineTime <= 0 {
+		o.QuarantineTime = time.Minute
+	}
+	if o.QuarantineTimeout <= 0 {
+		o.QuarantineTimeout = max(o.CallTimeout/50, 2*time.Millisecond)
 	}
 	if o.LoadTimeout <= 0 {
 		o.LoadTimeout = 2 * time.Second
@@ -130,6 +173,8 @@ type Engine struct {
 
 	stats        [numHooks]hookStats
 	reloadErrors atomic.Uint64
+	stateResets  atomic.Uint64
+	quarantine   quarantine
 
 	statusMu  sync.Mutex
 	lastErr   error
@@ -163,9 +208,9 @@ func (e *Engine) cacheBounces(sum [sha256.Size]byte, r *bounce.Rules) {
 // hookStats counts the calls of one hook; lastLog and suppressed limit
 // failure logs to one line per second per hook.
 type hookStats struct {
-	calls, errors, timeouts atomic.Uint64
-	lastLog                 atomic.Int64
-	suppressed              atomic.Uint64
+	calls, errors, timeouts, memory atomic.Uint64
+	lastLog                         atomic.Int64
+	suppressed                      atomic.Uint64
 }
 
 var (
@@ -239,10 +284,12 @@ func (e *Engine) emit(category, reason string) {
 
 func (e *Engine) now() time.Time { return e.opts.Now() }
 
-// observe counts one call of hook h and logs a failure, at most one line
-// per second per hook (the rest are counted in the next line).
-func (e *Engine) observe(h hookID, msgID string, err error) {
-	s := &e.stats[h]
+// observe counts one call of the hook of key k, charges a budget failure
+// to k (see quarantine.go), and logs a failure, at most one line per
+// second per hook (the rest are counted in the next line). A quarantined
+// call that failed waits in the tarpit before it returns.
+func (e *Engine) observe(ctx context.Context, k quarantineKey, quarantined bool, start time.Time, msgID string, err error) {
+	s := &e.stats[k.hook]
 	s.calls.Add(1)
 	if err == nil {
 		return
@@ -251,10 +298,20 @@ func (e *Engine) observe(h hookID, msgID string, err error) {
 	if !errors.As(err, &he) {
 		return
 	}
-	if he.Timeout {
+	he.Quarantined = quarantined
+	switch {
+	case he.Timeout:
 		s.timeouts.Add(1)
-	} else {
+	case he.Memory:
+		s.memory.Add(1)
+	default:
 		s.errors.Add(1)
+	}
+	if he.Timeout || he.Memory {
+		e.strike(k)
+		if quarantined {
+			e.tarpit(ctx, start)
+		}
 	}
 	now := e.now().UnixNano()
 	last := s.lastLog.Load()
@@ -262,13 +319,16 @@ func (e *Engine) observe(h hookID, msgID string, err error) {
 		s.suppressed.Add(1)
 		return
 	}
-	attrs := []any{"hook", he.Hook, "timeout", he.Timeout, "error", he.Err.Error()}
+	attrs := []any{"hook", he.Hook, "timeout", he.Timeout, "memory", he.Memory, "error", he.Err.Error()}
 	var se *ScriptError
 	if errors.As(he.Err, &se) && se.File != "" {
 		attrs = append(attrs, "pos", se.Pos())
 	}
 	if he.Tenant != "" {
 		attrs = append(attrs, "tenant", he.Tenant)
+	}
+	if quarantined {
+		attrs = append(attrs, "quarantined", true)
 	}
 	if msgID != "" {
 		attrs = append(attrs, "msg_id", msgID)
@@ -279,17 +339,30 @@ func (e *Engine) observe(h hookID, msgID string, err error) {
 	e.log.Error("luart: hook failed; the safe outcome applies", attrs...)
 }
 
+// enter looks up whether k is quarantined and, if so, when the call
+// starts (for the tarpit).
+func (e *Engine) enter(k quarantineKey) (bool, time.Time) {
+	if !e.quarantined(k) {
+		return false, time.Time{}
+	}
+	return true, time.Now()
+}
+
 // Classify runs the classify hook of the message's tenant (or the default).
 func (e *Engine) Classify(ctx context.Context, m *message.Message) (policy.Classification, error) {
-	c, err := e.cur.Load().classify(ctx, m)
-	e.observe(hClassify, m.ID, err)
+	k := ingestKey(hClassify, m)
+	q, start := e.enter(k)
+	c, err := e.cur.Load().classify(withQuarantine(ctx, q), m)
+	e.observe(ctx, k, q, start, m.ID, err)
 	return c, err
 }
 
 // Rewrite runs the rewrite hook, which edits the message in place.
 func (e *Engine) Rewrite(ctx context.Context, m *message.Message) error {
-	err := e.cur.Load().rewrite(ctx, m)
-	e.observe(hRewrite, m.ID, err)
+	k := ingestKey(hRewrite, m)
+	q, start := e.enter(k)
+	err := e.cur.Load().rewrite(withQuarantine(ctx, q), m)
+	e.observe(ctx, k, q, start, m.ID, err)
 	return err
 }
 
@@ -301,34 +374,38 @@ func (e *Engine) Provider(mxHost string) string {
 
 // Route runs the route hook for one recipient.
 func (e *Engine) Route(ctx context.Context, d *policy.Delivery) (policy.Route, error) {
-	r, err := e.cur.Load().route(ctx, d)
-	id := ""
-	if d.Message != nil {
-		id = d.Message.ID
-	}
-	e.observe(hRoute, id, err)
+	k := quarantineKey{hook: hRoute, tenant: d.Message.Tenant}
+	q, start := e.enter(k)
+	r, err := e.cur.Load().route(withQuarantine(ctx, q), d)
+	e.observe(ctx, k, q, start, d.Message.ID, err)
 	return r, err
 }
 
 // Shape returns the limits from the shape hook, cached per generation,
 // provider and source: the hook runs once per pair and generation.
 func (e *Engine) Shape(ctx context.Context, provider, source string) (policy.Limits, error) {
-	l, err := e.cur.Load().shape(ctx, provider, source)
-	e.observe(hShape, "", err)
+	k := quarantineKey{hook: hShape}
+	q, start := e.enter(k)
+	l, err := e.cur.Load().shape(withQuarantine(ctx, q), provider, source)
+	e.observe(ctx, k, q, start, "", err)
 	return l, err
 }
 
 // OnResponse runs the on_response hook for one reply.
 func (e *Engine) OnResponse(ctx context.Context, a *policy.Attempt) (policy.Verdict, error) {
-	v, err := e.cur.Load().onResponse(ctx, a)
-	e.observe(hOnResponse, "", err)
+	k := quarantineKey{hook: hOnResponse, tenant: a.Tenant}
+	q, start := e.enter(k)
+	v, err := e.cur.Load().onResponse(withQuarantine(ctx, q), a)
+	e.observe(ctx, k, q, start, "", err)
 	return v, err
 }
 
 // OnBounce runs the on_bounce hook for one asynchronous bounce.
 func (e *Engine) OnBounce(ctx context.Context, r *policy.BounceReport) (policy.BounceVerdict, error) {
-	v, err := e.cur.Load().onBounce(ctx, r)
-	e.observe(hOnBounce, "", err)
+	k := quarantineKey{hook: hOnBounce}
+	q, start := e.enter(k)
+	v, err := e.cur.Load().onBounce(withQuarantine(ctx, q), r)
+	e.observe(ctx, k, q, start, "", err)
 	return v, err
 }
 
@@ -363,6 +440,13 @@ type Status struct {
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// Hooks has one entry per hook, in call order.
 	Hooks []HookStatus `json:"hooks"`
+	// StateResets counts the Lua states discarded since start because
+	// they kept more than Options.StateMemory between calls.
+	StateResets uint64 `json:"state_resets"`
+	// QuarantinesEntered counts the quarantines since start, and
+	// Quarantined lists the keys in quarantine now.
+	QuarantinesEntered uint64       `json:"quarantines_entered"`
+	Quarantined        []Quarantine `json:"quarantined,omitempty"`
 }
 
 // HookStatus describes one hook.
@@ -374,11 +458,13 @@ type HookStatus struct {
 	Defined string `json:"defined"`
 	// Overrides lists the tenants whose scripts override this hook.
 	Overrides []string `json:"overrides,omitempty"`
-	// Calls, Errors and Timeouts count calls since start; errors and
-	// timeouts took the safe outcome.
-	Calls    uint64 `json:"calls"`
-	Errors   uint64 `json:"errors"`
-	Timeouts uint64 `json:"timeouts"`
+	// Calls, Errors, Timeouts and MemoryFailures count calls since
+	// start; errors, timeouts and memory failures (calls stopped by their
+	// memory budget) took the safe outcome.
+	Calls          uint64 `json:"calls"`
+	Errors         uint64 `json:"errors"`
+	Timeouts       uint64 `json:"timeouts"`
+	MemoryFailures uint64 `json:"memory_failures"`
 }
 
 // Warmups returns the warm-up schedules of rules/pools.lua, by IP.
@@ -397,6 +483,10 @@ func (e *Engine) Status() Status {
 		Files:        g.fileList(),
 		Providers:    g.providers.names(),
 		ReloadErrors: e.reloadErrors.Load(),
+		StateResets:  e.stateResets.Load(),
+
+		QuarantinesEntered: e.quarantine.entered.Load(),
+		Quarantined:        e.quarantines(),
 	}
 	for name := range g.tenants {
 		s.Tenants = append(s.Tenants, name)
@@ -414,6 +504,8 @@ func (e *Engine) Status() Status {
 			Calls:    e.stats[h].calls.Load(),
 			Errors:   e.stats[h].errors.Load(),
 			Timeouts: e.stats[h].timeouts.Load(),
+
+			MemoryFailures: e.stats[h].memory.Load(),
 		}
 		if hs.Defined == "" {
 			hs.Defined = "built-in"

@@ -15,6 +15,10 @@ import (
 // budget (Options.CallTimeout) and was stopped.
 var ErrBudget = errors.New("time budget exceeded")
 
+// ErrMemoryBudget is wrapped by a HookError when a hook held more memory
+// than its budget (Options.CallMemory) and was stopped.
+var ErrMemoryBudget = errors.New("memory budget exceeded")
+
 // ScriptError is a failure at a position in a policy file: a syntax error,
 // an error raised while a file loads, or an error raised by a hook. Its
 // string form is "file:line: message", the form editors jump to.
@@ -58,10 +62,16 @@ type HookError struct {
 	// Tenant is the tenant whose override ran, or "" for a default hook.
 	Tenant string
 	// Err is a *ScriptError with the script position, wrapping ErrBudget
-	// (through Unwrap) when the hook was stopped for running too long.
+	// (through Unwrap) when the hook was stopped for running too long and
+	// ErrMemoryBudget when it was stopped for holding too much memory.
 	Err error
 	// Timeout is true when the hook ran out of its time budget.
 	Timeout bool
+	// Memory is true when the hook ran out of its memory budget.
+	Memory bool
+	// Quarantined is true when the call ran under the short time budget
+	// of a quarantined hook (see Options.QuarantineStrikes).
+	Quarantined bool
 }
 
 // Error formats e as "luart: hook classify (tenant acme): file:line: message".
@@ -79,10 +89,14 @@ func (e *HookError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrBudget for timeouts and the underlying error otherwise.
+// Unwrap returns the underlying error, with ErrBudget for timeouts and
+// ErrMemoryBudget for memory.
 func (e *HookError) Unwrap() []error {
-	if e.Timeout {
+	switch {
+	case e.Timeout:
 		return []error{e.Err, ErrBudget}
+	case e.Memory:
+		return []error{e.Err, ErrMemoryBudget}
 	}
 	return []error{e.Err}
 }

@@ -196,20 +196,6 @@ func (g *generation) loadData(st *state) error {
 			g.bounces = rules
 		}
 	}
-	if src, ok := g.rules["bounces"]; ok {
-		t, err := require("rules.bounces")
-		if err != nil {
-			return err
-		}
-		if g.bounces = g.engine.cachedBounces(src.sum); g.bounces == nil {
-			rules, err := bounce.RulesFromLua(t)
-			if err != nil {
-				return &ScriptError{File: src.rel, Msg: err.Error()}
-			}
-			g.engine.cacheBounces(src.sum, rules)
-			g.bounces = rules
-		}
-	}
 	for _, src := range g.tenantFiles {
 		t, err := runData(L, src)
 		if err != nil {
@@ -252,7 +238,7 @@ func (g *generation) get(ctx context.Context) (*state, error) {
 // of a generation that is no longer current are closed instead, making
 // room for a fresh one.
 func (g *generation) put(st *state) {
-	st.hook, st.tenant, st.msgID = -1, "", ""
+	st.hook, st.tenant, st.msgID, st.quarantined = -1, "", "", false
 	if st.broken || g.retired.Load() {
 		st.L.Close()
 		<-g.slots

@@ -22,7 +22,7 @@ func hookError(h hookID, tenant string, err error) error {
 	}
 	var be *budgetError
 	if errors.As(err, &be) {
-		return &HookError{Hook: hookNames[h], Tenant: tenant, Err: be.ScriptError, Timeout: true}
+		return &HookError{Hook: hookNames[h], Tenant: tenant, Err: be.ScriptError, Timeout: !be.memory, Memory: be.memory}
 	}
 	var se *ScriptError
 	if errors.As(err, &se) {
@@ -35,7 +35,8 @@ func hookError(h hookID, tenant string, err error) error {
 }
 
 // begin takes a state and finds the function for h; fn is nil when the
-// built-in policy decides.
+// built-in policy decides. A context marked by withQuarantine selects the
+// quarantine's time budget.
 func (g *generation) begin(ctx context.Context, h hookID, tenant, msgID string) (st *state, fn *lua.LFunction, owner string, err error) {
 	st, err = g.get(ctx)
 	if err != nil {
@@ -47,6 +48,7 @@ func (g *generation) begin(ctx context.Context, h hookID, tenant, msgID string) 
 		return nil, nil, "", nil
 	}
 	st.hook, st.tenant, st.msgID = h, owner, msgID
+	st.quarantined = ctx.Value(quarantinedKey{}) != nil
 	return st, fn, owner, nil
 }
 

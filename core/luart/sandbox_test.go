@@ -43,7 +43,7 @@ func TestSandbox(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			L := newSandbox(preload)
+			L := newSandbox(preload, 32<<20)
 			defer L.Close()
 			err := L.DoString(tt.code)
 			if (err == nil) != tt.ok {

@@ -56,17 +56,32 @@ type state struct {
 	hook   hookID
 	tenant string
 	msgID  string
+	// quarantined is set when the call's key is quarantined: it runs
+	// under Options.QuarantineTimeout.
+	quarantined bool
 
-	// broken is set when a call was interrupted (time budget, Go panic):
-	// the state is closed instead of going back to the pool.
+	// broken is set when a call was interrupted (a budget, a Go panic)
+	// or the state keeps more than Options.StateMemory: the state is
+	// closed instead of going back to the pool.
 	broken bool
+
+	// ctx is the reused context of the state's calls. baseline is the
+	// estimated size of the state once prepared; retained is the last
+	// measurement between calls, and retainedMark the process's
+	// cumulative allocation when it was taken.
+	ctx          callCtx
+	baseline     int64
+	retained     int64
+	retainedMark uint64
+	// calls counts the calls since the last measurement between calls.
+	calls int
 }
 
 // newState prepares a Lua state for g: it runs every script under the
 // load budget and collects the hooks.
 func newState(g *generation) (*state, error) {
 	st := &state{gen: g, hook: -1, tenants: map[string]*hookSet{}}
-	st.L = newSandbox(g.preload(st))
+	st.L = newSandbox(g.preload(st), g.engine.opts.CallMemory)
 	L := st.L
 	st.msg = L.NewUserData()
 	L.SetMetatable(st.msg, newMessageMeta(L))
@@ -95,6 +110,9 @@ func newState(g *generation) (*state, error) {
 		L.Close()
 		return nil, err
 	}
+	st.ctx.st = st
+	st.baseline, _ = st.measure(false, unlimited)
+	st.retained = st.baseline
 	return st, nil
 }
 
@@ -193,32 +211,46 @@ func (st *state) lookupHook(h hookID, tenant string) (*lua.LFunction, string) {
 	return st.defaults[h], ""
 }
 
-// call runs fn with args under the time budget and returns its first
-// result. The result is only valid until the state goes back to the pool.
+// call runs fn with args under the time and memory budgets and returns
+// its first result. The result is only valid until the state goes back to
+// the pool.
 func (st *state) call(ctx context.Context, fn *lua.LFunction, args ...lua.LValue) (lua.LValue, error) {
 	L := st.L
-	budget, cancel := context.WithTimeout(ctx, st.gen.engine.opts.CallTimeout)
-	defer cancel()
-	L.SetContext(budget)
+	opts := &st.gen.engine.opts
+	c := &st.ctx
+	timeout := opts.CallTimeout
+	if st.quarantined {
+		timeout = opts.QuarantineTimeout
+	}
+	c.begin(ctx, timeout, st.retained+opts.CallMemory, uint64(opts.CallMemory/4))
+	L.SetContext(c)
 	L.Push(fn)
 	for _, a := range args {
 		L.Push(a)
 	}
 	err := L.PCall(len(args), 1, nil)
 	L.RemoveContext()
+	cause, allocs := c.end()
+	if cause == notStopped {
+		st.checkRetained(allocs)
+	}
 	if err != nil {
 		var api *lua.ApiError
 		if !errors.As(err, &api) || api.Type == lua.ApiErrorPanic {
 			st.broken = true
 		}
-		if budget.Err() != nil {
+		if cause != notStopped {
 			st.broken = true
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("luart: call abandoned: %w", ctx.Err())
+			if cause == stopCanceled {
+				return nil, fmt.Errorf("luart: call abandoned: %w", context.Cause(ctx))
 			}
 			se := luaError(err)
-			se.Msg = fmt.Sprintf("stopped after %v (time budget exceeded)", st.gen.engine.opts.CallTimeout)
-			return nil, &budgetError{se}
+			if cause == stopMemory {
+				se.Msg = fmt.Sprintf("stopped holding more than %d bytes (memory budget exceeded)", opts.CallMemory)
+			} else {
+				se.Msg = fmt.Sprintf("stopped after %v (time budget exceeded)", timeout)
+			}
+			return nil, &budgetError{ScriptError: se, memory: cause == stopMemory}
 		}
 		se := luaError(err)
 		if api != nil && api.Type == lua.ApiErrorPanic {
@@ -235,8 +267,46 @@ func (st *state) call(ctx context.Context, fn *lua.LFunction, args ...lua.LValue
 	return ret, nil
 }
 
-// budgetError marks a *ScriptError caused by the time budget.
-type budgetError struct{ *ScriptError }
+// retainedEvery is how many calls may pass between two measurements of
+// what a state keeps, whatever the process allocated: the allocation the
+// watchdog reads can be a tick old.
+const retainedEvery = 256
+
+// checkRetained measures what the state keeps between calls when the
+// process allocated enough since the last measurement for the state to
+// have grown past a quarter of its budget (its growth cannot exceed what
+// the process allocated), when the call was measured during its run, and
+// every retainedEvery calls. A state over baseline+Options.StateMemory is
+// discarded: the next call gets a fresh one.
+func (st *state) checkRetained(allocs uint64) {
+	e := st.gen.engine
+	st.calls++
+	if !st.ctx.measured && st.calls < retainedEvery && allocs-st.retainedMark < uint64(e.opts.StateMemory/4) {
+		return
+	}
+	st.calls = 0
+	limit := st.baseline + e.opts.StateMemory
+	size, ok := st.measure(false, limit)
+	st.retained, st.retainedMark = size, allocs
+	if ok {
+		return
+	}
+	st.broken = true
+	e.stateResets.Add(1)
+	hook := "(none)"
+	if st.hook >= 0 {
+		hook = hookNames[st.hook]
+	}
+	e.log.Warn("luart: a Lua state keeps too much between calls; it is replaced by a fresh one",
+		"hook", hook, "tenant", st.tenant, "kept_bytes_over", size-st.baseline, "limit_bytes", e.opts.StateMemory)
+}
+
+// budgetError marks a *ScriptError caused by a budget: time, or memory
+// when memory is set.
+type budgetError struct {
+	*ScriptError
+	memory bool
+}
 
 // resultError is an error about what a hook returned, placed at the hook's
 // definition.

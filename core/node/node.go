@@ -73,6 +73,10 @@ type Config struct {
 	// messages wait on disk in SpoolDir/incoming. The default value is
 	// ingest's (128 MiB).
 	DataMemory int64
+	// LuaCallMemory and LuaStateMemory are the memory budgets of the Lua
+	// policy (luart.Options.CallMemory and StateMemory). The default
+	// values are luart's.
+	LuaCallMemory, LuaStateMemory int64
 	// MaxSize, MaxRecipients, MaxSessions and IdleTimeout limit ingest.
 	MaxSize       int64
 	MaxRecipients int
@@ -218,6 +222,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	n.Policy, err = luart.New(luart.Options{
 		ScriptsDir: cfg.ScriptsDir, RulesDir: cfg.RulesDir, Sources: cfg.Sources,
+		CallMemory: cfg.LuaCallMemory, StateMemory: cfg.LuaStateMemory,
 		Counters: n.Stats, Modules: modules, Logger: log, Events: n.Events,
 	})
 	if err != nil {
