@@ -112,9 +112,12 @@
 //	  delay = "5m",          -- seconds or "90s"/"15m"/"2h": next attempt, or the pause
 //	  category = "blocked",  -- the bounce taxonomy of rules/bounces.lua
 //	  scope = "source",      -- what a suspension pauses: "recipient", "provider", "source"
-//	  rate_factor = 0.5 }    -- optional: multiply the scope's rate (0..1)
+//	  rate_factor = 0.5,     -- optional: multiply the scope's rate (0..1)
+//	  hard = true }          -- bounce only: never mail this address again
 //
-// Scope defaults to "recipient", or "source" for a suspension.
+// Scope defaults to "recipient", or "source" for a suspension. A bounce
+// suppresses the recipient only when the verdict says hard = true (absent
+// means soft): the core follows the policy, it does not judge categories.
 //
 // on_bounce(report) classifies one recipient of an asynchronous bounce or
 // feedback report. report is { kind= ("dsn", "text", "arf", "autoreply"),
