@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sort"
@@ -15,6 +16,7 @@ import (
 
 	"corriere/core/admin"
 	"corriere/core/luart"
+	"corriere/core/plugin"
 	"corriere/core/policy"
 	"corriere/core/tenant"
 )
@@ -71,7 +73,8 @@ func runRules(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 func rulesCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("rules check", "rules check [--scripts DIR] [--rules DIR]", `
 Compile and load every policy file exactly as the server does on a reload,
-and smoke-call every hook (for every tenant, and shape for every provider).
+plugins' files included (rules/dkim.lua and the key files it names), and
+smoke-call every hook (for every tenant, and shape for every provider).
 Prints a summary and exits 0 when the policy would be accepted; prints
 file:line: message and exits 1 when it would be refused.`)
 	scripts := fs.String("scripts", "./scripts", "hook scripts `directory`")
@@ -80,7 +83,7 @@ file:line: message and exits 1 when it would be refused.`)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
+	e, err := loadPolicy(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
 	if err != nil {
 		fmt.Fprintln(stderr, policyError(err))
 		return 1
@@ -118,7 +121,7 @@ error that would refuse it).`)
 			fmt.Fprintf(stderr, "note: the node recorded in %s does not answer (%v); loading the directories locally\n", *spool, err)
 		}
 	}
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
+	e, err := loadPolicy(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
 	if err != nil {
 		fmt.Fprintf(stdout, "generation  none: the policy does not load\nerror       %s\n", policyError(err))
 		return 1
@@ -230,7 +233,7 @@ Example:
 		ip, helo, _ := strings.Cut(s, "=")
 		srcs = append(srcs, policy.Source{IP: ip, Helo: helo})
 	}
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules, Sources: srcs})
+	e, err := loadPolicy(luart.Options{ScriptsDir: *scripts, RulesDir: *rules, Sources: srcs})
 	if err != nil {
 		fmt.Fprintln(stderr, policyError(err))
 		return 1
@@ -297,6 +300,43 @@ files never hold plain-text passwords.`)
 	}
 	fmt.Fprintln(stdout, hash)
 	return 0
+}
+
+// loadPolicy loads the policy as a node does: with the Lua modules of the
+// registered plugins, and with the files of every plugin that keeps policy
+// in the rules directory (rules/dkim.lua), so that a file the node would
+// refuse is refused here too. The plugins are provisioned without a
+// configuration section and closed before loadPolicy returns: the engine
+// returned is for inspection, not for signing or delivering.
+func loadPolicy(opts luart.Options) (*luart.Engine, error) {
+	var ps []any
+	defer func() {
+		for _, p := range ps {
+			if c, ok := p.(io.Closer); ok {
+				c.Close()
+			}
+		}
+	}()
+	for _, id := range plugin.IDs() {
+		p, err := plugin.New(id)
+		if err != nil {
+			return nil, err
+		}
+		if pr, ok := p.(plugin.Provisioner); ok {
+			ctx := &plugin.Context{RulesDir: opts.RulesDir, Logger: slog.New(slog.DiscardHandler)}
+			if err := pr.Provision(ctx); err != nil {
+				return nil, fmt.Errorf("plugin %s: %w", id, err)
+			}
+		}
+		ps = append(ps, p)
+		if m, ok := p.(luart.Module); ok {
+			opts.Modules = append(opts.Modules, m)
+		}
+		if pr, ok := p.(luart.Preparer); ok {
+			opts.Preparers = append(opts.Preparers, pr)
+		}
+	}
+	return luart.New(opts)
 }
 
 // policyError is the "file:line: message" of a policy error.
