@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"net/netip"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"corriere/core/admin"
+	"corriere/core/dns"
 	"corriere/core/luart"
 	"corriere/core/plugin"
 	"corriere/core/policy"
@@ -196,8 +196,14 @@ func rulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 Take one message through the policy as ingest and delivery would, and print
 what each hook decides: the classification, the header fields rewrite adds
 and removes, the provider of the recipient's MX, the route (pool, source
-IP), the shaping limits, and, with --reply, how on_response reads that
-reply. Nothing is sent.
+IP), the shaping limits with the burst the node really enforces, the
+warm-up day and cap of the source, and, with --reply, how on_response reads
+that reply. Nothing is sent.
+
+The MX is looked up as the node does, with the nameservers of --dns (or of
+/etc/resolv.conf), and its most preferred host names the provider from
+rules/providers.lua. When the lookup fails, the output says so and what it
+assumes instead: give --dns or --mx to see what the node would do.
 
 Example:
   corriere rules test --message order.eml --rcpt mario.rossi@libero.it \
@@ -210,6 +216,8 @@ Example:
 	tenantName := fs.String("tenant", "", "the `tenant` submitting the message (its SMTP AUTH user)")
 	sender := fs.String("sender", "", "the envelope sender `address` (default: the From: address)")
 	mx := fs.String("mx", "", "the `host` name of the recipient domain's MX (default: looked up in DNS)")
+	var nameservers stringList
+	fs.Var(&nameservers, "dns", "nameserver `address` ip:port for the MX lookup, may repeat; default: the nameservers of /etc/resolv.conf")
 	replyLine := fs.String("reply", "", "a `reply` line to interpret, such as \"421 4.7.0 Try again later\"")
 	stage := fs.String("stage", "rcpt", "the `stage` the reply answers: connect, helo, starttls, mail, rcpt or data")
 	var sources stringList
@@ -222,6 +230,12 @@ Example:
 		fmt.Fprintln(stderr, "corriere rules test: --message and --rcpt are required")
 		fs.Usage()
 		return 2
+	}
+	for _, d := range nameservers {
+		if _, err := netip.ParseAddrPort(d); err != nil {
+			fmt.Fprintf(stderr, "corriere rules test: --dns %q: want ip:port such as 127.0.0.1:53: %v\n", d, err)
+			return 2
+		}
 	}
 	raw, err := os.ReadFile(*msgFile)
 	if err != nil {
@@ -238,13 +252,16 @@ Example:
 		fmt.Fprintln(stderr, policyError(err))
 		return 1
 	}
-	host := *mx
-	if host == "" {
-		host = lookupMX(ctx, *rcpt)
+	res, err := dns.New(dns.Options{Servers: nameservers})
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere rules test:", err)
+		return 1
 	}
-	d, err := e.DryRun(ctx, luart.DryRunInput{
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, err := e.DryRun(lctx, luart.DryRunInput{
 		Name: *msgFile, Message: raw, Sender: *sender, Recipient: *rcpt, Tenant: *tenantName,
-		MXHost: host, Reply: *replyLine, Stage: policy.Stage(*stage),
+		MXHost: *mx, Resolver: res, Reply: *replyLine, Stage: policy.Stage(*stage),
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, policyError(err))
@@ -255,23 +272,6 @@ Example:
 		return 1
 	}
 	return 0
-}
-
-// lookupMX returns the most preferred MX host of rcpt's domain, or "" (the
-// dry run then assumes the domain itself and says so).
-func lookupMX(ctx context.Context, rcpt string) string {
-	at := strings.LastIndexByte(rcpt, '@')
-	if at < 0 {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	mxs, err := net.DefaultResolver.LookupMX(ctx, rcpt[at+1:])
-	if err != nil || len(mxs) == 0 {
-		return ""
-	}
-	sort.Slice(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
-	return strings.TrimSuffix(mxs[0].Host, ".")
 }
 
 func rulesPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

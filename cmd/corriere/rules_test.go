@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"corriere/core/dns/authserver"
 )
 
 // copyRules copies the shipped rules/ into a temporary directory.
@@ -63,5 +65,47 @@ func TestRulesCheckLoadsPluginFiles(t *testing.T) {
 				t.Errorf("rules check = %d\nstdout: %s\nstderr: %s\nwant %d and %q", status, stdout.String(), stderr.String(), tt.status, tt.want)
 			}
 		})
+	}
+}
+
+// TestRulesTestAsksTheGivenNameservers: `rules test --dns` looks the MX up
+// where the node would, so a Google-hosted domain is provider gmail with
+// Gmail's limits; a lookup that fails is said plainly, not hidden behind a
+// guess.
+func TestRulesTestAsksTheGivenNameservers(t *testing.T) {
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	ds.MustAdd("gmail.com. 300 IN MX 5 gmail-smtp-in.l.google.com.", "broken.example. 300 IN MX 10 mx.broken.example.")
+	ds.SetServFail("broken.example.", true)
+	tests := []struct {
+		rcpt   string
+		status int
+		want   []string
+	}{
+		{"giulia@gmail.com", 0, []string{"via MX gmail-smtp-in.l.google.com (looked up): provider gmail", "Shape      gmail from",
+			"burst enforced: 100 back to back"}},
+		{"x@broken.example", 0, []string{"MX         lookup FAILED: ", "the domain itself stands in for its MX", "provider broken.example"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rcpt, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			status := runRules(t.Context(), []string{"test", "--scripts", "../../scripts", "--rules", "../../rules",
+				"--message", "../../testdata/luart/messages/transactional.eml", "--rcpt", tt.rcpt, "--dns", ds.Addr}, nil, &stdout, &stderr)
+			if status != tt.status {
+				t.Fatalf("rules test = %d, want %d\nstdout: %s\nstderr: %s", status, tt.status, stdout.String(), stderr.String())
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, stdout.String())
+				}
+			}
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	if status := runRules(t.Context(), []string{"test", "--message", "x.eml", "--rcpt", "a@b.example", "--dns", "localhost"}, nil, &stdout, &stderr); status != 2 || !strings.Contains(stderr.String(), "want ip:port") {
+		t.Errorf("--dns localhost: status %d, stderr %q; want 2 and the expected form", status, stderr.String())
 	}
 }
