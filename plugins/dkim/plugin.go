@@ -63,7 +63,7 @@ func (p *Plugin) Prepare(rulesDir string) (commit func(), err error) {
 		return nil, &luart.ScriptError{File: de.File, Line: de.Line, Msg: de.Msg}
 	}
 	if err != nil {
-		return nil, err
+		return nil, &luart.ScriptError{File: filepath.Join(rulesDir, FileName), Msg: err.Error()}
 	}
 	return func() {
 		p.rules.Store(r)
