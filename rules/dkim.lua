@@ -1,8 +1,9 @@
 -- rules/dkim.lua: which keys DKIM-sign outgoing mail (RFC 6376; Ed25519 keys
--- as in RFC 8463). The dkim plugin reads it at start and again after every
--- policy reload; a file or key that does not load keeps the previous keys in
--- use, and the error is logged as file:line. `corriere dkim check` loads it
--- the same way and prints the DNS record each key needs.
+-- as in RFC 8463). It loads with the rest of the policy, at start and with
+-- every reload: a file or key that does not load refuses the whole reload,
+-- like a broken script (the running policy and keys stay, the error is
+-- logged as file:line), and `corriere rules check` fails on it. `corriere
+-- dkim check` loads it the same way and prints the DNS record each key needs.
 --
 -- Why it matters: Gmail, Yahoo and Microsoft want bulk mail DKIM-signed, and
 -- DMARC passes on DKIM only when the signing domain (d=) is the From: domain

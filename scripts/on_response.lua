@@ -12,7 +12,9 @@
 -- Returns { action = "deliver"|"retry"|"bounce"|"suspend",
 --           delay = "15m" or seconds (retry: next attempt; suspend: pause),
 --           category = "...",  (bounce taxonomy, see rules/bounces.lua)
---           scope = "recipient"|"provider"|"source" }
+--           scope = "recipient"|"provider"|"source",
+--           hard = true|false }  (bounce: never mail the address again; the
+--                                 recipient goes on the suppression list)
 -- "suspend" defers the recipient and pauses the scope: use it when the
 -- receiver objects to the sender, not to the recipient.
 
@@ -59,7 +61,7 @@ function on_response(a)
     if SESSION[a.stage] and IP_REASONS[v.category] then
       return { action = "suspend", scope = "source", delay = "1h", category = v.category }
     end
-    return { action = "bounce", category = v.category }
+    return { action = "bounce", category = v.category, hard = v.hard }
   end
 
   for _, pattern in ipairs(GREYLISTING) do

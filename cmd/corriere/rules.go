@@ -6,15 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
+	"net/netip"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"corriere/core/admin"
+	"corriere/core/dns"
 	"corriere/core/luart"
+	"corriere/core/plugin"
 	"corriere/core/policy"
 	"corriere/core/tenant"
 )
@@ -71,7 +73,8 @@ func runRules(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 func rulesCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("rules check", "rules check [--scripts DIR] [--rules DIR]", `
 Compile and load every policy file exactly as the server does on a reload,
-and smoke-call every hook (for every tenant, and shape for every provider).
+plugins' files included (rules/dkim.lua and the key files it names), and
+smoke-call every hook (for every tenant, and shape for every provider).
 Prints a summary and exits 0 when the policy would be accepted; prints
 file:line: message and exits 1 when it would be refused.`)
 	scripts := fs.String("scripts", "./scripts", "hook scripts `directory`")
@@ -80,7 +83,7 @@ file:line: message and exits 1 when it would be refused.`)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
+	e, err := loadPolicy(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
 	if err != nil {
 		fmt.Fprintln(stderr, policyError(err))
 		return 1
@@ -118,7 +121,7 @@ error that would refuse it).`)
 			fmt.Fprintf(stderr, "note: the node recorded in %s does not answer (%v); loading the directories locally\n", *spool, err)
 		}
 	}
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
+	e, err := loadPolicy(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
 	if err != nil {
 		fmt.Fprintf(stdout, "generation  none: the policy does not load\nerror       %s\n", policyError(err))
 		return 1
@@ -193,8 +196,14 @@ func rulesTest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 Take one message through the policy as ingest and delivery would, and print
 what each hook decides: the classification, the header fields rewrite adds
 and removes, the provider of the recipient's MX, the route (pool, source
-IP), the shaping limits, and, with --reply, how on_response reads that
-reply. Nothing is sent.
+IP), the shaping limits with the burst the node really enforces, the
+warm-up day and cap of the source, and, with --reply, how on_response reads
+that reply. Nothing is sent.
+
+The MX is looked up as the node does, with the nameservers of --dns (or of
+/etc/resolv.conf), and its most preferred host names the provider from
+rules/providers.lua. When the lookup fails, the output says so and what it
+assumes instead: give --dns or --mx to see what the node would do.
 
 Example:
   corriere rules test --message order.eml --rcpt mario.rossi@libero.it \
@@ -207,6 +216,8 @@ Example:
 	tenantName := fs.String("tenant", "", "the `tenant` submitting the message (its SMTP AUTH user)")
 	sender := fs.String("sender", "", "the envelope sender `address` (default: the From: address)")
 	mx := fs.String("mx", "", "the `host` name of the recipient domain's MX (default: looked up in DNS)")
+	var nameservers stringList
+	fs.Var(&nameservers, "dns", "nameserver `address` ip:port for the MX lookup, may repeat; default: the nameservers of /etc/resolv.conf")
 	replyLine := fs.String("reply", "", "a `reply` line to interpret, such as \"421 4.7.0 Try again later\"")
 	stage := fs.String("stage", "rcpt", "the `stage` the reply answers: connect, helo, starttls, mail, rcpt or data")
 	var sources stringList
@@ -220,6 +231,12 @@ Example:
 		fs.Usage()
 		return 2
 	}
+	for _, d := range nameservers {
+		if _, err := netip.ParseAddrPort(d); err != nil {
+			fmt.Fprintf(stderr, "corriere rules test: --dns %q: want ip:port such as 127.0.0.1:53: %v\n", d, err)
+			return 2
+		}
+	}
 	raw, err := os.ReadFile(*msgFile)
 	if err != nil {
 		fmt.Fprintln(stderr, "corriere rules test:", err)
@@ -230,18 +247,21 @@ Example:
 		ip, helo, _ := strings.Cut(s, "=")
 		srcs = append(srcs, policy.Source{IP: ip, Helo: helo})
 	}
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules, Sources: srcs})
+	e, err := loadPolicy(luart.Options{ScriptsDir: *scripts, RulesDir: *rules, Sources: srcs})
 	if err != nil {
 		fmt.Fprintln(stderr, policyError(err))
 		return 1
 	}
-	host := *mx
-	if host == "" {
-		host = lookupMX(ctx, *rcpt)
+	res, err := dns.New(dns.Options{Servers: nameservers})
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere rules test:", err)
+		return 1
 	}
-	d, err := e.DryRun(ctx, luart.DryRunInput{
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, err := e.DryRun(lctx, luart.DryRunInput{
 		Name: *msgFile, Message: raw, Sender: *sender, Recipient: *rcpt, Tenant: *tenantName,
-		MXHost: host, Reply: *replyLine, Stage: policy.Stage(*stage),
+		MXHost: *mx, Resolver: res, Reply: *replyLine, Stage: policy.Stage(*stage),
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, policyError(err))
@@ -252,23 +272,6 @@ Example:
 		return 1
 	}
 	return 0
-}
-
-// lookupMX returns the most preferred MX host of rcpt's domain, or "" (the
-// dry run then assumes the domain itself and says so).
-func lookupMX(ctx context.Context, rcpt string) string {
-	at := strings.LastIndexByte(rcpt, '@')
-	if at < 0 {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	mxs, err := net.DefaultResolver.LookupMX(ctx, rcpt[at+1:])
-	if err != nil || len(mxs) == 0 {
-		return ""
-	}
-	sort.Slice(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
-	return strings.TrimSuffix(mxs[0].Host, ".")
 }
 
 func rulesPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -297,6 +300,43 @@ files never hold plain-text passwords.`)
 	}
 	fmt.Fprintln(stdout, hash)
 	return 0
+}
+
+// loadPolicy loads the policy as a node does: with the Lua modules of the
+// registered plugins, and with the files of every plugin that keeps policy
+// in the rules directory (rules/dkim.lua), so that a file the node would
+// refuse is refused here too. The plugins are provisioned without a
+// configuration section and closed before loadPolicy returns: the engine
+// returned is for inspection, not for signing or delivering.
+func loadPolicy(opts luart.Options) (*luart.Engine, error) {
+	var ps []any
+	defer func() {
+		for _, p := range ps {
+			if c, ok := p.(io.Closer); ok {
+				c.Close()
+			}
+		}
+	}()
+	for _, id := range plugin.IDs() {
+		p, err := plugin.New(id)
+		if err != nil {
+			return nil, err
+		}
+		if pr, ok := p.(plugin.Provisioner); ok {
+			ctx := &plugin.Context{RulesDir: opts.RulesDir, Logger: slog.New(slog.DiscardHandler)}
+			if err := pr.Provision(ctx); err != nil {
+				return nil, fmt.Errorf("plugin %s: %w", id, err)
+			}
+		}
+		ps = append(ps, p)
+		if m, ok := p.(luart.Module); ok {
+			opts.Modules = append(opts.Modules, m)
+		}
+		if pr, ok := p.(luart.Preparer); ok {
+			opts.Preparers = append(opts.Preparers, pr)
+		}
+	}
+	return luart.New(opts)
 }
 
 // policyError is the "file:line: message" of a policy error.

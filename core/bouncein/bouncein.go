@@ -454,7 +454,7 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		s.log.Info("bounce for a recipient whose bounce was forwarded already; ignored", "msg_id", ref.MsgID, "rcpt", rcpt, "from", from)
 		return nil
 	}
-	if policy.IsHardCategory(r.Verdict.Category) {
+	if r.Verdict.Hard {
 		if err := s.suppress(ref, rcpt, r.Verdict.Category, suppress.SourceBounce, base.Reply); err != nil {
 			return err
 		}
@@ -466,7 +466,7 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 	s.bounces.Add(1)
 	s.forwarded.Add(1)
 	e := base
-	e.Type, e.Reason = event.Bounced, "asynchronous bounce from "+peerName(from, peer)
+	e.Type, e.Reason, e.Hard = event.Bounced, "asynchronous bounce from "+peerName(from, peer), r.Verdict.Hard
 	s.emit(&e)
 	s.emit(&event.Event{Type: event.DSNQueued, MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant,
 		Reason: "delivery status notification queued as " + dsnID + " (asynchronous bounce forwarded to the author <" + ref.Author + ">)"})

@@ -62,12 +62,18 @@ const (
 
 func start(t *testing.T) *fixture {
 	t.Helper()
+	return startWith(t, filepath.Join("..", "..", "scripts"))
+}
+
+// startWith starts a listener whose policy runs the scripts in scripts.
+func startWith(t *testing.T, scripts string) *fixture {
+	t.Helper()
 	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sp.Close() })
-	pol, err := luart.New(luart.Options{ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: filepath.Join("..", "..", "rules")})
+	pol, err := luart.New(luart.Options{ScriptsDir: scripts, RulesDir: filepath.Join("..", "..", "rules")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +210,62 @@ func TestBounceIsForwardedToTheAuthor(t *testing.T) {
 	e, ok, err := f.list.Lookup("ricette", "p2@patients.example")
 	if err != nil || !ok || e.Category != "userunknown" || e.Source != suppress.SourceBounce {
 		t.Errorf("suppression entry %+v, found %v, err %v", e, ok, err)
+	}
+}
+
+// TestOnBounceDecidesSuppression: on_bounce's hard, not the category,
+// decides whether the bounced address is suppressed. This policy calls
+// an unknown user soft (the address may come back) and a full mailbox
+// hard (abandoned).
+func TestOnBounceDecidesSuppression(t *testing.T) {
+	scripts := t.TempDir()
+	if err := os.CopyFS(scripts, os.DirFS(filepath.Join("..", "..", "scripts"))); err != nil {
+		t.Fatal(err)
+	}
+	inverted := `local bounces = require "bounces"
+function on_bounce(report)
+  local v = bounces.classify(report)
+  return { category = v.category, hard = v.category == "mailboxfull" }
+end
+`
+	if err := os.WriteFile(filepath.Join(scripts, "on_bounce.lua"), []byte(inverted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		status, text, category string
+		hard                   bool
+	}{
+		{"5.1.1", "user unknown", "userunknown", false},
+		{"5.2.2", "mailbox full", "mailboxfull", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.category, func(t *testing.T) {
+			f := startWith(t, scripts)
+			to := f.verpFor(1)
+			raw, err := dsn.Build(&dsn.Report{
+				ReportingMTA: "mx.patients.example", To: to, Ret: message.RetHdrs, Now: time.Now(),
+				Original: []byte("From: " + author + "\r\nSubject: Ricetta\r\n\r\n"),
+				Recipients: []dsn.Recipient{{Addr: "p2@patients.example", Action: dsn.Failed,
+					Diagnostic: reply.New(550, tt.status, tt.text)}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.send(t, to, raw); err != nil {
+				t.Fatalf("bounce refused: %v", err)
+			}
+			b := f.events.Of(event.Bounced)
+			if len(b) != 1 || b[0].Category != tt.category || b[0].Hard != tt.hard {
+				t.Fatalf("bounced events %+v, want one %s with hard = %v", b, tt.category, tt.hard)
+			}
+			_, found, err := f.list.Lookup("ricette", "p2@patients.example")
+			if err != nil || found != tt.hard {
+				t.Errorf("suppressed = %v (err %v), want %v", found, err, tt.hard)
+			}
+			if n := len(f.queue.list()); n != 1 {
+				t.Errorf("%d DSNs queued to the author, want 1 either way", n)
+			}
+		})
 	}
 }
 

@@ -27,31 +27,12 @@ func startAuth(t testing.TB, records ...string) *authserver.Server {
 // the address.
 func startHandler(t testing.TB, h mdns.HandlerFunc) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	ep, err := authserver.Serve("127.0.0.1:0", h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
-	started := make(chan error, 2)
-	for _, srv := range []*mdns.Server{{PacketConn: pc, Handler: h}, {Listener: l, Handler: h}} {
-		srv.NotifyStartedFunc = func() { started <- nil }
-		go func() {
-			if err := srv.ActivateAndServe(); err != nil {
-				started <- err
-			}
-		}()
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
-	for range 2 {
-		if err := <-started; err != nil {
-			t.Fatal(err)
-		}
-	}
-	return pc.LocalAddr().String()
+	t.Cleanup(ep.Close)
+	return ep.Addr
 }
 
 // deadServer returns a 127.0.0.1 UDP and TCP address nothing listens on.

@@ -55,6 +55,9 @@ type Event struct {
 	Reply string `json:"reply,omitempty"`
 	// Category is the bounce/deferral reason in the bounce taxonomy.
 	Category string `json:"category,omitempty"`
+	// Hard, on a bounced event, is the policy's verdict that the address
+	// must not be mailed again (on_response or on_bounce said hard = true).
+	Hard bool `json:"hard,omitempty"`
 	// Reason explains the event in a sentence when Reply does not.
 	Reason string `json:"reason,omitempty"`
 	// Size is the message size in octets (received events).

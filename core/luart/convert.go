@@ -244,7 +244,7 @@ func toLimits(v lua.LValue, fn *lua.LFunction) (policy.Limits, *ScriptError) {
 	return l, r.err
 }
 
-var verdictFields = []string{"action", "delay", "category", "scope", "rate_factor"}
+var verdictFields = []string{"action", "delay", "category", "scope", "rate_factor", "hard"}
 
 // toVerdict reads on_response's table. Scope defaults to "recipient", or
 // to "source" for a suspension.
@@ -260,6 +260,7 @@ func toVerdict(v lua.LValue, fn *lua.LFunction) (policy.Verdict, *ScriptError) {
 		Category:   r.str("category"),
 		Scope:      policy.Scope(r.str("scope")),
 		RateFactor: r.num("rate_factor"),
+		Hard:       r.boolean("hard"),
 	}
 	switch vd.Action {
 	case policy.Deliver, policy.Retry, policy.Bounce, policy.Suspend:

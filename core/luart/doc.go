@@ -19,8 +19,10 @@
 // is wrong, so a node never starts on a broken policy. Reload (called by
 // Watch on a file change, by the server on SIGHUP or from the admin API)
 // builds the next generation; it becomes current atomically only when
-// every file compiles and loads and a smoke call of every hook succeeds
-// (for every tenant, and shape for every provider). Otherwise the current
+// every file compiles and loads, a smoke call of every hook succeeds (for
+// every tenant, and shape for every provider), and every Preparer (a plugin
+// with files of its own in the rules directory, such as rules/dkim.lua)
+// loads its files; the plugins switch to them right after. Otherwise the current
 // generation stays and the error, "file:line: message", is logged, counted
 // (Status.ReloadErrors) and kept in Status.LastError. Calls in progress
 // finish on the generation they started with.
@@ -160,9 +162,12 @@
 //	  delay = "5m",          -- seconds or "90s"/"15m"/"2h": next attempt, or the pause
 //	  category = "blocked",  -- the bounce taxonomy of rules/bounces.lua
 //	  scope = "source",      -- what a suspension pauses: "recipient", "provider", "source"
-//	  rate_factor = 0.5 }    -- optional: multiply the scope's rate (0..1)
+//	  rate_factor = 0.5,     -- optional: multiply the scope's rate (0..1)
+//	  hard = true }          -- bounce only: never mail this address again
 //
-// Scope defaults to "recipient", or "source" for a suspension.
+// Scope defaults to "recipient", or "source" for a suspension. A bounce
+// suppresses the recipient only when the verdict says hard = true (absent
+// means soft): the core follows the policy, it does not judge categories.
 //
 // on_bounce(report) classifies one recipient of an asynchronous bounce or
 // feedback report. report is { kind= ("dsn", "text", "arf", "autoreply"),

@@ -2,6 +2,7 @@ package luart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,9 +12,11 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"corriere/core/address"
+	"corriere/core/dns"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/reply"
+	"corriere/core/shape"
 )
 
 // DryRunInput is one message to take through the policy without sending
@@ -29,13 +32,24 @@ type DryRunInput struct {
 	Recipient string
 	// Tenant is the authenticated tenant the message arrives from.
 	Tenant string
-	// MXHost is the recipient domain's most preferred MX host; empty uses
-	// the domain itself (the implicit MX of RFC 5321), noted in the output.
+	// MXHost is the recipient domain's most preferred MX host. When it is
+	// empty, Resolver looks it up; without a Resolver the domain itself
+	// stands in (the implicit MX of RFC 5321), noted in the output.
 	MXHost string
+	// Resolver looks up the recipient domain's MX when MXHost is empty, as
+	// the node's queue does: its most preferred host names the provider.
+	// A failed lookup is reported in the result (DryRun.MXError), and the
+	// domain itself stands in for the rest of the dry run.
+	Resolver MXResolver
 	// Reply, if set, is a reply line ("421 4.7.0 Try again later") to
 	// interpret with on_response, as received at Stage (default "rcpt").
 	Reply string
 	Stage policy.Stage
+}
+
+// MXResolver finds the MX hosts of a domain; *dns.Resolver implements it.
+type MXResolver interface {
+	LookupMX(ctx context.Context, domain string) (*dns.MXResult, error)
 }
 
 // DryRun is what every hook decided for a DryRunInput.
@@ -62,12 +76,30 @@ type DryRun struct {
 	// Header is the header section after rewrite.
 	Header []byte
 	// Domain, MXHost and Provider describe the delivery; MXAssumed is true
-	// when no MX host was given.
+	// when the domain itself stands in for an MX host nobody gave or found.
 	Domain, MXHost, Provider string
 	MXAssumed                bool
-	// Route is route's answer and Limits shape's for (Provider, Route.Source).
+	// MXLookedUp is true when MXHost comes from a DNS lookup, and
+	// MXImplicit when that lookup found no MX records but an address, so
+	// the domain itself is the MX, as the node would use it.
+	MXLookedUp, MXImplicit bool
+	// MXError is why the MX lookup failed, and MXBounce whether the node
+	// would bounce the recipient for it (the domain does not exist or takes
+	// no mail) rather than try again later.
+	MXError  string
+	MXBounce bool
+	// Route is route's answer and Limits shape's for (Provider, Route.Source);
+	// Total is shape's answer for the provider as a whole (every source
+	// together), which the node enforces as well.
 	Route  policy.Route
 	Limits policy.Limits
+	Total  policy.Limits
+	// Burst and TotalBurst are what the node's limiters let through for
+	// Limits and Total, which is not always the burst asked for.
+	Burst, TotalBurst Burst
+	// Warmup is the warm-up schedule of Route.Source on the day of the dry
+	// run, or nil when the source has none.
+	Warmup *WarmupDay
 	// Reply, Stage and Verdict are on_response's input and answer, when a
 	// reply was given.
 	Reply   *reply.Reply
@@ -125,6 +157,9 @@ func (e *Engine) DryRun(ctx context.Context, in DryRunInput) (*DryRun, error) {
 	d.Added, d.Removed = diffLines(before, fieldLines(m.Header))
 	d.SenderAfter, d.Author, d.Header = m.Sender, m.Author, m.HeaderBytes()
 
+	if d.MXHost == "" && in.Resolver != nil {
+		d.lookupMX(ctx, in.Resolver)
+	}
 	if d.MXHost == "" {
 		d.MXHost, d.MXAssumed = rcpt.Domain, true
 	}
@@ -136,6 +171,15 @@ func (e *Engine) DryRun(ctx context.Context, in DryRunInput) (*DryRun, error) {
 	}
 	if d.Limits, err = g.shape(ctx, d.Provider, d.Route.Source); err != nil {
 		return nil, err
+	}
+	if d.Total, err = g.shape(ctx, d.Provider, policy.AllSources); err != nil {
+		return nil, err
+	}
+	d.Burst, d.TotalBurst = enforcedBurst(d.Limits), enforcedBurst(d.Total)
+	if w, ok := g.warmups[d.Route.Source]; ok {
+		wd := &WarmupDay{Start: w.Start, Days: len(w.Daily)}
+		wd.Cap, wd.Day, wd.Warming = w.Cap(e.now())
+		d.Warmup = wd
 	}
 	if in.Reply != "" {
 		r, err := reply.Parse([]string{strings.TrimSpace(in.Reply)})
@@ -156,6 +200,74 @@ func (e *Engine) DryRun(ctx context.Context, in DryRunInput) (*DryRun, error) {
 		d.Verdict = &v
 	}
 	return d, nil
+}
+
+// lookupMX looks the recipient domain's MX up as the queue does, and
+// records what it found or why it failed.
+func (d *DryRun) lookupMX(ctx context.Context, r MXResolver) {
+	mx, err := r.LookupMX(ctx, d.Domain)
+	if err == nil && len(mx.Hosts) == 0 {
+		err = errors.New("empty MX set")
+	}
+	if err != nil {
+		d.MXError = err.Error()
+		var de *dns.Error
+		d.MXBounce = errors.As(err, &de) && !de.Temporary()
+		return
+	}
+	d.MXHost, d.MXLookedUp, d.MXImplicit = mx.Hosts[0].Host, true, mx.Implicit
+}
+
+// Burst is how many messages a limiter lets go back to back, and how long
+// the next one then waits.
+type Burst struct {
+	// N is the number of messages that may go at once; 0 when nothing
+	// limits it (no rate or volume is set).
+	N int
+	// Then is the wait after the N-th message.
+	Then time.Duration
+	// AtLeast is true when N stopped at maxBurstProbe, not at the limit.
+	AtLeast bool
+}
+
+// maxBurstProbe bounds how many messages enforcedBurst sends through a
+// limiter: a per-day volume alone may let a whole day's mail go at once.
+const maxBurstProbe = 100000
+
+// enforcedBurst measures the burst the node enforces for l by asking a
+// fresh limiter, the one the queue uses, for messages at one instant until
+// it says wait. The limiter bounds the burst by the rates (never more than
+// a second's or a minute's worth) and by at least one message, so the burst
+// asked for and the burst enforced differ; measuring it cannot drift from
+// what the limiter does.
+func enforcedBurst(l policy.Limits) Burst {
+	if l.PerSecond <= 0 && l.PerMinute <= 0 && l.PerHour <= 0 && l.PerDay <= 0 {
+		return Burst{}
+	}
+	lim := shape.NewLimiter(l)
+	now := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	var b Burst
+	for b.N < maxBurstProbe {
+		if wait := lim.Reserve(now, true); wait > 0 {
+			b.Then = wait
+			return b
+		}
+		b.N++
+	}
+	b.AtLeast = true
+	return b
+}
+
+// WarmupDay is where a warming source IP stands in its schedule.
+type WarmupDay struct {
+	// Start is day 1, and Days the length of the schedule.
+	Start time.Time
+	Days  int
+	// Day is today's day of the schedule (1-based; 0 before Start), Cap
+	// the most messages it may send to each provider today, and Warming
+	// whether it is still warming up (false once the schedule is over).
+	Day, Cap int
+	Warming  bool
 }
 
 // fieldLines lists the header fields as "Name: value", top to bottom.
@@ -253,8 +365,22 @@ func (d *DryRun) WriteText(w io.Writer) error {
 	b.WriteByte('\n')
 
 	mx := d.MXHost
-	if d.MXAssumed {
+	switch {
+	case d.MXError != "":
+		line("MX", "lookup FAILED: %s", d.MXError)
+		if d.MXBounce {
+			more("the node would bounce this recipient")
+		} else {
+			more("the node would not deliver now, and would try the lookup again later")
+		}
+		more("below, the domain itself stands in for its MX (pass --mx HOST or --dns ADDR for the real one)")
+		mx += " (assumed: the lookup failed)"
+	case d.MXAssumed:
 		mx += " (assumed: no MX given)"
+	case d.MXImplicit:
+		mx += " (looked up: no MX records, the domain itself takes mail)"
+	case d.MXLookedUp:
+		mx += " (looked up)"
 	}
 	line("Delivery", "to %s via MX %s: provider %s", d.Domain, mx, d.Provider)
 	src := "chosen by the system (no egress IPs: pass --source)"
@@ -270,6 +396,29 @@ func (d *DryRun) WriteText(w io.Writer) error {
 		from = d.Route.Source
 	}
 	line("Shape", "%s from %s: %s", d.Provider, from, limitsText(d.Limits))
+	if t := burstText(d.Limits, d.Burst); t != "" {
+		more("%s", t)
+	}
+	if d.Total != (policy.Limits{}) {
+		line("Total", "%s from every source together: %s", d.Provider, limitsText(d.Total))
+		if t := burstText(d.Total, d.TotalBurst); t != "" {
+			more("%s", t)
+		}
+	}
+	if w := d.Warmup; w != nil {
+		start := w.Start.Format(time.DateOnly)
+		switch {
+		case w.Day == 0:
+			line("Warm-up", "%s starts its %d-day warm-up on %s: it may send nothing before", from, w.Days, start)
+		case w.Warming:
+			line("Warm-up", "%s is on day %d of %d (from %s): at most %d messages to %s today", from, w.Day, w.Days, start, w.Cap, d.Provider)
+			more("past the cap, route sends from another IP, or the node holds the mail for tomorrow")
+		default:
+			line("Warm-up", "%s finished its %d-day warm-up (from %s): no cap", from, w.Days, start)
+		}
+	} else if d.Route.Source != "" {
+		line("Warm-up", "none for %s (not in rules/pools.lua warmup): no daily cap", from)
+	}
 	if d.Verdict != nil {
 		v := d.Verdict
 		line("Reply", "%s (at %s)", d.Reply, d.Stage)
@@ -289,6 +438,13 @@ func (d *DryRun) WriteText(w io.Writer) error {
 		}
 		if v.RateFactor > 0 {
 			what += fmt.Sprintf(", rate x%.2g", v.RateFactor)
+		}
+		if v.Action == policy.Bounce {
+			if v.Hard {
+				what += ", hard: the recipient goes on the tenant's suppression list"
+			} else {
+				what += ", soft: the recipient is not suppressed"
+			}
 		}
 		more("-> %s", what)
 	}
@@ -322,6 +478,25 @@ func durationText(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// burstText says what burst the node enforces, where it is not simply the
+// one asked for, or how it is bounded.
+func burstText(l policy.Limits, b Burst) string {
+	switch {
+	case b.N == 0:
+		return ""
+	case b.AtLeast:
+		return fmt.Sprintf("burst enforced: more than %d messages at once", b.N)
+	}
+	asked := ""
+	if b.N != l.Burst {
+		asked = fmt.Sprintf(" (burst %d asked; the rates allow %d)", l.Burst, b.N)
+		if l.Burst <= 0 {
+			asked = " (no burst set)"
+		}
+	}
+	return fmt.Sprintf("burst enforced: %d back to back%s, then the next after %s", b.N, asked, b.Then)
 }
 
 // limitsText formats the limits that are set, in the order of the fields.

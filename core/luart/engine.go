@@ -89,6 +89,9 @@ type Options struct {
 	Counters policy.Counters
 	// Modules are extra Lua modules registered by plugins.
 	Modules []Module
+	// Preparers are the plugins whose files in RulesDir load with every
+	// generation, and refuse it when broken (see Preparer).
+	Preparers []Preparer
 	// Logger receives load, reload and hook-failure logs. The default value
 	// discards them.
 	Logger *slog.Logger
@@ -233,22 +236,24 @@ func New(opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		fallback: policy.Default{Sources: opts.Sources},
 	}
-	g, err := build(e, 1)
+	g, commit, err := e.buildPrepared(1)
 	if err != nil {
 		e.emit("refused", fmt.Sprintf("policy refused: %v", err))
 		return nil, fmt.Errorf("luart: load policy: %w", err)
 	}
 	e.cur.Store(g)
+	commit()
 	e.log.Info("luart: policy loaded", "generation", g.number, "files", len(g.sources),
 		"scripts", opts.ScriptsDir, "rules", opts.RulesDir)
 	e.emit("loaded", fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))
 	return e, nil
 }
 
-// Check compiles and loads the two directories and smoke-calls every hook,
-// exactly as a reload would, and returns the first problem as file:line.
-func Check(scriptsDir, rulesDir string) error {
-	_, err := New(Options{ScriptsDir: scriptsDir, RulesDir: rulesDir})
+// Check compiles and loads the two directories, smoke-calls every hook and
+// prepares the plugins' files, exactly as a reload would, and returns the
+// first problem as file:line.
+func Check(scriptsDir, rulesDir string, preparers ...Preparer) error {
+	_, err := New(Options{ScriptsDir: scriptsDir, RulesDir: rulesDir, Preparers: preparers})
 	return err
 }
 
@@ -260,7 +265,7 @@ func (e *Engine) Reload() error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
 	old := e.cur.Load()
-	g, err := build(e, old.number+1)
+	g, commit, err := e.buildPrepared(old.number + 1)
 	if err != nil {
 		e.reloadErrors.Add(1)
 		e.statusMu.Lock()
@@ -272,6 +277,7 @@ func (e *Engine) Reload() error {
 		return fmt.Errorf("luart: reload: %w", err)
 	}
 	e.cur.Store(g)
+	commit()
 	old.retire()
 	e.log.Info("luart: policy reloaded", "generation", g.number, "files", len(g.sources))
 	e.emit("loaded", fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))

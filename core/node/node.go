@@ -203,11 +203,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	closers = append(closers, func() { closePlugins(n.plugins, log) })
 
 	var modules []luart.Module
+	var preparers []luart.Preparer
 	var stages []ingest.Stage
 	var checks []ingest.RecipientCheck
 	for _, p := range n.plugins {
 		if m, ok := p.(luart.Module); ok {
 			modules = append(modules, m)
+		}
+		if pr, ok := p.(luart.Preparer); ok {
+			preparers = append(preparers, pr)
 		}
 		if s, ok := p.(ingest.Stage); ok {
 			stages = append(stages, s)
@@ -223,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Policy, err = luart.New(luart.Options{
 		ScriptsDir: cfg.ScriptsDir, RulesDir: cfg.RulesDir, Sources: cfg.Sources,
 		CallMemory: cfg.LuaCallMemory, StateMemory: cfg.LuaStateMemory,
-		Counters: n.Stats, Modules: modules, Logger: log, Events: n.Events,
+		Counters: n.Stats, Modules: modules, Preparers: preparers, Logger: log, Events: n.Events,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: policy: %w", err)

@@ -8,7 +8,10 @@
 // lifecycle through optional interfaces, in this order: Provisioner,
 // Validator, Starter, and io.Closer at shutdown. What a plugin extends is
 // found by type assertion against the small interfaces declared where they
-// are used (for example an ingest stage or a Lua module).
+// are used (for example an ingest stage or a Lua module). A plugin that
+// keeps policy of its own in the rules directory implements luart.Preparer,
+// so that its files load, and are refused, together with each policy
+// generation instead of after it.
 package plugin
 
 import (

@@ -114,7 +114,8 @@ func (d *Default) OnResponse(_ context.Context, a *Attempt) (Verdict, error) {
 	case r.Success():
 		return Verdict{Action: Deliver}, nil
 	case r.Permanent():
-		return Verdict{Action: Bounce, Category: CategoryForStatus(r.EffectiveStatus().String()), Scope: ScopeRecipient}, nil
+		cat := CategoryForStatus(r.EffectiveStatus().String())
+		return Verdict{Action: Bounce, Category: cat, Scope: ScopeRecipient, Hard: IsHardCategory(cat)}, nil
 	default:
 		v := Verdict{Action: Retry, Category: CategoryForStatus(r.EffectiveStatus().String()), Scope: ScopeRecipient}
 		if a.Network {

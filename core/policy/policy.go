@@ -208,6 +208,11 @@ type Verdict struct {
 	// RateFactor, when between 0 and 1, multiplies the scope's send rate
 	// (for example 0.5 halves it); the core restores it gradually.
 	RateFactor float64
+	// Hard, with Action Bounce, is true when the address should not be
+	// mailed again: the core adds it to the tenant's suppression list. The
+	// policy decides it, as on_bounce's BounceVerdict.Hard does for
+	// asynchronous bounces; the core never second-guesses the category.
+	Hard bool
 }
 
 // BounceReport is one failed recipient of an asynchronous bounce or one

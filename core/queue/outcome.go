@@ -289,6 +289,7 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			e.Attempt = r.it.entry.Attempts
 			e.Reply = r.reply.String()
 			e.Category = r.verdict.Category
+			e.Hard = s.typ == event.Bounced && r.verdict.Hard
 			e.DurationMs = float64(f.duration) / float64(time.Millisecond)
 			e.Until = s.until
 		})

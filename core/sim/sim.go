@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -192,10 +191,11 @@ func Start(ctx context.Context, w *World, opts Options) (*Sim, error) {
 		s.cancel()
 		return nil, err
 	}
-	dns, err := startDNS(opts.DNSAddr)
+	// With port 0, authserver picks a port free for both UDP and TCP.
+	dns, err := authserver.Start(opts.DNSAddr)
 	if err != nil {
 		s.cancel()
-		return nil, err
+		return nil, fmt.Errorf("sim: dns: %w", err)
 	}
 	s.dns = dns
 	if err := s.dns.Add(s.zone(hosts)...); err != nil {
@@ -215,28 +215,6 @@ func Start(ctx context.Context, w *World, opts Options) (*Sim, error) {
 		s.closeServers()
 	})
 	return s, nil
-}
-
-// startDNS starts the DNS server. With port 0 the UDP port is picked first
-// and the same TCP port may be taken, so it retries.
-func startDNS(addr string) (*authserver.Server, error) {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("sim: dns address %q: %w", addr, err)
-	}
-	tries := 1
-	if port == "0" {
-		tries = 20
-	}
-	for {
-		srv, err := authserver.Start(addr)
-		if err == nil {
-			return srv, nil
-		}
-		if tries--; tries == 0 || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("sim: dns: %w", err)
-		}
-	}
 }
 
 // buildProviders makes the run-time state of each provider and lists the

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"corriere/core/event"
-	"corriere/core/policy"
 )
 
 // CategoryFeedback is the category of entries added by complaints without
@@ -25,7 +24,8 @@ type RecorderOptions struct {
 }
 
 // Recorder is an event.Sink that adds addresses to the list: the recipient
-// of an event.Bounced whose Category is hard (policy.IsHardCategory), and
+// of an event.Bounced the policy judged hard (Event.Hard, from on_response
+// or on_bounce; the recorder never judges a category itself), and
 // the recipient of an event.Complained (category from the event, or
 // CategoryFeedback), each for the event's tenant. An address already suppressed keeps its entry.
 //
@@ -70,7 +70,7 @@ func (r *Recorder) Emit(ev *event.Event) {
 	}
 	var e Entry
 	switch {
-	case ev.Type == event.Bounced && policy.IsHardCategory(ev.Category):
+	case ev.Type == event.Bounced && ev.Hard:
 		e = Entry{Category: ev.Category, Source: SourceBounce, Reason: ev.Reply}
 		if e.Reason == "" {
 			e.Reason = ev.Reason

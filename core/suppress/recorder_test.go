@@ -20,24 +20,28 @@ func TestRecorder(t *testing.T) {
 	bus.Subscribe(r)
 	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	for _, e := range []*event.Event{
-		{Type: event.Bounced, Tenant: "acme", Recipient: "Gone@dest.example", MsgID: "m1", Category: "userunknown", Reply: "550 5.1.1 no such user", Time: at},
-		{Type: event.Bounced, Tenant: "acme", Recipient: "nodomain@nx.example", MsgID: "m2", Category: "hostunknown", Time: at},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "Gone@dest.example", MsgID: "m1", Category: "userunknown", Hard: true, Reply: "550 5.1.1 no such user", Time: at},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "nodomain@nx.example", MsgID: "m2", Category: "hostunknown", Hard: true, Time: at},
 		{Type: event.Bounced, Tenant: "acme", Recipient: "full@dest.example", Category: "mailboxfull", Time: at},
 		{Type: event.Bounced, Tenant: "acme", Recipient: "blocked@dest.example", Category: "blocked", Time: at},
 		{Type: event.Bounced, Tenant: "acme", Recipient: "away@dest.example", Category: "suspend", Time: at},
-		{Type: event.Deferred, Tenant: "acme", Recipient: "later@dest.example", Category: "userunknown", Time: at},
-		{Type: event.Expired, Tenant: "acme", Recipient: "old@dest.example", Category: "expired", Time: at},
+		// The policy decides, not the category: a userunknown its policy
+		// calls soft is not suppressed, a mailboxfull it calls hard is.
+		{Type: event.Bounced, Tenant: "acme", Recipient: "flaky@dest.example", MsgID: "m5", Category: "userunknown", Time: at},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "abandoned@dest.example", MsgID: "m6", Category: "mailboxfull", Hard: true, Time: at},
+		{Type: event.Deferred, Tenant: "acme", Recipient: "later@dest.example", Category: "userunknown", Hard: true, Time: at},
+		{Type: event.Expired, Tenant: "acme", Recipient: "old@dest.example", Category: "expired", Hard: true, Time: at},
 		{Type: event.Complained, Tenant: "beta", Recipient: "angry@dest.example", MsgID: "m3", Reason: "abuse report from Yahoo", Time: at},
 		// A second hard bounce of the same address keeps the first entry.
-		{Type: event.Bounced, Tenant: "acme", Recipient: "gone@dest.example", MsgID: "m4", Category: "hasmoved", Time: at.Add(time.Hour)},
+		{Type: event.Bounced, Tenant: "acme", Recipient: "gone@dest.example", MsgID: "m4", Category: "hasmoved", Hard: true, Time: at.Add(time.Hour)},
 	} {
 		bus.Emit(e)
 	}
 	r.Close()
 	r.Close() // twice is fine
 	bus.Emit(&event.Event{Type: event.Complained, Tenant: "beta", Recipient: "late@dest.example"})
-	if r.Added() != 3 || r.Lost() != 0 {
-		t.Errorf("added %d, lost %d; want 3, 0", r.Added(), r.Lost())
+	if r.Added() != 4 || r.Lost() != 0 {
+		t.Errorf("added %d, lost %d; want 4, 0", r.Added(), r.Lost())
 	}
 	sp.Close()
 
@@ -49,9 +53,10 @@ func TestRecorder(t *testing.T) {
 	defer sp.Close()
 	l = New(sp, nil)
 	want := map[string]Entry{
-		"acme/gone@dest.example":   {Category: "userunknown", Source: SourceBounce, MsgID: "m1", Reason: "550 5.1.1 no such user"},
-		"acme/nodomain@nx.example": {Category: "hostunknown", Source: SourceBounce, MsgID: "m2"},
-		"beta/angry@dest.example":  {Category: CategoryFeedback, Source: SourceComplaint, MsgID: "m3", Reason: "abuse report from Yahoo"},
+		"acme/gone@dest.example":      {Category: "userunknown", Source: SourceBounce, MsgID: "m1", Reason: "550 5.1.1 no such user"},
+		"acme/nodomain@nx.example":    {Category: "hostunknown", Source: SourceBounce, MsgID: "m2"},
+		"acme/abandoned@dest.example": {Category: "mailboxfull", Source: SourceBounce, MsgID: "m6"},
+		"beta/angry@dest.example":     {Category: CategoryFeedback, Source: SourceComplaint, MsgID: "m3", Reason: "abuse report from Yahoo"},
 	}
 	got := map[string]Entry{}
 	l.Scan(AllTenants, func(e Entry) error { got[e.Tenant+"/"+e.Address] = e; return nil })

@@ -3,16 +3,16 @@ package dkim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"corriere/core/event"
 	"corriere/core/ingest"
+	"corriere/core/luart"
 	"corriere/core/plugin"
 )
 
@@ -56,7 +56,11 @@ func provision(t *testing.T, dir string, logs *syncBuffer) *Plugin {
 	if err := pl.Provision(&plugin.Context{RulesDir: dir, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pl.Close() })
+	commit, err := pl.Prepare(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
 	return pl
 }
 
@@ -96,67 +100,82 @@ func TestPluginWithoutRulesFile(t *testing.T) {
 
 func TestPluginRefusesBrokenRulesAndConfig(t *testing.T) {
 	p := new(Plugin)
-	err := p.Provision(&plugin.Context{RulesDir: rulesDir(t, "return { domains = 1 }"), Logger: slog.New(slog.DiscardHandler)})
-	if err == nil || !strings.Contains(err.Error(), FileName+":1: domains") {
-		t.Errorf("Provision error = %v, want the file and line", err)
-	}
-	err = p.Provision(&plugin.Context{RulesDir: t.TempDir(), Config: map[string]any{"key": "x"}})
-	if err == nil {
+	if err := p.Provision(&plugin.Context{RulesDir: t.TempDir(), Config: map[string]any{"key": "x"}}); err == nil {
 		t.Error("Provision accepted a configuration section")
 	}
-}
-
-// waitSelector waits until the plugin signs with the given selector.
-func waitSelector(t *testing.T, p *Plugin, sel string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, err := p.rules.Load().Sign(newMessage(t, testMessage, ""))
-		if err == nil && len(s.Selectors) == 1 && s.Selectors[0] == sel {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still signing with %v, want %s", s.Selectors, sel)
-		}
-		time.Sleep(10 * time.Millisecond)
+	tests := []struct {
+		name, src, want string
+	}{
+		{"wrong type", "return { domains = 1 }", FileName + ":1: domains"},
+		{"missing key file", "return { domains = { [\"shop.test\"] = { keys = {\n  { selector = \"e3\", algorithm = \"ed25519-sha256\", file = \"keys/missing.pem\" } } } } }", FileName + ":2: "},
+		{"syntax", "return { domains = {\n", FileName + ":"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			commit, err := p.Prepare(rulesDir(t, tt.src))
+			var se *luart.ScriptError
+			if !errors.As(err, &se) || !strings.Contains(se.Error(), tt.want) || commit != nil {
+				t.Errorf("Prepare = %v, %v; want a *luart.ScriptError containing %q", commit != nil, err, tt.want)
+			}
+		})
 	}
 }
 
-func TestPluginReloadsOnPolicyLoad(t *testing.T) {
+// signingSelector returns the selector the plugin signs testMessage with.
+func signingSelector(t *testing.T, p *Plugin) string {
+	t.Helper()
+	r := p.rules.Load()
+	if r == nil {
+		return ""
+	}
+	s, err := r.Sign(newMessage(t, testMessage, ""))
+	if err != nil || len(s.Selectors) != 1 {
+		t.Fatalf("signed with %v, err %v; want one selector", s.Selectors, err)
+	}
+	return s.Selectors[0]
+}
+
+// TestPrepareChangesNothingUntilCommit: a prepared set signs only once
+// committed, a refused one never, and a removed rules file stops signing.
+func TestPrepareChangesNothingUntilCommit(t *testing.T) {
 	var logs syncBuffer
 	dir := rulesDir(t, rulesWith("e1", "ed1"))
 	writeKey(t, filepath.Join(dir, "keys", "ed2.pem"), keyNamed(t, "ed2"))
 	p := provision(t, dir, &logs)
-	var bus event.Bus
-	bus.Subscribe(p)
-
 	write := func(src string) {
 		if err := os.WriteFile(filepath.Join(dir, FileName), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write(rulesWith("e2", "ed2"))
-	bus.Emit(&event.Event{Type: event.PolicyLoad, Category: "refused"})
-	bus.Emit(&event.Event{Type: event.Received})
-	time.Sleep(50 * time.Millisecond)
-	waitSelector(t, p, "e1") // only a loaded policy reloads the keys
-
-	bus.Emit(&event.Event{Type: event.PolicyLoad, Category: "loaded"})
-	waitSelector(t, p, "e2")
-
-	write("return { domains = { [\"shop.test\"] = { keys = {\n  { selector = \"e3\", algorithm = \"ed25519-sha256\", file = \"keys/missing.pem\" } } } } }")
-	bus.Emit(&event.Event{Type: event.PolicyLoad, Category: "loaded"})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "reload refused") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no error logged for a broken reload:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	commit, err := p.Prepare(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), FileName+":2: ") {
-		t.Errorf("the reload error has no file:line:\n%s", logs.String())
+	if got := signingSelector(t, p); got != "e1" {
+		t.Errorf("signs with %s before the commit, want e1", got)
 	}
-	waitSelector(t, p, "e2") // the previous keys stay
+	commit()
+	if got := signingSelector(t, p); got != "e2" {
+		t.Errorf("signs with %s after the commit, want e2", got)
+	}
+	write(rulesWith("e3", "missing"))
+	if _, err := p.Prepare(dir); err == nil {
+		t.Fatal("Prepare accepted a missing key file")
+	}
+	if got := signingSelector(t, p); got != "e2" {
+		t.Errorf("signs with %s after a refused set, want e2", got)
+	}
+	if err := os.Remove(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	if commit, err = p.Prepare(dir); err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	if p.rules.Load() != nil || !strings.Contains(logs.String(), "messages leave unsigned from now on") {
+		t.Errorf("still signing, or not logged, after rules/dkim.lua was removed:\n%s", logs.String())
+	}
 }
 
 // TestPluginReloadIsAtomic signs from several goroutines while the keys
@@ -183,7 +202,7 @@ func TestPluginReloadIsAtomic(t *testing.T) {
 	}
 	lookup := dnsOf(old, next)
 
-	p := &Plugin{dir: dir, log: slog.New(slog.DiscardHandler)}
+	p := &Plugin{log: slog.New(slog.DiscardHandler)}
 	p.rules.Store(old)
 	stop := make(chan struct{})
 	var reloader sync.WaitGroup
@@ -200,10 +219,12 @@ func TestPluginReloadIsAtomic(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if err := p.Reload(); err != nil {
+			commit, err := p.Prepare(dir)
+			if err != nil {
 				t.Error(err)
 				return
 			}
+			commit()
 		}
 	}()
 	var signers sync.WaitGroup
@@ -245,18 +266,4 @@ func p0(t *testing.T, dir string) *Rules {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func TestPluginCloseStopsReloads(t *testing.T) {
-	var logs syncBuffer
-	p := provision(t, rulesDir(t, rulesWith("e1", "ed1")), &logs)
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	before := strings.Count(logs.String(), "keys loaded")
-	p.Emit(&event.Event{Type: event.PolicyLoad, Category: "loaded"})
-	p.Close()
-	if after := strings.Count(logs.String(), "keys loaded"); after != before {
-		t.Errorf("a reload ran after Close")
-	}
 }

@@ -30,7 +30,7 @@ type Server struct {
 	drop     map[string]bool
 	queries  int
 
-	udp, tcp *mdns.Server
+	ep *Endpoint
 }
 
 // NegativeTTL is the SOA minimum of answers without records.
@@ -39,20 +39,48 @@ const NegativeTTL = 60
 // Start listens on addr ("127.0.0.1:0" picks a port free for both UDP and
 // TCP) and serves until Close.
 func Start(addr string) (*Server, error) {
-	pc, l, err := listen(addr)
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
-		Addr:     pc.LocalAddr().String(),
 		records:  map[string][]mdns.RR{},
 		servfail: map[string]bool{},
 		drop:     map[string]bool{},
 	}
-	s.udp = &mdns.Server{PacketConn: pc, Handler: s}
-	s.tcp = &mdns.Server{Listener: l, Handler: s}
+	ep, err := Serve(addr, s)
+	if err != nil {
+		return nil, err
+	}
+	s.ep, s.Addr = ep, ep.Addr
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.ep.Close() }
+
+// Endpoint is a DNS handler served over UDP and TCP on one port.
+type Endpoint struct {
+	// Addr is the "ip:port" the handler is served on, for both UDP and
+	// TCP.
+	Addr string
+
+	udp, tcp *mdns.Server
+}
+
+// Serve serves h over UDP and TCP on one port of addr until Close, and
+// returns once both are ready. With port 0 ("127.0.0.1:0") it picks a port
+// free for both. Start serves records; tests that need a server to answer
+// in ways no zone does (hostile or slow replies) serve their own handler
+// with Serve, so every DNS server of the tests binds its port the same way.
+func Serve(addr string, h mdns.Handler) (*Endpoint, error) {
+	pc, l, err := listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	ep := &Endpoint{
+		Addr: pc.LocalAddr().String(),
+		udp:  &mdns.Server{PacketConn: pc, Handler: h},
+		tcp:  &mdns.Server{Listener: l, Handler: h},
+	}
 	started := make(chan error, 2)
-	for _, srv := range []*mdns.Server{s.udp, s.tcp} {
+	for _, srv := range []*mdns.Server{ep.udp, ep.tcp} {
 		srv.NotifyStartedFunc = func() { started <- nil }
 		go func(srv *mdns.Server) {
 			if err := srv.ActivateAndServe(); err != nil {
@@ -62,15 +90,16 @@ func Start(addr string) (*Server, error) {
 	}
 	for range 2 {
 		if err := <-started; err != nil {
-			s.Close()
+			ep.Close()
 			return nil, fmt.Errorf("authserver: serve: %w", err)
 		}
 	}
-	return s, nil
+	return ep, nil
 }
 
-// listen binds UDP and TCP on one port; with port 0 it retries until a port
-// is free for both, as the UDP port picked may be taken for TCP.
+// listen binds UDP and TCP on one port. With port 0 the kernel picks the
+// UDP port, which another process may hold for TCP: it then tries again
+// with a fresh port, a bounded number of times.
 func listen(addr string) (net.PacketConn, net.Listener, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -86,16 +115,17 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 			return pc, l, nil
 		}
 		pc.Close()
-		if port != "0" || try == 20 {
+		if port != "0" || try == 50 {
 			return nil, nil, fmt.Errorf("authserver: listen tcp %s: %w", pc.LocalAddr(), err)
 		}
 	}
 }
 
-// Close stops the server.
-func (s *Server) Close() {
-	_ = s.udp.Shutdown() // an error means it was not running
-	_ = s.tcp.Shutdown()
+// Close stops serving. Closing an endpoint that failed to start, or twice,
+// is harmless.
+func (ep *Endpoint) Close() {
+	_ = ep.udp.Shutdown() // an error means it was not running
+	_ = ep.tcp.Shutdown()
 }
 
 // Add adds records given in zone-file syntax, one per string, for example

@@ -72,3 +72,25 @@ func TestTruncatesLargeUDPAnswers(t *testing.T) {
 		t.Errorf("TCP: err %v truncated %v answers %d", err, r.Truncated, len(r.Answer))
 	}
 }
+
+// TestServeHandler: a handler of one's own is served on one port over UDP
+// and TCP, as the records of Start are.
+func TestServeHandler(t *testing.T) {
+	ep, err := Serve("127.0.0.1:0", mdns.HandlerFunc(func(w mdns.ResponseWriter, req *mdns.Msg) {
+		m := new(mdns.Msg)
+		m.SetRcode(req, mdns.RcodeRefused)
+		_ = w.WriteMsg(m)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ep.Close)
+	for _, net := range []string{"udp", "tcp"} {
+		q := new(mdns.Msg)
+		q.SetQuestion("example.org.", mdns.TypeMX)
+		r, _, err := (&mdns.Client{Net: net, Timeout: 2 * time.Second}).Exchange(q, ep.Addr)
+		if err != nil || r.Rcode != mdns.RcodeRefused {
+			t.Errorf("%s: %v, %v; want REFUSED", net, r, err)
+		}
+	}
+}
