@@ -69,6 +69,8 @@ type serverSetup struct {
 	checks       []RecipientCheck
 	stages       []Stage
 	events       *event.Bus
+	// tune changes the options after the ones above are set.
+	tune func(*Options)
 }
 
 func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool, *collector) {
@@ -79,12 +81,16 @@ func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool
 	}
 	t.Cleanup(func() { sp.Close() })
 	col := &collector{}
-	s, err := New(Options{
+	opts := Options{
 		Hostname: "mta.test", MaxSize: 10000, MaxRecipients: 5,
 		InsecureAuthLoopback: setup.insecureAuth, RelayNets: setup.relayNets, TLS: setup.tls,
 		Tenants: testTenants(t), Policy: &policy.Default{}, Spool: sp, Queue: col,
 		RecipientChecks: setup.checks, Stages: setup.stages, Events: setup.events,
-	})
+	}
+	if setup.tune != nil {
+		setup.tune(&opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

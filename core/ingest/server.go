@@ -18,6 +18,7 @@ import (
 
 	"corriere/core/event"
 	"corriere/core/message"
+	"corriere/core/netlimit"
 	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/smtpserve"
@@ -117,9 +118,27 @@ type Options struct {
 	// MaxSessions caps concurrent sessions; more are answered 421. The
 	// default value is 1000.
 	MaxSessions int
-	// IdleTimeout closes a session silent for this long. The default value
-	// is 5 minutes (RFC 5321 section 4.5.3.2).
+	// MaxSessionsPerIP caps the concurrent sessions of one client (an IPv4
+	// address or an IPv6 /64), relay networks and loopback included; more
+	// are answered 421 4.7.0. The default value is 100; a negative value
+	// removes the cap.
+	MaxSessionsPerIP int
+	// ConnRatePerIP is how many connections per second one client may open
+	// on average, with twice as many at once; more are answered 421 4.7.0.
+	// The default value is 100; a negative value removes the limit.
+	ConnRatePerIP float64
+	// IdleTimeout closes a session silent for this long, and ends a DATA
+	// transfer that sends nothing for this long. The default value is 5
+	// minutes (RFC 5321 section 4.5.3.2).
 	IdleTimeout time.Duration
+	// FirstCommandTimeout closes a session that sends no command line for
+	// this long after connecting, so that silent connections free their
+	// place early. The default value is 30 seconds.
+	FirstCommandTimeout time.Duration
+	// DataTimeout bounds a whole DATA transfer, however steadily the client
+	// sends: a slow client has this long to send MaxSize. The default
+	// value is 30 minutes (RFC 5321 section 4.5.3.2 asks for at least 10).
+	DataTimeout time.Duration
 	// TLS enables STARTTLS. Nil disables it.
 	TLS *tls.Config
 	// InsecureAuthLoopback allows AUTH without TLS from loopback clients.
@@ -168,8 +187,20 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxSessions == 0 {
 		o.MaxSessions = 1000
 	}
+	if o.MaxSessionsPerIP == 0 {
+		o.MaxSessionsPerIP = 100
+	}
+	if o.ConnRatePerIP == 0 {
+		o.ConnRatePerIP = 100
+	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.FirstCommandTimeout == 0 {
+		o.FirstCommandTimeout = 30 * time.Second
+	}
+	if o.DataTimeout == 0 {
+		o.DataTimeout = 30 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -232,7 +263,17 @@ func New(opts Options) (*Server, error) {
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
 	srv.ErrorLog = smtpserve.Log{Logger: opts.Logger.With("component", "ingest"), Level: slog.LevelWarn}
-	s.run = &smtpserve.Runner{SMTP: srv, MaxSessions: opts.MaxSessions, OnRefuse: func() { s.count("too_many_sessions") }}
+	s.run = &smtpserve.Runner{
+		SMTP: srv, MaxSessions: opts.MaxSessions, FirstCommandTimeout: opts.FirstCommandTimeout,
+		OnRefuse: func(reason netlimit.Reason, _ netip.Addr) { s.count(string(reason)) },
+		Logger:   opts.Logger.With("component", "ingest"),
+	}
+	if opts.MaxSessionsPerIP > 0 {
+		s.run.MaxSessionsPerIP = opts.MaxSessionsPerIP
+	}
+	if opts.ConnRatePerIP > 0 {
+		s.run.ConnRate, s.run.ConnBurst = opts.ConnRatePerIP, int(2*opts.ConnRatePerIP)
+	}
 	return s, nil
 }
 
@@ -273,6 +314,7 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		ip = ip.Unmap()
 	}
 	sess := &session{s: s, conn: c, ip: ip}
+	sess.sconn, _ = c.Conn().(*smtpserve.Conn)
 	for _, p := range s.opts.RelayNets {
 		if p.Contains(ip) {
 			sess.relayNet = true

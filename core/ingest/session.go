@@ -19,6 +19,7 @@ import (
 	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/reply"
+	"corriere/core/smtpserve"
 	"corriere/core/spool"
 	"corriere/core/tenant"
 )
@@ -59,8 +60,10 @@ type droppedRcpt struct {
 
 // session is one SMTP session.
 type session struct {
-	s        *Server
-	conn     *smtp.Conn
+	s    *Server
+	conn *smtp.Conn
+	// sconn is the runner's connection (under TLS after STARTTLS).
+	sconn    *smtpserve.Conn
 	ip       netip.Addr
 	relayNet bool
 
@@ -81,6 +84,13 @@ type session struct {
 	seen    map[string]bool
 	utf8    bool
 	txnEnd  func()
+}
+
+// closeAfterReply ends the session once its next reply is written.
+func (se *session) closeAfterReply() {
+	if se.sconn != nil {
+		se.sconn.CloseAfterReply()
+	}
 }
 
 func (se *session) isTLS() bool {
@@ -143,8 +153,7 @@ func (se *session) authFail(user, why string) error {
 	se.s.count("auth_failed")
 	se.s.log.Warn("authentication failed", "client", se.ip.String(), "user", user, "reason", why)
 	if se.authFailures >= maxAuthFailures {
-		// Let go-smtp send the reply, then drop the session.
-		time.AfterFunc(100*time.Millisecond, func() { se.conn.Close() })
+		se.closeAfterReply()
 		return errTooManyAuth
 	}
 	return errAuthFailed
@@ -277,6 +286,7 @@ func (se *session) Data(r io.Reader) error {
 		se.Reset()
 		return errNoRecipients
 	}
+	se.limitDataReads()
 	raw, err := readData(r, se.s.opts.MaxSize)
 	se.mu.Lock()
 	defer se.mu.Unlock()
@@ -286,7 +296,7 @@ func (se *session) Data(r io.Reader) error {
 		if errors.As(err, &se2) {
 			return se.reject("bad_data", se2)
 		}
-		return err
+		return se.dataReadError(err)
 	}
 	if se.loggedOut || !se.s.run.Work.Enter() {
 		return errShuttingDown
