@@ -59,7 +59,11 @@ func testTenants(t testing.TB) tenant.Directory {
 		}
 		hash = string(h)
 	})
-	return tenant.Static{"acme": {Name: "acme", PasswordHash: hash, SenderDomains: []string{"acme.example"}}}
+	return tenant.Static{
+		"acme": {Name: "acme", PasswordHash: hash, SenderDomains: []string{"acme.example"}},
+		// relaxed may use the null sender and address literals.
+		"relaxed": {Name: "relaxed", PasswordHash: hash, SenderDomains: []string{"relaxed.example"}, NullSender: true, AddressLiterals: true},
+	}
 }
 
 type serverSetup struct {

@@ -31,6 +31,8 @@ var (
 	errAuthNeedsTLS  = smtpErr(reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first"))
 	errAuthFailed    = smtpErr(reply.New(535, "5.7.8", "Authentication credentials invalid"))
 	errBareLF        = smtpErr(reply.New(550, "5.5.2", "Message refused: line ending without CRLF (bare CR or LF) found; see RFC 5321 section 2.3.8"))
+	errNUL           = smtpErr(reply.New(550, "5.6.0", "Message refused: NUL character found; encode binary content (base64), see RFC 5322 section 2.3"))
+	errBadHeader     = smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section; see RFC 5322 section 2.2"))
 	errShuttingDown  = smtpErr(reply.New(421, "4.3.2", "Service shutting down, try again later"))
 	errLoop          = smtpErr(reply.New(554, "5.4.6", "Routing loop detected: too many Received header fields"))
 	errTempPolicy    = smtpErr(reply.New(451, "4.3.0", "Policy temporarily unavailable, try again later"))
@@ -179,6 +181,8 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 				fmt.Sprintf("Sender domain %s is not allowed for tenant %s", a.Domain, se.tenant.Name))), "from", from)
 		}
 		from = a.String()
+	} else if err := se.checkNullSender(); err != nil {
+		return err
 	}
 	if !se.beginTxn() {
 		return errShuttingDown
@@ -217,6 +221,9 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return se.reject("bad_recipient", smtpErr(reply.New(553, "5.1.3", "Recipient address rejected: "+err.Error())), "rcpt", to)
 	}
 	addr := a.String()
+	if err := se.checkRecipientDomain(addr, a.Domain); err != nil {
+		return err
+	}
 	tenantName := ""
 	if se.tenant != nil {
 		tenantName = se.tenant.Name
@@ -310,10 +317,14 @@ func (se *session) accept(raw []byte) error {
 	now := s.opts.Now()
 	h, body, err := message.Parse(raw)
 	if err != nil {
-		return se.reject("bad_header", smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section: "+err.Error())))
+		s.log.Info("malformed header section", "client", se.ip.String(), "err", err)
+		return se.reject("bad_header", errBadHeader)
 	}
 	if len(h.Values("Received")) > maxReceivedCount {
 		return se.reject("loop", errLoop)
+	}
+	if err := se.checkAuthor(&h); err != nil {
+		return err
 	}
 	if len(se.rcpts) == 0 {
 		// Every recipient was dropped: acknowledge, spool nothing.
@@ -466,7 +477,8 @@ func (se *session) Logout() error {
 	return nil
 }
 
-// readData reads DATA, refusing any line ending other than CRLF. It drains
+// readData reads DATA, refusing any line ending other than CRLF and any NUL
+// (which relays and mail stores mishandle: RFC 5322 forbids it). It drains
 // the rest of the data after a refusal so the session stays in sync.
 func readData(r io.Reader, max int64) ([]byte, error) {
 	var buf bytes.Buffer
@@ -485,6 +497,8 @@ func readData(r io.Reader, max int64) ([]byte, error) {
 			if i+1 >= len(b) || b[i+1] != '\n' {
 				return nil, errBareLF
 			}
+		case 0:
+			return nil, errNUL
 		}
 	}
 	return b, nil
