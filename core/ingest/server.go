@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -168,6 +169,25 @@ type Options struct {
 	// PolicyTimeout bounds the policy calls of one message. The default
 	// value is 10s.
 	PolicyTimeout time.Duration
+	// AuthFailuresPerIP is how many failed AUTH attempts one client (an
+	// IPv4 address or an IPv6 /64) makes before it is locked out: AUTH is
+	// then answered 454 4.7.0 without checking the password. The default
+	// value is 5.
+	AuthFailuresPerIP int
+	// AuthFailuresPerUser is how many failed AUTH attempts, from any
+	// client, lock a user name out. The default value is 10.
+	AuthFailuresPerUser int
+	// AuthLockout is the first lockout; each further failure doubles it.
+	// The default value is 1 second.
+	AuthLockout time.Duration
+	// AuthMaxLockout caps a lockout; failures quiet for this long are
+	// forgotten. The default value is 15 minutes.
+	AuthMaxLockout time.Duration
+	// AuthConcurrency is how many password checks (bcrypt, about 60 ms of
+	// CPU each) run at once; AUTH waits up to 5 seconds for a turn, then
+	// is answered 454 4.7.0. The default value is half the CPUs, at least
+	// 1, so that guesses cannot take the cores that handle messages.
+	AuthConcurrency int
 }
 
 // EnsureDefaults fills unset fields with their documented defaults.
@@ -211,6 +231,21 @@ func (o *Options) EnsureDefaults() {
 	if o.PolicyTimeout == 0 {
 		o.PolicyTimeout = 10 * time.Second
 	}
+	if o.AuthFailuresPerIP == 0 {
+		o.AuthFailuresPerIP = 5
+	}
+	if o.AuthFailuresPerUser == 0 {
+		o.AuthFailuresPerUser = 10
+	}
+	if o.AuthLockout == 0 {
+		o.AuthLockout = time.Second
+	}
+	if o.AuthMaxLockout == 0 {
+		o.AuthMaxLockout = 15 * time.Minute
+	}
+	if o.AuthConcurrency == 0 {
+		o.AuthConcurrency = max(1, runtime.NumCPU()/2)
+	}
 }
 
 // Validate reports missing required fields.
@@ -237,6 +272,8 @@ type Server struct {
 	run *smtpserve.Runner
 
 	authCache authCache
+	authGuard *authGuard
+	passwords *passwordChecker
 
 	// Counters of refusals by reason, for metrics and tests.
 	rejects sync.Map // string → *atomic.Int64
@@ -250,7 +287,8 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.Stages = append([]Stage(nil), opts.Stages...)
 	SortStages(opts.Stages)
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, authGuard: newAuthGuard(&opts),
+		passwords: newPasswordChecker(opts.AuthConcurrency, authWait)}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxSize
@@ -313,7 +351,7 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		ip, _ = netip.AddrFromSlice(ta.IP)
 		ip = ip.Unmap()
 	}
-	sess := &session{s: s, conn: c, ip: ip}
+	sess := &session{s: s, conn: c, ip: ip, client: netlimit.ClientKey(ip)}
 	sess.sconn, _ = c.Conn().(*smtpserve.Conn)
 	for _, p := range s.opts.RelayNets {
 		if p.Contains(ip) {

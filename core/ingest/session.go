@@ -41,6 +41,7 @@ var (
 	errUnknownMecha  = smtpErr(reply.New(504, "5.5.4", "Unrecognized authentication mechanism: use PLAIN or LOGIN"))
 	errTooManyAuth   = smtpErr(reply.New(421, "4.7.0", "Too many failed authentication attempts, closing"))
 	maxAuthFailures  = 3
+	authWait         = 5 * time.Second
 	maxReceivedCount = 50
 )
 
@@ -67,6 +68,7 @@ type session struct {
 	// sconn is the runner's connection (under TLS after STARTTLS).
 	sconn    *smtpserve.Conn
 	ip       netip.Addr
+	client   netip.Prefix // the client ip belongs to, as lockouts count
 	relayNet bool
 
 	tenant       *tenant.Tenant
@@ -124,7 +126,7 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
 			if identity != "" && identity != user {
-				return se.authFail(user, "authorization identity differs from user")
+				return se.authFail(user, "authorization identity differs from user", errAuthFailed)
 			}
 			return se.authenticate(user, pass)
 		}), nil
@@ -135,22 +137,42 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (se *session) authenticate(user, pass string) error {
-	t, ok := se.s.opts.Tenants.Lookup(user)
-	if !ok {
-		return se.authFail(user, "unknown tenant")
+	t, known := se.s.opts.Tenants.Lookup(user)
+	if known && se.s.authCache.ok(t, pass) {
+		return se.authenticated(t)
 	}
-	if !se.s.authCache.ok(t, pass) {
-		if err := t.CheckPassword(pass); err != nil {
-			return se.authFail(user, err.Error())
+	if se.s.authGuard.locked(se.client, user) {
+		se.s.count("auth_locked")
+		return se.authFail(user, "locked out", errAuthLocked)
+	}
+	if !known {
+		t = nil
+	}
+	if err := se.s.passwords.check(t, pass); err != nil {
+		if errors.Is(err, errNoSlot) {
+			se.s.count("auth_busy")
+			se.s.log.Warn("authentication postponed: every password check slot is busy", "client", se.ip.String(), "user", user)
+			return errAuthBusy
 		}
-		se.s.authCache.remember(t, pass)
+		for _, l := range se.s.authGuard.fail(se.client, user) {
+			se.lockedOut(user, l)
+		}
+		return se.authFail(user, err.Error(), errAuthFailed)
 	}
+	se.s.authGuard.succeed(user)
+	se.s.authCache.remember(t, pass)
+	return se.authenticated(t)
+}
+
+func (se *session) authenticated(t *tenant.Tenant) error {
 	se.tenant = t
 	se.s.log.Info("client authenticated", "client", se.ip.String(), "tenant", t.Name)
 	return nil
 }
 
-func (se *session) authFail(user, why string) error {
+// authFail counts a failed AUTH and answers it with reply, or ends the
+// session after too many.
+func (se *session) authFail(user, why string, reply *smtp.SMTPError) error {
 	se.authFailures++
 	se.s.count("auth_failed")
 	se.s.log.Warn("authentication failed", "client", se.ip.String(), "user", user, "reason", why)
@@ -158,7 +180,7 @@ func (se *session) authFail(user, why string) error {
 		se.closeAfterReply()
 		return errTooManyAuth
 	}
-	return errAuthFailed
+	return reply
 }
 
 // Mail implements smtp.Session.

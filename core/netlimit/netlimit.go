@@ -84,7 +84,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := remoteIP(c)
-		key := clientKey(ip)
+		key := ClientKey(ip)
 		if reason, ok := l.admit(key); !ok {
 			l.refuse(c, reason, ip)
 			continue
@@ -207,7 +207,7 @@ func remoteIP(c net.Conn) netip.Addr {
 }
 
 // clientKey groups addresses into clients: an IPv4 address, an IPv6 /64.
-func clientKey(ip netip.Addr) netip.Prefix {
+func ClientKey(ip netip.Addr) netip.Prefix {
 	if !ip.IsValid() {
 		return netip.Prefix{}
 	}

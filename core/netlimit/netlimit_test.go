@@ -166,8 +166,8 @@ func TestClientKey(t *testing.T) {
 		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
 		{"::ffff:192.0.2.7", "192.0.2.7/32"},
 	} {
-		if got := clientKey(netip.MustParseAddr(tc.ip)); got.String() != tc.want {
-			t.Errorf("clientKey(%s) = %s, want %s", tc.ip, got, tc.want)
+		if got := ClientKey(netip.MustParseAddr(tc.ip)); got.String() != tc.want {
+			t.Errorf("ClientKey(%s) = %s, want %s", tc.ip, got, tc.want)
 		}
 	}
 }
