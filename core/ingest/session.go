@@ -126,7 +126,7 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
 			if identity != "" && identity != user {
-				return se.authFail(user, "authorization identity differs from user", errAuthFailed)
+				return se.authFailed(user, "authorization identity differs from user")
 			}
 			return se.authenticate(user, pass)
 		}), nil
@@ -142,8 +142,11 @@ func (se *session) authenticate(user, pass string) error {
 		return se.authenticated(t)
 	}
 	if se.s.authGuard.locked(se.client, user) {
+		// Logged at debug level: the lockout itself was logged once, and a
+		// guessing client must not flood the log.
 		se.s.count("auth_locked")
-		return se.authFail(user, "locked out", errAuthLocked)
+		se.s.log.Debug("authentication refused: locked out", "client", se.ip.String(), "user", user)
+		return se.endAuth(errAuthLocked)
 	}
 	if !known {
 		t = nil
@@ -157,7 +160,7 @@ func (se *session) authenticate(user, pass string) error {
 		for _, l := range se.s.authGuard.fail(se.client, user) {
 			se.lockedOut(user, l)
 		}
-		return se.authFail(user, err.Error(), errAuthFailed)
+		return se.authFailed(user, err.Error())
 	}
 	se.s.authGuard.succeed(user)
 	se.s.authCache.remember(t, pass)
@@ -170,17 +173,22 @@ func (se *session) authenticated(t *tenant.Tenant) error {
 	return nil
 }
 
-// authFail counts a failed AUTH and answers it with reply, or ends the
-// session after too many.
-func (se *session) authFail(user, why string, reply *smtp.SMTPError) error {
-	se.authFailures++
+// authFailed logs and counts a failed AUTH.
+func (se *session) authFailed(user, why string) error {
 	se.s.count("auth_failed")
 	se.s.log.Warn("authentication failed", "client", se.ip.String(), "user", user, "reason", why)
+	return se.endAuth(errAuthFailed)
+}
+
+// endAuth answers a refused AUTH with answer, or, after too many in the
+// session, ends the session.
+func (se *session) endAuth(answer *smtp.SMTPError) error {
+	se.authFailures++
 	if se.authFailures >= maxAuthFailures {
 		se.closeAfterReply()
 		return errTooManyAuth
 	}
-	return reply
+	return answer
 }
 
 // Mail implements smtp.Session.
