@@ -16,9 +16,11 @@ import (
 // AUTH is defended three ways against password guessing:
 //
 //   - failures are counted per client (an IPv4 address or an IPv6 /64) and
-//     per user name; past a few, the client or the user is locked out for
-//     a time that doubles with each further failure, and AUTH is answered
-//     454 4.7.0 without checking the password, so guessing costs no CPU;
+//     per user name; past a few, the client, or the user for the clients
+//     that failed too, is locked out for a time that doubles with each
+//     further failure, and AUTH is answered 454 4.7.0 without checking the
+//     password, so guessing costs no CPU; a guesser spread over many
+//     addresses gets about one guess per address;
 //   - an unknown user costs a bcrypt comparison as a known one does, so
 //     the time of a reply does not tell which tenant names exist, and
 //     lockouts treat both alike;
@@ -83,16 +85,20 @@ func userKey(user string) string {
 	return strings.ToLower(user)
 }
 
-// locked reports whether the client or the user is locked out now.
+// locked reports whether the client is locked out now, or the user is and
+// the client has failed too. A client with no recent failure of its own is
+// not locked out by the failures of others: otherwise anyone could lock a
+// tenant out of its account by guessing its password.
 func (g *authGuard) locked(ip netip.Prefix, user string) bool {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if f := g.byIP[ip]; f != nil && now.Before(f.until) {
+	ipf := g.byIP[ip]
+	if ipf != nil && now.Before(ipf.until) {
 		return true
 	}
 	if f := g.byUser[userKey(user)]; f != nil && now.Before(f.until) {
-		return true
+		return ipf != nil && ipf.n > 0 && now.Sub(ipf.last) <= g.max
 	}
 	return false
 }

@@ -67,8 +67,16 @@ func TestAuthGuardUserFailuresForgottenOnSuccess(t *testing.T) {
 	if ls := g.fail(a, "acme"); len(ls) != 1 || ls[0].kind != "user" {
 		t.Fatalf("the second failure of the user from two clients started %+v, want a user lockout", ls)
 	}
-	if !g.locked(netip.MustParsePrefix("192.0.2.3/32"), "aCmE") {
-		t.Error("the user is not locked out for a third client")
+	if !g.locked(a, "aCmE") || !g.locked(b, "acme") {
+		t.Error("the user is not locked out for the clients that failed")
+	}
+	c := netip.MustParsePrefix("192.0.2.3/32")
+	if g.locked(c, "acme") {
+		t.Error("the user is locked out for a client that never failed")
+	}
+	g.fail(c, "other")
+	if !g.locked(c, "acme") {
+		t.Error("the user is not locked out for a client that failed with another user")
 	}
 }
 
@@ -141,12 +149,23 @@ func TestAuthLockoutPerUserAlikeForUnknownUsers(t *testing.T) {
 			_, addr, _, _ := startServer(t, serverSetup{insecureAuth: true, tune: func(o *Options) {
 				o.AuthFailuresPerIP, o.AuthFailuresPerUser, o.AuthLockout = 100, 2, time.Minute
 			}})
+			// Two clients fail: the user is locked out for them, and for a
+			// third once it fails too.
 			var got []string
-			for _, from := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
+			for _, from := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.3"} {
 				got = append(got, authFrom(t, addr, from, user, "wrong"))
 			}
-			if !strings.HasPrefix(got[0], "535 5.7.8") || !strings.HasPrefix(got[1], "535 5.7.8") || !strings.HasPrefix(got[2], "454 4.7.0") {
-				t.Errorf("replies %q; want 535, 535, then 454 for a user locked out from every client", got)
+			want := []string{"535 5.7.8", "535 5.7.8", "454 4.7.0", "535 5.7.8", "454 4.7.0"}
+			for i := range want {
+				if !strings.HasPrefix(got[i], want[i]) {
+					t.Fatalf("replies %q; want %q", got, want)
+				}
+			}
+			// A client that never failed is not locked out by the others.
+			if user == "acme" {
+				if got := authFrom(t, addr, "127.0.0.4", "acme", "secret"); !strings.HasPrefix(got, "235") {
+					t.Errorf("a client that never failed got %q, want 235", got)
+				}
 			}
 		})
 	}
