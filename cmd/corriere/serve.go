@@ -58,7 +58,9 @@ type serveFlags struct {
 	dns, sources, relayNets, fblAddresses                   stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound         int
 	maxSize, luaCallMemory, luaStateMemory                  int64
-	idle, maxAge                                            time.Duration
+	maxSessionsPerIP                                        int
+	connRatePerIP                                           float64
+	idle, maxAge, firstCommand, dataTimeout                 time.Duration
 	retry                                                   string
 	insecureAuth                                            bool
 }
@@ -85,7 +87,11 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.maxRecipients, "max-recipients", 1000, "most recipients per message")
 	fs.IntVar(&f.maxSessions, "max-sessions", 1000, "most concurrent SMTP sessions")
 	fs.IntVar(&f.maxOutbound, "max-outbound", 1000, "most outbound SMTP connections open at once, across all providers and IPs (critical mail may use a tenth more)")
-	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "close SMTP sessions idle this long")
+	fs.IntVar(&f.maxSessionsPerIP, "max-sessions-per-ip", 100, "most concurrent SMTP sessions from one client (IPv4 address or IPv6 /64, loopback and relay networks included); 0: no limit")
+	fs.Float64Var(&f.connRatePerIP, "conn-rate-per-ip", 100, "most SMTP connections per second one client may open on average (twice as many at once); 0: no limit")
+	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "close SMTP sessions idle this long, and DATA transfers that send nothing this long")
+	fs.DurationVar(&f.firstCommand, "first-command-timeout", 30*time.Second, "close SMTP sessions that send no command this long after connecting")
+	fs.DurationVar(&f.dataTimeout, "data-timeout", 30*time.Minute, "longest DATA transfer, however steady")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file` for STARTTLS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` for STARTTLS")
 	fs.BoolVar(&f.insecureAuth, "insecure-auth-loopback", false, "allow AUTH without TLS from loopback clients (local testing)")
@@ -161,6 +167,8 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		Listen: f.listen, SpoolDir: f.spool, EventLog: f.events, Hostname: f.hostname,
 		DNSServers: f.dns, MXPort: f.mxPort, ScriptsDir: f.scripts, RulesDir: f.rules,
 		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
+		MaxSessionsPerIP: noLimit(f.maxSessionsPerIP), ConnRatePerIP: noLimit(f.connRatePerIP),
+		FirstCommandTimeout: f.firstCommand, DataTimeout: f.dataTimeout,
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
 		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
 		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
@@ -181,6 +189,12 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	}
 	if f.luaCallMemory <= 0 || f.luaStateMemory <= 0 {
 		return cfg, fmt.Errorf("--lua-call-memory %d, --lua-state-memory %d: want positive sizes in bytes", f.luaCallMemory, f.luaStateMemory)
+	}
+	if f.maxSessionsPerIP < 0 || f.connRatePerIP < 0 {
+		return cfg, errors.New("--max-sessions-per-ip and --conn-rate-per-ip want a positive number, or 0 for no limit")
+	}
+	if f.firstCommand <= 0 || f.dataTimeout <= 0 || f.idle <= 0 {
+		return cfg, errors.New("--idle-timeout, --first-command-timeout and --data-timeout want a positive duration")
 	}
 	if f.maxOutbound <= 0 {
 		return cfg, fmt.Errorf("--max-outbound %d: want a positive number of connections", f.maxOutbound)
@@ -231,6 +245,15 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// noLimit turns a flag's 0 ("no limit") into the negative value that means
+// it in ingest's options, where 0 means the default.
+func noLimit[T int | float64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // applyConfigFile sets every flag named in the file that was not given on

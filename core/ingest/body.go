@@ -156,7 +156,8 @@ func readBody(r io.Reader, dir string, budget *dataBudget) (_ *body, err error) 
 	return &body{raw: raw, held: held, budget: budget}, nil
 }
 
-// crlfCheck finds a bare CR or LF across the chunks of a stream.
+// crlfCheck finds a bare CR or LF, or a NUL (which relays and mail stores
+// mishandle: RFC 5322 forbids it), across the chunks of a stream.
 type crlfCheck struct {
 	prevCR bool // the last byte seen was CR
 }
@@ -168,6 +169,8 @@ func (c *crlfCheck) scan(p []byte) error {
 			return errBareLF
 		case b == '\n' && !c.prevCR:
 			return errBareLF
+		case b == 0:
+			return errNUL
 		}
 		c.prevCR = b == '\r'
 	}

@@ -21,6 +21,17 @@
 // suppressed address of a tenant that asked for it, see Drop): it is
 // accepted and not delivered, and an event.Suppressed says so.
 //
+// Each client (an IPv4 address or an IPv6 /64) holds a bounded number of
+// sessions and opens them at a bounded rate; a silent client is closed
+// early; a DATA transfer is cut (451 4.4.2, then the session closes) when a
+// read waits longer than the idle timeout or the whole takes longer than
+// the DATA timeout. AUTH failures lock the client and the user name out
+// with exponential backoff (454 4.7.0, no password check), unknown users
+// cost the same bcrypt comparison as known ones, and password checks run a
+// bounded number at a time (see authguard.go). A tenant's sender_domains
+// govern MAIL FROM, the null sender and every From: address.
+//
 // Every refusal carries a precise code, enhanced code and sentence, and is
-// counted and logged.
+// counted and logged; no reply repeats the client's text or names a socket
+// address.
 package ingest

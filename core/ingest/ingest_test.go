@@ -59,7 +59,11 @@ func testTenants(t testing.TB) tenant.Directory {
 		}
 		hash = string(h)
 	})
-	return tenant.Static{"acme": {Name: "acme", PasswordHash: hash, SenderDomains: []string{"acme.example"}}}
+	return tenant.Static{
+		"acme": {Name: "acme", PasswordHash: hash, SenderDomains: []string{"acme.example"}},
+		// relaxed may use the null sender and address literals.
+		"relaxed": {Name: "relaxed", PasswordHash: hash, SenderDomains: []string{"relaxed.example"}, NullSender: true, AddressLiterals: true},
+	}
 }
 
 type serverSetup struct {
@@ -69,6 +73,8 @@ type serverSetup struct {
 	checks       []RecipientCheck
 	stages       []Stage
 	events       *event.Bus
+	// tune changes the options after the ones above are set.
+	tune func(*Options)
 }
 
 func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool, *collector) {
@@ -79,12 +85,16 @@ func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool
 	}
 	t.Cleanup(func() { sp.Close() })
 	col := &collector{}
-	s, err := New(Options{
+	opts := Options{
 		Hostname: "mta.test", MaxSize: 10000, MaxRecipients: 5,
 		InsecureAuthLoopback: setup.insecureAuth, RelayNets: setup.relayNets, TLS: setup.tls,
 		Tenants: testTenants(t), Policy: &policy.Default{}, Spool: sp, Queue: col,
 		RecipientChecks: setup.checks, Stages: setup.stages, Events: setup.events,
-	})
+	}
+	if setup.tune != nil {
+		setup.tune(&opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"corriere/core/event"
 	"corriere/core/message"
+	"corriere/core/netlimit"
 	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/smtpserve"
@@ -117,9 +119,27 @@ type Options struct {
 	// MaxSessions caps concurrent sessions; more are answered 421. The
 	// default value is 1000.
 	MaxSessions int
-	// IdleTimeout closes a session silent for this long. The default value
-	// is 5 minutes (RFC 5321 section 4.5.3.2).
+	// MaxSessionsPerIP caps the concurrent sessions of one client (an IPv4
+	// address or an IPv6 /64), relay networks and loopback included; more
+	// are answered 421 4.7.0. The default value is 100; a negative value
+	// removes the cap.
+	MaxSessionsPerIP int
+	// ConnRatePerIP is how many connections per second one client may open
+	// on average, with twice as many at once; more are answered 421 4.7.0.
+	// The default value is 100; a negative value removes the limit.
+	ConnRatePerIP float64
+	// IdleTimeout closes a session silent for this long, and ends a DATA
+	// transfer that sends nothing for this long. The default value is 5
+	// minutes (RFC 5321 section 4.5.3.2).
 	IdleTimeout time.Duration
+	// FirstCommandTimeout closes a session that sends no command line for
+	// this long after connecting, so that silent connections free their
+	// place early. The default value is 30 seconds.
+	FirstCommandTimeout time.Duration
+	// DataTimeout bounds a whole DATA transfer, however steadily the client
+	// sends: a slow client has this long to send MaxSize. The default
+	// value is 30 minutes (RFC 5321 section 4.5.3.2 asks for at least 10).
+	DataTimeout time.Duration
 	// TLS enables STARTTLS. Nil disables it.
 	TLS *tls.Config
 	// InsecureAuthLoopback allows AUTH without TLS from loopback clients.
@@ -160,6 +180,25 @@ type Options struct {
 	// SpillDir holds the files of messages being received. The default
 	// value is os.TempDir().
 	SpillDir string
+	// AuthFailuresPerIP is how many failed AUTH attempts one client (an
+	// IPv4 address or an IPv6 /64) makes before it is locked out: AUTH is
+	// then answered 454 4.7.0 without checking the password. The default
+	// value is 5.
+	AuthFailuresPerIP int
+	// AuthFailuresPerUser is how many failed AUTH attempts, from any
+	// client, lock a user name out. The default value is 10.
+	AuthFailuresPerUser int
+	// AuthLockout is the first lockout; each further failure doubles it.
+	// The default value is 1 second.
+	AuthLockout time.Duration
+	// AuthMaxLockout caps a lockout; failures quiet for this long are
+	// forgotten. The default value is 15 minutes.
+	AuthMaxLockout time.Duration
+	// AuthConcurrency is how many password checks (bcrypt, about 60 ms of
+	// CPU each) run at once; AUTH waits up to 5 seconds for a turn, then
+	// is answered 454 4.7.0. The default value is half the CPUs, at least
+	// 1, so that guesses cannot take the cores that handle messages.
+	AuthConcurrency int
 }
 
 // EnsureDefaults fills unset fields with their documented defaults.
@@ -179,8 +218,20 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxSessions == 0 {
 		o.MaxSessions = 1000
 	}
+	if o.MaxSessionsPerIP == 0 {
+		o.MaxSessionsPerIP = 100
+	}
+	if o.ConnRatePerIP == 0 {
+		o.ConnRatePerIP = 100
+	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.FirstCommandTimeout == 0 {
+		o.FirstCommandTimeout = 30 * time.Second
+	}
+	if o.DataTimeout == 0 {
+		o.DataTimeout = 30 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -196,6 +247,21 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.SpillDir == "" {
 		o.SpillDir = os.TempDir()
+	}
+	if o.AuthFailuresPerIP == 0 {
+		o.AuthFailuresPerIP = 5
+	}
+	if o.AuthFailuresPerUser == 0 {
+		o.AuthFailuresPerUser = 10
+	}
+	if o.AuthLockout == 0 {
+		o.AuthLockout = time.Second
+	}
+	if o.AuthMaxLockout == 0 {
+		o.AuthMaxLockout = 15 * time.Minute
+	}
+	if o.AuthConcurrency == 0 {
+		o.AuthConcurrency = max(1, runtime.NumCPU()/2)
 	}
 }
 
@@ -224,7 +290,9 @@ type Server struct {
 
 	authCache authCache
 	// dataMem is the budget of message data held in memory.
-	dataMem *dataBudget
+	dataMem   *dataBudget
+	authGuard *authGuard
+	passwords *passwordChecker
 
 	// Counters of refusals by reason, for metrics and tests.
 	rejects sync.Map // string → *atomic.Int64
@@ -238,7 +306,8 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.Stages = append([]Stage(nil), opts.Stages...)
 	SortStages(opts.Stages)
-	s := &Server{opts: opts, log: opts.Logger, dataMem: newDataBudget(opts.DataMemory)}
+	s := &Server{opts: opts, log: opts.Logger, dataMem: newDataBudget(opts.DataMemory), authGuard: newAuthGuard(&opts),
+		passwords: newPasswordChecker(opts.AuthConcurrency, authWait)}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxSize
@@ -251,7 +320,17 @@ func New(opts Options) (*Server, error) {
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
 	srv.ErrorLog = smtpserve.Log{Logger: opts.Logger.With("component", "ingest"), Level: slog.LevelWarn}
-	s.run = &smtpserve.Runner{SMTP: srv, MaxSessions: opts.MaxSessions, OnRefuse: func() { s.count("too_many_sessions") }}
+	s.run = &smtpserve.Runner{
+		SMTP: srv, MaxSessions: opts.MaxSessions, FirstCommandTimeout: opts.FirstCommandTimeout,
+		OnRefuse: func(reason netlimit.Reason, _ netip.Addr) { s.count(string(reason)) },
+		Logger:   opts.Logger.With("component", "ingest"),
+	}
+	if opts.MaxSessionsPerIP > 0 {
+		s.run.MaxSessionsPerIP = opts.MaxSessionsPerIP
+	}
+	if opts.ConnRatePerIP > 0 {
+		s.run.ConnRate, s.run.ConnBurst = opts.ConnRatePerIP, int(2*opts.ConnRatePerIP)
+	}
 	return s, nil
 }
 
@@ -291,7 +370,8 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		ip, _ = netip.AddrFromSlice(ta.IP)
 		ip = ip.Unmap()
 	}
-	sess := &session{s: s, conn: c, ip: ip}
+	sess := &session{s: s, conn: c, ip: ip, client: netlimit.ClientKey(ip)}
+	sess.sconn, _ = c.Conn().(*smtpserve.Conn)
 	for _, p := range s.opts.RelayNets {
 		if p.Contains(ip) {
 			sess.relayNet = true

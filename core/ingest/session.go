@@ -18,6 +18,7 @@ import (
 	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/reply"
+	"corriere/core/smtpserve"
 	"corriere/core/spool"
 	"corriere/core/tenant"
 )
@@ -29,6 +30,8 @@ var (
 	errAuthNeedsTLS  = smtpErr(reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first"))
 	errAuthFailed    = smtpErr(reply.New(535, "5.7.8", "Authentication credentials invalid"))
 	errBareLF        = smtpErr(reply.New(550, "5.5.2", "Message refused: line ending without CRLF (bare CR or LF) found; see RFC 5321 section 2.3.8"))
+	errNUL           = smtpErr(reply.New(550, "5.6.0", "Message refused: NUL character found; encode binary content (base64), see RFC 5322 section 2.3"))
+	errBadHeader     = smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section; see RFC 5322 section 2.2"))
 	errShuttingDown  = smtpErr(reply.New(421, "4.3.2", "Service shutting down, try again later"))
 	errLoop          = smtpErr(reply.New(554, "5.4.6", "Routing loop detected: too many Received header fields"))
 	errTempPolicy    = smtpErr(reply.New(451, "4.3.0", "Policy temporarily unavailable, try again later"))
@@ -37,6 +40,7 @@ var (
 	errUnknownMecha  = smtpErr(reply.New(504, "5.5.4", "Unrecognized authentication mechanism: use PLAIN or LOGIN"))
 	errTooManyAuth   = smtpErr(reply.New(421, "4.7.0", "Too many failed authentication attempts, closing"))
 	maxAuthFailures  = 3
+	authWait         = 5 * time.Second
 	maxReceivedCount = 50
 )
 
@@ -58,9 +62,12 @@ type droppedRcpt struct {
 
 // session is one SMTP session.
 type session struct {
-	s        *Server
-	conn     *smtp.Conn
+	s    *Server
+	conn *smtp.Conn
+	// sconn is the runner's connection (under TLS after STARTTLS).
+	sconn    *smtpserve.Conn
 	ip       netip.Addr
+	client   netip.Prefix // the client ip belongs to, as lockouts count
 	relayNet bool
 
 	tenant       *tenant.Tenant
@@ -80,6 +87,13 @@ type session struct {
 	seen    map[string]bool
 	utf8    bool
 	txnEnd  func()
+}
+
+// closeAfterReply ends the session once its next reply is written.
+func (se *session) closeAfterReply() {
+	if se.sconn != nil {
+		se.sconn.CloseAfterReply()
+	}
 }
 
 func (se *session) isTLS() bool {
@@ -111,7 +125,7 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
 			if identity != "" && identity != user {
-				return se.authFail(user, "authorization identity differs from user")
+				return se.authFailed(user, "authorization identity differs from user")
 			}
 			return se.authenticate(user, pass)
 		}), nil
@@ -122,31 +136,58 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (se *session) authenticate(user, pass string) error {
-	t, ok := se.s.opts.Tenants.Lookup(user)
-	if !ok {
-		return se.authFail(user, "unknown tenant")
+	t, known := se.s.opts.Tenants.Lookup(user)
+	if known && se.s.authCache.ok(t, pass) {
+		return se.authenticated(t)
 	}
-	if !se.s.authCache.ok(t, pass) {
-		if err := t.CheckPassword(pass); err != nil {
-			return se.authFail(user, err.Error())
+	if se.s.authGuard.locked(se.client, user) {
+		// Logged at debug level: the lockout itself was logged once, and a
+		// guessing client must not flood the log.
+		se.s.count("auth_locked")
+		se.s.log.Debug("authentication refused: locked out", "client", se.ip.String(), "user", user)
+		return se.endAuth(errAuthLocked)
+	}
+	if !known {
+		t = nil
+	}
+	if err := se.s.passwords.check(t, pass); err != nil {
+		if errors.Is(err, errNoSlot) {
+			se.s.count("auth_busy")
+			se.s.log.Warn("authentication postponed: every password check slot is busy", "client", se.ip.String(), "user", user)
+			return errAuthBusy
 		}
-		se.s.authCache.remember(t, pass)
+		for _, l := range se.s.authGuard.fail(se.client, user) {
+			se.lockedOut(user, l)
+		}
+		return se.authFailed(user, err.Error())
 	}
+	se.s.authGuard.succeed(user)
+	se.s.authCache.remember(t, pass)
+	return se.authenticated(t)
+}
+
+func (se *session) authenticated(t *tenant.Tenant) error {
 	se.tenant = t
 	se.s.log.Info("client authenticated", "client", se.ip.String(), "tenant", t.Name)
 	return nil
 }
 
-func (se *session) authFail(user, why string) error {
-	se.authFailures++
+// authFailed logs and counts a failed AUTH.
+func (se *session) authFailed(user, why string) error {
 	se.s.count("auth_failed")
 	se.s.log.Warn("authentication failed", "client", se.ip.String(), "user", user, "reason", why)
+	return se.endAuth(errAuthFailed)
+}
+
+// endAuth answers a refused AUTH with answer, or, after too many in the
+// session, ends the session.
+func (se *session) endAuth(answer *smtp.SMTPError) error {
+	se.authFailures++
 	if se.authFailures >= maxAuthFailures {
-		// Let go-smtp send the reply, then drop the session.
-		time.AfterFunc(100*time.Millisecond, func() { se.conn.Close() })
+		se.closeAfterReply()
 		return errTooManyAuth
 	}
-	return errAuthFailed
+	return answer
 }
 
 // Mail implements smtp.Session.
@@ -169,6 +210,8 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 				fmt.Sprintf("Sender domain %s is not allowed for tenant %s", a.Domain, se.tenant.Name))), "from", from)
 		}
 		from = a.String()
+	} else if err := se.checkNullSender(); err != nil {
+		return err
 	}
 	if err := se.roomForMail(); err != nil {
 		return err
@@ -210,6 +253,9 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return se.reject("bad_recipient", smtpErr(reply.New(553, "5.1.3", "Recipient address rejected: "+err.Error())), "rcpt", to)
 	}
 	addr := a.String()
+	if err := se.checkRecipientDomain(addr, a.Domain); err != nil {
+		return err
+	}
 	tenantName := ""
 	if se.tenant != nil {
 		tenantName = se.tenant.Name
@@ -283,6 +329,7 @@ func (se *session) Data(r io.Reader) error {
 		se.Reset()
 		return err
 	}
+	se.limitDataReads()
 	data, err := readBody(r, se.s.opts.SpillDir, se.s.dataMem)
 	se.mu.Lock()
 	defer se.mu.Unlock()
@@ -292,7 +339,7 @@ func (se *session) Data(r io.Reader) error {
 		if errors.As(err, &se2) {
 			return se.reject("bad_data", se2)
 		}
-		return err
+		return se.dataReadError(err)
 	}
 	if se.loggedOut || !se.s.run.Work.Enter() {
 		return errShuttingDown
@@ -307,10 +354,14 @@ func (se *session) accept(raw []byte) error {
 	now := s.opts.Now()
 	h, body, err := message.Parse(raw)
 	if err != nil {
-		return se.reject("bad_header", smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section: "+err.Error())))
+		s.log.Info("malformed header section", "client", se.ip.String(), "err", err)
+		return se.reject("bad_header", errBadHeader)
 	}
 	if len(h.Values("Received")) > maxReceivedCount {
 		return se.reject("loop", errLoop)
+	}
+	if err := se.checkAuthor(&h); err != nil {
+		return err
 	}
 	if len(se.rcpts) == 0 {
 		// Every recipient was dropped: acknowledge, spool nothing.

@@ -74,6 +74,18 @@ func toTenant(src *source, t *lua.LTable) (*tenant.Tenant, error) {
 	default:
 		return nil, fail("bounce_domain must be a domain name")
 	}
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{"null_sender", &tn.NullSender}, {"address_literals", &tn.AddressLiterals}} {
+		switch v := t.RawGetString(f.name).(type) {
+		case *lua.LNilType:
+		case lua.LBool:
+			*f.dst = bool(v)
+		default:
+			return nil, fail("%s must be true or false", f.name)
+		}
+	}
 	switch s := t.RawGetString("suppression").(type) {
 	case *lua.LNilType:
 	case lua.LString:

@@ -77,11 +77,17 @@ type Config struct {
 	// policy (luart.Options.CallMemory and StateMemory). The default
 	// values are luart's.
 	LuaCallMemory, LuaStateMemory int64
-	// MaxSize, MaxRecipients, MaxSessions and IdleTimeout limit ingest.
-	MaxSize       int64
-	MaxRecipients int
-	MaxSessions   int
-	IdleTimeout   time.Duration
+	// MaxSize, MaxRecipients, MaxSessions, MaxSessionsPerIP,
+	// ConnRatePerIP, IdleTimeout, FirstCommandTimeout and DataTimeout limit
+	// ingest; see ingest.Options for their defaults.
+	MaxSize             int64
+	MaxRecipients       int
+	MaxSessions         int
+	MaxSessionsPerIP    int
+	ConnRatePerIP       float64
+	IdleTimeout         time.Duration
+	FirstCommandTimeout time.Duration
+	DataTimeout         time.Duration
 	// TLSCert and TLSKey enable STARTTLS on ingest.
 	TLSCert, TLSKey string
 	// InsecureAuthLoopback allows AUTH without TLS from loopback clients.
@@ -294,6 +300,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Ingest, err = ingest.New(ingest.Options{
 		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients,
 		MaxSessions: cfg.MaxSessions, IdleTimeout: cfg.IdleTimeout, TLS: tlsConf,
+		MaxSessionsPerIP: cfg.MaxSessionsPerIP, ConnRatePerIP: cfg.ConnRatePerIP,
+		FirstCommandTimeout: cfg.FirstCommandTimeout, DataTimeout: cfg.DataTimeout,
 		InsecureAuthLoopback: cfg.InsecureAuthLoopback, RelayNets: cfg.RelayNets,
 		Tenants: n.Policy, Policy: n.Policy, Stages: stages,
 		RecipientChecks: append([]ingest.RecipientCheck{&suppress.Checker{List: n.Suppression, Tenants: n.Policy, Events: n.Events}}, checks...),

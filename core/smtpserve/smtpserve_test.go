@@ -6,11 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"corriere/core/netlimit"
 )
 
 // backend accepts every message; Data holds a place in the work gate.
@@ -126,5 +129,103 @@ func TestLogLevel(t *testing.T) {
 	l.Println("broken", "pipe")
 	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, `msg="smtp: broken pipe"`) {
 		t.Errorf("logged %q", got)
+	}
+}
+
+func TestSilentSessionClosedAtFirstCommandTimeout(t *testing.T) {
+	r := &Runner{MaxSessions: 10, FirstCommandTimeout: 100 * time.Millisecond}
+	r.SMTP = smtp.NewServer(&backend{r: r})
+	r.SMTP.Domain = "test"
+	r.SMTP.ReadTimeout = time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Serve(ln)
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+
+	// A client that sends a line gets the normal idle timeout.
+	active, _ := greeting(t, ln.Addr().String())
+	br := bufio.NewReader(active)
+	active.Write([]byte("NOOP\r\n"))
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "250") {
+		t.Fatalf("NOOP got %q, %v", line, err)
+	}
+	silent, _ := greeting(t, ln.Addr().String())
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(silent).ReadString('\n'); err != nil || !strings.HasPrefix(line, "421 4.4.2") {
+		t.Fatalf("silent session got %q, %v; want 421 4.4.2", line, err)
+	}
+	active.Write([]byte("NOOP\r\n"))
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "250") {
+		t.Fatalf("the active session was closed too: %q, %v", line, err)
+	}
+}
+
+func TestSessionsOverThePerClientCapAreRefused(t *testing.T) {
+	r := &Runner{MaxSessions: 10, MaxSessionsPerIP: 1}
+	r.SMTP = smtp.NewServer(&backend{r: r})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Serve(ln)
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	from := func(ip string) string {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return line
+	}
+	if g := from("127.0.0.1"); !strings.HasPrefix(g, "220") {
+		t.Fatalf("first session greeted %q", g)
+	}
+	if g := from("127.0.0.1"); !strings.HasPrefix(g, "421 4.7.0") {
+		t.Fatalf("second session of the client greeted %q, want 421 4.7.0", g)
+	}
+	if g := from("127.0.0.2"); !strings.HasPrefix(g, "220") {
+		t.Fatalf("another client greeted %q", g)
+	}
+}
+
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	var buf strings.Builder
+	l := slog.New(slog.NewTextHandler(&buf, nil))
+	var rl refusalLog
+	t0 := time.Unix(1e9, 0)
+	client := netip.MustParseAddr("192.0.2.1")
+	for i := range 5 {
+		rl.log(l, netlimit.TooManyFromClient, client, t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	rl.log(l, netlimit.TooManySessions, client, t0)
+	rl.log(l, netlimit.TooManyFromClient, client, t0.Add(1500*time.Millisecond))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[2], "unlogged_since_last=4") {
+		t.Errorf("logged:\n%s\nwant 3 lines, the last counting 4 unlogged refusals", buf.String())
+	}
+}
+
+func TestCloseAfterReply(t *testing.T) {
+	server, client := net.Pipe()
+	c := &Conn{Conn: server}
+	defer client.Close()
+	go func() {
+		c.Write([]byte("250 ok\r\n"))
+		c.CloseAfterReply()
+		c.Write([]byte("421 4.7.0 bye\r\n"))
+	}()
+	r := bufio.NewReader(client)
+	for _, want := range []string{"250 ok\r\n", "421 4.7.0 bye\r\n"} {
+		if line, err := r.ReadString('\n'); line != want {
+			t.Fatalf("read %q, %v; want %q", line, err, want)
+		}
+	}
+	if _, err := r.ReadString('\n'); err == nil {
+		t.Error("the connection is still open after the reply")
 	}
 }

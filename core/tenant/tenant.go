@@ -21,8 +21,9 @@ type Tenant struct {
 	Name string
 	// PasswordHash is a bcrypt hash ("$2a$…", "$2b$…", "$2y$…").
 	PasswordHash string
-	// SenderDomains are the domains the tenant may use in MAIL FROM; empty
-	// means any domain (for platforms that re-envelope every message).
+	// SenderDomains are the domains the tenant may use in MAIL FROM and in
+	// the From: field; empty means any domain (for platforms that
+	// re-envelope every message).
 	SenderDomains []string
 	// Reenvelope makes the envelope sender a VERP address on the platform's
 	// bounce domain for every message of the tenant.
@@ -30,6 +31,13 @@ type Tenant struct {
 	// SuppressionMode is "reject" (refuse suppressed recipients at RCPT,
 	// the default) or "drop" (accept, record an event, do not deliver).
 	SuppressionMode string
+	// NullSender allows MAIL FROM:<> (the tenant sends its own bounces or
+	// auto-replies). The default value is false: refused with 553 5.7.1.
+	NullSender bool
+	// AddressLiterals allows recipients at address literals
+	// ("user@[192.0.2.1]"). The default value is false: refused with
+	// 550 5.1.3.
+	AddressLiterals bool
 }
 
 // Directory finds tenants by name. Implementations must be safe for
@@ -74,7 +82,7 @@ func HashPassword(password string) (string, error) {
 	return string(h), nil
 }
 
-// MaySend reports whether the tenant may use domain in MAIL FROM.
+// MaySend reports whether the tenant may use domain in MAIL FROM or From:.
 func (t *Tenant) MaySend(domain string) bool {
 	if len(t.SenderDomains) == 0 {
 		return true

@@ -7,8 +7,11 @@
 --
 -- The file name is the tenant's name. Fields:
 --   password_hash   bcrypt hash of the SMTP AUTH password; never plain text
---   sender_domains  domains the tenant may use in MAIL FROM (and their
---                   subdomains); leave it out to allow any domain
+--   sender_domains  domains the tenant may use in MAIL FROM and From: (and
+--                   their subdomains); leave it out to allow any domain
+--   null_sender     true: the tenant may use MAIL FROM:<> (default false)
+--   address_literals true: the tenant may send to user@[192.0.2.1]
+--                   (default false)
 --   reenvelope      true: the platform's bounce domain becomes the envelope
 --                   sender and Sender:, From: stays the author's, bounces go
 --                   back to the author (see scripts/rewrite.lua)
