@@ -1,10 +1,15 @@
-// Package queue schedules and performs deliveries: it holds every pending
-// recipient in memory (rebuilt from the spool at start), decides when each
-// is tried, groups recipients into SMTP transactions, and applies the policy's
+// Package queue schedules and performs deliveries: it keeps track of every
+// pending recipient (rebuilt from the spool at start), decides when each is
+// tried, groups recipients into SMTP transactions, and applies the policy's
 // verdict on every reply.
 //
 // Structure. Entries not yet due wait in a scheduled queue ordered by due
-// time. When an entry is due, a router resolves its domain's MX hosts, asks
+// time, as references only (due time, message ID, index): the entry and its
+// message's metadata are read back from the spool when it comes due, while
+// fewer than Options.MaxReady recipients are on their way to delivery, so
+// the queue's memory does not grow with its length. A lane keeps at most
+// Options.MaxLaneBacklog recipients; the router sends the others back to the
+// scheduler, due when the lane should have sent those ahead of them. When an entry is due, a router resolves its domain's MX hosts, asks
 // the policy which provider they belong to (Provider) and which egress to use
 // (Route), and puts the entry into a lane: the ready queue of one (source IP,
 // provider) pair, split by class. Recipients of one message to one domain
