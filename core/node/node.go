@@ -37,6 +37,7 @@ import (
 	"corriere/core/spool"
 	"corriere/core/stats"
 	"corriere/core/suppress"
+	"corriere/core/tenant"
 	"corriere/core/verp"
 	"corriere/core/warmup"
 )
@@ -202,7 +203,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Events.Subscribe(n.suppressRec)
 	closers = append(closers, func() { n.suppressRec.Close() })
 
-	pctx := &plugin.Context{RulesDir: cfg.RulesDir, DataDir: cfg.SpoolDir, Events: n.Events}
+	pctx := &plugin.Context{RulesDir: cfg.RulesDir, DataDir: cfg.SpoolDir, Events: n.Events, Tenants: policyTenants{n}}
 	if n.plugins, err = startPlugins(ctx, cfg, pctx, log); err != nil {
 		return nil, err
 	}
@@ -515,4 +516,17 @@ func incomingDir(spoolDir string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// policyTenants is the tenant directory plugins are provisioned with, before
+// the policy that holds the tenants is loaded: it answers from the policy
+// once there is one.
+type policyTenants struct{ n *Node }
+
+// Lookup implements tenant.Directory.
+func (d policyTenants) Lookup(name string) (*tenant.Tenant, bool) {
+	if d.n.Policy == nil {
+		return nil, false
+	}
+	return d.n.Policy.Lookup(name)
 }

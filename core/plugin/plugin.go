@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"corriere/core/event"
+	"corriere/core/tenant"
 )
 
 // Factory makes a new, unprovisioned instance of a plugin.
@@ -79,6 +80,10 @@ type Context struct {
 	Logger *slog.Logger
 	// Events is the node's event bus.
 	Events *event.Bus
+	// Tenants looks tenants up in the policy in force. It answers from the
+	// moment the node accepts mail (it is provisioned before the policy is
+	// loaded); nil where no node runs, as in `corriere rules check`.
+	Tenants tenant.Directory
 	// Config is the plugin's section of the configuration file, if any.
 	Config map[string]any
 }

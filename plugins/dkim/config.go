@@ -23,6 +23,7 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 
 	"corriere/core/address"
+	"corriere/core/tenant"
 )
 
 // FileName is the name of the policy file, in the rules directory, that says
@@ -90,6 +91,9 @@ type Rules struct {
 	platform *domain
 	domains  map[string]*domain
 	tenants  map[string]*domain
+	// tenantDir, when set, holds tenants to their sender_domains: a From:
+	// domain a message's tenant may not use is never signed.
+	tenantDir tenant.Directory
 }
 
 // headerField is one entry of the signed header list.

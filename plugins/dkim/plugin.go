@@ -13,6 +13,7 @@ import (
 	"corriere/core/luart"
 	"corriere/core/message"
 	"corriere/core/plugin"
+	"corriere/core/tenant"
 )
 
 func init() {
@@ -25,6 +26,9 @@ func init() {
 type Plugin struct {
 	log   *slog.Logger
 	rules atomic.Pointer[Rules]
+	// tenants, when set, holds each tenant to its sender_domains: a From:
+	// domain the tenant may not use is never signed for it.
+	tenants tenant.Directory
 }
 
 // Provision takes the plugin's logger. The plugin takes no configuration
@@ -35,6 +39,7 @@ func (p *Plugin) Provision(ctx *plugin.Context) error {
 		return errors.New("dkim: the plugin takes no configuration; keys and domains are in rules/" + FileName)
 	}
 	p.log = ctx.Logger
+	p.tenants = ctx.Tenants
 	return nil
 }
 
@@ -65,6 +70,7 @@ func (p *Plugin) Prepare(rulesDir string) (commit func(), err error) {
 	if err != nil {
 		return nil, &luart.ScriptError{File: filepath.Join(rulesDir, FileName), Msg: err.Error()}
 	}
+	r.tenantDir = p.tenants
 	return func() {
 		p.rules.Store(r)
 		p.logLoaded(log, r)

@@ -14,6 +14,7 @@ import (
 	"corriere/core/ingest"
 	"corriere/core/luart"
 	"corriere/core/plugin"
+	"corriere/core/tenant"
 )
 
 const oneKey = `return { domains = { ["shop.test"] = { keys = {
@@ -266,4 +267,41 @@ func p0(t *testing.T, dir string) *Rules {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestPluginNeverSignsAnotherTenantsDomain checks that a tenant whose
+// sender_domains leave out the From: domain is not signed with that
+// domain's key, though the key admits every tenant; the tenant's own key
+// signs instead, and a tenant that owns the domain is signed with it.
+func TestPluginNeverSignsAnotherTenantsDomain(t *testing.T) {
+	dir := rulesDir(t, shopRules)
+	pl := &Plugin{}
+	tenants := tenant.Static{
+		"bolt": {Name: "bolt", SenderDomains: []string{"bolt.example"}},
+		"shop": {Name: "shop", SenderDomains: []string{"shop.test"}},
+	}
+	if err := pl.Provision(&plugin.Context{RulesDir: dir, Logger: slog.New(slog.DiscardHandler), Tenants: tenants}); err != nil {
+		t.Fatal(err)
+	}
+	commit, err := pl.Prepare(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	for _, tc := range []struct {
+		tenant, wantDomain string
+	}{
+		{"bolt", "bolt.platform.test"}, // its own key, never shop.test's
+		{"shop", "shop.test"},
+		{"", "shop.test"}, // relay-network mail: the domain's own rules only
+	} {
+		m := newMessage(t, testMessage, tc.tenant)
+		if err := pl.Process(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		sig := m.Header.Get("DKIM-Signature")
+		if !strings.Contains(sig, "d="+tc.wantDomain+";") {
+			t.Errorf("tenant %q, From: news@shop.test: signature %q, want d=%s", tc.tenant, sig, tc.wantDomain)
+		}
+	}
 }

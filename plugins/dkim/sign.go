@@ -109,9 +109,14 @@ func (r *Rules) choose(m *message.Message) (*domain, string) {
 }
 
 // fromDomain returns the entry of the From: domain, or of the closest parent
-// domain that allows subdomains, if m's tenant may use it.
+// domain that allows subdomains, if m's tenant may use it: the domain's
+// tenants list admits it, and the tenant's sender_domains allow the From:
+// domain.
 func (r *Rules) fromDomain(m *message.Message) *domain {
 	name := authorDomain(&m.Header)
+	if !r.tenantOwns(m.Tenant, name) {
+		return nil
+	}
 	for exact := true; name != ""; exact = false {
 		if d := r.domains[name]; d != nil && (exact || d.subdomains) {
 			if d.tenants == nil || slices.Contains(d.tenants, m.Tenant) {
@@ -126,6 +131,18 @@ func (r *Rules) fromDomain(m *message.Message) *domain {
 		name = parent
 	}
 	return nil
+}
+
+// tenantOwns reports whether tenant may sign as domain: true unless the
+// tenant is known and its sender_domains leave the domain out. Mail without
+// a tenant (from a relay network) is held to the domains' tenants lists
+// only.
+func (r *Rules) tenantOwns(tenant, domain string) bool {
+	if r.tenantDir == nil || tenant == "" || domain == "" {
+		return true
+	}
+	t, ok := r.tenantDir.Lookup(tenant)
+	return !ok || t.MaySend(domain)
 }
 
 // authorDomain returns the lower-case A-label domain of the first address of
