@@ -70,15 +70,16 @@ func (s *Spool) removeContentFile(id string) {
 }
 
 // removeStrayFiles deletes content files of messages the database does not
-// hold (a crash between a commit and the file's removal, or during a Put).
-func (s *Spool) removeStrayFiles(known map[string]bool) error {
+// hold (a crash between a commit and the file's removal, or during a Put);
+// known reports whether the database holds message id.
+func (s *Spool) removeStrayFiles(known func(id string) bool) error {
 	names, err := os.ReadDir(filepath.Join(s.dir, contentDir))
 	if err != nil {
 		return fmt.Errorf("spool: scan content files: %w", err)
 	}
 	for _, n := range names {
 		id := strings.TrimSuffix(n.Name(), ".tmp")
-		if known[id] && id == n.Name() {
+		if id == n.Name() && known(id) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(s.dir, contentDir, n.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {

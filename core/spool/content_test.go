@@ -11,7 +11,7 @@ import (
 
 // TestContentFile checks that a big content is stored as a file, read back
 // whole, deleted with its message's last entry or with an abandoned batch,
-// and that Scan removes files no message owns.
+// and that Recover and Scan remove files no message owns.
 func TestContentFile(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(Options{Dir: dir, FileThreshold: 1 << 10})
@@ -70,23 +70,32 @@ func TestContentFile(t *testing.T) {
 		t.Fatalf("content files after an abandoned batch = %v", got)
 	}
 
-	// Strays from a crash: a half-written file and one whose message is gone.
-	for _, name := range []string{"gone", big.ID + ".tmp"} {
-		if err := os.WriteFile(filepath.Join(dir, contentDir, name), []byte("x"), 0o640); err != nil {
+	// Strays from a crash: a half-written file and one whose message is
+	// gone. Both start-up paths remove them: Recover (the queue's) and Scan.
+	for _, recovery := range []struct {
+		name string
+		run  func(*Spool) error
+	}{
+		{"Recover", func(s *Spool) error { return s.Recover(func(Pending) error { return nil }) }},
+		{"Scan", func(s *Spool) error { return s.Scan(func(*Meta, []*Entry) error { return nil }) }},
+	} {
+		for _, name := range []string{"gone", big.ID + ".tmp"} {
+			if err := os.WriteFile(filepath.Join(dir, contentDir, name), []byte("x"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if s, err = Open(Options{Dir: dir, FileThreshold: 1 << 10}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Scan(func(*Meta, []*Entry) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if got := files(); len(got) != 1 || got[0] != big.ID {
-		t.Fatalf("content files after Scan = %v, want only [%s]", got, big.ID)
+		if s, err = Open(Options{Dir: dir, FileThreshold: 1 << 10}); err != nil {
+			t.Fatal(err)
+		}
+		if err := recovery.run(s); err != nil {
+			t.Fatal(err)
+		}
+		if got := files(); len(got) != 1 || got[0] != big.ID {
+			t.Fatalf("content files after %s = %v, want only [%s]", recovery.name, got, big.ID)
+		}
 	}
 
 	// The file goes with the last entry, not before.

@@ -26,11 +26,11 @@ type dueOnly struct {
 
 // Recover calls fn for every pending entry, in message ID order, with its
 // due time only, and rebuilds the spool's bookkeeping of remaining entries.
-// It removes messages that have no entries left and entries whose message
-// is gone. Unlike Scan it neither decodes whole entries nor reads any
-// message's metadata, so its time and memory grow with the number of
-// entries alone, at a few hundred bytes read per entry. Call it once, at
-// start, before any other use.
+// It removes messages that have no entries left, entries whose message is
+// gone, and content files no message owns. Unlike Scan it neither decodes
+// whole entries nor reads any message's metadata, so its time and memory
+// grow with the number of entries alone, at a few hundred bytes read per
+// entry. Call it once, at start, before any other use.
 func (s *Spool) Recover(fn func(p Pending) error) error {
 	metas, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixMeta, 0}, UpperBound: []byte{prefixMeta, 1}})
 	if err != nil {
@@ -90,6 +90,11 @@ func (s *Spool) Recover(fn func(p Pending) error) error {
 	s.mu.Lock()
 	s.remaining = remaining
 	s.mu.Unlock()
+	// Clearing leftovers can wait for the next start when the disk is full.
+	if err := s.space.settle(); err != nil {
+		s.log.Warn("spool: leftovers of finished messages kept until a start with free space", "err", err)
+		return nil
+	}
 	for _, id := range strays {
 		s.log.Error("spool: entries without a message; removing them", "msg_id", id)
 		prefix := append(append([]byte{prefixEntry, 0}, id...), 0)
@@ -102,7 +107,10 @@ func (s *Spool) Recover(fn func(p Pending) error) error {
 			return err
 		}
 	}
-	return nil
+	return s.removeStrayFiles(func(id string) bool {
+		_, err := s.Meta(id)
+		return !errors.Is(err, ErrNotFound)
+	})
 }
 
 // Entry returns entry idx of message id, as last written.

@@ -419,7 +419,7 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 			return err
 		}
 	}
-	return s.removeStrayFiles(known)
+	return s.removeStrayFiles(func(id string) bool { return known[id] })
 }
 
 func (s *Spool) deleteMessage(id string) error {
