@@ -73,6 +73,11 @@ type callCtx struct {
 	// allocMark and idx belong to the watchdog (under watch.mu).
 	allocMark uint64
 	idx       int
+	// measuredMark is the process allocation when the call's last
+	// measurement ended, set by the call's goroutine: what the measurement
+	// itself allocated (a walk of a big table boxes every index) must not
+	// call for the next one, or measuring would crowd out the call.
+	measuredMark atomic.Uint64
 
 	signal atomic.Uint32
 	cause  atomic.Int32
@@ -115,6 +120,7 @@ func (c *callCtx) slowDone() <-chan struct{} {
 		if _, ok := c.st.measure(true, c.memLimit); !ok {
 			c.stop(stopMemory)
 		}
+		c.measuredMark.Store(heapAllocs())
 	}
 	if c.signal.Load()&sigStop != 0 {
 		return closedDone
@@ -153,6 +159,7 @@ func (c *callCtx) begin(parent context.Context, timeout time.Duration, memLimit 
 	c.signal.Store(0)
 	c.cause.Store(int32(notStopped))
 	c.measured, c.instructions = false, 0
+	c.measuredMark.Store(0)
 	if parent.Err() != nil {
 		c.stop(stopCanceled)
 	}
@@ -243,7 +250,7 @@ func (w *watchdog) run() {
 				c.stop(stopCanceled)
 			case !now.Before(c.deadline):
 				c.stop(stopTime)
-			case allocs-c.allocMark >= c.memStep:
+			case allocs-max(c.allocMark, c.measuredMark.Load()) >= c.memStep:
 				c.allocMark = allocs
 				c.signal.Or(sigMeasure)
 			}
