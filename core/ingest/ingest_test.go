@@ -75,11 +75,17 @@ type serverSetup struct {
 	events       *event.Bus
 	// tune changes the options after the ones above are set.
 	tune func(*Options)
+	// spool, when set, changes the spool's options before it opens.
+	spool func(*spool.Options)
 }
 
 func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool, *collector) {
 	t.Helper()
-	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
+	spoolOpts := spool.Options{Dir: t.TempDir()}
+	if setup.spool != nil {
+		setup.spool(&spoolOpts)
+	}
+	sp, err := spool.Open(spoolOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

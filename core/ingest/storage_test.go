@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"corriere/core/policy"
 	"corriere/core/spool"
 )
 
@@ -24,31 +22,13 @@ func TestStorageFull(t *testing.T) {
 	const minFree = 8 << 20
 	var free atomic.Uint64
 	free.Store(1 << 30)
-	sp, err := spool.Open(spool.Options{Dir: t.TempDir(), MinFree: minFree,
-		FreeSpace: func(string) (uint64, uint64, error) { return free.Load(), 1 << 40, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
-	col := &collector{}
-	s, err := New(Options{
-		Hostname: "mta.test", RelayNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Tenants: testTenants(t), Policy: &policy.Default{}, Spool: sp, Queue: col,
+	s, addr, sp, col := startServer(t, serverSetup{
+		relayNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		spool: func(o *spool.Options) {
+			o.MinFree = minFree
+			o.FreeSpace = func(string) (uint64, uint64, error) { return free.Load(), 1 << 40, nil }
+		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	addr := l.Addr().String()
 
 	// setFree changes the reading and waits until the spool has seen it.
 	setFree := func(n uint64, full bool) {
