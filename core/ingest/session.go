@@ -369,7 +369,7 @@ func (se *session) accept(raw []byte) error {
 		se.emitDropped(id, nil)
 		s.log.Info("message accepted and dropped: every recipient was dropped", "msg_id", id,
 			"rcpts", len(se.dropped), "client", se.ip.String())
-		return nil
+		return queuedAs(id)
 	}
 	m := &message.Message{
 		ID:       spool.NewID(),
@@ -436,7 +436,15 @@ func (se *session) accept(raw []byte) error {
 	})
 	se.emitDropped(m.ID, m)
 	s.log.Debug("message accepted", "msg_id", m.ID, "tenant", m.Tenant, "class", m.Class, "rcpts", len(entries), "size", meta.Size)
-	return nil
+	return queuedAs(m.ID)
+}
+
+// queuedAs is the reply to an accepted message: 250 with the queue id, the
+// same id as in the Received field, the events and the queue commands, so
+// that a client's log line leads an operator to the message. go-smtp sends
+// an *smtp.SMTPError as the reply whatever its code.
+func queuedAs(id string) error {
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + id}
 }
 
 // errStorageFull answers a transaction while the spool is under its
