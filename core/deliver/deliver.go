@@ -38,8 +38,9 @@ type Options struct {
 	Resolver AddressResolver
 	// Port is the TCP port of MX hosts. The default value is 25.
 	Port int
-	// Client holds the SMTP client settings (timeouts, TLS); LocalAddr and
-	// Helo are set per dial from the route.
+	// Client holds the SMTP client settings (timeouts, TLS, and Helo, the
+	// node's hostname). LocalAddr is set per dial from the route, and so is
+	// Helo when the route's source has a HELO name of its own.
 	Client smtpclient.Options
 	// TLSMemory is how long a host whose TLS handshake failed is contacted
 	// without STARTTLS. The default value is 1h.
@@ -140,7 +141,11 @@ func (t *Transport) Dial(ctx context.Context, tg queue.Target) (queue.Conn, erro
 func (t *Transport) dialHost(ctx context.Context, host string, a netip.Addr, tg queue.Target) (*conn, error) {
 	opts := t.opts.Client
 	opts.LocalAddr = tg.Source
-	opts.Helo = tg.Helo
+	if tg.Helo != "" {
+		// A source with its own HELO name announces it; otherwise the
+		// node's hostname (Options.Client.Helo) stays.
+		opts.Helo = tg.Helo
+	}
 	if t.skipTLS(host) {
 		opts.TLSMode = smtpclient.TLSDisabled
 	}

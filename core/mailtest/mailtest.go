@@ -202,6 +202,17 @@ func (r *Receiver) Wait(t testing.TB, n int, timeout time.Duration) []Received {
 	}
 }
 
+// Helos returns the EHLO names of the sessions so far, in order.
+func (r *Receiver) Helos() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, len(r.sessions))
+	for i, s := range r.sessions {
+		out[i] = s.helo
+	}
+	return out
+}
+
 // NewSession implements smtp.Backend.
 func (r *Receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if r.opts.Greeting != nil {
