@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"corriere/core/ingest"
 	"corriere/core/node"
 	"corriere/core/policy"
 )
@@ -57,6 +58,7 @@ type serveFlags struct {
 	bounceListen, verpKey, minFree, dataMemory              string
 	dns, sources, relayNets, fblAddresses                   stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound         int
+	maxLineLength                                           int
 	maxSize, luaCallMemory, luaStateMemory                  int64
 	maxSessionsPerIP                                        int
 	connRatePerIP                                           float64
@@ -85,6 +87,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.Int64Var(&f.luaCallMemory, "lua-call-memory", 16<<20, "memory budget of one Lua hook call, in `bytes`: a call holding more is stopped (safe outcome: 451 at ingest, retry at delivery)")
 	fs.Int64Var(&f.luaStateMemory, "lua-state-memory", 16<<20, "what a Lua state may keep between calls (globals, upvalues) beyond the loaded policy, in `bytes`: a state over it is replaced by a fresh one")
 	fs.IntVar(&f.maxRecipients, "max-recipients", 1000, "most recipients per message")
+	fs.IntVar(&f.maxLineLength, "max-line-length", ingest.DefaultMaxLineLength, "longest line accepted in commands and message data, in `octets` without the CRLF; longer ones get 554 5.6.0")
 	fs.IntVar(&f.maxSessions, "max-sessions", 1000, "most concurrent SMTP sessions")
 	fs.IntVar(&f.maxOutbound, "max-outbound", 1000, "most outbound SMTP connections open at once, across all providers and IPs (critical mail may use a tenth more)")
 	fs.IntVar(&f.maxSessionsPerIP, "max-sessions-per-ip", 100, "most concurrent SMTP sessions from one client (IPv4 address or IPv6 /64, loopback and relay networks included); 0: no limit")
@@ -166,7 +169,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	cfg := node.Config{
 		Listen: f.listen, SpoolDir: f.spool, EventLog: f.events, Hostname: f.hostname,
 		DNSServers: f.dns, MXPort: f.mxPort, ScriptsDir: f.scripts, RulesDir: f.rules,
-		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxSessions: f.maxSessions,
+		MaxSize: f.maxSize, MaxRecipients: f.maxRecipients, MaxLineLength: f.maxLineLength, MaxSessions: f.maxSessions,
 		MaxSessionsPerIP: noLimit(f.maxSessionsPerIP), ConnRatePerIP: noLimit(f.connRatePerIP),
 		FirstCommandTimeout: f.firstCommand, DataTimeout: f.dataTimeout,
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,

@@ -106,6 +106,9 @@ type Enqueuer interface {
 	Add(meta *spool.Meta, entries []*spool.Entry)
 }
 
+// DefaultMaxLineLength is the default of Options.MaxLineLength.
+const DefaultMaxLineLength = 64 << 10
+
 // Options configure a Server.
 type Options struct {
 	// Hostname is announced in the greeting and in Received fields. The
@@ -116,6 +119,12 @@ type Options struct {
 	MaxSize int64
 	// MaxRecipients caps RCPT TO per message. The default value is 1000.
 	MaxRecipients int
+	// MaxLineLength is the longest line accepted, in octets without the
+	// CRLF, in commands and in message data. RFC 5321 asks for 1,000, but
+	// newsletters with one-line HTML have far longer lines and Postfix
+	// accepts them; a longer line ends the session with 554 5.6.0. The
+	// default value is 64 KiB.
+	MaxLineLength int
 	// MaxSessions caps concurrent sessions; more are answered 421. The
 	// default value is 1000.
 	MaxSessions int
@@ -215,6 +224,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxRecipients == 0 {
 		o.MaxRecipients = 1000
 	}
+	if o.MaxLineLength == 0 {
+		o.MaxLineLength = DefaultMaxLineLength
+	}
 	if o.MaxSessions == 0 {
 		o.MaxSessions = 1000
 	}
@@ -312,6 +324,9 @@ func New(opts Options) (*Server, error) {
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxSize
 	srv.MaxRecipients = opts.MaxRecipients
+	// go-smtp counts a line's CRLF in its limit, and the line feed that
+	// ended the line before it.
+	srv.MaxLineLength = opts.MaxLineLength + 2
 	srv.ReadTimeout = opts.IdleTimeout
 	srv.WriteTimeout = opts.IdleTimeout
 	srv.TLSConfig = opts.TLS

@@ -2,8 +2,11 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"corriere/core/reply"
 )
@@ -33,6 +36,11 @@ func (se *session) dataReadError(err error) error {
 	se.closeAfterReply()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return se.reject("data_timeout", errDataTimeout)
+	}
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		// Permanent: the same message would be refused again.
+		return se.reject("line_too_long", smtpErr(reply.New(554, "5.6.0",
+			fmt.Sprintf("Message has a line longer than %d octets", se.s.opts.MaxLineLength))))
 	}
 	se.s.log.Info("DATA transfer broken", "client", se.ip.String(), "err", err)
 	return se.reject("data_broken", errDataBroken)

@@ -78,11 +78,12 @@ type Config struct {
 	// policy (luart.Options.CallMemory and StateMemory). The default
 	// values are luart's.
 	LuaCallMemory, LuaStateMemory int64
-	// MaxSize, MaxRecipients, MaxSessions, MaxSessionsPerIP,
-	// ConnRatePerIP, IdleTimeout, FirstCommandTimeout and DataTimeout limit
-	// ingest; see ingest.Options for their defaults.
+	// MaxSize, MaxRecipients, MaxLineLength, MaxSessions,
+	// MaxSessionsPerIP, ConnRatePerIP, IdleTimeout, FirstCommandTimeout and
+	// DataTimeout limit ingest; see ingest.Options for their defaults.
 	MaxSize             int64
 	MaxRecipients       int
+	MaxLineLength       int
 	MaxSessions         int
 	MaxSessionsPerIP    int
 	ConnRatePerIP       float64
@@ -299,7 +300,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.Ingest, err = ingest.New(ingest.Options{
-		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients,
+		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients, MaxLineLength: cfg.MaxLineLength,
 		MaxSessions: cfg.MaxSessions, IdleTimeout: cfg.IdleTimeout, TLS: tlsConf,
 		MaxSessionsPerIP: cfg.MaxSessionsPerIP, ConnRatePerIP: cfg.ConnRatePerIP,
 		FirstCommandTimeout: cfg.FirstCommandTimeout, DataTimeout: cfg.DataTimeout,
