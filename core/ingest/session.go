@@ -371,8 +371,12 @@ func (se *session) accept(raw []byte) error {
 			"rcpts", len(se.dropped), "client", se.ip.String())
 		return queuedAs(id)
 	}
+	id := spool.NewID()
+	if added := completeHeader(&h, id, s.opts.Hostname, now); len(added) > 0 {
+		s.log.Debug("added missing header fields", "msg_id", id, "fields", added)
+	}
 	m := &message.Message{
-		ID:       spool.NewID(),
+		ID:       id,
 		Header:   h,
 		Body:     body,
 		ClientIP: se.ip.String(),
