@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		usage(stdout)
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" || (args[0] == "version" && len(args) == 1) {
+		printVersion(stdout)
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -111,15 +116,71 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 }
 
 // parseFlags parses args and maps -h/--help to exit status 0 and errors to 2.
-// It returns ok=false when the caller should return status.
+// It returns ok=false when the caller should return status. A bad flag is
+// reported on one line, with the closest flag name when there is one,
+// rather than followed by the whole help.
 func parseFlags(fs *flag.FlagSet, args []string) (status int, ok bool) {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0, false
-		}
-		return 2, false
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return 0, false
 	}
-	return 0, true
+	fmt.Fprintf(out, "corriere %s: %s%s; see 'corriere %s --help'\n", fs.Name(), flagError(err), suggestFlag(fs, err), fs.Name())
+	return 2, false
+}
+
+// flagError writes the flag package's message with the GNU-style "--"
+// the help shows.
+func flagError(err error) string {
+	return strings.NewReplacer(": -", ": --", "flag -", "flag --").Replace(err.Error())
+}
+
+// suggestFlag returns " (did you mean --x?)" for an undefined flag close
+// to a defined one, and "" otherwise.
+func suggestFlag(fs *flag.FlagSet, err error) string {
+	const undefined = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, undefined) {
+		return ""
+	}
+	typed := strings.TrimPrefix(msg[len(undefined):], "-")
+	best, bestDist := "", len(typed)/2+1
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(typed, f.Name); d < bestDist || (d == bestDist && best == "" && strings.HasPrefix(f.Name, typed)) {
+			best, bestDist = f.Name, d
+		}
+	})
+	if best == "" {
+		return ""
+	}
+	return " (did you mean --" + best + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // stringList is a repeatable string flag.
