@@ -119,11 +119,24 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 // It returns ok=false when the caller should return status. A bad flag is
 // reported on one line, with the closest flag name when there is one,
 // rather than followed by the whole help.
+//
+// Every command takes --config: the settings of a corriere serve
+// configuration file that the command also has (--spool, --admin,
+// --scripts...) apply to it, unless given on the command line.
 func parseFlags(fs *flag.FlagSet, args []string) (status int, ok bool) {
+	if fs.Lookup("config") == nil {
+		fs.String("config", "", "configuration `file` of corriere serve (\"name = value\" lines); the settings this command also has apply, flags given here win; relative paths in it are relative to the file")
+	}
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	fs.SetOutput(out)
+	if config := fs.Lookup("config").Value.String(); err == nil && config != "" {
+		if err := applyConfigFile(fs, config); err != nil {
+			fmt.Fprintf(out, "corriere %s: %v\n", fs.Name(), err)
+			return 2, false
+		}
+	}
 	switch {
 	case err == nil:
 		return 0, true
@@ -149,7 +162,12 @@ func suggestFlag(fs *flag.FlagSet, err error) string {
 	if !strings.HasPrefix(msg, undefined) {
 		return ""
 	}
-	typed := strings.TrimPrefix(msg[len(undefined):], "-")
+	return suggestName(fs, strings.TrimPrefix(msg[len(undefined):], "-"))
+}
+
+// suggestName returns " (did you mean --x?)" when a flag of fs is close
+// to typed, and "" otherwise.
+func suggestName(fs *flag.FlagSet, typed string) string {
 	best, bestDist := "", len(typed)/2+1
 	fs.VisitAll(func(f *flag.Flag) {
 		if d := editDistance(typed, f.Name); d < bestDist || (d == bestDist && best == "" && strings.HasPrefix(f.Name, typed)) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -43,7 +42,9 @@ complaints sent to an --fbl-address count when they quote such an address.
 
 Every flag can also be set in a --config file, one "name = value" per line
 (repeat the line for repeatable flags; "#" starts a comment). Flags given on
-the command line win over the file.
+the command line win over the file; relative paths in the file are relative
+to its directory. The other commands (queue, rules, suppression...) read the
+same file with --config for the settings they share with serve.
 
 Examples:
   corriere serve                                  # embedded defaults, 127.0.0.1:2525
@@ -53,18 +54,18 @@ Examples:
 
 // serveFlags are the settings of serve, bound to a flag set.
 type serveFlags struct {
-	listen, spool, events, hostname, scripts, rules, config string
-	tlsCert, tlsKey, logLevel, admin, adminToken            string
-	bounceListen, verpKey, minFree, dataMemory              string
-	dns, sources, relayNets, fblAddresses                   stringList
-	mxPort, maxRecipients, maxSessions, maxOutbound         int
-	maxLineLength                                           int
-	maxSize, luaCallMemory, luaStateMemory                  int64
-	maxSessionsPerIP                                        int
-	connRatePerIP                                           float64
-	idle, maxAge, firstCommand, dataTimeout                 time.Duration
-	retry                                                   string
-	insecureAuth                                            bool
+	listen, spool, events, hostname, scripts, rules string
+	tlsCert, tlsKey, logLevel, admin, adminToken    string
+	bounceListen, verpKey, minFree, dataMemory      string
+	dns, sources, relayNets, fblAddresses           stringList
+	mxPort, maxRecipients, maxSessions, maxOutbound int
+	maxLineLength                                   int
+	maxSize, luaCallMemory, luaStateMemory          int64
+	maxSessionsPerIP                                int
+	connRatePerIP                                   float64
+	idle, maxAge, firstCommand, dataTimeout         time.Duration
+	retry                                           string
+	insecureAuth                                    bool
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -79,7 +80,6 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.Var(&f.relayNets, "relay-net", "client `CIDR` allowed to relay without AUTH, may repeat; \"none\" requires AUTH from everyone (default 127.0.0.0/8)")
 	fs.StringVar(&f.scripts, "scripts", "./scripts", "Lua policy scripts `directory` (watched)")
 	fs.StringVar(&f.rules, "rules", "./rules", "policy data `directory`: providers, bounces, pools, tenants (watched)")
-	fs.StringVar(&f.config, "config", "", "optional configuration `file` with the same settings")
 	fs.StringVar(&f.hostname, "hostname", "", "`name` in greetings, Received fields and DSNs; default: the system host name")
 	fs.Int64Var(&f.maxSize, "max-size", 50<<20, "largest message accepted, in `bytes`")
 	fs.StringVar(&f.dataMemory, "data-memory", "128M", "message data held in memory across all SMTP sessions, a `size` such as 64M; more waits on disk in SPOOL/incoming")
@@ -113,12 +113,6 @@ func runServe(ctx context.Context, args []string) int {
 	fs, f := newServeFlags()
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
-	}
-	if f.config != "" {
-		if err := applyConfigFile(fs, f.config); err != nil {
-			fmt.Fprintln(os.Stderr, "corriere serve:", err)
-			return 2
-		}
 	}
 	cfg, err := f.nodeConfig()
 	if err != nil {
@@ -257,43 +251,6 @@ func noLimit[T int | float64](v T) T {
 		return -1
 	}
 	return v
-}
-
-// applyConfigFile sets every flag named in the file that was not given on
-// the command line.
-func applyConfigFile(fs *flag.FlagSet, path string) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	file, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("--config: %w", err)
-	}
-	defer file.Close()
-	sc := bufio.NewScanner(file)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		name, value, ok := strings.Cut(text, "=")
-		if !ok {
-			return fmt.Errorf("%s:%d: want \"name = value\"", path, line)
-		}
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if name == "config" {
-			return fmt.Errorf("%s:%d: a configuration file cannot include another", path, line)
-		}
-		if fs.Lookup(name) == nil {
-			return fmt.Errorf("%s:%d: unknown setting %q (see corriere serve --help)", path, line, name)
-		}
-		if set[name] {
-			continue
-		}
-		if err := fs.Set(name, value); err != nil {
-			return fmt.Errorf("%s:%d: %s: %w", path, line, name, err)
-		}
-	}
-	return sc.Err()
 }
 
 // parseSize reads a size in bytes with an optional binary unit: K, M, G or
