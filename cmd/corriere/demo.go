@@ -81,11 +81,11 @@ func runDemo(ctx context.Context, args []string) int {
 	opts := demo.Options{}
 	fs.IntVar(&opts.Messages, "messages", 2500, "workload size: about this many messages as mailboxes receive them (at least 20)")
 	fs.DurationVar(&opts.Duration, "duration", 55*time.Second, "stop after this long and report what is still queued")
-	fs.StringVar(&opts.WorldPath, "world", "testdata/sim/world.json", "simulated world `file` (see corriere sim)")
+	fs.StringVar(&opts.WorldPath, "world", "", "simulated world `file` (see corriere sim); default: the world built into the binary")
 	fs.StringVar(&opts.KeepDir, "keep", "", "keep the whole workspace in this new or empty `directory` (default: a temporary one, of which only the logs are kept)")
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the workload and of the simulated complaints")
-	fs.StringVar(&opts.ScriptsDir, "scripts", "./scripts", "Lua policy scripts `directory` to copy")
-	fs.StringVar(&opts.RulesDir, "rules", "./rules", "policy data `directory` to copy")
+	fs.StringVar(&opts.ScriptsDir, "scripts", "", "Lua policy scripts `directory` to copy; default: the policy built into the binary")
+	fs.StringVar(&opts.RulesDir, "rules", "", "policy data `directory` to copy; default: the policy built into the binary")
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}

@@ -59,7 +59,7 @@ Example:
 
 func runSim(ctx context.Context, args []string) int {
 	fs := newFlagSet("sim", "sim [flags]", simDescription)
-	worldPath := fs.String("world", "testdata/sim/world.json", "world `file`: providers, domains, MX hosts, behaviours and extra DNS records")
+	worldPath := fs.String("world", "", "world `file`: providers, domains, MX hosts, behaviours and extra DNS records; default: the world built into the binary (the repository's testdata/sim/world.json)")
 	dnsAddr := fs.String("dns", "127.0.0.1:5300", "`address` of the simulated DNS server (UDP and TCP)")
 	mxPort := fs.Int("mx-port", 2526, "`port` every simulated MX listens on, each on its own 127.0.x.y address (0 picks a free one)")
 	returnPort := fs.Int("return-port", 0, "`port` of the bounce and FBL listener at the MX of the sender's domain, where bounces and complaint reports are delivered (0 turns them off)")

@@ -79,11 +79,13 @@ type Options struct {
 	// MaxAge is how long Corriere retries a recipient before it expires
 	// with a DSN (five days in production). The default value is 25s.
 	MaxAge time.Duration
-	// WorldPath is the simulated world. The default value is
-	// "testdata/sim/world.json".
+	// WorldPath is the simulated world. The default value, "", is the
+	// world built into the binary (the repository's
+	// testdata/sim/world.json), so the demo runs from any directory.
 	WorldPath string
 	// ScriptsDir and RulesDir are the policy to copy into the workspace.
-	// The default values are "scripts" and "rules".
+	// The default value of each, "", is the policy built into the binary
+	// (the repository's scripts/ and rules/).
 	ScriptsDir, RulesDir string
 	// KeepDir, when set, is the workspace (created if needed; it must be
 	// empty), kept whole afterwards. Otherwise a temporary directory is
@@ -113,15 +115,6 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxAge == 0 {
 		o.MaxAge = 25 * time.Second
-	}
-	if o.WorldPath == "" {
-		o.WorldPath = filepath.Join("testdata", "sim", "world.json")
-	}
-	if o.ScriptsDir == "" {
-		o.ScriptsDir = "scripts"
-	}
-	if o.RulesDir == "" {
-		o.RulesDir = "rules"
 	}
 	if o.Seed == 0 {
 		o.Seed = 1

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"corriere"
 )
 
 // policyFiles are the demo tenants' account files and hooks, written into
@@ -72,10 +74,18 @@ func newWorkspace(keep, scriptsDir, rulesDir string, speedup, maxDelay int) (*wo
 	ws.events = filepath.Join(ws.dir, "events.jsonl")
 	ws.log = filepath.Join(ws.dir, "corriere.log")
 
-	for _, c := range []struct{ from, to string }{{scriptsDir, ws.scripts}, {rulesDir, ws.rules}} {
-		if err := os.CopyFS(c.to, os.DirFS(c.from)); err != nil {
+	for _, c := range []struct {
+		from     string
+		builtIn  fs.FS
+		to, name string
+	}{{scriptsDir, corriere.Scripts(), ws.scripts, "scripts"}, {rulesDir, corriere.Rules(), ws.rules, "rules"}} {
+		src, what := c.builtIn, "the built-in "+c.name
+		if c.from != "" {
+			src, what = os.DirFS(c.from), c.from
+		}
+		if err := os.CopyFS(c.to, src); err != nil {
 			ws.cleanup()
-			return nil, fmt.Errorf("demo: copy the policy from %s: %w", c.from, err)
+			return nil, fmt.Errorf("demo: copy the policy from %s: %w", what, err)
 		}
 	}
 	for _, tenant := range []string{tenantShop, tenantPlatform} {

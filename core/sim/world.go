@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"corriere"
 	"corriere/core/address"
 )
 
@@ -208,9 +210,18 @@ func ParseWorld(data []byte) (*World, error) {
 	return &w, nil
 }
 
-// LoadWorld reads and validates a world file.
+// LoadWorld reads and validates a world file; an empty path reads the
+// world built into the binary (the repository's testdata/sim/world.json),
+// so the simulator and the demo run from any directory.
 func LoadWorld(path string) (*World, error) {
-	data, err := os.ReadFile(path)
+	var data []byte
+	var err error
+	if path == "" {
+		path = "the built-in world.json"
+		data, err = fs.ReadFile(corriere.SimWorld(), "world.json")
+	} else {
+		data, err = os.ReadFile(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sim: load world: %w", err)
 	}
