@@ -47,7 +47,8 @@ to its directory. The other commands (queue, rules, suppression...) read the
 same file with --config for the settings they share with serve.
 
 Examples:
-  corriere serve                                  # embedded defaults, 127.0.0.1:2525
+  corriere serve                                  # in the repository: ./scripts, ./rules, spool ./data
+  corriere init /etc/corriere && corriere serve --config /etc/corriere/corriere.conf
   corriere serve --dns 127.0.0.1:5300 --mx-port 2526 --source-ip 127.0.0.2=mta2.example.net
   corriere serve --config /etc/corriere/corriere.conf
 `
@@ -113,6 +114,10 @@ func runServe(ctx context.Context, args []string) int {
 	fs, f := newServeFlags()
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
+	}
+	if err := policyPresent(f.scripts, f.rules); err != nil {
+		fmt.Fprintln(os.Stderr, "corriere serve:", err)
+		return 2
 	}
 	cfg, err := f.nodeConfig()
 	if err != nil {
