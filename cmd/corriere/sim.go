@@ -102,6 +102,15 @@ func runSim(ctx context.Context, args []string) int {
 	}
 	fmt.Printf("\nPoint Corriere at it:\n\n  corriere serve --dns %s --mx-port %d\n\n", s.DNSAddr(), s.MXPort())
 	fmt.Println("Send from source addresses 127.0.0.2-127.0.0.9 (127.0.0.9 is block-listed). Ctrl-C stops the simulator.")
+	fmt.Printf(`
+Mail to the senders' own domains is not simulated: Corriere's DSNs (and, with
+--return-port, the providers' bounces and complaint reports) go to the MX of
+the sender's domain, which in the default world is 127.0.0.1 (and 127.0.0.10
+for re-enveloped mail) on port %d. Nothing listens there unless you run a
+server on it; until then the DSNs wait in Corriere's queue (corriere queue
+summary) and expire after --max-age. corriere demo runs such a mailbox and
+checks every DSN arrives.
+`, s.MXPort())
 
 	<-ctx.Done()
 	if err := s.Close(); err != nil {
