@@ -21,7 +21,7 @@ type rcptState struct {
 	lastReply  string
 	// lateBounce is the category of a bounce that came back through the
 	// bounce listener after the delivery.
-	lateBounce string
+	lateBounce event.Category
 }
 
 // final reports whether the recipient left the queue.

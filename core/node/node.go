@@ -274,11 +274,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	log.Info("spool recovered", "dir", cfg.SpoolDir, "messages", msgs, "recipients", rcpts)
-	n.Events.Subscribe(event.SinkFunc(func(e *event.Event) {
-		if e.Type == event.PolicyLoad && e.Category == "loaded" {
-			go n.Queue.PolicyChanged()
-		}
-	}))
+	n.Policy.OnReload(func(uint64) { go n.Queue.PolicyChanged() })
 	n.Queue.Start()
 	closers = append(closers, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
