@@ -31,8 +31,6 @@ const (
 	Suspended  Type = "suspended"  // a provider or (provider, IP) was paused
 	Resumed    Type = "resumed"    // a suspension ended
 	PolicyLoad Type = "policy"     // a policy generation was loaded or refused, a hook quarantined or released
-	Opened     Type = "opened"     // a tracking pixel was fetched
-	Clicked    Type = "clicked"    // a tracked link was followed
 )
 
 // Event is one state change. Zero-valued fields are omitted from the log.

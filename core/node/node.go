@@ -103,8 +103,6 @@ type Config struct {
 	// Plugins lists the plugin IDs to enable; nil enables every registered
 	// plugin.
 	Plugins []string
-	// PluginConfig holds each plugin's configuration section.
-	PluginConfig map[string]map[string]any
 	// AdminListen is the admin API address; empty disables the API.
 	AdminListen string
 	// AdminToken authorises admin calls; empty makes one, written to
@@ -460,7 +458,6 @@ func startPlugins(ctx context.Context, cfg Config, pctx *plugin.Context, log *sl
 		}
 		c := *pctx
 		c.Logger = log.With("plugin", id)
-		c.Config = cfg.PluginConfig[id]
 		if pr, ok := p.(plugin.Provisioner); ok {
 			if err := pr.Provision(&c); err != nil {
 				closePlugins(out, log)
