@@ -24,15 +24,6 @@ type rcptState struct {
 	lateBounce event.Category
 }
 
-// final reports whether the recipient left the queue.
-func (s *rcptState) final() bool {
-	switch s.status {
-	case event.Delivered, event.Bounced, event.Expired, event.Suppressed:
-		return true
-	}
-	return false
-}
-
 // noticeState is what the events say about one DSN Corriere sent.
 type noticeState struct {
 	rcpt      string
