@@ -60,7 +60,7 @@ const (
 	CategoryVirusDetected Category = "virusdetected"
 )
 
-// taxonomy is the bounce taxonomy, sorted.
+// taxonomy is the bounce taxonomy, sorted for Valid's binary search.
 var taxonomy = []Category{
 	CategoryAuthFailure, CategoryBadReputation, CategoryBlocked, CategoryContentError, CategoryDelivered,
 	CategoryExceedLimit, CategoryExpired, CategoryFailedSTARTTLS, CategoryFeedback, CategoryFiltered,
@@ -94,11 +94,6 @@ const (
 	// whose VERP address does not carry a valid signature.
 	CategoryForgedVERP Category = "forged_verp"
 )
-
-// Categories returns the bounce taxonomy, sorted.
-func Categories() []Category {
-	return append([]Category(nil), taxonomy...)
-}
 
 // Valid reports whether c is a category of the bounce taxonomy.
 func (c Category) Valid() bool {
