@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"corriere/core/admin"
+	"corriere/core/event"
 	"corriere/core/spool"
 	"corriere/core/suppress"
 )
@@ -222,7 +223,7 @@ Examples:
 		if tn == "" {
 			tn = "(relay)"
 		}
-		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Address, tn, orDash(e.Category),
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Address, tn, orDash(string(e.Category)),
 			e.Added.Format("2006-01-02 15:04"), orDash(e.Source), orDash(oneLine(e.Reason, 80)))
 		return err
 	})
@@ -288,7 +289,7 @@ Examples:
 	}
 	defer closeStore()
 	for _, a := range addrs {
-		e, err := st.Add(suppress.Entry{Tenant: *tenantName, Address: a, Category: *category, Reason: *reason, Source: suppress.SourceManual})
+		e, err := st.Add(suppress.Entry{Tenant: *tenantName, Address: a, Category: event.Category(*category), Reason: *reason, Source: suppress.SourceManual})
 		if err != nil {
 			fmt.Fprintln(stderr, "corriere suppression add:", err)
 			return 1
@@ -337,7 +338,7 @@ Example:
 			return 1
 		default:
 			fmt.Fprintf(stdout, "removed %s for %s (was %s since %s)\n", e.Address, suppress.TenantLabel(e.Tenant),
-				orDash(e.Category), e.Added.Format("2006-01-02"))
+				orDash(string(e.Category)), e.Added.Format("2006-01-02"))
 		}
 	}
 	return code

@@ -39,7 +39,7 @@ func TestSuppressionDirect(t *testing.T) {
 	if code, out, errs := suppression(t, csv, append([]string{"import", "-"}, sp...)...); code != 0 || out != "imported 2 entries\n" {
 		t.Fatalf("import: %d %q %q", code, out, errs)
 	}
-	code, out, errs = suppression(t, "tenant,address\nacme,ok@example.org\nacme,broken\n", append([]string{"import", "-"}, sp...)...)
+	code, _, errs = suppression(t, "tenant,address\nacme,ok@example.org\nacme,broken\n", append([]string{"import", "-"}, sp...)...)
 	if code != 1 || !strings.Contains(errs, "line 3") || !strings.Contains(errs, "nothing imported") {
 		t.Errorf("bad import: %d %q", code, errs)
 	}

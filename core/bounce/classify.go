@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"corriere/core/event"
 	"corriere/core/policy"
 )
 
@@ -19,7 +20,7 @@ type Result struct {
 
 // CategoryUnknown is the category of a report the policy failed to
 // classify (policy.Policy.OnBounce returned an error).
-const CategoryUnknown = "unknown"
+const CategoryUnknown event.Category = "unknown"
 
 // Classify parses raw and asks p.OnBounce about every failure it reports.
 // It is the one code path of the bounce listener and of
@@ -63,7 +64,7 @@ func FormatLine(file string, r Result) string {
 	if status == "" {
 		status = "-"
 	}
-	fields := []string{file, r.Report.Recipient, r.Verdict.Category, hardness, status}
+	fields := []string{file, r.Report.Recipient, string(r.Verdict.Category), hardness, status}
 	if r.Report.Kind == KindARF {
 		ft := r.Report.FeedbackType
 		if ft == "" {

@@ -117,7 +117,7 @@ func TestCorpusAgreement(t *testing.T) {
 			}
 			got := results[i]
 			wantHard := want.hard || want.reason == "feedback"
-			if got.Verdict.Category == want.reason {
+			if string(got.Verdict.Category) == want.reason {
 				reasonOK++
 			} else {
 				d := got.Report.Diagnostic

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"corriere/core/event"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files of testdata")
@@ -447,7 +449,8 @@ func TestFindAddresses(t *testing.T) {
 func TestParseLayouts(t *testing.T) {
 	rules := loadTestRules(t)
 	tests := []struct {
-		name, raw, category string
+		name, raw string
+		category  event.Category
 	}{
 		{"reason under a heading",
 			"From: postmaster@isp.example\nSubject: Returned mail: see transcript\n\n" +

@@ -11,33 +11,9 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"corriere/core/event"
 	"corriere/core/policy"
 	"corriere/core/reply"
-)
-
-// categories are the bounce reasons a rule may name: the Sisimai taxonomy.
-var categories = []string{
-	"authfailure", "badreputation", "blocked", "contenterror", "delivered", "exceedlimit", "expired",
-	"failedstarttls", "feedback", "filtered", "hasmoved", "hostunknown", "mailboxfull", "mailererror",
-	"mesgtoobig", "networkerror", "norelaying", "notaccept", "notcompliantrfc", "onhold",
-	"policyviolation", "rejected", "requireptr", "securityerror", "spamdetected", "speeding",
-	"suppressed", "suspend", "syntaxerror", "systemerror", "systemfull", "toomanyconn", "undefined",
-	"userunknown", "vacation", "virusdetected",
-}
-
-// Categories returns the bounce reasons a rule may name (the Sisimai
-// taxonomy), sorted.
-func Categories() []string {
-	return append([]string(nil), categories...)
-}
-
-// Fallback categories, used when no rule matches.
-const (
-	// CategoryOnHold is given to a failure whose diagnostic no rule
-	// recognises.
-	CategoryOnHold = "onhold"
-	// CategoryUndefined is given to a failure without any diagnostic.
-	CategoryUndefined = "undefined"
 )
 
 // Rules is a compiled bounce classification table (rules/bounces.lua). It
@@ -65,7 +41,7 @@ const (
 )
 
 type rule struct {
-	category string
+	category event.Category
 	hard     hardness
 	all      bool // every test must succeed, not just one
 	text     []textPattern
@@ -150,10 +126,6 @@ func decodeRules(v lua.LValue, source string) (*Rules, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: must return a table of rules, got %s", source, v.Type())
 	}
-	known := map[string]bool{}
-	for _, c := range categories {
-		known[c] = true
-	}
 	b := &rulesBuilder{ids: map[string]int{}}
 	n := tbl.Len()
 	var errs []error
@@ -167,7 +139,7 @@ func decodeRules(v lua.LValue, source string) (*Rules, error) {
 	}
 	rules := make([]rule, 0, n)
 	for i := 1; i <= n; i++ {
-		r, err := b.rule(tbl.RawGetInt(i), known)
+		r, err := b.rule(tbl.RawGetInt(i))
 		if err != nil {
 			return nil, fmt.Errorf("%s: rule %d%s: %w", source, i, ruleName(tbl.RawGetInt(i)), err)
 		}
@@ -215,7 +187,7 @@ func (b *rulesBuilder) id(frag string) int {
 	return len(b.frags) - 1
 }
 
-func (b *rulesBuilder) rule(v lua.LValue, known map[string]bool) (rule, error) {
+func (b *rulesBuilder) rule(v lua.LValue) (rule, error) {
 	t, ok := v.(*lua.LTable)
 	if !ok {
 		return rule{}, fmt.Errorf("must be a table, got %s", v.Type())
@@ -238,10 +210,11 @@ func (b *rulesBuilder) rule(v lua.LValue, known map[string]bool) (rule, error) {
 	case *lua.LNilType:
 		return rule{}, errors.New("category missing")
 	case lua.LString:
-		if !known[string(c)] {
-			return rule{}, fmt.Errorf("unknown category %q", string(c))
+		cat, err := event.ParseCategory(string(c))
+		if err != nil {
+			return rule{}, err
 		}
-		r.category = string(c)
+		r.category = cat
 	default:
 		return rule{}, fmt.Errorf("category must be a string, got %s", c.Type())
 	}
@@ -493,7 +466,7 @@ func (r *Rules) Explain(b *policy.BounceReport) string {
 	f := reportFacts(b)
 	v, i := r.decide(&f)
 	if i < 0 {
-		return "no rule (" + v.Category + ")"
+		return "no rule (" + string(v.Category) + ")"
 	}
 	var buf [16]uint64
 	found := r.scan(&f, buf[:])
@@ -620,9 +593,9 @@ func (r *Rules) decide(f *facts) (policy.BounceVerdict, int) {
 		}
 	}
 	if strings.TrimSpace(f.text) != "" {
-		return policy.BounceVerdict{Category: CategoryOnHold}, -1
+		return policy.BounceVerdict{Category: event.CategoryOnHold}, -1
 	}
-	return policy.BounceVerdict{Category: CategoryUndefined}, -1
+	return policy.BounceVerdict{Category: event.CategoryUndefined}, -1
 }
 
 // scan finds the fragments in f's text, in buf when it is large enough,

@@ -9,6 +9,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"corriere/core/event"
 	"corriere/core/policy"
 	"corriere/core/reply"
 )
@@ -118,7 +119,7 @@ func TestClassifySemantics(t *testing.T) {
 	tests := []struct {
 		name     string
 		report   policy.BounceReport
-		category string
+		category event.Category
 		hard     bool
 	}{
 		{"kind decides", policy.BounceReport{Kind: "arf", Diagnostic: "user unknown"}, "feedback", true},
@@ -141,8 +142,8 @@ func TestClassifySemantics(t *testing.T) {
 		{"reply pattern, command known", policy.BounceReport{ReplyCode: 554, Diagnostic: "go away (in reply to MAIL FROM command)"}, "onhold", false},
 		{"fallback on action", policy.BounceReport{Action: "delayed", Diagnostic: "try later"}, "expired", false},
 		{"status subject wildcard", policy.BounceReport{Status: "5.3.5", Diagnostic: "x"}, "systemerror", false},
-		{"nothing matches", policy.BounceReport{Diagnostic: "something new"}, CategoryOnHold, false},
-		{"nothing at all", policy.BounceReport{}, CategoryUndefined, false},
+		{"nothing matches", policy.BounceReport{Diagnostic: "something new"}, event.CategoryOnHold, false},
+		{"nothing at all", policy.BounceReport{}, event.CategoryUndefined, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,7 +160,7 @@ func TestShippedRules(t *testing.T) {
 	tests := []struct {
 		reply    *reply.Reply
 		stage    policy.Stage
-		category string
+		category event.Category
 		hard     bool
 	}{
 		{reply.New(550, "5.1.1", "The email account that you tried to reach does not exist."), policy.StageRcpt, "userunknown", true},
@@ -190,7 +191,7 @@ func TestShippedRules(t *testing.T) {
 			}
 		})
 	}
-	if got := r.ClassifyReply(nil); got.Category != CategoryUndefined {
+	if got := r.ClassifyReply(nil); got.Category != event.CategoryUndefined {
 		t.Errorf("ClassifyReply(nil) = %+v", got)
 	}
 }
@@ -242,26 +243,6 @@ func TestMatcher(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("scan(%q) found %v, want %v", tt.text, got, tt.want)
 		}
-	}
-}
-
-func TestCategories(t *testing.T) {
-	cats := Categories()
-	seen := map[string]bool{}
-	for i, c := range cats {
-		if i > 0 && cats[i-1] >= c {
-			t.Errorf("categories not sorted at %q", c)
-		}
-		seen[c] = true
-	}
-	for _, c := range []string{"userunknown", "feedback", "vacation", "delivered", CategoryOnHold, CategoryUndefined} {
-		if !seen[c] {
-			t.Errorf("category %q missing", c)
-		}
-	}
-	cats[0] = "changed"
-	if Categories()[0] == "changed" {
-		t.Error("Categories returns the package's own slice")
 	}
 }
 

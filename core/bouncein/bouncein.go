@@ -324,7 +324,7 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	case errors.Is(err, verp.ErrForged):
 		s.forged.Add(1)
 		s.log.Warn("bounce to a VERP address that does not verify: refused, nothing done", "rcpt", to, "from", se.from, "peer", se.peer)
-		s.emit(&event.Event{Type: event.Rejected, Recipient: to, Sender: se.from, Category: "forged_verp",
+		s.emit(&event.Event{Type: event.Rejected, Recipient: to, Sender: se.from, Category: event.CategoryForgedVERP,
 			Reason: "bounce address tag does not verify; ignored"})
 		return smtpError(reply.New(550, "5.7.1", fmt.Sprintf("<%s>: this bounce address does not verify; it was not issued here or was altered", to)))
 	case err != nil:
@@ -433,7 +433,7 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 			return nil
 		}
 		reason := "feedback report (" + orDash(r.Report.FeedbackType) + ") from " + peerName(from, peer)
-		if err := s.suppress(ref, rcpt, suppress.CategoryFeedback, suppress.SourceComplaint, reason); err != nil {
+		if err := s.suppress(ref, rcpt, event.CategoryFeedback, suppress.SourceComplaint, reason); err != nil {
 			return err
 		}
 		if err := s.recordComplaint(ref, a.ref.Index); err != nil {
@@ -491,7 +491,7 @@ func (s *Server) recordComplaint(ref *spool.BounceRef, index int) error {
 }
 
 // suppress adds rcpt to the suppression list of the message's tenant.
-func (s *Server) suppress(ref *spool.BounceRef, rcpt, category, source, reason string) error {
+func (s *Server) suppress(ref *spool.BounceRef, rcpt string, category event.Category, source, reason string) error {
 	if s.opts.Suppress == nil {
 		return nil
 	}
@@ -553,17 +553,10 @@ func pick(results []bounce.Result, rcpt string) (bounce.Result, bool) {
 	return bounce.Result{}, false
 }
 
-// Categories of results that are not failures.
-const (
-	categoryDelivered = "delivered"
-	categoryVacation  = "vacation"
-	categoryFeedback  = "feedback"
-)
-
 // failed reports whether a result is a delivery failure.
 func failed(r bounce.Result) bool {
 	switch r.Verdict.Category {
-	case categoryDelivered, categoryVacation, categoryFeedback:
+	case event.CategoryDelivered, event.CategoryVacation, event.CategoryFeedback:
 		return false
 	}
 	switch strings.ToLower(r.Report.Action) {

@@ -255,7 +255,7 @@ end
 				t.Fatalf("bounce refused: %v", err)
 			}
 			b := f.events.Of(event.Bounced)
-			if len(b) != 1 || b[0].Category != tt.category || b[0].Hard != tt.hard {
+			if len(b) != 1 || string(b[0].Category) != tt.category || b[0].Hard != tt.hard {
 				t.Fatalf("bounced events %+v, want one %s with hard = %v", b, tt.category, tt.hard)
 			}
 			_, found, err := f.list.Lookup("ricette", "p2@patients.example")

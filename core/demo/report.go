@@ -299,9 +299,9 @@ func writeReasons(w io.Writer, reasons map[string]int) {
 
 // inboundStats is what reached the senders' MX.
 type inboundStats struct {
-	dsns       int            // DSNs from Corriere
-	listed     int            // failed recipients they report
-	categories map[string]int // on_bounce categories of the providers' mail
+	dsns       int                    // DSNs from Corriere
+	listed     int                    // failed recipients they report
+	categories map[event.Category]int // on_bounce categories of the providers' mail
 }
 
 // inbound sorts the mail that reached the senders' MX: Corriere's DSNs,
@@ -312,7 +312,7 @@ func (d *run) inbound(r *Report) inboundStats {
 	for _, s := range sources {
 		ours[s.IP] = true
 	}
-	in := inboundStats{categories: map[string]int{}}
+	in := inboundStats{categories: map[event.Category]int{}}
 	for _, m := range d.rcv.messages() {
 		if ours[m.peer] {
 			in.dsns++

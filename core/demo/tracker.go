@@ -21,16 +21,7 @@ type rcptState struct {
 	lastReply  string
 	// lateBounce is the category of a bounce that came back through the
 	// bounce listener after the delivery.
-	lateBounce string
-}
-
-// final reports whether the recipient left the queue.
-func (s *rcptState) final() bool {
-	switch s.status {
-	case event.Delivered, event.Bounced, event.Expired, event.Suppressed:
-		return true
-	}
-	return false
+	lateBounce event.Category
 }
 
 // noticeState is what the events say about one DSN Corriere sent.

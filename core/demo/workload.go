@@ -158,7 +158,6 @@ func factsOf(w *sim.World) worldFacts {
 type generator struct {
 	r     *rand.Rand
 	facts worldFacts
-	total int
 	seen  map[string]bool
 	start time.Time // the Date of the first message
 }

@@ -92,11 +92,6 @@ func parseAnswer(reply *mdns.Msg, k key, server string) *answer {
 	return a
 }
 
-// empty reports whether a is a negative answer.
-func (a *answer) empty() bool {
-	return len(a.mx) == 0 && !a.nullMX && len(a.addrs) == 0 && len(a.strs) == 0
-}
-
 // decodeMX returns the MX hosts of rrs sorted by preference, each host once
 // with its lowest preference, and whether the set is a null MX: "." targets
 // and nothing else.

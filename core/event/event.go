@@ -30,9 +30,7 @@ const (
 	Complained Type = "complained" // a feedback-loop report arrived
 	Suspended  Type = "suspended"  // a provider or (provider, IP) was paused
 	Resumed    Type = "resumed"    // a suspension ended
-	PolicyLoad Type = "policy"     // a policy generation was loaded or refused
-	Opened     Type = "opened"     // a tracking pixel was fetched
-	Clicked    Type = "clicked"    // a tracked link was followed
+	PolicyLoad Type = "policy"     // a policy generation was loaded or refused, a hook quarantined or released
 )
 
 // Event is one state change. Zero-valued fields are omitted from the log.
@@ -53,8 +51,9 @@ type Event struct {
 	Attempt int `json:"attempt,omitempty"`
 	// Reply is the SMTP reply that caused the event, "451 4.7.1 ...".
 	Reply string `json:"reply,omitempty"`
-	// Category is the bounce/deferral reason in the bounce taxonomy.
-	Category string `json:"category,omitempty"`
+	// Category is the bounce/deferral reason in the bounce taxonomy, or
+	// the kind of an operational event (see Category).
+	Category Category `json:"category,omitempty"`
 	// Hard, on a bounced event, is the policy's verdict that the address
 	// must not be mailed again (on_response or on_bounce said hard = true).
 	Hard bool `json:"hard,omitempty"`

@@ -220,7 +220,7 @@ func (p *passwordChecker) check(t *tenant.Tenant, pass string) error {
 func (se *session) lockedOut(user string, l lockout) {
 	se.s.count("auth_lockout")
 	se.s.log.Warn("authentication locked out", "client", se.ip.String(), "user", user, "locked", l.kind, "until", l.until)
-	ev := &event.Event{Type: event.Rejected, Reason: "auth_lockout", Category: l.kind, Until: l.until,
+	ev := &event.Event{Type: event.Rejected, Reason: "auth_lockout", Category: event.Category(l.kind), Until: l.until,
 		Reply: fmt.Sprintf("%d %d.%d.%d %s", errAuthLocked.Code, errAuthLocked.EnhancedCode[0], errAuthLocked.EnhancedCode[1],
 			errAuthLocked.EnhancedCode[2], errAuthLocked.Message)}
 	if t, ok := se.s.opts.Tenants.Lookup(user); ok {

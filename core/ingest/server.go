@@ -76,7 +76,7 @@ type RecipientCheck interface {
 // wins.
 type Drop struct {
 	// Category classifies the drop for the event ("userunknown").
-	Category string
+	Category event.Category
 	// Reason says why in a sentence, for the event and the log.
 	Reason string
 }

@@ -339,8 +339,8 @@ func TestQuarantine(t *testing.T) {
 	defer mu.Unlock()
 	var got []string
 	for _, ev := range events {
-		if ev.Category == "quarantined" || ev.Category == "released" {
-			got = append(got, ev.Category+" "+ev.Tenant+": "+ev.Reason)
+		if ev.Category == event.HookQuarantined || ev.Category == event.HookReleased {
+			got = append(got, string(ev.Category)+" "+ev.Tenant+": "+ev.Reason)
 		}
 	}
 	wantEvents := []string{

@@ -10,6 +10,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/policy"
 )
@@ -257,7 +258,7 @@ func toVerdict(v lua.LValue, fn *lua.LFunction) (policy.Verdict, *ScriptError) {
 	vd := policy.Verdict{
 		Action:     policy.Action(r.str("action")),
 		Delay:      r.duration("delay"),
-		Category:   r.str("category"),
+		Category:   event.Category(r.str("category")),
 		Scope:      policy.Scope(r.str("scope")),
 		RateFactor: r.num("rate_factor"),
 		Hard:       r.boolean("hard"),
@@ -292,7 +293,7 @@ func toBounceVerdict(v lua.LValue, fn *lua.LFunction) (policy.BounceVerdict, *Sc
 		return policy.BounceVerdict{}, err
 	}
 	r.known(bounceFields)
-	bv := policy.BounceVerdict{Category: r.str("category"), Hard: r.boolean("hard")}
+	bv := policy.BounceVerdict{Category: event.Category(r.str("category")), Hard: r.boolean("hard")}
 	if bv.Category == "" && r.err == nil {
 		r.fail("no category")
 	}

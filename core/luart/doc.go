@@ -119,8 +119,9 @@
 // normal time budget would have ended, holding no Lua state and no CPU
 // meanwhile, so an offender keeps its pace but costs little. Quarantine
 // and release (noticed on the key's first call after the time is over) are
-// logged and emitted as event.PolicyLoad with Category "quarantined" or
-// "released"; Status.Quarantined lists the keys in quarantine.
+// logged and emitted as event.PolicyLoad with Category
+// event.HookQuarantined or event.HookReleased; Status.Quarantined lists the
+// keys in quarantine.
 //
 // # Hooks
 //

@@ -434,7 +434,7 @@ func (d *DryRun) WriteText(w io.Writer) error {
 			}
 		}
 		if v.Category != "" {
-			what += ", category " + v.Category
+			what += ", category " + string(v.Category)
 		}
 		if v.RateFactor > 0 {
 			what += fmt.Sprintf(", rate x%.2g", v.RateFactor)

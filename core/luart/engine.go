@@ -96,8 +96,9 @@ type Options struct {
 	// discards them.
 	Logger *slog.Logger
 	// Events, if set, receives an event.PolicyLoad on every load (Category
-	// "loaded") and every refused reload (Category "refused"), with Reason
-	// saying which generation or which error.
+	// event.PolicyLoaded) and every refused reload (event.PolicyRefused),
+	// with Reason saying which generation or which error. They are for the
+	// log; code that must act on a reload registers with OnReload.
 	Events *event.Bus
 	// Now is the clock. The default value is time.Now.
 	Now func() time.Time
@@ -173,6 +174,9 @@ type Engine struct {
 
 	cur      atomic.Pointer[generation]
 	reloadMu sync.Mutex
+	// onReload are the functions registered with OnReload; guarded by
+	// reloadMu.
+	onReload []func(generation uint64)
 
 	stats        [numHooks]hookStats
 	reloadErrors atomic.Uint64
@@ -238,14 +242,14 @@ func New(opts Options) (*Engine, error) {
 	}
 	g, commit, err := e.buildPrepared(1)
 	if err != nil {
-		e.emit("refused", fmt.Sprintf("policy refused: %v", err))
+		e.emit(event.PolicyRefused, fmt.Sprintf("policy refused: %v", err))
 		return nil, fmt.Errorf("luart: load policy: %w", err)
 	}
 	e.cur.Store(g)
 	commit()
 	e.log.Info("luart: policy loaded", "generation", g.number, "files", len(g.sources),
 		"scripts", opts.ScriptsDir, "rules", opts.RulesDir)
-	e.emit("loaded", fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))
+	e.emit(event.PolicyLoaded, fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))
 	return e, nil
 }
 
@@ -273,18 +277,33 @@ func (e *Engine) Reload() error {
 		e.statusMu.Unlock()
 		e.log.Error("luart: policy reload refused; the current generation stays",
 			"generation", old.number, "error", err.Error())
-		e.emit("refused", fmt.Sprintf("policy reload refused, generation %d stays: %v", old.number, err))
+		e.emit(event.PolicyRefused, fmt.Sprintf("policy reload refused, generation %d stays: %v", old.number, err))
 		return fmt.Errorf("luart: reload: %w", err)
 	}
 	e.cur.Store(g)
 	commit()
 	old.retire()
 	e.log.Info("luart: policy reloaded", "generation", g.number, "files", len(g.sources))
-	e.emit("loaded", fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))
+	e.emit(event.PolicyLoaded, fmt.Sprintf("policy generation %d loaded (%d files)", g.number, len(g.sources)))
+	for _, f := range e.onReload {
+		f(g.number)
+	}
 	return nil
 }
 
-func (e *Engine) emit(category, reason string) {
+// OnReload registers f to be called after every successful Reload, with
+// the number of the generation that became current. The first generation,
+// loaded by New, is not notified. Calls come one at a time and in
+// generation order, from the goroutine that reloaded, before Reload
+// returns: f must return quickly (slow work goes to a goroutine of its
+// own) and must not call Reload or OnReload.
+func (e *Engine) OnReload(f func(generation uint64)) {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	e.onReload = append(e.onReload, f)
+}
+
+func (e *Engine) emit(category event.Category, reason string) {
 	e.opts.Events.Emit(&event.Event{Type: event.PolicyLoad, Category: category, Reason: reason})
 }
 

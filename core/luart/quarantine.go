@@ -95,7 +95,7 @@ func (e *Engine) quarantined(k quarantineKey) bool {
 	q.active.Add(-1)
 	q.mu.Unlock()
 	e.log.Info("luart: hook released from quarantine", k.attrs("quarantined_for", now.Sub(since).Round(time.Second).String())...)
-	e.emitQuarantine(k, "released", fmt.Sprintf("hook %s released from quarantine", hookNames[k.hook]), time.Time{})
+	e.emitQuarantine(k, event.HookReleased, fmt.Sprintf("hook %s released from quarantine", hookNames[k.hook]), time.Time{})
 	return false
 }
 
@@ -139,7 +139,7 @@ func (e *Engine) strike(k quarantineKey) {
 	e.log.Warn("luart: hook quarantined: it keeps running out of its budget; it now runs under the quarantine budget",
 		k.attrs("strikes", opts.QuarantineStrikes, "window", opts.QuarantineWindow.String(),
 			"until", o.until.Format(time.RFC3339), "quarantine_timeout", opts.QuarantineTimeout.String())...)
-	e.emitQuarantine(k, "quarantined", fmt.Sprintf("hook %s quarantined after %d budget failures in %v",
+	e.emitQuarantine(k, event.HookQuarantined, fmt.Sprintf("hook %s quarantined after %d budget failures in %v",
 		hookNames[k.hook], opts.QuarantineStrikes, opts.QuarantineWindow), o.until)
 }
 
@@ -161,7 +161,7 @@ func (k quarantineKey) attrs(extra ...any) []any {
 	return append(attrs, extra...)
 }
 
-func (e *Engine) emitQuarantine(k quarantineKey, category, reason string, until time.Time) {
+func (e *Engine) emitQuarantine(k quarantineKey, category event.Category, reason string, until time.Time) {
 	if k.client != "" {
 		reason += " for client " + k.client
 	}

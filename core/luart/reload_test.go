@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,10 +97,12 @@ func TestReloadRefusesBrokenPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			scripts, rules := policyDirs(t, nil)
-			var events []string
+			var events []event.Category
 			var bus event.Bus
 			bus.Subscribe(event.SinkFunc(func(ev *event.Event) { events = append(events, ev.Category) }))
 			e := newEngine(t, Options{ScriptsDir: scripts, RulesDir: rules, Events: &bus})
+			var reloads []uint64
+			e.OnReload(func(g uint64) { reloads = append(reloads, g) })
 			root := filepath.Dir(scripts)
 			saved := map[string]string{}
 			for rel, content := range tt.files {
@@ -147,8 +150,12 @@ func TestReloadRefusesBrokenPolicy(t *testing.T) {
 			if g := e.Status().Generation; g != 2 {
 				t.Errorf("generation after the fix = %d, want 2", g)
 			}
-			if want := []string{"loaded", "refused", "loaded"}; fmt.Sprint(events) != fmt.Sprint(want) {
+			if want := []event.Category{event.PolicyLoaded, event.PolicyRefused, event.PolicyLoaded}; !slices.Equal(events, want) {
 				t.Errorf("policy events = %v, want %v", events, want)
+			}
+			// Only the reload that was accepted is notified.
+			if want := []uint64{2}; !slices.Equal(reloads, want) {
+				t.Errorf("OnReload calls = %v, want %v", reloads, want)
 			}
 		})
 	}

@@ -53,7 +53,7 @@ func TestBrokenDKIMRulesRefuseTheWholeReload(t *testing.T) {
 	var mu sync.Mutex
 	var refused []string
 	n.Events.Subscribe(event.SinkFunc(func(e *event.Event) {
-		if e.Type == event.PolicyLoad && e.Category == "refused" {
+		if e.Type == event.PolicyLoad && e.Category == event.PolicyRefused {
 			mu.Lock()
 			refused = append(refused, e.Reason)
 			mu.Unlock()

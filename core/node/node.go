@@ -104,8 +104,6 @@ type Config struct {
 	// Plugins lists the plugin IDs to enable; nil enables every registered
 	// plugin.
 	Plugins []string
-	// PluginConfig holds each plugin's configuration section.
-	PluginConfig map[string]map[string]any
 	// AdminListen is the admin API address; empty disables the API.
 	AdminListen string
 	// AdminToken authorises admin calls; empty makes one, written to
@@ -275,11 +273,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	log.Info("spool recovered", "dir", cfg.SpoolDir, "messages", msgs, "recipients", rcpts)
-	n.Events.Subscribe(event.SinkFunc(func(e *event.Event) {
-		if e.Type == event.PolicyLoad && e.Category == "loaded" {
-			go n.Queue.PolicyChanged()
-		}
-	}))
+	n.Policy.OnReload(func(uint64) { go n.Queue.PolicyChanged() })
 	n.Queue.Start()
 	closers = append(closers, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -465,7 +459,6 @@ func startPlugins(ctx context.Context, cfg Config, pctx *plugin.Context, log *sl
 		}
 		c := *pctx
 		c.Logger = log.With("plugin", id)
-		c.Config = cfg.PluginConfig[id]
 		if pr, ok := p.(plugin.Provisioner); ok {
 			if err := pr.Provision(&c); err != nil {
 				closePlugins(out, log)

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"strings"
 
+	"corriere/core/event"
 	"corriere/core/message"
 )
 
@@ -119,7 +120,7 @@ func (d *Default) OnResponse(_ context.Context, a *Attempt) (Verdict, error) {
 	default:
 		v := Verdict{Action: Retry, Category: CategoryForStatus(r.EffectiveStatus().String()), Scope: ScopeRecipient}
 		if a.Network {
-			v.Category = "networkerror"
+			v.Category = event.CategoryNetworkError
 		}
 		return v, nil
 	}
@@ -128,7 +129,7 @@ func (d *Default) OnResponse(_ context.Context, a *Attempt) (Verdict, error) {
 // OnBounce classifies by enhanced status code alone.
 func (d *Default) OnBounce(_ context.Context, r *BounceReport) (BounceVerdict, error) {
 	if r.Kind == "arf" {
-		return BounceVerdict{Category: "feedback", Hard: true}, nil
+		return BounceVerdict{Category: event.CategoryFeedback, Hard: true}, nil
 	}
 	cat := CategoryForStatus(r.Status)
 	return BounceVerdict{Category: cat, Hard: IsHardCategory(cat)}, nil
@@ -136,43 +137,43 @@ func (d *Default) OnBounce(_ context.Context, r *BounceReport) (BounceVerdict, e
 
 // CategoryForStatus maps an enhanced status code to a bounce category of
 // the Sisimai taxonomy, using only the code (RFC 3463 and its registry).
-func CategoryForStatus(status string) string {
+func CategoryForStatus(status string) event.Category {
 	if len(status) < 5 {
-		return "undefined"
+		return event.CategoryUndefined
 	}
 	switch status[2:] {
 	case "1.0", "1.1", "1.3", "1.6":
-		return "userunknown"
+		return event.CategoryUserUnknown
 	case "1.2", "4.4":
-		return "hostunknown"
+		return event.CategoryHostUnknown
 	case "1.8":
-		return "rejected"
+		return event.CategoryRejected
 	case "2.1":
-		return "suspend"
+		return event.CategorySuspend
 	case "2.2", "2.0":
-		return "mailboxfull"
+		return event.CategoryMailboxFull
 	case "2.3", "3.4":
-		return "mesgtoobig"
+		return event.CategoryMesgTooBig
 	case "3.0", "3.1", "3.2", "3.5":
-		return "systemerror"
+		return event.CategorySystemError
 	case "4.1", "4.2", "4.3":
-		return "networkerror"
+		return event.CategoryNetworkError
 	case "4.6", "4.7":
-		return "expired"
+		return event.CategoryExpired
 	case "5.3":
-		return "toomanyconn"
+		return event.CategoryTooManyConn
 	case "6.0", "6.1", "6.2", "6.3", "6.4", "6.5":
-		return "contenterror"
+		return event.CategoryContentError
 	case "7.0", "7.1":
-		return "blocked"
+		return event.CategoryBlocked
 	case "7.26", "7.27", "7.7", "7.20", "7.21", "7.22", "7.23", "7.24", "7.25":
-		return "authfailure"
+		return event.CategoryAuthFailure
 	case "7.28":
-		return "toomanyconn"
+		return event.CategoryTooManyConn
 	case "7.5", "7.6", "7.8", "7.9", "7.10", "7.11":
-		return "securityerror"
+		return event.CategorySecurityError
 	}
-	return "undefined"
+	return event.CategoryUndefined
 }
 
 // IsHardCategory reports whether a category means the address should not be
@@ -191,9 +192,9 @@ func CategoryForStatus(status string) string {
 // and blocked, spamdetected, policyviolation, rejected, filtered,
 // badreputation, contenterror and the like, which judge the sender, the
 // source IP or the message and say nothing about the address.
-func IsHardCategory(category string) bool {
+func IsHardCategory(category event.Category) bool {
 	switch category {
-	case "userunknown", "hostunknown", "hasmoved", "notaccept", "feedback":
+	case event.CategoryUserUnknown, event.CategoryHostUnknown, event.CategoryHasMoved, event.CategoryNotAccept, event.CategoryFeedback:
 		return true
 	}
 	return false

@@ -14,6 +14,7 @@ import (
 	"context"
 	"time"
 
+	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/reply"
 )
@@ -202,7 +203,7 @@ type Verdict struct {
 	Delay time.Duration
 	// Category is the reason in the bounce taxonomy (for example
 	// "userunknown", "mailboxfull", "toomanyconn", "blocked").
-	Category string
+	Category event.Category
 	// Scope is what a Suspend applies to.
 	Scope Scope
 	// RateFactor, when between 0 and 1, multiplies the scope's send rate
@@ -244,7 +245,7 @@ type BounceReport struct {
 // BounceVerdict classifies a BounceReport.
 type BounceVerdict struct {
 	// Category is the reason in the bounce taxonomy.
-	Category string
+	Category event.Category
 	// Hard is true when the address should not be mailed again.
 	Hard bool
 }

@@ -403,7 +403,6 @@ type provider struct {
 	waiting       map[*lane]bool
 	suspended     time.Time
 	slowedAt      time.Time
-	lanes         map[*lane]bool
 }
 
 func (q *Queue) providerLocked(name string) *provider {

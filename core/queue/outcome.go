@@ -83,7 +83,7 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 			if next.After(r.it.msg.meta.Received.Add(q.opts.MaxAge)) {
 				b.Remove(e)
 				e.Attempts = attempts
-				r.verdict.Category = "expired"
+				r.verdict.Category = event.CategoryExpired
 				done = append(done, settled{r: r, typ: event.Expired})
 				failed = append(failed, r)
 				continue
@@ -226,7 +226,7 @@ func (q *Queue) notice(f attemptFacts, rs []result, action string, now time.Time
 			continue
 		}
 		rc := dsn.Recipient{Addr: e.Rcpt.Addr, ORCPT: e.Rcpt.ORCPT, Action: action, LastAttempt: now, RemoteMTA: f.mx}
-		if action == dsn.Failed && r.verdict.Category == "expired" {
+		if action == dsn.Failed && r.verdict.Category == event.CategoryExpired {
 			rc.Status = reply.Status{Class: 4, Subject: 4, Detail: 7} // RFC 3463 X.4.7, delivery time expired
 			rc.Reason = fmt.Sprintf("Delivery was tried for %s without success; the last attempt said: %s",
 				q.opts.MaxAge.Round(time.Hour), r.reply.String())

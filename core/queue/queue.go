@@ -435,7 +435,7 @@ func (q *Queue) postpone(items []*item, until time.Time, provider, source, reaso
 	for _, it := range items {
 		q.sched.push(it)
 		q.emit(event.Deferred, it, func(e *event.Event) {
-			e.Provider, e.Source, e.Category, e.Reason, e.Until = provider, source, "warmup", reason, until
+			e.Provider, e.Source, e.Category, e.Reason, e.Until = provider, source, event.CategoryWarmup, reason, until
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"corriere/core/dns"
+	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/reply"
@@ -229,7 +230,7 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) [
 		if err != nil {
 			q.log.Error("route hook failed; retrying in a minute", "msg_id", it.msg.meta.ID, "rcpt", it.entry.Rcpt.Addr, "err", err)
 			q.outcome(nil, []*item{it}, outcome{
-				verdict: policy.Verdict{Action: policy.Retry, Delay: time.Minute, Category: "systemerror"},
+				verdict: policy.Verdict{Action: policy.Retry, Delay: time.Minute, Category: event.CategorySystemError},
 				reply:   reply.New(451, "4.3.0", "routing policy failed: "+err.Error()),
 			})
 			continue
@@ -269,15 +270,15 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) [
 func (r *router) dnsFailure(domain string, items []*item, err error) {
 	var de *dns.Error
 	rp := reply.New(451, "4.4.3", "MX lookup failed: "+err.Error())
-	category := "networkerror"
+	category := event.CategoryNetworkError
 	action := policy.Retry
 	if errors.As(err, &de) {
 		rp = de.Reply()
 		if !de.Temporary() {
 			action = policy.Bounce
-			category = "hostunknown"
+			category = event.CategoryHostUnknown
 			if de.Kind == dns.NullMX {
-				category = "notaccept"
+				category = event.CategoryNotAccept
 			}
 		}
 	}

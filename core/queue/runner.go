@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"corriere/core/dns"
+	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/reply"
@@ -400,7 +401,7 @@ func (q *Queue) interpret(f attemptFacts, it *item, stage policy.Stage, rp *repl
 	v, err := q.opts.Policy.OnResponse(ctx, a)
 	if err != nil {
 		q.log.Error("on_response hook failed; retrying", "msg_id", f.j.msg.meta.ID, "reply", rp.String(), "err", err)
-		return policy.Verdict{Action: policy.Retry, Category: "systemerror"}
+		return policy.Verdict{Action: policy.Retry, Category: event.CategorySystemError}
 	}
 	switch v.Action {
 	case policy.Deliver, policy.Retry, policy.Bounce, policy.Suspend:
@@ -430,7 +431,7 @@ func (q *Queue) contentMissing(l *lane, j *job, err error) {
 	results := make([]result, len(j.items))
 	rp := reply.New(451, "4.3.0", "local spool read error")
 	for i, it := range j.items {
-		results[i] = result{it: it, verdict: policy.Verdict{Action: policy.Retry, Delay: time.Minute, Category: "systemerror"}, reply: rp, stage: policy.StageConnect}
+		results[i] = result{it: it, verdict: policy.Verdict{Action: policy.Retry, Delay: time.Minute, Category: event.CategorySystemError}, reply: rp, stage: policy.StageConnect}
 	}
 	q.outcomes(attemptFacts{l: l, j: j}, results)
 }

@@ -84,7 +84,7 @@ func dropReason(e Entry) string {
 // why is "category (reason)" fit for a reply line: printable ASCII,
 // shortened.
 func why(e Entry) string {
-	cat := e.Category
+	cat := string(e.Category)
 	if cat == "" {
 		cat = e.Source
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"corriere/core/event"
 )
 
 // CSVHeader is the header row of exported files, and the columns import
@@ -119,7 +121,7 @@ func parseRow(rec []string, col map[string]int) (Entry, error) {
 		return ""
 	}
 	e := Entry{
-		Tenant: field("tenant"), Category: field("category"), Reason: field("reason"),
+		Tenant: field("tenant"), Category: event.Category(field("category")), Reason: field("reason"),
 		Source: field("source"),
 	}
 	if err := ValidateTenant(e.Tenant); err != nil {
@@ -164,7 +166,7 @@ func (c *CSVWriter) Write(e Entry) error {
 	if !e.Added.IsZero() {
 		added = e.Added.UTC().Format(time.RFC3339)
 	}
-	if err := c.w.Write([]string{e.Tenant, e.Address, e.Category, e.Reason, e.Source, added}); err != nil {
+	if err := c.w.Write([]string{e.Tenant, e.Address, string(e.Category), e.Reason, e.Source, added}); err != nil {
 		return fmt.Errorf("suppress: write CSV: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"corriere/core/address"
+	"corriere/core/event"
 	"corriere/core/spool"
 )
 
@@ -37,7 +38,7 @@ type Entry struct {
 	Address string `json:"address"`
 	// Category is the bounce taxonomy's category ("userunknown",
 	// "hostunknown", "feedback", ...) or a word an operator chose.
-	Category string `json:"category,omitempty"`
+	Category event.Category `json:"category,omitempty"`
 	// Reason says why in a sentence: the remote reply of the bounce, the
 	// complaint, an operator's note.
 	Reason string `json:"reason,omitempty"`

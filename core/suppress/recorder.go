@@ -8,10 +8,6 @@ import (
 	"corriere/core/event"
 )
 
-// CategoryFeedback is the category of entries added by complaints without
-// a category of their own.
-const CategoryFeedback = "feedback"
-
 // RecorderOptions configure NewRecorder.
 type RecorderOptions struct {
 	// QueueSize bounds the additions waiting to be written; beyond it an
@@ -27,7 +23,7 @@ type RecorderOptions struct {
 // of an event.Bounced the policy judged hard (Event.Hard, from on_response
 // or on_bounce; the recorder never judges a category itself), and
 // the recipient of an event.Complained (category from the event, or
-// CategoryFeedback), each for the event's tenant. An address already suppressed keeps its entry.
+// event.CategoryFeedback), each for the event's tenant. An address already suppressed keeps its entry.
 //
 // Emit only queues: a single worker writes, so events are never slowed by
 // the disk, and a crash may lose what is queued. Close drains the queue.
@@ -78,7 +74,7 @@ func (r *Recorder) Emit(ev *event.Event) {
 	case ev.Type == event.Complained:
 		e = Entry{Category: ev.Category, Source: SourceComplaint, Reason: ev.Reason}
 		if e.Category == "" {
-			e.Category = CategoryFeedback
+			e.Category = event.CategoryFeedback
 		}
 	default:
 		return

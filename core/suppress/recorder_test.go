@@ -56,7 +56,7 @@ func TestRecorder(t *testing.T) {
 		"acme/gone@dest.example":      {Category: "userunknown", Source: SourceBounce, MsgID: "m1", Reason: "550 5.1.1 no such user"},
 		"acme/nodomain@nx.example":    {Category: "hostunknown", Source: SourceBounce, MsgID: "m2"},
 		"acme/abandoned@dest.example": {Category: "mailboxfull", Source: SourceBounce, MsgID: "m6"},
-		"beta/angry@dest.example":     {Category: CategoryFeedback, Source: SourceComplaint, MsgID: "m3", Reason: "abuse report from Yahoo"},
+		"beta/angry@dest.example":     {Category: event.CategoryFeedback, Source: SourceComplaint, MsgID: "m3", Reason: "abuse report from Yahoo"},
 	}
 	got := map[string]Entry{}
 	l.Scan(AllTenants, func(e Entry) error { got[e.Tenant+"/"+e.Address] = e; return nil })
