@@ -16,6 +16,7 @@ import (
 
 	"corriere/core/address"
 	"corriere/core/event"
+	"corriere/core/extension"
 	"corriere/core/message"
 	"corriere/core/reply"
 	"corriere/core/smtpserve"
@@ -25,23 +26,25 @@ import (
 
 // Replies the server gives; each says what is wrong in a sentence.
 var (
-	errAuthRequired  = smtpErr(reply.New(530, "5.7.0", "Authentication required: use AUTH before MAIL FROM"))
-	errRelayDenied   = smtpErr(reply.New(550, "5.7.1", "Relaying denied: authenticate first (AUTH is offered after STARTTLS)"))
-	errAuthNeedsTLS  = smtpErr(reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first"))
-	errAuthFailed    = smtpErr(reply.New(535, "5.7.8", "Authentication credentials invalid"))
-	errBareLF        = smtpErr(reply.New(550, "5.5.2", "Message refused: line ending without CRLF (bare CR or LF) found; see RFC 5321 section 2.3.8"))
-	errNUL           = smtpErr(reply.New(550, "5.6.0", "Message refused: NUL character found; encode binary content (base64), see RFC 5322 section 2.3"))
-	errBadHeader     = smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section; see RFC 5322 section 2.2"))
-	errShuttingDown  = smtpErr(reply.New(421, "4.3.2", "Service shutting down, try again later"))
-	errLoop          = smtpErr(reply.New(554, "5.4.6", "Routing loop detected: too many Received header fields"))
-	errTempPolicy    = smtpErr(reply.New(451, "4.3.0", "Policy temporarily unavailable, try again later"))
-	errTempStorage   = smtpErr(reply.New(451, "4.3.0", "Local storage error, try again later"))
-	errNoRecipients  = smtpErr(reply.New(554, "5.5.1", "No valid recipients"))
-	errUnknownMecha  = smtpErr(reply.New(504, "5.5.4", "Unrecognized authentication mechanism: use PLAIN or LOGIN"))
-	errTooManyAuth   = smtpErr(reply.New(421, "4.7.0", "Too many failed authentication attempts, closing"))
-	maxAuthFailures  = 3
-	authWait         = 5 * time.Second
-	maxReceivedCount = 50
+	errAuthRequired     = smtpErr(reply.New(530, "5.7.0", "Authentication required: use AUTH before MAIL FROM"))
+	errRelayDenied      = smtpErr(reply.New(550, "5.7.1", "Relaying denied: authenticate first (AUTH is offered after STARTTLS)"))
+	errAuthNeedsTLS     = smtpErr(reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first"))
+	errAuthFailed       = smtpErr(reply.New(535, "5.7.8", "Authentication credentials invalid"))
+	errBareLF           = smtpErr(reply.New(550, "5.5.2", "Message refused: line ending without CRLF (bare CR or LF) found; see RFC 5321 section 2.3.8"))
+	errNUL              = smtpErr(reply.New(550, "5.6.0", "Message refused: NUL character found; encode binary content (base64), see RFC 5322 section 2.3"))
+	errBadHeader        = smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section; see RFC 5322 section 2.2"))
+	errShuttingDown     = smtpErr(reply.New(421, "4.3.2", "Service shutting down, try again later"))
+	errLoop             = smtpErr(reply.New(554, "5.4.6", "Routing loop detected: too many Received header fields"))
+	errTempPolicy       = smtpErr(reply.New(451, "4.3.0", "Policy temporarily unavailable, try again later"))
+	errTempStorage      = smtpErr(reply.New(451, "4.3.0", "Local storage error, try again later"))
+	errTempCheck        = smtpErr(reply.New(451, "4.3.0", "Recipient check temporarily unavailable, try again later"))
+	errTempCheckTimeout = smtpErr(reply.New(451, "4.3.0", "Recipient check timed out, try again later"))
+	errNoRecipients     = smtpErr(reply.New(554, "5.5.1", "No valid recipients"))
+	errUnknownMecha     = smtpErr(reply.New(504, "5.5.4", "Unrecognized authentication mechanism: use PLAIN or LOGIN"))
+	errTooManyAuth      = smtpErr(reply.New(421, "4.7.0", "Too many failed authentication attempts, closing"))
+	maxAuthFailures     = 3
+	authWait            = 5 * time.Second
+	maxReceivedCount    = 50
 )
 
 // smtpErr converts a reply to go-smtp's error type.
@@ -53,11 +56,11 @@ func smtpErr(r *reply.Reply) *smtp.SMTPError {
 	}
 }
 
-// droppedRcpt is a recipient a check dropped (see Drop).
+// droppedRcpt is a recipient a check dropped (see extension.Drop).
 type droppedRcpt struct {
 	addr   string
 	tenant string
-	drop   *Drop
+	drop   *extension.Drop
 }
 
 // session is one SMTP session.
@@ -260,21 +263,20 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if se.tenant != nil {
 		tenantName = se.tenant.Name
 	}
-	var drop *Drop
-	for _, c := range se.s.opts.RecipientChecks {
-		if err := c.CheckRecipient(context.Background(), tenantName, addr); err != nil {
-			var rf *Refusal
-			if errors.As(err, &drop) {
-				break
-			}
-			if errors.As(err, &rf) && rf.Reply != nil && rf.Reason != "" {
-				return se.reject(rf.Reason, smtpErr(rf.Reply), "rcpt", addr)
-			}
-			if r := reply.From(err); r != nil {
-				return se.reject("recipient_refused", smtpErr(r), "rcpt", addr)
-			}
+	var drop *extension.Drop
+	if err := se.s.checkRecipient(tenantName, addr); err != nil {
+		var rf *extension.Refusal
+		switch {
+		case errors.Is(err, errCheckTimeout):
+			return se.reject("recipient_check_timeout", errTempCheckTimeout, "rcpt", addr, "timeout", se.s.opts.CheckTimeout)
+		case errors.As(err, &drop):
+		case errors.As(err, &rf) && rf.Reply != nil && rf.Reason != "":
+			return se.reject(rf.Reason, smtpErr(rf.Reply), "rcpt", addr)
+		case reply.From(err) != nil:
+			return se.reject("recipient_refused", smtpErr(reply.From(err)), "rcpt", addr)
+		default:
 			se.s.log.Error("recipient check failed", "rcpt", addr, "err", err)
-			return smtpErr(reply.New(451, "4.3.0", "Recipient check temporarily unavailable, try again later"))
+			return errTempCheck
 		}
 	}
 	if se.seen[addr] {
@@ -309,6 +311,42 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	se.rcpts = append(se.rcpts, r)
 	return nil
+}
+
+// errCheckTimeout is the verdict of recipient checks that outlived
+// Options.CheckTimeout.
+var errCheckTimeout = errors.New("recipient checks timed out")
+
+// checkRecipient runs the recipient checks for rcpt, in order, and returns
+// the first verdict (see extension.RecipientCheck), or errCheckTimeout
+// once Options.CheckTimeout has passed, whether or not the checks honour
+// their context: a slow check costs its recipient a 451, never the session
+// a hang.
+func (s *Server) checkRecipient(tenantName, rcpt string) error {
+	if len(s.opts.RecipientChecks) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CheckTimeout)
+	defer cancel()
+	verdict := make(chan error, 1)
+	go func() {
+		for _, c := range s.opts.RecipientChecks {
+			if err := c.CheckRecipient(ctx, tenantName, rcpt); err != nil {
+				verdict <- err
+				return
+			}
+		}
+		verdict <- nil
+	}()
+	select {
+	case err := <-verdict:
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", errCheckTimeout, ctx.Err())
+		}
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errCheckTimeout, ctx.Err())
+	}
 }
 
 // Data implements smtp.Session.
