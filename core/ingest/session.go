@@ -26,25 +26,23 @@ import (
 
 // Replies the server gives; each says what is wrong in a sentence.
 var (
-	errAuthRequired     = smtpErr(reply.New(530, "5.7.0", "Authentication required: use AUTH before MAIL FROM"))
-	errRelayDenied      = smtpErr(reply.New(550, "5.7.1", "Relaying denied: authenticate first (AUTH is offered after STARTTLS)"))
-	errAuthNeedsTLS     = smtpErr(reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first"))
-	errAuthFailed       = smtpErr(reply.New(535, "5.7.8", "Authentication credentials invalid"))
-	errBareLF           = smtpErr(reply.New(550, "5.5.2", "Message refused: line ending without CRLF (bare CR or LF) found; see RFC 5321 section 2.3.8"))
-	errNUL              = smtpErr(reply.New(550, "5.6.0", "Message refused: NUL character found; encode binary content (base64), see RFC 5322 section 2.3"))
-	errBadHeader        = smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section; see RFC 5322 section 2.2"))
-	errShuttingDown     = smtpErr(reply.New(421, "4.3.2", "Service shutting down, try again later"))
-	errLoop             = smtpErr(reply.New(554, "5.4.6", "Routing loop detected: too many Received header fields"))
-	errTempPolicy       = smtpErr(reply.New(451, "4.3.0", "Policy temporarily unavailable, try again later"))
-	errTempStorage      = smtpErr(reply.New(451, "4.3.0", "Local storage error, try again later"))
-	errTempCheck        = smtpErr(reply.New(451, "4.3.0", "Recipient check temporarily unavailable, try again later"))
-	errTempCheckTimeout = smtpErr(reply.New(451, "4.3.0", "Recipient check timed out, try again later"))
-	errNoRecipients     = smtpErr(reply.New(554, "5.5.1", "No valid recipients"))
-	errUnknownMecha     = smtpErr(reply.New(504, "5.5.4", "Unrecognized authentication mechanism: use PLAIN or LOGIN"))
-	errTooManyAuth      = smtpErr(reply.New(421, "4.7.0", "Too many failed authentication attempts, closing"))
-	maxAuthFailures     = 3
-	authWait            = 5 * time.Second
-	maxReceivedCount    = 50
+	errAuthRequired  = smtpErr(reply.New(530, "5.7.0", "Authentication required: use AUTH before MAIL FROM"))
+	errRelayDenied   = smtpErr(reply.New(550, "5.7.1", "Relaying denied: authenticate first (AUTH is offered after STARTTLS)"))
+	errAuthNeedsTLS  = smtpErr(reply.New(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first"))
+	errAuthFailed    = smtpErr(reply.New(535, "5.7.8", "Authentication credentials invalid"))
+	errBareLF        = smtpErr(reply.New(550, "5.5.2", "Message refused: line ending without CRLF (bare CR or LF) found; see RFC 5321 section 2.3.8"))
+	errNUL           = smtpErr(reply.New(550, "5.6.0", "Message refused: NUL character found; encode binary content (base64), see RFC 5322 section 2.3"))
+	errBadHeader     = smtpErr(reply.New(554, "5.6.0", "Message refused: malformed header section; see RFC 5322 section 2.2"))
+	errShuttingDown  = smtpErr(reply.New(421, "4.3.2", "Service shutting down, try again later"))
+	errLoop          = smtpErr(reply.New(554, "5.4.6", "Routing loop detected: too many Received header fields"))
+	errTempPolicy    = smtpErr(reply.New(451, "4.3.0", "Policy temporarily unavailable, try again later"))
+	errTempStorage   = smtpErr(reply.New(451, "4.3.0", "Local storage error, try again later"))
+	errNoRecipients  = smtpErr(reply.New(554, "5.5.1", "No valid recipients"))
+	errUnknownMecha  = smtpErr(reply.New(504, "5.5.4", "Unrecognized authentication mechanism: use PLAIN or LOGIN"))
+	errTooManyAuth   = smtpErr(reply.New(421, "4.7.0", "Too many failed authentication attempts, closing"))
+	maxAuthFailures  = 3
+	authWait         = 5 * time.Second
+	maxReceivedCount = 50
 )
 
 // smtpErr converts a reply to go-smtp's error type.
@@ -270,6 +268,7 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		case errors.Is(err, errCheckTimeout):
 			return se.reject("recipient_check_timeout", errTempCheckTimeout, "rcpt", addr, "timeout", se.s.opts.CheckTimeout)
 		case errors.As(err, &drop):
+			// Accepted, not delivered: see below.
 		case errors.As(err, &rf) && rf.Reply != nil && rf.Reason != "":
 			return se.reject(rf.Reason, smtpErr(rf.Reply), "rcpt", addr)
 		case reply.From(err) != nil:
@@ -313,9 +312,13 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	return nil
 }
 
-// errCheckTimeout is the verdict of recipient checks that outlived
-// Options.CheckTimeout.
-var errCheckTimeout = errors.New("recipient checks timed out")
+// The verdict of recipient checks that outlived Options.CheckTimeout, and
+// the replies to a check that failed or timed out: the client retries.
+var (
+	errCheckTimeout     = errors.New("recipient checks timed out")
+	errTempCheck        = smtpErr(reply.New(451, "4.3.0", "Recipient check temporarily unavailable, try again later"))
+	errTempCheckTimeout = smtpErr(reply.New(451, "4.3.0", "Recipient check timed out, try again later"))
+)
 
 // checkRecipient runs the recipient checks for rcpt, in order, and returns
 // the first verdict (see extension.RecipientCheck), or errCheckTimeout
