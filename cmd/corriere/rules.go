@@ -15,6 +15,7 @@ import (
 
 	"corriere/core/admin"
 	"corriere/core/dns"
+	"corriere/core/extension"
 	"corriere/core/luart"
 	"corriere/core/plugin"
 	"corriere/core/policy"
@@ -322,8 +323,8 @@ func loadPolicy(opts luart.Options) (*luart.Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		if pr, ok := p.(plugin.Provisioner); ok {
-			ctx := &plugin.Context{RulesDir: opts.RulesDir, Logger: slog.New(slog.DiscardHandler)}
+		if pr, ok := p.(extension.Provisioner); ok {
+			ctx := &extension.Context{RulesDir: opts.RulesDir, Logger: slog.New(slog.DiscardHandler)}
 			if err := pr.Provision(ctx); err != nil {
 				return nil, fmt.Errorf("plugin %s: %w", id, err)
 			}
@@ -332,7 +333,7 @@ func loadPolicy(opts luart.Options) (*luart.Engine, error) {
 		if m, ok := p.(luart.Module); ok {
 			opts.Modules = append(opts.Modules, m)
 		}
-		if pr, ok := p.(luart.Preparer); ok {
+		if pr, ok := p.(extension.Preparer); ok {
 			opts.Preparers = append(opts.Preparers, pr)
 		}
 	}

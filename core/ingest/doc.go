@@ -12,14 +12,18 @@
 // other than CRLF) is refused, so "\n.\n" and "\n.\r\n" can never end or
 // split a message (SMTP smuggling).
 //
-// After DATA, the message passes the policy's Classify and Rewrite, then
-// every registered Stage (DKIM signing, for example), then is written to
-// the spool; 250 is sent only after the spool has synced it to disk. A
-// failing policy or stage, or a storage error, answers 451 so the client
-// retries: an accepted message is never lost and never silently dropped.
-// The one deliberate exception is a recipient a RecipientCheck drops (a
-// suppressed address of a tenant that asked for it, see Drop): it is
-// accepted and not delivered, and an event.Suppressed says so.
+// At RCPT TO, every extension.RecipientCheck (the suppression list, then
+// the plugins') gives its verdict within Options.CheckTimeout; a recipient
+// whose checks take longer is answered 451 4.3.0, so a slow check never
+// holds a session. After DATA, the message passes the policy's Classify
+// and Rewrite, then every extension.Stage (DKIM signing, for example),
+// then is written to the spool; 250 is sent only after the spool has
+// synced it to disk. A failing policy or stage, or a storage error,
+// answers 451 so the client retries: an accepted message is never lost and
+// never silently dropped. The one deliberate exception is a recipient a
+// check drops (a suppressed address of a tenant that asked for it, see
+// extension.Drop): it is accepted and not delivered, and an
+// event.Suppressed says so.
 //
 // Each client (an IPv4 address or an IPv6 /64) holds a bounded number of
 // sessions and opens them at a bounded rate; a silent client is closed

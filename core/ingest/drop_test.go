@@ -7,11 +7,12 @@ import (
 
 	"corriere/core/event"
 	"corriere/core/event/eventtest"
+	"corriere/core/extension"
 	"corriere/core/reply"
 	"corriere/core/spool"
 )
 
-// checkFunc adapts a function to RecipientCheck.
+// checkFunc adapts a function to extension.RecipientCheck.
 type checkFunc func(tenant, rcpt string) error
 
 func (f checkFunc) CheckRecipient(_ context.Context, tenant, rcpt string) error {
@@ -23,9 +24,9 @@ func (f checkFunc) CheckRecipient(_ context.Context, tenant, rcpt string) error 
 var suppressionStandIn = checkFunc(func(tenant, rcpt string) error {
 	switch {
 	case tenant == "acme" && strings.HasPrefix(rcpt, "gone@"):
-		return &Drop{Category: "userunknown", Reason: "suppressed since 2026-11-30"}
+		return &extension.Drop{Category: "userunknown", Reason: "suppressed since 2026-11-30"}
 	case tenant == "acme" && strings.HasPrefix(rcpt, "bad@"):
-		return &Refusal{Reason: "suppressed", Reply: reply.New(550, "5.1.1", "Recipient <"+rcpt+"> is suppressed")}
+		return &extension.Refusal{Reason: "suppressed", Reply: reply.New(550, "5.1.1", "Recipient <"+rcpt+"> is suppressed")}
 	case strings.HasPrefix(rcpt, "plain@"):
 		return reply.New(550, "5.7.1", "Not here")
 	}
@@ -35,7 +36,7 @@ var suppressionStandIn = checkFunc(func(tenant, rcpt string) error {
 func startDropServer(t *testing.T) (*Server, string, *spool.Spool, *collector, *eventtest.Recorder) {
 	t.Helper()
 	log := &eventtest.Recorder{}
-	s, addr, sp, col := startServer(t, serverSetup{insecureAuth: true, checks: []RecipientCheck{suppressionStandIn}, events: log.Bus()})
+	s, addr, sp, col := startServer(t, serverSetup{insecureAuth: true, checks: []extension.RecipientCheck{suppressionStandIn}, events: log.Bus()})
 	return s, addr, sp, col, log
 }
 

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"corriere/core/event"
+	"corriere/core/extension"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/spool"
@@ -70,8 +71,8 @@ type serverSetup struct {
 	relayNets    []netip.Prefix
 	insecureAuth bool
 	tls          *tls.Config
-	checks       []RecipientCheck
-	stages       []Stage
+	checks       []extension.RecipientCheck
+	stages       []extension.Stage
 	events       *event.Bus
 	// tune changes the options after the ones above are set.
 	tune func(*Options)
@@ -421,7 +422,7 @@ func (b *blockingStage) Process(context.Context, *message.Message) error {
 // the spool after.
 func TestShutdownWaitsForMessageBeingHandled(t *testing.T) {
 	stage := &blockingStage{entered: make(chan struct{}), release: make(chan struct{})}
-	s, addr, _, _ := startServer(t, serverSetup{insecureAuth: true, stages: []Stage{stage}})
+	s, addr, _, _ := startServer(t, serverSetup{insecureAuth: true, stages: []extension.Stage{stage}})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

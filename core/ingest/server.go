@@ -18,88 +18,13 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"corriere/core/event"
-	"corriere/core/message"
+	"corriere/core/extension"
 	"corriere/core/netlimit"
 	"corriere/core/policy"
-	"corriere/core/reply"
 	"corriere/core/smtpserve"
 	"corriere/core/spool"
 	"corriere/core/tenant"
 )
-
-// Stage is an extension point: a step every accepted message passes after
-// the policy's Rewrite and before it is spooled (DKIM signing is one). A
-// Stage returning an error makes the message be refused with a temporary
-// failure.
-type Stage interface {
-	Process(ctx context.Context, m *message.Message) error
-}
-
-// StageOrderer is implemented by stages that must run at a given point:
-// lower orders run first; stages without it have order 0. A signing stage
-// runs last (SignOrder), after every stage that changes the message.
-type StageOrderer interface {
-	StageOrder() int
-}
-
-// SignOrder is the order of stages that sign the message.
-const SignOrder = 1000
-
-// SortStages orders stages by StageOrder, keeping the given order for
-// equal orders.
-func SortStages(stages []Stage) {
-	order := func(s Stage) int {
-		if o, ok := s.(StageOrderer); ok {
-			return o.StageOrder()
-		}
-		return 0
-	}
-	sort.SliceStable(stages, func(i, j int) bool { return order(stages[i]) < order(stages[j]) })
-}
-
-// RecipientCheck is an extension point consulted at RCPT TO (the
-// suppression list is one). Returning a *reply.Reply (or a *Refusal)
-// refuses the recipient with it; returning a *Drop accepts the recipient
-// without delivering to it; any other error answers 451 4.3.0.
-type RecipientCheck interface {
-	CheckRecipient(ctx context.Context, tenant, rcpt string) error
-}
-
-// Drop is the verdict of a RecipientCheck that wants a recipient accepted
-// but not delivered, such as a suppressed address of a tenant that prefers
-// not to be refused. The RCPT is answered 250 and the recipient is left out
-// of the spooled message; when the message is accepted, an
-// event.Suppressed naming the message, the recipient, Category and Reason
-// is emitted for it. A message whose every recipient is dropped is answered
-// 250 after DATA (it gets a message ID for the events) and nothing is
-// spooled. A check returns it as a *Drop; the first verdict of the checks
-// wins.
-type Drop struct {
-	// Category classifies the drop for the event ("userunknown").
-	Category event.Category
-	// Reason says why in a sentence, for the event and the log.
-	Reason string
-}
-
-// Error describes the drop; Drop is an error so that CheckRecipient can
-// return it.
-func (d *Drop) Error() string { return "recipient dropped: " + d.Reason }
-
-// Refusal is an error a RecipientCheck returns to refuse a recipient with
-// Reply and have the refusal counted and logged as Reason ("suppressed")
-// rather than as the generic "recipient_refused" a bare *reply.Reply gets.
-type Refusal struct {
-	// Reason is the counter and log key of the refusal, a word.
-	Reason string
-	// Reply is the answer to RCPT TO.
-	Reply *reply.Reply
-}
-
-// Error returns the reply.
-func (r *Refusal) Error() string { return r.Reply.Error() }
-
-// Unwrap returns the reply, so that reply.From finds it.
-func (r *Refusal) Unwrap() error { return r.Reply }
 
 // Enqueuer receives spooled messages; *queue.Queue implements it.
 type Enqueuer interface {
@@ -160,10 +85,16 @@ type Options struct {
 	Tenants tenant.Directory
 	// Policy classifies and rewrites messages. Required.
 	Policy policy.Policy
-	// Stages run after Rewrite, in order.
-	Stages []Stage
+	// Stages run after Rewrite, in their StageOrder and, for equal
+	// orders, in the order given.
+	Stages []extension.Stage
 	// RecipientChecks run at RCPT TO, in order.
-	RecipientChecks []RecipientCheck
+	RecipientChecks []extension.RecipientCheck
+	// CheckTimeout bounds the RecipientChecks of one recipient together: a
+	// recipient whose checks take longer is answered 451 4.3.0 at once,
+	// and the refusal is logged and counted as "recipient_check_timeout".
+	// The default value is 5 seconds.
+	CheckTimeout time.Duration
 	// Spool stores accepted messages. Required.
 	Spool *spool.Spool
 	// Queue receives them for delivery. Required.
@@ -254,6 +185,9 @@ func (o *Options) EnsureDefaults() {
 	if o.PolicyTimeout == 0 {
 		o.PolicyTimeout = 10 * time.Second
 	}
+	if o.CheckTimeout == 0 {
+		o.CheckTimeout = 5 * time.Second
+	}
 	if o.DataMemory == 0 {
 		o.DataMemory = 128 << 20
 	}
@@ -316,8 +250,8 @@ func New(opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	opts.Stages = append([]Stage(nil), opts.Stages...)
-	SortStages(opts.Stages)
+	opts.Stages = append([]extension.Stage(nil), opts.Stages...)
+	sortStages(opts.Stages)
 	s := &Server{opts: opts, log: opts.Logger, dataMem: newDataBudget(opts.DataMemory), authGuard: newAuthGuard(&opts),
 		passwords: newPasswordChecker(opts.AuthConcurrency, authWait)}
 	srv := smtp.NewServer(s)
@@ -394,4 +328,16 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		}
 	}
 	return sess, nil
+}
+
+// sortStages orders stages by their StageOrder, keeping the given order
+// for equal orders.
+func sortStages(stages []extension.Stage) {
+	order := func(s extension.Stage) int {
+		if o, ok := s.(extension.StageOrderer); ok {
+			return o.StageOrder()
+		}
+		return 0
+	}
+	sort.SliceStable(stages, func(i, j int) bool { return order(stages[i]) < order(stages[j]) })
 }

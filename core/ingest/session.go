@@ -16,6 +16,7 @@ import (
 
 	"corriere/core/address"
 	"corriere/core/event"
+	"corriere/core/extension"
 	"corriere/core/message"
 	"corriere/core/reply"
 	"corriere/core/smtpserve"
@@ -53,11 +54,11 @@ func smtpErr(r *reply.Reply) *smtp.SMTPError {
 	}
 }
 
-// droppedRcpt is a recipient a check dropped (see Drop).
+// droppedRcpt is a recipient a check dropped (see extension.Drop).
 type droppedRcpt struct {
 	addr   string
 	tenant string
-	drop   *Drop
+	drop   *extension.Drop
 }
 
 // session is one SMTP session.
@@ -260,21 +261,21 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if se.tenant != nil {
 		tenantName = se.tenant.Name
 	}
-	var drop *Drop
-	for _, c := range se.s.opts.RecipientChecks {
-		if err := c.CheckRecipient(context.Background(), tenantName, addr); err != nil {
-			var rf *Refusal
-			if errors.As(err, &drop) {
-				break
-			}
-			if errors.As(err, &rf) && rf.Reply != nil && rf.Reason != "" {
-				return se.reject(rf.Reason, smtpErr(rf.Reply), "rcpt", addr)
-			}
-			if r := reply.From(err); r != nil {
-				return se.reject("recipient_refused", smtpErr(r), "rcpt", addr)
-			}
+	var drop *extension.Drop
+	if err := se.s.checkRecipient(tenantName, addr); err != nil {
+		var rf *extension.Refusal
+		switch {
+		case errors.Is(err, errCheckTimeout):
+			return se.reject("recipient_check_timeout", errTempCheckTimeout, "rcpt", addr, "timeout", se.s.opts.CheckTimeout)
+		case errors.As(err, &drop):
+			// Accepted, not delivered: see below.
+		case errors.As(err, &rf) && rf.Reply != nil && rf.Reason != "":
+			return se.reject(rf.Reason, smtpErr(rf.Reply), "rcpt", addr)
+		case reply.From(err) != nil:
+			return se.reject("recipient_refused", smtpErr(reply.From(err)), "rcpt", addr)
+		default:
 			se.s.log.Error("recipient check failed", "rcpt", addr, "err", err)
-			return smtpErr(reply.New(451, "4.3.0", "Recipient check temporarily unavailable, try again later"))
+			return errTempCheck
 		}
 	}
 	if se.seen[addr] {
@@ -309,6 +310,46 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	se.rcpts = append(se.rcpts, r)
 	return nil
+}
+
+// The verdict of recipient checks that outlived Options.CheckTimeout, and
+// the replies to a check that failed or timed out: the client retries.
+var (
+	errCheckTimeout     = errors.New("recipient checks timed out")
+	errTempCheck        = smtpErr(reply.New(451, "4.3.0", "Recipient check temporarily unavailable, try again later"))
+	errTempCheckTimeout = smtpErr(reply.New(451, "4.3.0", "Recipient check timed out, try again later"))
+)
+
+// checkRecipient runs the recipient checks for rcpt, in order, and returns
+// the first verdict (see extension.RecipientCheck), or errCheckTimeout
+// once Options.CheckTimeout has passed, whether or not the checks honour
+// their context: a slow check costs its recipient a 451, never the session
+// a hang.
+func (s *Server) checkRecipient(tenantName, rcpt string) error {
+	if len(s.opts.RecipientChecks) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CheckTimeout)
+	defer cancel()
+	verdict := make(chan error, 1)
+	go func() {
+		for _, c := range s.opts.RecipientChecks {
+			if err := c.CheckRecipient(ctx, tenantName, rcpt); err != nil {
+				verdict <- err
+				return
+			}
+		}
+		verdict <- nil
+	}()
+	select {
+	case err := <-verdict:
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", errCheckTimeout, ctx.Err())
+		}
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errCheckTimeout, ctx.Err())
+	}
 }
 
 // Data implements smtp.Session.

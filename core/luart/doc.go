@@ -20,7 +20,7 @@
 // Watch on a file change, by the server on SIGHUP or from the admin API)
 // builds the next generation; it becomes current atomically only when
 // every file compiles and loads, a smoke call of every hook succeeds (for
-// every tenant, and shape for every provider), and every Preparer (a plugin
+// every tenant, and shape for every provider), and every extension.Preparer (a plugin
 // with files of its own in the rules directory, such as rules/dkim.lua)
 // loads its files; the plugins switch to them right after. Otherwise the current
 // generation stays and the error, "file:line: message", is logged, counted

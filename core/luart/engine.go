@@ -18,6 +18,7 @@ import (
 
 	"corriere/core/bounce"
 	"corriere/core/event"
+	"corriere/core/extension"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/tenant"
@@ -90,8 +91,8 @@ type Options struct {
 	// Modules are extra Lua modules registered by plugins.
 	Modules []Module
 	// Preparers are the plugins whose files in RulesDir load with every
-	// generation, and refuse it when broken (see Preparer).
-	Preparers []Preparer
+	// generation, and refuse it when broken (see extension.Preparer).
+	Preparers []extension.Preparer
 	// Logger receives load, reload and hook-failure logs. The default value
 	// discards them.
 	Logger *slog.Logger
@@ -256,7 +257,7 @@ func New(opts Options) (*Engine, error) {
 // Check compiles and loads the two directories, smoke-calls every hook and
 // prepares the plugins' files, exactly as a reload would, and returns the
 // first problem as file:line.
-func Check(scriptsDir, rulesDir string, preparers ...Preparer) error {
+func Check(scriptsDir, rulesDir string, preparers ...extension.Preparer) error {
 	_, err := New(Options{ScriptsDir: scriptsDir, RulesDir: rulesDir, Preparers: preparers})
 	return err
 }

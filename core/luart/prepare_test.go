@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"corriere/core/extension"
 )
 
 // filePreparer is a plugin whose policy is one file of the rules
@@ -35,7 +37,7 @@ func TestPreparersJoinTheGeneration(t *testing.T) {
 	data := filepath.Join(rules, "plugin.data")
 	writePolicyFile(t, data, "v1")
 	p := &filePreparer{}
-	e := newEngine(t, Options{ScriptsDir: scripts, RulesDir: rules, Preparers: []Preparer{p}})
+	e := newEngine(t, Options{ScriptsDir: scripts, RulesDir: rules, Preparers: []extension.Preparer{p}})
 	if len(p.committed) != 1 || p.committed[0] != "v1" {
 		t.Fatalf("committed %q at start, want [v1]", p.committed)
 	}
@@ -63,7 +65,7 @@ func TestPreparersJoinTheGeneration(t *testing.T) {
 	}
 
 	writePolicyFile(t, data, "broken")
-	if _, err := New(Options{ScriptsDir: scripts, RulesDir: rules, Preparers: []Preparer{&filePreparer{}}}); !errors.As(err, &se) {
+	if _, err := New(Options{ScriptsDir: scripts, RulesDir: rules, Preparers: []extension.Preparer{&filePreparer{}}}); !errors.As(err, &se) {
 		t.Errorf("New with a broken plugin file: %v, want a *ScriptError", err)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"corriere/core/deliver"
 	"corriere/core/dns"
 	"corriere/core/event"
+	"corriere/core/extension"
 	"corriere/core/ingest"
 	"corriere/core/luart"
 	"corriere/core/plugin"
@@ -202,27 +203,31 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Events.Subscribe(n.suppressRec)
 	closers = append(closers, func() { n.suppressRec.Close() })
 
-	pctx := &plugin.Context{RulesDir: cfg.RulesDir, DataDir: cfg.SpoolDir, Events: n.Events, Tenants: policyTenants{n}}
-	if n.plugins, err = startPlugins(ctx, cfg, pctx, log); err != nil {
-		return nil, err
+	ids := cfg.Plugins
+	if ids == nil {
+		ids = plugin.IDs()
+	}
+	pctx := extension.Context{RulesDir: cfg.RulesDir, DataDir: cfg.SpoolDir, Logger: log, Events: n.Events, Tenants: policyTenants{n}}
+	if n.plugins, err = plugin.Start(ctx, ids, pctx, nil); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	closers = append(closers, func() { closePlugins(n.plugins, log) })
 
 	var modules []luart.Module
-	var preparers []luart.Preparer
-	var stages []ingest.Stage
-	var checks []ingest.RecipientCheck
+	var preparers []extension.Preparer
+	var stages []extension.Stage
+	var checks []extension.RecipientCheck
 	for _, p := range n.plugins {
 		if m, ok := p.(luart.Module); ok {
 			modules = append(modules, m)
 		}
-		if pr, ok := p.(luart.Preparer); ok {
+		if pr, ok := p.(extension.Preparer); ok {
 			preparers = append(preparers, pr)
 		}
-		if s, ok := p.(ingest.Stage); ok {
+		if s, ok := p.(extension.Stage); ok {
 			stages = append(stages, s)
 		}
-		if c, ok := p.(ingest.RecipientCheck); ok {
+		if c, ok := p.(extension.RecipientCheck); ok {
 			checks = append(checks, c)
 		}
 		if s, ok := p.(event.Sink); ok {
@@ -300,7 +305,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		FirstCommandTimeout: cfg.FirstCommandTimeout, DataTimeout: cfg.DataTimeout,
 		InsecureAuthLoopback: cfg.InsecureAuthLoopback, RelayNets: cfg.RelayNets,
 		Tenants: n.Policy, Policy: n.Policy, Stages: stages,
-		RecipientChecks: append([]ingest.RecipientCheck{&suppress.Checker{List: n.Suppression, Tenants: n.Policy, Events: n.Events}}, checks...),
+		RecipientChecks: append([]extension.RecipientCheck{&suppress.Checker{List: n.Suppression, Tenants: n.Policy, Events: n.Events}}, checks...),
 		Spool:           n.Spool, Queue: n.Queue, Events: n.Events, Logger: log,
 		DataMemory: cfg.DataMemory, SpillDir: spillDir,
 	})
@@ -444,52 +449,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return n.stopErr
 }
 
-// startPlugins instantiates and starts the enabled plugins.
-func startPlugins(ctx context.Context, cfg Config, pctx *plugin.Context, log *slog.Logger) ([]any, error) {
-	ids := cfg.Plugins
-	if ids == nil {
-		ids = plugin.IDs()
-	}
-	var out []any
-	for _, id := range ids {
-		p, err := plugin.New(id)
-		if err != nil {
-			closePlugins(out, log)
-			return nil, fmt.Errorf("node: %w", err)
-		}
-		c := *pctx
-		c.Logger = log.With("plugin", id)
-		if pr, ok := p.(plugin.Provisioner); ok {
-			if err := pr.Provision(&c); err != nil {
-				closePlugins(out, log)
-				return nil, fmt.Errorf("node: plugin %s: provision: %w", id, err)
-			}
-		}
-		if v, ok := p.(plugin.Validator); ok {
-			if err := v.Validate(); err != nil {
-				closePlugins(out, log)
-				return nil, fmt.Errorf("node: plugin %s: %w", id, err)
-			}
-		}
-		if s, ok := p.(plugin.Starter); ok {
-			if err := s.Start(ctx); err != nil {
-				closePlugins(out, log)
-				return nil, fmt.Errorf("node: plugin %s: start: %w", id, err)
-			}
-		}
-		out = append(out, p)
-		log.Info("plugin enabled", "plugin", id)
-	}
-	return out, nil
-}
-
+// closePlugins closes the plugins in the reverse order of their start and
+// logs what fails: at shutdown there is no one else to tell.
 func closePlugins(ps []any, log *slog.Logger) {
-	for i := len(ps) - 1; i >= 0; i-- {
-		if c, ok := ps[i].(interface{ Close() error }); ok {
-			if err := c.Close(); err != nil {
-				log.Error("plugin close", "err", err)
-			}
-		}
+	if err := plugin.Close(ps); err != nil {
+		log.Error("plugin close", "err", err)
 	}
 }
 

@@ -1,28 +1,29 @@
 // Package plugin is the registry through which Go extensions join the core
-// without the core knowing them by name.
+// without the core knowing them by name, and the driver of their
+// lifecycle. What a plugin may implement, and when each part is called,
+// is in core/extension.
 //
 // A plugin package calls Register in its init function with a namespaced ID
 // ("dkim", "tracking", "shared.redis") and a factory without side effects.
 // cmd/corriere blank-imports plugins/all, which imports the shipped set. At
-// start the node instantiates every registered plugin and drives its
-// lifecycle through optional interfaces, in this order: Provisioner,
-// Validator, Starter, and io.Closer at shutdown. What a plugin extends is
-// found by type assertion against the small interfaces declared where they
-// are used (for example an ingest stage or a Lua module). A plugin that
-// keeps policy of its own in the rules directory implements luart.Preparer,
-// so that its files load, and are refused, together with each policy
-// generation instead of after it.
+// start the node calls Start, which instantiates the enabled plugins and
+// drives each through the optional lifecycle interfaces, in this order:
+// extension.Provisioner, extension.Validator, extension.Starter; Close
+// calls io.Closer at shutdown. What a plugin extends is then found by type
+// assertion against the contracts of core/extension (an ingest stage, a
+// recipient check, a Lua module...).
 package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"sync"
 
-	"corriere/core/event"
-	"corriere/core/tenant"
+	"corriere/core/extension"
 )
 
 // Factory makes a new, unprovisioned instance of a plugin.
@@ -70,38 +71,63 @@ func New(id string) (any, error) {
 	return f(), nil
 }
 
-// Context is what a plugin may use while provisioning.
-type Context struct {
-	// RulesDir is the policy data directory (key files, tables).
-	RulesDir string
-	// DataDir is the node's state directory (the spool lives under it).
-	DataDir string
-	// Logger logs with the plugin's ID attached.
-	Logger *slog.Logger
-	// Events is the node's event bus.
-	Events *event.Bus
-	// Tenants looks tenants up in the policy in force. It answers from the
-	// moment the node accepts mail (it is provisioned before the policy is
-	// loaded); nil where no node runs, as in `corriere rules check`.
-	Tenants tenant.Directory
-	// Config is the plugin's section of the configuration file, if any.
-	Config map[string]any
+// Start instantiates the plugins ids, in order, and takes each through its
+// lifecycle before the next: Provision, with a copy of base whose Logger
+// names the plugin and whose Config is configs[id]; Validate; Start, with
+// ctx. It returns the plugins in the order of ids. When one fails, the
+// plugins already started are closed (see Close) and the error names the
+// plugin and the step. A nil base.Logger is slog.Default().
+func Start(ctx context.Context, ids []string, base extension.Context, configs map[string]map[string]any) ([]any, error) {
+	log := base.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var out []any
+	fail := func(err error) ([]any, error) {
+		if cerr := Close(out); cerr != nil {
+			log.Error("plugin close", "err", cerr)
+		}
+		return nil, err
+	}
+	for _, id := range ids {
+		p, err := New(id)
+		if err != nil {
+			return fail(err)
+		}
+		c := base
+		c.Logger = log.With("plugin", id)
+		c.Config = configs[id]
+		if pr, ok := p.(extension.Provisioner); ok {
+			if err := pr.Provision(&c); err != nil {
+				return fail(fmt.Errorf("plugin %s: provision: %w", id, err))
+			}
+		}
+		if v, ok := p.(extension.Validator); ok {
+			if err := v.Validate(); err != nil {
+				return fail(fmt.Errorf("plugin %s: %w", id, err))
+			}
+		}
+		if s, ok := p.(extension.Starter); ok {
+			if err := s.Start(ctx); err != nil {
+				return fail(fmt.Errorf("plugin %s: start: %w", id, err))
+			}
+		}
+		out = append(out, p)
+		log.Info("plugin enabled", "plugin", id)
+	}
+	return out, nil
 }
 
-// Provisioner is implemented by plugins that set themselves up from the
-// context (read keys, open files).
-type Provisioner interface {
-	Provision(ctx *Context) error
-}
-
-// Validator is implemented by plugins that check their configuration after
-// provisioning.
-type Validator interface {
-	Validate() error
-}
-
-// Starter is implemented by plugins that run background work; the context
-// ends at shutdown.
-type Starter interface {
-	Start(ctx context.Context) error
+// Close closes the plugins that implement io.Closer, in the reverse order
+// of plugins, and returns their errors joined.
+func Close(plugins []any) error {
+	var errs []error
+	for i := len(plugins) - 1; i >= 0; i-- {
+		if c, ok := plugins[i].(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

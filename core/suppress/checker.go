@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"corriere/core/event"
-	"corriere/core/ingest"
+	"corriere/core/extension"
 	"corriere/core/reply"
 	"corriere/core/tenant"
 )
@@ -22,14 +22,14 @@ const (
 const maxReasonInReply = 160
 
 // Checker consults the list at RCPT TO; it implements
-// ingest.RecipientCheck.
+// extension.RecipientCheck.
 //
 // A suppressed recipient of a tenant in ModeReject (and of an unknown
 // tenant, or of relayed mail) is refused with 550 5.1.1 and a sentence
 // naming the tenant, the date, the category and the reason, and how to undo
 // it; ingest counts the refusal as "suppressed", and the Checker emits an
 // event.Suppressed with the reply and no message ID. A suppressed recipient
-// of a tenant in ModeDrop gets an ingest.Drop: it is accepted and not
+// of a tenant in ModeDrop gets an extension.Drop: it is accepted and not
 // delivered, and ingest emits the event.Suppressed, with the message ID,
 // once the message is accepted. So every suppression hit is exactly one
 // event.Suppressed; the refusals are, in addition, ingest's rejections.
@@ -43,7 +43,7 @@ type Checker struct {
 	Events *event.Bus
 }
 
-// CheckRecipient implements ingest.RecipientCheck. A storage error is
+// CheckRecipient implements extension.RecipientCheck. A storage error is
 // returned as is, which ingest answers with 451 4.3.0.
 func (c *Checker) CheckRecipient(_ context.Context, tenantName, rcpt string) error {
 	e, ok, err := c.List.Lookup(tenantName, rcpt)
@@ -55,13 +55,13 @@ func (c *Checker) CheckRecipient(_ context.Context, tenantName, rcpt string) err
 	}
 	if c.Tenants != nil {
 		if t, ok := c.Tenants.Lookup(tenantName); ok && t.SuppressionMode == ModeDrop {
-			return &ingest.Drop{Category: e.Category, Reason: dropReason(e)}
+			return &extension.Drop{Category: e.Category, Reason: dropReason(e)}
 		}
 	}
 	r := RefusalReply(e)
 	c.Events.Emit(&event.Event{Type: event.Suppressed, Recipient: e.Address, Tenant: tenantName,
 		Category: e.Category, Reason: "refused at RCPT: " + why(e), Reply: r.String()})
-	return &ingest.Refusal{Reason: "suppressed", Reply: r}
+	return &extension.Refusal{Reason: "suppressed", Reply: r}
 }
 
 // RefusalReply is the answer to RCPT TO for a suppressed recipient, such as
@@ -113,4 +113,4 @@ func printable(s string, max int) string {
 	return s
 }
 
-var _ ingest.RecipientCheck = (*Checker)(nil)
+var _ extension.RecipientCheck = (*Checker)(nil)

@@ -15,6 +15,7 @@ import (
 
 	"corriere/core/event"
 	"corriere/core/event/eventtest"
+	"corriere/core/extension"
 	"corriere/core/ingest"
 	"corriere/core/policy"
 	"corriere/core/reply"
@@ -51,7 +52,7 @@ func TestCheckerReject(t *testing.T) {
 			}
 			continue
 		}
-		var rf *ingest.Refusal
+		var rf *extension.Refusal
 		if !errors.As(err, &rf) || rf.Reason != "suppressed" || !strings.HasPrefix(rf.Reply.String(), tc.want) {
 			t.Errorf("%s %s: %v\nwant %s", tc.tenant, tc.rcpt, err, tc.want)
 		}
@@ -98,7 +99,7 @@ func TestCheckerDropOverSMTP(t *testing.T) {
 	q := &queued{}
 	srv, err := ingest.New(ingest.Options{
 		Hostname: "mta.test", InsecureAuthLoopback: true, Tenants: tenants, Policy: &policy.Default{},
-		RecipientChecks: []ingest.RecipientCheck{&Checker{List: l, Tenants: tenants, Events: bus}},
+		RecipientChecks: []extension.RecipientCheck{&Checker{List: l, Tenants: tenants, Events: bus}},
 		Spool:           sp, Queue: q, Events: bus,
 	})
 	if err != nil {

@@ -13,10 +13,10 @@
 //
 // Three parts use the list:
 //
-//   - Checker implements ingest.RecipientCheck: a suppressed recipient is
+//   - Checker implements extension.RecipientCheck: a suppressed recipient is
 //     refused at RCPT with 550 5.1.1 and a sentence naming the reason and
 //     the date, or, for tenants whose SuppressionMode is "drop", accepted
-//     and not delivered (ingest.Drop). Both emit an event.Suppressed.
+//     and not delivered (extension.Drop). Both emit an event.Suppressed.
 //   - Recorder is an event.Sink that adds addresses on hard bounces and
 //     complaints, off the emitting goroutine.
 //   - AdminHandlers serve list, add, remove, import and export over the

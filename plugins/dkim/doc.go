@@ -30,7 +30,7 @@
 //
 // # Keys and reloads
 //
-// The plugin is a luart.Preparer: the policy engine has it read
+// The plugin is an extension.Preparer: the policy engine has it read
 // rules/dkim.lua for every new policy generation, at start and on every
 // reload, in a fresh sandboxed Lua state (base, string and table only, under
 // a time limit), with the key files it names (PEM, PKCS#8, or PKCS#1 for

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
-	"corriere/core/ingest"
+	"corriere/core/extension"
 	"corriere/core/luart"
 	"corriere/core/message"
 	"corriere/core/plugin"
@@ -34,7 +34,7 @@ type Plugin struct {
 // Provision takes the plugin's logger. The plugin takes no configuration
 // section: what signs is policy, in rules/dkim.lua, which the policy engine
 // loads with each generation through Prepare.
-func (p *Plugin) Provision(ctx *plugin.Context) error {
+func (p *Plugin) Provision(ctx *extension.Context) error {
 	if len(ctx.Config) > 0 {
 		return errors.New("dkim: the plugin takes no configuration; keys and domains are in rules/" + FileName)
 	}
@@ -43,7 +43,7 @@ func (p *Plugin) Provision(ctx *plugin.Context) error {
 	return nil
 }
 
-// Prepare implements luart.Preparer: it reads rules/dkim.lua in rulesDir and
+// Prepare implements extension.Preparer: it reads rules/dkim.lua in rulesDir and
 // the key files it names, and returns a commit that makes them the signing
 // set in one atomic step. A broken file or key is a *luart.ScriptError at
 // the line of rules/dkim.lua at fault, which refuses the whole policy
@@ -97,7 +97,7 @@ func (p *Plugin) logLoaded(log *slog.Logger, r *Rules) {
 		"keys", keys, "active", active)
 }
 
-// Process implements ingest.Stage: it signs m (see Rules.Sign). A key that
+// Process implements extension.Stage: it signs m (see Rules.Sign). A key that
 // fails to sign is an error, so the message is refused with a temporary
 // failure rather than sent unsigned.
 func (p *Plugin) Process(_ context.Context, m *message.Message) error {
@@ -117,13 +117,13 @@ func (p *Plugin) Process(_ context.Context, m *message.Message) error {
 	return nil
 }
 
-// StageOrder implements ingest.StageOrderer: signing comes after every stage
+// StageOrder implements extension.StageOrderer: signing comes after every stage
 // that changes the message.
-func (p *Plugin) StageOrder() int { return ingest.SignOrder }
+func (p *Plugin) StageOrder() int { return extension.SignOrder }
 
 var (
-	_ plugin.Provisioner  = (*Plugin)(nil)
-	_ luart.Preparer      = (*Plugin)(nil)
-	_ ingest.StageOrderer = (*Plugin)(nil)
-	_ ingest.Stage        = (*Plugin)(nil)
+	_ extension.Provisioner  = (*Plugin)(nil)
+	_ extension.Preparer     = (*Plugin)(nil)
+	_ extension.StageOrderer = (*Plugin)(nil)
+	_ extension.Stage        = (*Plugin)(nil)
 )

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"corriere/core/ingest"
+	"corriere/core/extension"
 	"corriere/core/luart"
 	"corriere/core/plugin"
 	"corriere/core/tenant"
@@ -54,7 +54,7 @@ func provision(t *testing.T, dir string, logs *syncBuffer) *Plugin {
 	if !ok {
 		t.Fatalf("plugin dkim is a %T", p)
 	}
-	if err := pl.Provision(&plugin.Context{RulesDir: dir, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}); err != nil {
+	if err := pl.Provision(&extension.Context{RulesDir: dir, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}); err != nil {
 		t.Fatal(err)
 	}
 	commit, err := pl.Prepare(dir)
@@ -68,8 +68,8 @@ func provision(t *testing.T, dir string, logs *syncBuffer) *Plugin {
 func TestPluginProvision(t *testing.T) {
 	var logs syncBuffer
 	p := provision(t, rulesDir(t, rulesWith("e1", "ed1")), &logs)
-	if p.StageOrder() != ingest.SignOrder {
-		t.Errorf("StageOrder = %d, want ingest.SignOrder", p.StageOrder())
+	if p.StageOrder() != extension.SignOrder {
+		t.Errorf("StageOrder = %d, want extension.SignOrder", p.StageOrder())
 	}
 	m := newMessage(t, testMessage, "")
 	if err := p.Process(context.Background(), m); err != nil {
@@ -101,7 +101,7 @@ func TestPluginWithoutRulesFile(t *testing.T) {
 
 func TestPluginRefusesBrokenRulesAndConfig(t *testing.T) {
 	p := new(Plugin)
-	if err := p.Provision(&plugin.Context{RulesDir: t.TempDir(), Config: map[string]any{"key": "x"}}); err == nil {
+	if err := p.Provision(&extension.Context{RulesDir: t.TempDir(), Config: map[string]any{"key": "x"}}); err == nil {
 		t.Error("Provision accepted a configuration section")
 	}
 	tests := []struct {
@@ -280,7 +280,7 @@ func TestPluginNeverSignsAnotherTenantsDomain(t *testing.T) {
 		"bolt": {Name: "bolt", SenderDomains: []string{"bolt.example"}},
 		"shop": {Name: "shop", SenderDomains: []string{"shop.test"}},
 	}
-	if err := pl.Provision(&plugin.Context{RulesDir: dir, Logger: slog.New(slog.DiscardHandler), Tenants: tenants}); err != nil {
+	if err := pl.Provision(&extension.Context{RulesDir: dir, Logger: slog.New(slog.DiscardHandler), Tenants: tenants}); err != nil {
 		t.Fatal(err)
 	}
 	commit, err := pl.Prepare(dir)
