@@ -79,7 +79,7 @@ Examples:
 func runDemo(ctx context.Context, args []string) int {
 	fs := newFlagSet("demo", "demo [flags]", demoDescription)
 	opts := demo.Options{}
-	fs.IntVar(&opts.Messages, "messages", 2500, "workload size: about this many messages as mailboxes receive them (at least 20)")
+	fs.IntVar(&opts.Messages, "messages", 2500, "workload size, counted as mailboxes receive it: about this many recipients, in fewer messages since a newsletter has many recipients (at least 20)")
 	fs.DurationVar(&opts.Duration, "duration", 55*time.Second, "stop after this long and report what is still queued")
 	fs.StringVar(&opts.WorldPath, "world", "", "simulated world `file` (see corriere sim); default: the world built into the binary")
 	fs.StringVar(&opts.KeepDir, "keep", "", "keep the whole workspace in this new or empty `directory` (default: a temporary one, of which only the logs are kept)")

@@ -210,7 +210,8 @@ func (d *run) summary(r *Report) {
 	rows, total := tally(v, subs, d.wl)
 	writeTable(w, rows, total)
 
-	fmt.Fprintln(w, "\nWhat the simulated providers saw:")
+	fmt.Fprintln(w, "\nWhat the simulated providers saw (named as in the world file; the table above names them as Corriere's")
+	fmt.Fprintln(w, "rules/providers.lua does, and a domain it has no entry for by the domain):")
 	var st strings.Builder
 	if err := d.sim.WriteStats(&st); err == nil {
 		for line := range strings.Lines(st.String()) {
@@ -243,7 +244,9 @@ func (d *run) summary(r *Report) {
 	if r.NotSubmitted > 0 {
 		line(2, "not submitted (the run ended first)", r.NotSubmitted, "")
 	}
-	fmt.Fprintf(w, "  DSNs: %d queued, %d delivered to the senders, %d still queued\n", r.DSNs, r.DSNsDelivered, r.DSNs-r.DSNsDelivered)
+	fmt.Fprintf(w, "  DSNs: %d queued, %d delivered (%d at the senders' MX above; %d to re-enveloping tenants' authors at their\n"+
+		"        providers, class dsn in the first table), %d still queued\n",
+		r.DSNs, r.DSNsDelivered, d.in.dsns, max(0, r.DSNsDelivered-d.in.dsns), r.DSNs-r.DSNsDelivered)
 
 	fmt.Fprintf(w, "\nEvent log: %s (one JSON object per line)\nLog:       %s\n", r.EventLog, d.ws.log)
 	if d.ws.temp {
