@@ -47,3 +47,9 @@ func idTime(t time.Time) string {
 	}
 	return string(out[:])
 }
+
+// IDBefore returns the smallest ID made at t: every ID made before t sorts
+// before it, so it bounds a Selector to messages received before t.
+func IDBefore(t time.Time) string {
+	return idTime(t)
+}

@@ -28,6 +28,7 @@ const (
 	prefixEntry     = 'r'
 	prefixKeyspace  = 'x'
 	prefixBounceRef = 'b'
+	prefixIndex     = 'i'
 )
 
 // ErrNotFound is returned for a message that is not in the spool.
@@ -171,6 +172,10 @@ func Open(opts Options) (*Spool, error) {
 	}
 	s := &Spool{db: db, log: opts.Logger, space: sp, memTableSize: po.MemTableSize, remaining: map[string]int{},
 		dir: opts.Dir, fileThreshold: opts.FileThreshold}
+	if err := s.buildIndex(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
 	s.reclaimCtx, s.reclaimStop = context.WithCancel(context.Background())
 	sp.low = s.reclaim
 	go sp.run()
@@ -425,7 +430,8 @@ func (s *Spool) Scan(fn func(meta *Meta, entries []*Entry) error) error {
 func (s *Spool) deleteMessage(id string) error {
 	b := s.db.NewBatch()
 	defer b.Close()
-	_ = b.Delete(metaKey(id), nil) // Batch.Delete fails only on a closed batch
+	_ = b.Delete(tenantKey(s.tenantOf(id), id), nil) // Batch.Delete fails only on a closed batch
+	_ = b.Delete(metaKey(id), nil)
 	_ = b.Delete(contentKey(id), nil)
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("spool: delete %s: %w", id, err)
@@ -485,6 +491,7 @@ func (b *Batch) Put(m *message.Message, due time.Time) (*Meta, []*Entry, error) 
 		_ = b.b.Set(contentKey(m.ID), m.Bytes(), nil) // Batch.Set fails only on a closed batch
 	}
 	_ = b.b.Set(metaKey(m.ID), mb, nil)
+	_ = b.b.Set(tenantKey(m.Tenant, m.ID), nil, nil)
 	if m.Author != "" {
 		if err := b.putBounceRef(m); err != nil {
 			return nil, nil, err
@@ -531,6 +538,7 @@ func (b *Batch) Remove(e *Entry) {
 	}
 	b.s.mu.Unlock()
 	if last {
+		_ = b.b.Delete(tenantKey(b.s.tenantOf(e.MsgID), e.MsgID), nil)
 		_ = b.b.Delete(metaKey(e.MsgID), nil)
 		_ = b.b.Delete(contentKey(e.MsgID), nil)
 		b.finished = append(b.finished, e.MsgID)
