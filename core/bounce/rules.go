@@ -1,17 +1,16 @@
 package bounce
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"corriere/core/event"
+	"corriere/core/luadata"
 	"corriere/core/policy"
 	"corriere/core/reply"
 )
@@ -77,41 +76,18 @@ func RulesFromLua(v lua.LValue) (*Rules, error) {
 	return decodeRules(v, "bounce rules")
 }
 
-// LoadRulesFile runs a rules file in a fresh, sandboxed Lua state (only the
-// base, string and table libraries, without dofile, loadfile or require)
-// and decodes the table it returns. A file that runs for more than five
-// seconds is stopped. Errors name the file, and the rule at fault.
+// LoadRulesFile runs a rules file once in a fresh Lua sandbox (see
+// core/luadata: no file access, no code loading, bounded string functions,
+// stopped after luadata.DefaultTimeout) and decodes the table it returns.
+// A file that cannot compile or run is an error wrapping a *luadata.Error
+// at the line at fault; a rule that cannot be decoded is named with its
+// number, after the file's path.
 func LoadRulesFile(path string) (*Rules, error) {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
-	defer L.Close()
-	for _, lib := range []struct {
-		name string
-		open lua.LGFunction
-	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}} {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	for _, name := range []string{"dofile", "loadfile", "require", "module"} {
-		L.SetGlobal(name, lua.LNil)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	L.SetContext(ctx)
-	fn, err := L.LoadFile(path)
+	t, err := luadata.LoadFile(path, luadata.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("bounce: load rules %s: %w", path, err)
+		return nil, fmt.Errorf("bounce: load rules: %w", err)
 	}
-	L.Push(fn)
-	if err := L.PCall(0, 1, nil); err != nil {
-		// The Lua message names file and line; the Go stack trace that
-		// gopher-lua appends would only be noise in an operator's log.
-		if apiErr, ok := err.(*lua.ApiError); ok && apiErr.Object != nil {
-			return nil, fmt.Errorf("bounce: run rules %s: %s", path, apiErr.Object.String())
-		}
-		return nil, fmt.Errorf("bounce: run rules %s: %w", path, err)
-	}
-	return decodeRules(L.Get(-1), path)
+	return decodeRules(t, path)
 }
 
 // ruleFields are the keys a rule table may have.

@@ -71,8 +71,12 @@ func TestLoadRulesFile(t *testing.T) {
 		{"no os", `os.exit(1) return {}`, "with key 'exit'"},
 		{"no dofile", `dofile("/etc/passwd") return {}`, "bad.lua:1: attempt to call a non-function object"},
 		{"no require", `require("os") return {}`, "attempt to call a non-function object"},
-		{"syntax", `return {`, "bad.lua"},
+		{"syntax", `return {`, "bad.lua:1: syntax error at end of file"},
 		{"bad rule", `return { {} }`, "bad.lua: rule 1: category missing"},
+		{"no load", "local f = load(function() return nil end)\nreturn {}", "bad.lua:1: attempt to call a non-function object"},
+		{"no loadstring", "\nlocal f = loadstring('return {}')\nreturn f()", "bad.lua:2: attempt to call a non-function object"},
+		{"huge string.rep", "local s = string.rep('x', 1e9)\nreturn {}", "bad.lua:1: string.rep: result longer than 1048576 bytes"},
+		{"huge rep as a method", "return { { category = 'blocked', text = { ('x'):rep(2e9) } } }", "bad.lua:1: string.rep: result longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

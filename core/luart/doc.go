@@ -57,9 +57,10 @@
 //
 // # Sandbox and budgets
 //
-// Scripts get the base library without dofile, loadfile, load, loadstring,
-// require (replaced), module, print, collectgarbage, getfenv and setfenv;
-// string, table and math. There is no os, io,
+// Scripts run in the sandbox of core/luadata, the one every Lua file of
+// Corriere runs in: the base library without dofile, loadfile, load,
+// loadstring, require (replaced), module, print, collectgarbage, getfenv
+// and setfenv; string, table and math. There is no os, io,
 // debug, coroutine or package library, and require serves only the modules
 // below: there is no file-system search path. The sandbox guards against
 // mistakes in a script (a loop, a nil, a typo), not against its author,

@@ -19,6 +19,7 @@ import (
 	"corriere/core/bounce"
 	"corriere/core/event"
 	"corriere/core/extension"
+	"corriere/core/luadata"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/tenant"
@@ -74,7 +75,8 @@ type Options struct {
 	// key. The default value is CallTimeout/50, at least 2ms.
 	QuarantineTimeout time.Duration
 	// LoadTimeout is the time budget for preparing one Lua state (running
-	// every policy file once). The default value is 2s.
+	// every policy file once). The default value is luadata.DefaultTimeout
+	// (2s), the deadline of every Lua data file.
 	LoadTimeout time.Duration
 	// PoolSize is how many Lua states a generation may prepare, and so how
 	// many hook calls run at once; further calls wait for a free state,
@@ -135,7 +137,7 @@ func (o *Options) EnsureDefaults() {
 		o.QuarantineTimeout = max(o.CallTimeout/50, 2*time.Millisecond)
 	}
 	if o.LoadTimeout <= 0 {
-		o.LoadTimeout = 2 * time.Second
+		o.LoadTimeout = luadata.DefaultTimeout
 	}
 	if o.PoolSize <= 0 {
 		o.PoolSize = 2 * runtime.GOMAXPROCS(0)

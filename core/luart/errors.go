@@ -2,13 +2,9 @@ package luart
 
 import (
 	"errors"
-	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 
-	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/parse"
+	"corriere/core/luadata"
 )
 
 // ErrBudget is wrapped by a HookError when a hook ran out of its time
@@ -20,38 +16,11 @@ var ErrBudget = errors.New("time budget exceeded")
 var ErrMemoryBudget = errors.New("memory budget exceeded")
 
 // ScriptError is a failure at a position in a policy file: a syntax error,
-// an error raised while a file loads, or an error raised by a hook. Its
-// string form is "file:line: message", the form editors jump to.
-type ScriptError struct {
-	// File is the path of the file as the engine read it (for example
-	// "scripts/classify.lua").
-	File string
-	// Line is the 1-based line, or 0 when the failure has no line (a
-	// missing file, a value of the wrong type returned by a whole file).
-	Line int
-	// Msg says what went wrong.
-	Msg string
-}
-
-// Error formats e as "file:line: message".
-func (e *ScriptError) Error() string {
-	switch {
-	case e.File == "":
-		return e.Msg
-	case e.Line == 0:
-		return e.File + ": " + e.Msg
-	default:
-		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
-	}
-}
-
-// Pos returns "file:line", or the file alone when the line is unknown.
-func (e *ScriptError) Pos() string {
-	if e.Line == 0 {
-		return e.File
-	}
-	return e.File + ":" + strconv.Itoa(e.Line)
-}
+// an error raised while a file loads, or an error raised by a hook. It is
+// the one error type of Lua files in Corriere (luadata.Error), so the
+// plugins' data files report the same way; its string form is
+// "file:line: message", the form editors jump to.
+type ScriptError = luadata.Error
 
 // HookError is the failure of one hook call. The Policy methods return it;
 // the core maps any error to the safe outcome of the method (a temporary
@@ -99,54 +68,4 @@ func (e *HookError) Unwrap() []error {
 		return []error{e.Err, ErrMemoryBudget}
 	}
 	return []error{e.Err}
-}
-
-// positioned matches the "file:line: message" prefix gopher-lua puts on
-// runtime errors raised in Lua code, and the "file: message" of errors
-// about a whole file.
-var positioned = regexp.MustCompile(`^([^\s:"]+\.lua):(?:(\d+):)? ?(.*)$`)
-
-// luaError turns an error from a protected gopher-lua call into a
-// *ScriptError, keeping the position of the Lua code that raised it and
-// dropping the stack traceback (one line per event in the logs).
-func luaError(err error) *ScriptError {
-	var se *ScriptError
-	if errors.As(err, &se) {
-		return se
-	}
-	msg := err.Error()
-	var api *lua.ApiError
-	if errors.As(err, &api) {
-		if api.Cause != nil {
-			return luaError(api.Cause)
-		}
-		msg = api.Object.String()
-	}
-	msg, _, _ = strings.Cut(strings.TrimSpace(msg), "\nstack traceback:")
-	if m := positioned.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[2])
-		return &ScriptError{File: m[1], Line: line, Msg: m[3]}
-	}
-	return &ScriptError{Msg: msg}
-}
-
-// syntaxError turns a parse or compile error into a *ScriptError for file.
-func syntaxError(file string, lastLine int, err error) *ScriptError {
-	var pe *parse.Error
-	if errors.As(err, &pe) {
-		line := pe.Pos.Line
-		msg := pe.Message
-		if line <= 0 {
-			line = lastLine
-			msg += " at end of file"
-		} else if pe.Token != "" {
-			msg += " near '" + pe.Token + "'"
-		}
-		return &ScriptError{File: file, Line: line, Msg: msg}
-	}
-	var ce *lua.CompileError
-	if errors.As(err, &ce) {
-		return &ScriptError{File: file, Line: ce.Line, Msg: ce.Message}
-	}
-	return &ScriptError{File: file, Msg: fmt.Sprint(err)}
 }

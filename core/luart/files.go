@@ -1,7 +1,6 @@
 package luart
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -13,7 +12,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/parse"
+
+	"corriere/core/luadata"
 )
 
 // kind says what a policy file is, by where it lives.
@@ -118,18 +118,11 @@ func compileFile(path string, k kind) (*source, error) {
 	if err != nil {
 		return nil, &ScriptError{File: path, Msg: err.Error()}
 	}
-	chunk, err := parse.Parse(bytes.NewReader(data), path)
-	if err != nil || chunk == nil && len(bytes.TrimSpace(data)) > 0 {
-		if err == nil {
-			err = errors.New("cannot parse file")
-		}
-		return nil, syntaxError(path, bytes.Count(data, []byte("\n"))+1, err)
-	}
-	proto, err := lua.Compile(chunk, path)
+	chunk, err := luadata.Compile(path, data)
 	if err != nil {
-		return nil, syntaxError(path, 0, err)
+		return nil, err
 	}
-	src.proto = proto
+	src.proto = chunk.Proto
 	src.sum = sha256.Sum256(data)
 	return src, nil
 }

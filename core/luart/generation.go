@@ -10,6 +10,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"corriere/core/bounce"
+	"corriere/core/luadata"
 	"corriere/core/policy"
 	"corriere/core/tenant"
 )
@@ -153,7 +154,7 @@ func (g *generation) loadData(st *state) error {
 		L.Push(L.G.Global.RawGetString("require"))
 		L.Push(lua.LString(name))
 		if err := L.PCall(1, 1, nil); err != nil {
-			return nil, luaError(err)
+			return nil, luadata.FromLua(err)
 		}
 		t, _ := L.Get(-1).(*lua.LTable)
 		L.Pop(1)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"corriere/core/luadata"
 )
 
 // hookID names a hook; hookNames are their Lua names.
@@ -187,7 +189,7 @@ func runFile(L *lua.LState, src *source, env *lua.LTable) error {
 	fn.Env = env
 	L.Push(fn)
 	if err := L.PCall(0, 0, nil); err != nil {
-		return luaError(err)
+		return luadata.FromLua(err)
 	}
 	return nil
 }
@@ -244,7 +246,7 @@ func (st *state) call(ctx context.Context, fn *lua.LFunction, args ...lua.LValue
 			if cause == stopCanceled {
 				return nil, fmt.Errorf("luart: call abandoned: %w", context.Cause(ctx))
 			}
-			se := luaError(err)
+			se := luadata.FromLua(err)
 			if cause == stopMemory {
 				se.Msg = fmt.Sprintf("stopped holding more than %d bytes (memory budget exceeded)", opts.CallMemory)
 			} else {
@@ -252,7 +254,7 @@ func (st *state) call(ctx context.Context, fn *lua.LFunction, args ...lua.LValue
 			}
 			return nil, &budgetError{ScriptError: se, memory: cause == stopMemory}
 		}
-		se := luaError(err)
+		se := luadata.FromLua(err)
 		if api != nil && api.Type == lua.ApiErrorPanic {
 			se.Msg = "Go function panicked: " + se.Msg
 		}

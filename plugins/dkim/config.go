@@ -1,10 +1,7 @@
 package dkim
 
 import (
-	"bytes"
-	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -16,23 +13,18 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
-	"github.com/yuin/gopher-lua/parse"
 
 	"corriere/core/address"
+	"corriere/core/luadata"
 	"corriere/core/tenant"
 )
 
 // FileName is the name of the policy file, in the rules directory, that says
 // which keys sign which mail.
 const FileName = "dkim.lua"
-
-// loadTimeout bounds running rules/dkim.lua: it is data, so a file that runs
-// longer has a loop by mistake.
-const loadTimeout = 2 * time.Second
 
 // defaultHeaders are the fields signed when present, used when rules/dkim.lua
 // gives no headers list: what a reader sees (From, Subject, the addresses,
@@ -58,26 +50,6 @@ var defaultOversign = []string{
 	"From", "Sender", "Reply-To", "To", "Cc", "Subject", "MIME-Version",
 	"Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe",
 	"List-Unsubscribe-Post",
-}
-
-// Error is a problem in rules/dkim.lua or in a key file it names, reported at
-// the line of rules/dkim.lua that names it. Its string form is
-// "file:line: message", the form editors jump to.
-type Error struct {
-	// File is the path of rules/dkim.lua as read.
-	File string
-	// Line is the 1-based line, or 0 when no line applies.
-	Line int
-	// Msg says what is wrong.
-	Msg string
-}
-
-// Error formats e as "file:line: message".
-func (e *Error) Error() string {
-	if e.Line == 0 {
-		return e.File + ": " + e.Msg
-	}
-	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
 }
 
 // Rules is rules/dkim.lua with its keys read: which domain signs which
@@ -121,10 +93,12 @@ type key struct {
 	line      int // where rules/dkim.lua names it
 }
 
-// Load reads FileName in rulesDir and every key file it names. A missing
-// rules file is an error wrapping fs.ErrNotExist; every other problem is an
-// *Error with the line of rules/dkim.lua at fault. log receives a warning
-// for each key file that group or others may read; nil discards them.
+// Load reads FileName in rulesDir and every key file it names. The file
+// runs in the sandbox of core/luadata, under its default deadline. A
+// missing rules file is an error wrapping fs.ErrNotExist; every other
+// problem is a *luadata.Error with the line of rules/dkim.lua at fault. log
+// receives a warning for each key file that group or others may read; nil
+// discards them.
 func Load(rulesDir string, log *slog.Logger) (*Rules, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -134,96 +108,17 @@ func Load(rulesDir string, log *slog.Logger) (*Rules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dkim: %w", err)
 	}
-	chunk, err := parse.Parse(bytes.NewReader(src), file)
-	if err != nil {
-		return nil, syntaxError(file, bytes.Count(src, []byte("\n"))+1, err)
-	}
-	proto, err := lua.Compile(chunk, file)
-	if err != nil {
-		return nil, syntaxError(file, 0, err)
-	}
-	lines, retLine := indexLines(chunk)
-	rd := &reader{file: file, dir: rulesDir, lines: lines, retLine: retLine, log: log}
-	v, err := run(file, proto)
+	chunk, err := luadata.Compile(file, src)
 	if err != nil {
 		return nil, err
 	}
-	t, ok := v.(*lua.LTable)
-	if !ok {
-		return nil, &Error{File: file, Line: retLine, Msg: fmt.Sprintf("the file must return a table, not %s", v.Type())}
+	t, err := luadata.Run(chunk, luadata.Options{})
+	if err != nil {
+		return nil, err
 	}
+	lines, retLine := indexLines(chunk.Stmts)
+	rd := &reader{file: file, dir: rulesDir, lines: lines, retLine: retLine, log: log}
 	return rd.rules(t)
-}
-
-// run executes the compiled file in a fresh sandbox (base without file and
-// code loading, string, table) and returns what it returns.
-func run(file string, proto *lua.FunctionProto) (lua.LValue, error) {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 100, RegistryMaxSize: 64 * 1024})
-	defer L.Close()
-	for _, lib := range []struct {
-		name string
-		open lua.LGFunction
-	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}} {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "module", "require",
-		"collectgarbage", "print", "_printregs", "getfenv", "setfenv", "newproxy"} {
-		L.G.Global.RawSetString(name, lua.LNil)
-	}
-	if str, ok := L.G.Global.RawGetString(lua.StringLibName).(*lua.LTable); ok {
-		str.RawSetString("rep", lua.LNil) // data has no use for it, and it can exhaust memory
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
-	defer cancel()
-	L.SetContext(ctx)
-	L.Push(L.NewFunctionFromProto(proto))
-	if err := L.PCall(0, 1, nil); err != nil {
-		if ctx.Err() != nil {
-			return nil, &Error{File: file, Msg: fmt.Sprintf("still running after %v: a data file must not loop", loadTimeout)}
-		}
-		return nil, runtimeError(file, err)
-	}
-	return L.Get(-1), nil
-}
-
-// syntaxError turns a parse or compile error into an *Error.
-func syntaxError(file string, lastLine int, err error) *Error {
-	var pe *parse.Error
-	if errors.As(err, &pe) {
-		if pe.Pos.Line <= 0 {
-			return &Error{File: file, Line: lastLine, Msg: pe.Message + " at end of file"}
-		}
-		msg := pe.Message
-		if pe.Token != "" {
-			msg += " near '" + pe.Token + "'"
-		}
-		return &Error{File: file, Line: pe.Pos.Line, Msg: msg}
-	}
-	var ce *lua.CompileError
-	if errors.As(err, &ce) {
-		return &Error{File: file, Line: ce.Line, Msg: ce.Message}
-	}
-	return &Error{File: file, Msg: err.Error()}
-}
-
-// runtimeError turns an error raised while the file runs, "file:line: msg",
-// into an *Error.
-func runtimeError(file string, err error) *Error {
-	msg := err.Error()
-	var ae *lua.ApiError
-	if errors.As(err, &ae) && ae.Object != nil {
-		msg = ae.Object.String()
-	}
-	if rest, ok := strings.CutPrefix(msg, file+":"); ok {
-		if n, tail, ok := strings.Cut(rest, ":"); ok {
-			if line, err := strconv.Atoi(n); err == nil {
-				return &Error{File: file, Line: line, Msg: strings.TrimSpace(tail)}
-			}
-		}
-	}
-	return &Error{File: file, Msg: msg}
 }
 
 // path names a value in the returned table, as `domains["a.example"].keys[1]`.
@@ -318,13 +213,13 @@ func (rd *reader) line(p path) int {
 	return rd.retLine
 }
 
-// errf returns an *Error at the line of p, prefixed with p.
+// errf returns a *luadata.Error at the line of p, prefixed with p.
 func (rd *reader) errf(p path, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if len(p) > 0 {
 		msg = p.String() + ": " + msg
 	}
-	return &Error{File: rd.file, Line: rd.line(p), Msg: msg}
+	return &luadata.Error{File: rd.file, Line: rd.line(p), Msg: msg}
 }
 
 // sortedKeys returns the string keys of t in order, refusing any key not in

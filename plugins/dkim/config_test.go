@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"corriere/core/luadata"
 )
 
 func TestLoadErrors(t *testing.T) {
@@ -29,6 +31,8 @@ func TestLoadErrors(t *testing.T) {
 		{"no os library", "os.exit(1)\nreturn {}", 1, "attempt to index"},
 		{"no io library", "local f = io.open(\"/etc/passwd\")\nreturn {}", 1, "attempt to index"},
 		{"no require", "local x = require(\"os\")\nreturn {}", 1, "attempt to call"},
+		{"no loadstring", "\nlocal f = loadstring(\"return {}\")\nreturn f()", 2, "attempt to call"},
+		{"huge string.rep", "local s = string.rep(\"x\", 1e9)\nreturn {}", 1, "string.rep: result longer than"},
 		{"not a table", "return 42", 1, "must return a table, not number"},
 		{"unknown top-level field", "return {\n  domians = {},\n}", 2, `domians: unknown field`},
 		{"domains not a table", "return {\n  domains = \"a.test\",\n}", 2, "domains: must be a table, not string"},
@@ -57,9 +61,9 @@ func TestLoadErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(rulesDir(t, tc.src), nil)
-			var le *Error
+			var le *luadata.Error
 			if !errors.As(err, &le) {
-				t.Fatalf("Load error = %v (%T), want *Error", err, err)
+				t.Fatalf("Load error = %v (%T), want *luadata.Error", err, err)
 			}
 			if le.Line != tc.line || !strings.Contains(le.Msg, tc.msg) || !strings.HasSuffix(le.File, FileName) {
 				t.Errorf("Load error = %q, want line %d and %q", err, tc.line, tc.msg)

@@ -32,14 +32,14 @@
 //
 // The plugin is an extension.Preparer: the policy engine has it read
 // rules/dkim.lua for every new policy generation, at start and on every
-// reload, in a fresh sandboxed Lua state (base, string and table only, under
-// a time limit), with the key files it names (PEM, PKCS#8, or PKCS#1 for
-// RSA). RSA keys under 2048 bits, keys of the wrong algorithm and unknown
-// fields are refused with "file:line: message" errors, and refuse the whole
-// generation: the Lua policy and the keys in use stay together, and a policy
-// the node accepted is one it can restart with. Key files readable by group
-// or others are accepted with a warning. Without rules/dkim.lua the plugin
-// signs nothing.
+// reload, in a fresh sandbox of core/luadata (no file access, no code
+// loading, bounded string functions, a two-second deadline), with the key
+// files it names (PEM, PKCS#8, or PKCS#1 for RSA). RSA keys under 2048
+// bits, keys of the wrong algorithm and unknown fields are refused with
+// "file:line: message" errors, and refuse the whole generation: the Lua
+// policy and the keys in use stay together, and a policy the node accepted
+// is one it can restart with. Key files readable by group or others are
+// accepted with a warning. Without rules/dkim.lua the plugin signs nothing.
 //
 // The new set replaces the old atomically when the generation becomes
 // current, so a message is signed entirely with the old set or entirely with

@@ -63,9 +63,9 @@ func (p *Plugin) Prepare(rulesDir string) (commit func(), err error) {
 			log.Info("dkim: no rules file; messages leave unsigned", "file", file)
 		}, nil
 	}
-	var de *Error
-	if errors.As(err, &de) {
-		return nil, &luart.ScriptError{File: de.File, Line: de.Line, Msg: de.Msg}
+	var se *luart.ScriptError
+	if errors.As(err, &se) {
+		return nil, se
 	}
 	if err != nil {
 		return nil, &luart.ScriptError{File: filepath.Join(rulesDir, FileName), Msg: err.Error()}
