@@ -157,3 +157,38 @@ func TestServeObservabilityFlags(t *testing.T) {
 		t.Errorf("valid flags: %+v, %v", cfg, err)
 	}
 }
+
+// TestServeEventsToStdout: with --events -, the events are JSON lines on
+// the standard output (which startServe shares with the text logs) and no
+// events.jsonl is made.
+func TestServeEventsToStdout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	port := mailtest.FreePort(t, "127.0.0.43")
+	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.43")
+	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.43:%d", port), mailtest.Options{})
+	spool := t.TempDir()
+	p := startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--events", "-")
+
+	conn, rw, err := openSession(p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if line, err := smtpSend(rw, "app@sender.test", "x@dest.test", "Subject: stdout\r\n\r\nhello\r\n"); err != nil || !strings.HasPrefix(line, "250") {
+		t.Fatalf("message: %q %v", line, err)
+	}
+	rx.Wait(t, 1, 20*time.Second)
+	testlib.WaitFor(t, "the delivered event on the standard output", func() bool {
+		return strings.Contains(p.logs(), `"type":"delivered"`)
+	})
+	if _, err := os.Stat(filepath.Join(spool, "events.jsonl")); !os.IsNotExist(err) {
+		t.Errorf("events.jsonl made with --events -: %v", err)
+	}
+}
