@@ -8,8 +8,8 @@
 // luart.Engine and spool.Spool, inbound SMTP sessions through a wrapped
 // listener. Gauges of the queue (depth by provider and class, recipients
 // in flight and scheduled, suspended lanes, outbound connections) are read
-// from queue.Depth when Prometheus scrapes, so an idle endpoint costs
-// nothing.
+// from queue.Depth when Prometheus scrapes, and so are the events the
+// event log dropped: an idle endpoint costs nothing.
 //
 // Cardinality is bounded whatever the traffic: no label carries a
 // recipient, a message, a campaign or an IP. Tenants and providers come

@@ -20,11 +20,19 @@ type Queue interface {
 	Depth() queue.Depth
 }
 
+// EventLog is what the metrics read of the event log when scraped.
+type EventLog interface {
+	Dropped() int64
+}
+
 // Options configure New.
 type Options struct {
 	// Queue is read on every scrape for the queue gauges; nil leaves them
 	// out.
 	Queue Queue
+	// EventLog is read on every scrape for the events it could not write;
+	// nil leaves the counter out.
+	EventLog EventLog
 	// MaxTenants caps the distinct values of the tenant label; tenants
 	// seen after the cap is reached are counted as "other". The default
 	// value is 100.
@@ -131,6 +139,12 @@ func New(opts Options) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.Queue != nil {
 		m.reg.MustRegister(&queueCollector{q: opts.Queue, providers: m.providers})
+	}
+	if opts.EventLog != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "corriere_event_log_dropped_total",
+			Help: "Events the event log could not write (a full disk) and dropped.",
+		}, func() float64 { return float64(opts.EventLog.Dropped()) }))
 	}
 	return m
 }

@@ -221,13 +221,14 @@ func TestMetricsAfterRealMail(t *testing.T) {
 		{"corriere_smtp_sessions_in_total", nil, eq(1), "1"},
 		{"corriere_queue_pending_recipients", nil, atLeast(1), "at least 1 (the deferred recipient)"},
 		{"corriere_queue_scheduled_recipients", nil, atLeast(1), "at least 1 (the deferred recipient)"},
+		{"corriere_event_log_dropped_total", nil, eq(0), "0"},
 	}
 	for _, c := range checks {
 		if got := sum(families, c.name, c.labels); !c.want(got) {
 			t.Errorf("%s%v = %v, want %s", c.name, c.labels, got, c.says)
 		}
 	}
-	for _, name := range []string{"corriere_queue_ready_recipients", "corriere_lanes_suspended", "corriere_smtp_connections_out_open", "go_goroutines"} {
+	for _, name := range []string{"corriere_event_log_dropped_total", "corriere_queue_ready_recipients", "corriere_lanes_suspended", "corriere_smtp_connections_out_open", "go_goroutines"} {
 		if _, ok := families[name]; !ok {
 			t.Errorf("%s missing from the scrape", name)
 		}

@@ -21,7 +21,7 @@ var errShuttingDown = errors.New("shutting down")
 // Config.MetricsListen it serves them, and the health checks, on that
 // address.
 func (n *Node) startMetrics() error {
-	n.metrics = metrics.New(metrics.Options{Queue: n.Queue})
+	n.metrics = metrics.New(metrics.Options{Queue: n.Queue, EventLog: n.evlog})
 	n.Events.Subscribe(n.metrics)
 	n.Policy.SetHookObserver(n.metrics.ObserveHook)
 	n.Spool.SetCommitObserver(n.metrics.ObserveCommit)
