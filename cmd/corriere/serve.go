@@ -61,6 +61,8 @@ type serveFlags struct {
 	dns, sources, relayNets, fblAddresses           stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound int
 	maxLineLength                                   int
+	logFormat, metrics, eventsMaxSize               string
+	eventsKeep                                      int
 	maxSize, luaCallMemory, luaStateMemory          int64
 	maxSessionsPerIP                                int
 	connRatePerIP                                   float64
@@ -74,7 +76,9 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs := newFlagSet("serve", "serve [flags]", serveHelp)
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:2525", "SMTP submission `address`")
 	fs.StringVar(&f.spool, "spool", "./data", "spool `directory` (queue database and event log)")
-	fs.StringVar(&f.events, "events", "", "event log `file` (JSON lines); default SPOOL/events.jsonl")
+	fs.StringVar(&f.events, "events", "", "event log `file` (JSON lines), \"-\" for standard output; default SPOOL/events.jsonl (reopened on SIGUSR1, for logrotate)")
+	fs.StringVar(&f.eventsMaxSize, "events-max-size", "", "rotate the event log file at this `size`, such as 100M: events.jsonl becomes events.jsonl.1, and so on; default: never")
+	fs.IntVar(&f.eventsKeep, "events-keep", 5, "rotated event log files kept (with --events-max-size)")
 	fs.Var(&f.dns, "dns", "nameserver `address` host:port, may repeat; default: the nameservers of /etc/resolv.conf")
 	fs.IntVar(&f.mxPort, "mx-port", 25, "TCP `port` used to reach MX hosts")
 	fs.Var(&f.sources, "source-ip", "egress `IP` to bind, optionally IP=helo.name, may repeat; default: the system picks")
@@ -101,7 +105,9 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.insecureAuth, "insecure-auth-loopback", false, "allow AUTH without TLS from loopback clients (local testing)")
 	fs.DurationVar(&f.maxAge, "max-age", 5*24*time.Hour, "retry a recipient this long before it expires with a DSN")
 	fs.StringVar(&f.retry, "retry", "1m,5m,10m,20m,30m,1h,2h,4h", "retry `schedule`: comma-separated delays, the last one repeats")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info (one line per delivery attempt), warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", logFormatUsage)
+	fs.StringVar(&f.metrics, "metrics", "", "`address` serving /metrics, /healthz and /readyz without a token, apart from the admin API (which serves them too); default: only on --admin")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:8025", "admin HTTP API `address` (status, reload); \"none\" disables it")
 	fs.StringVar(&f.adminToken, "admin-token", "", "admin API bearer `token`; default: a random one written to SPOOL/admin.token")
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
@@ -132,6 +138,9 @@ func runServe(ctx context.Context, args []string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	status := 0
 loop:
 	for {
@@ -141,6 +150,10 @@ loop:
 		case <-hup:
 			if err := n.Policy.Reload(); err != nil {
 				cfg.Logger.Error("SIGHUP: policy reload refused; the current generation stays", "err", err)
+			}
+		case <-usr1:
+			if err := n.ReopenEventLog(); err != nil {
+				cfg.Logger.Error("SIGUSR1: cannot reopen the event log; writing on in the old file", "err", err)
 			}
 		case err := <-n.Done():
 			if err != nil {
@@ -165,6 +178,10 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return node.Config{}, fmt.Errorf("--log-level: %w", err)
 	}
+	logger, err := newLogger(os.Stderr, f.logFormat, level)
+	if err != nil {
+		return node.Config{}, err
+	}
 	cfg := node.Config{
 		Listen: f.listen, SpoolDir: f.spool, EventLog: f.events, Hostname: f.hostname,
 		DNSServers: f.dns, MXPort: f.mxPort, ScriptsDir: f.scripts, RulesDir: f.rules,
@@ -174,7 +191,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		IdleTimeout: f.idle, TLSCert: f.tlsCert, TLSKey: f.tlsKey, InsecureAuthLoopback: f.insecureAuth,
 		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
 		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		MetricsListen: f.metrics, EventLogKeep: f.eventsKeep, Logger: logger,
 	}
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
@@ -185,6 +202,19 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 			return cfg, fmt.Errorf("--min-free %q: want a positive size such as 512M or 2G", f.minFree)
 		}
 		cfg.MinFree = n
+	}
+	if f.eventsMaxSize != "" {
+		n, err := parseSize(f.eventsMaxSize)
+		if err != nil || n == 0 || n > math.MaxInt64 {
+			return cfg, fmt.Errorf("--events-max-size %q: want a positive size such as 100M", f.eventsMaxSize)
+		}
+		if f.events == node.StdoutEventLog {
+			return cfg, errors.New("--events-max-size: the standard output (--events -) is not rotated")
+		}
+		cfg.EventLogMaxSize = int64(n)
+	}
+	if f.eventsKeep < 1 {
+		return cfg, fmt.Errorf("--events-keep %d: want at least 1 file", f.eventsKeep)
 	}
 	if len(f.fblAddresses) > 0 && f.bounceListen == "" {
 		return cfg, errors.New("--fbl-address needs --bounce-listen: feedback reports arrive at the bounce listener")

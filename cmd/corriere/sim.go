@@ -65,6 +65,7 @@ func runSim(ctx context.Context, args []string) int {
 	returnPort := fs.Int("return-port", 0, "`port` of the bounce and FBL listener at the MX of the sender's domain, where bounces and complaint reports are delivered (0 turns them off)")
 	seed := fs.Int64("seed", 1, "seed of random choices, such as which messages draw complaints")
 	debug := fs.Bool("debug", false, "log debug details as well (sessions that fail, retries of bounces)")
+	logFormat := fs.String("log-format", "text", logFormatUsage)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}
@@ -73,21 +74,26 @@ func runSim(ctx context.Context, args []string) int {
 		return 2
 	}
 
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger, err := newLogger(os.Stderr, *logFormat, level)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "corriere sim: %v\n", err)
+		return 2
+	}
 	world, err := sim.LoadWorld(*worldPath)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "corriere sim: %v\n", err)
 		return 1
-	}
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
 	}
 	s, err := sim.Start(ctx, world, sim.Options{
 		DNSAddr:    *dnsAddr,
 		MXPort:     *mxPort,
 		ReturnPort: *returnPort,
 		Seed:       *seed,
-		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:     logger,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "corriere sim: %v\n", err)

@@ -3,7 +3,8 @@
 // `corriere queue summary` and operators' tooling, plus the endpoints other
 // subsystems mount through Options.Handlers (the suppression list).
 //
-// Every request needs the node's token as "Authorization: Bearer <token>".
+// Every request needs the node's token as "Authorization: Bearer <token>",
+// but those of Options.Public (the metrics and health checks).
 // When no token is configured, the node makes one at start and writes it,
 // with the listening address, to its spool directory (admin.token, mode
 // 0600, and admin.addr), where the command-line tools on the same machine
@@ -58,7 +59,11 @@ type Options struct {
 	// that a subsystem can offer its own API without this package knowing
 	// it. A pattern must be under /api/ and must not conflict with another.
 	Handlers map[string]http.Handler
-	Logger   *slog.Logger
+	// Public are endpoints served without the token, keyed like Handlers
+	// but outside /api/: the metrics and health checks, which monitoring
+	// systems fetch without credentials.
+	Public map[string]http.Handler
+	Logger *slog.Logger
 }
 
 // Status is the answer of GET /api/status.
@@ -105,11 +110,16 @@ func Start(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	s := &Server{opts: opts, started: time.Now()}
+	handler, err := public(opts.Public, s.authorize(mux))
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen %s: %w", opts.Addr, err)
 	}
-	s := &Server{opts: opts, ln: ln, started: time.Now()}
+	s.ln = ln
 	if err := os.WriteFile(filepath.Join(opts.StateDir, "admin.token"), []byte(opts.Token+"\n"), 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("admin: %w", err)
@@ -122,7 +132,7 @@ func Start(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /api/policy", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, opts.Policy.Status()) })
 	mux.HandleFunc("POST /api/policy/reload", s.reload)
 	mux.HandleFunc("GET /api/queue", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, opts.Queue.Status()) })
-	s.srv = &http.Server{Handler: s.authorize(mux), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			opts.Logger.Error("admin API stopped", "err", err)
@@ -153,6 +163,32 @@ func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 	}()
 	mux.Handle(pattern, h)
 	return nil
+}
+
+// public serves the endpoints of pub without the token, and everything
+// else through private.
+func public(pub map[string]http.Handler, private http.Handler) (_ http.Handler, err error) {
+	if len(pub) == 0 {
+		return private, nil
+	}
+	mux := http.NewServeMux()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("admin: public handler: %v", r)
+		}
+	}()
+	for pattern, h := range pub {
+		_, path, _ := strings.Cut(pattern, " ")
+		if path == "" {
+			path = pattern
+		}
+		if strings.HasPrefix(path, "/api/") || path == "/" || h == nil {
+			return nil, fmt.Errorf("admin: public handler %q: must be outside /api/ and have a handler", pattern)
+		}
+		mux.Handle(pattern, h)
+	}
+	mux.Handle("/", private)
+	return mux, nil
 }
 
 // builtin are the path prefixes of the API's own endpoints.

@@ -182,6 +182,7 @@ type Engine struct {
 	onReload []func(generation uint64)
 
 	stats        [numHooks]hookStats
+	hookObserver atomic.Pointer[HookObserver]
 	reloadErrors atomic.Uint64
 	stateResets  atomic.Uint64
 	quarantine   quarantine
@@ -317,6 +318,7 @@ func (e *Engine) now() time.Time { return e.opts.Now() }
 // second per hook (the rest are counted in the next line). A quarantined
 // call that failed waits in the tarpit before it returns.
 func (e *Engine) observe(ctx context.Context, k quarantineKey, quarantined bool, start time.Time, msgID string, err error) {
+	e.observeDuration(k.hook, start)
 	s := &e.stats[k.hook]
 	s.calls.Add(1)
 	if err == nil {
@@ -367,13 +369,10 @@ func (e *Engine) observe(ctx context.Context, k quarantineKey, quarantined bool,
 	e.log.Error("luart: hook failed; the safe outcome applies", attrs...)
 }
 
-// enter looks up whether k is quarantined and, if so, when the call
-// starts (for the tarpit).
+// enter looks up whether k is quarantined and returns when the call
+// starts (for the tarpit and the hook observer).
 func (e *Engine) enter(k quarantineKey) (bool, time.Time) {
-	if !e.quarantined(k) {
-		return false, time.Time{}
-	}
-	return true, time.Now()
+	return e.quarantined(k), time.Now()
 }
 
 // Classify runs the classify hook of the message's tenant (or the default).

@@ -31,6 +31,7 @@ import (
 	"corriere/core/extension"
 	"corriere/core/ingest"
 	"corriere/core/luart"
+	"corriere/core/metrics"
 	"corriere/core/plugin"
 	"corriere/core/policy"
 	"corriere/core/queue"
@@ -50,9 +51,15 @@ type Config struct {
 	Listen string
 	// SpoolDir holds the spool database and, by default, the event log.
 	SpoolDir string
-	// EventLog is the JSON-lines event file. The default value is
-	// SpoolDir/events.jsonl.
+	// EventLog is the JSON-lines event file, or "-" (StdoutEventLog) for
+	// the standard output. The default value is SpoolDir/events.jsonl.
 	EventLog string
+	// EventLogMaxSize rotates the event log file once it holds this many
+	// bytes (see event.Rotation); 0 never rotates.
+	EventLogMaxSize int64
+	// EventLogKeep is how many rotated event log files are kept. The
+	// default value is 5.
+	EventLogKeep int
 	// Hostname names the node in greetings, Received fields and DSNs.
 	Hostname string
 	// DNSServers are the nameservers ("host:port"); empty uses
@@ -107,6 +114,10 @@ type Config struct {
 	Plugins []string
 	// AdminListen is the admin API address; empty disables the API.
 	AdminListen string
+	// MetricsListen is an address serving /metrics, /healthz and /readyz
+	// apart from the admin API (which serves them too); empty serves them
+	// only there.
+	MetricsListen string
 	// AdminToken authorises admin calls; empty makes one, written to
 	// SpoolDir/admin.token.
 	AdminToken string
@@ -141,6 +152,8 @@ type Node struct {
 	Suppression *suppress.List
 	suppressRec *suppress.Recorder
 	evlog       *event.Log
+	metrics     *metrics.Metrics
+	metricsSrv  *metrics.Server
 	ln          net.Listener
 	bounceLn    net.Listener
 	plugins     []any
@@ -186,8 +199,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	if n.evlog, err = event.OpenLog(cfg.EventLog, log); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+	if n.evlog, err = openEventLog(cfg, log); err != nil {
+		return nil, err
 	}
 	closers = append(closers, func() { n.evlog.Close() })
 	n.Events.Subscribe(n.evlog)
@@ -278,6 +291,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	log.Info("spool recovered", "dir", cfg.SpoolDir, "messages", msgs, "recipients", rcpts)
+	if err := n.startMetrics(); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { n.stopMetrics(context.Background()) })
 	n.Policy.OnReload(func(uint64) { go n.Queue.PolicyChanged() })
 	n.Queue.Start()
 	closers = append(closers, func() {
@@ -316,6 +333,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
 	}
 	closers = append(closers, func() { n.ln.Close() })
+	n.ln = n.metrics.CountSessions(n.ln)
 	if cfg.BounceListen != "" {
 		n.Bounces, err = bouncein.New(bouncein.Options{
 			Hostname: cfg.Hostname, VERP: signer, Spool: n.Spool, Queue: n.Queue, Policy: n.Policy,
@@ -336,7 +354,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.Admin, err = admin.Start(admin.Options{
 			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
 			Policy: n.Policy, Queue: n.Queue, Rejections: n.Ingest.Rejections, Logger: log,
-			Handlers: n.adminHandlers(),
+			Handlers: n.adminHandlers(), Public: n.metrics.Handlers(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
@@ -367,7 +385,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.Admin != nil {
 		adminAddr = n.Admin.Addr()
 	}
-	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "bounces", n.BounceAddr(), "hostname", cfg.Hostname,
+	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "metrics", n.MetricsAddr(), "bounces", n.BounceAddr(), "hostname", cfg.Hostname,
 		"mx_port", cfg.MXPort, "sources", len(cfg.Sources), "policy_generation", n.Policy.Status().Generation)
 	return n, nil
 }
@@ -422,6 +440,7 @@ func (n *Node) Done() <-chan error { return n.serveErr }
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.log.Info("shutting down: no new sessions; finishing in-flight transactions")
+		n.metrics.SetReadiness(errShuttingDown)
 		// Both listeners drain at once, within the same deadline.
 		bounceErr := make(chan error, 1)
 		go func() {
@@ -435,6 +454,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if n.Admin != nil {
 			errs = append(errs, n.Admin.Close(ctx))
 		}
+		errs = append(errs, n.stopMetrics(ctx))
 		n.cancel()
 		n.background.Wait()
 		if n.watchDone != nil {

@@ -293,14 +293,7 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			e.DurationMs = float64(f.duration) / float64(time.Millisecond)
 			e.Until = s.until
 		})
-		switch s.typ {
-		case event.Bounced, event.Expired:
-			q.log.Info("recipient failed", "msg_id", r.it.msg.meta.ID, "rcpt", r.it.entry.Rcpt.Addr,
-				"event", s.typ, "category", r.verdict.Category, "reply", r.reply.String())
-		case event.Deferred:
-			q.log.Debug("recipient deferred", "msg_id", r.it.msg.meta.ID, "rcpt", r.it.entry.Rcpt.Addr,
-				"reply", r.reply.String(), "next", s.until.Format(time.RFC3339))
-		}
+		q.logAttempt(f, s)
 		if f.l == nil {
 			continue
 		}

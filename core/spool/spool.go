@@ -133,6 +133,8 @@ type Spool struct {
 
 	mu        sync.Mutex
 	remaining map[string]int // message ID → entries not yet removed
+
+	commitObserver atomic.Pointer[CommitObserver]
 }
 
 // Open opens or creates the spool in opts.Dir.
@@ -553,9 +555,11 @@ func (b *Batch) Commit(sync bool) error {
 	if err := b.s.space.settle(); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
+	start := time.Now()
 	if err := b.b.Commit(writeOptions(sync)); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
+	b.s.observeCommit(sync, start)
 	b.committed = true
 	b.s.removals.Add(int64(len(b.removed)))
 	for _, id := range b.finished {
