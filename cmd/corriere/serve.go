@@ -122,6 +122,12 @@ func runServe(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "corriere serve:", err)
 		return 2
 	}
+	// Refused before anything is opened or listened on.
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "corriere serve: invalid configuration:", err)
+		return 2
+	}
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corriere serve:", err)
@@ -137,7 +143,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			if err := n.Policy.Reload(); err != nil {
+			if err := n.Policy().Reload(); err != nil {
 				cfg.Logger.Error("SIGHUP: policy reload refused; the current generation stays", "err", err)
 			}
 		case err := <-n.Done():
@@ -183,9 +189,6 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 			return cfg, fmt.Errorf("--min-free %q: want a positive size such as 512M or 2G", f.minFree)
 		}
 		cfg.MinFree = n
-	}
-	if len(f.fblAddresses) > 0 && f.bounceListen == "" {
-		return cfg, errors.New("--fbl-address needs --bounce-listen: feedback reports arrive at the bounce listener")
 	}
 	if f.luaCallMemory <= 0 || f.luaStateMemory <= 0 {
 		return cfg, fmt.Errorf("--lua-call-memory %d, --lua-state-memory %d: want positive sizes in bytes", f.luaCallMemory, f.luaStateMemory)

@@ -225,10 +225,10 @@ func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
 	if n := len(c.deliveriesTo(platformBox)); n != 0 {
 		t.Errorf("the platform's mailbox got %d messages", n)
 	}
-	if got := c.node.Bounces.Counts(); got.Bounces != 1 || got.Forwarded != 1 || got.Forged != 0 {
+	if got := c.node.Bounces().Counts(); got.Bounces != 1 || got.Forwarded != 1 || got.Forged != 0 {
 		t.Errorf("bounce listener counts %+v: want the late bounce taken and forwarded", got)
 	}
-	waitFor(t, "the queue to empty", 10*time.Second, func() bool { return c.node.Queue.Pending() == 0 })
+	waitFor(t, "the queue to empty", 10*time.Second, func() bool { return c.node.Queue().Pending() == 0 })
 
 	// Both failed addresses are now suppressed for ricette, and only for
 	// ricette.
@@ -247,7 +247,7 @@ func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
 	// reports it to the platform's FBL address, quoting the envelope
 	// sender: the patient is suppressed for ricette too.
 	c.report(t, d.From)
-	waitFor(t, "the complaint to be taken", 5*time.Second, func() bool { return c.node.Bounces.Counts().Complaints == 1 })
+	waitFor(t, "the complaint to be taken", 5*time.Second, func() bool { return c.node.Bounces().Counts().Complaints == 1 })
 	err := c.submit(t, "ricette", ricettePass, doctor, header, patient)
 	if se := (*smtp.SMTPError)(nil); !errors.As(err, &se) || se.Code != 550 {
 		t.Errorf("ricette to %s after the complaint: %v, want 550", patient, err)
@@ -326,7 +326,7 @@ func TestCaseStudyForgedBounceChangesNothing(t *testing.T) {
 	}
 	// The operators see the same counts through the admin API.
 	var got bouncein.Counts
-	cl := admin.Client{Addr: c.node.Admin.Addr(), Token: "case-study"}
+	cl := admin.Client{Addr: c.node.admin.Addr(), Token: "case-study"}
 	if err := cl.Get(context.Background(), "/api/bounces", &got); err != nil {
 		t.Fatalf("admin API: %v", err)
 	}

@@ -55,7 +55,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Cleanup(func() { n.Shutdown(t.Context()) })
 	var failures atomic.Int64
-	n.Events.Subscribe(event.SinkFunc(func(e *event.Event) {
+	n.Subscribe(event.SinkFunc(func(e *event.Event) {
 		if e.Type == event.Bounced || e.Type == event.Expired || e.Type == event.Rejected {
 			failures.Add(1)
 		}
@@ -89,13 +89,13 @@ func TestReloadUnderLoad(t *testing.T) {
 	good := 0
 	var worst time.Duration
 	for i := 0; i < rewrites; i++ {
-		before := n.Policy.Status()
+		before := n.Policy().Status()
 		if i%2 == 0 {
 			good++
 			version := fmt.Sprintf("\nlocal base_%d = rewrite\nfunction rewrite(msg) base_%d(msg); msg:set_header(\"X-Policy-Version\", \"%d\") end\n", i, i, good)
 			writeScript(t, rewritePath, string(original)+version, i%4 == 0)
 			start := time.Now()
-			for n.Policy.Status().Generation == before.Generation {
+			for n.Policy().Status().Generation == before.Generation {
 				if time.Since(start) > 10*time.Second {
 					t.Fatalf("good version %d never became current", good)
 				}
@@ -107,13 +107,13 @@ func TestReloadUnderLoad(t *testing.T) {
 		b := broken[(i/2)%len(broken)]
 		writeScript(t, rewritePath, string(original)+b.body, i%4 == 1)
 		start := time.Now()
-		for n.Policy.Status().ReloadErrors == before.ReloadErrors {
+		for n.Policy().Status().ReloadErrors == before.ReloadErrors {
 			if time.Since(start) > 10*time.Second {
 				t.Fatalf("broken version (%s) was neither refused nor loaded", b.name)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		st := n.Policy.Status()
+		st := n.Policy().Status()
 		if st.Generation != before.Generation {
 			t.Fatalf("broken version (%s) became current: generation %d", b.name, st.Generation)
 		}
@@ -130,7 +130,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for rx.Recipients() < accepted {
 		if time.Now().After(deadline) {
-			t.Fatalf("delivered %d of %d; queue %+v", rx.Recipients(), accepted, n.Queue.Status())
+			t.Fatalf("delivered %d of %d; queue %+v", rx.Recipients(), accepted, n.Queue().Status())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
