@@ -20,6 +20,7 @@ import (
 // generation stays, the error names the file and line, and a node started
 // on those files refuses to start the same way.
 func TestBrokenDKIMRulesRefuseTheWholeReload(t *testing.T) {
+	t.Parallel()
 	ds, err := authserver.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
