@@ -80,6 +80,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.openSpool(&undo); err != nil {
 		return nil, err
 	}
+	// Recorded once the spool is open: its lock keeps a second node from
+	// overwriting the OPTIONS of a running one, and the free-space reserve
+	// it chose is known.
 	n.recordOptions()
 	if err := n.startExtensions(ctx, &undo); err != nil {
 		return nil, err
