@@ -130,6 +130,12 @@ func runServe(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "corriere serve:", err)
 		return 2
 	}
+	// Refused before anything is opened or listened on.
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "corriere serve: invalid configuration:", err)
+		return 2
+	}
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corriere serve:", err)
@@ -148,7 +154,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			if err := n.Policy.Reload(); err != nil {
+			if err := n.Policy().Reload(); err != nil {
 				cfg.Logger.Error("SIGHUP: policy reload refused; the current generation stays", "err", err)
 			}
 		case <-usr1:
@@ -215,9 +221,6 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	}
 	if f.eventsKeep < 1 {
 		return cfg, fmt.Errorf("--events-keep %d: want at least 1 file", f.eventsKeep)
-	}
-	if len(f.fblAddresses) > 0 && f.bounceListen == "" {
-		return cfg, errors.New("--fbl-address needs --bounce-listen: feedback reports arrive at the bounce listener")
 	}
 	if f.luaCallMemory <= 0 || f.luaStateMemory <= 0 {
 		return cfg, fmt.Errorf("--lua-call-memory %d, --lua-state-memory %d: want positive sizes in bytes", f.luaCallMemory, f.luaStateMemory)

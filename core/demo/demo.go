@@ -254,7 +254,7 @@ func (d *run) start(ctx context.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	d.node = n
-	n.Events.Subscribe(d.tracker)
+	n.Subscribe(d.tracker)
 	return nil
 }
 
@@ -319,7 +319,7 @@ func (d *run) loop(ctx context.Context) {
 			p.show()
 			_, _, finished := d.injector.progress()
 			v := d.tracker.view()
-			if finished && d.node.Queue.Pending() == 0 && time.Now().After(v.lateUntil.Add(lateSlack)) {
+			if finished && d.node.Queue().Pending() == 0 && time.Now().After(v.lateUntil.Add(lateSlack)) {
 				d.ending = "everything settled"
 			}
 		}

@@ -142,7 +142,7 @@ func newProgress(d *run) *progress {
 func (p *progress) show() {
 	v := p.d.tracker.view()
 	subs := p.d.injector.snapshot()
-	st := p.d.node.Queue.Status()
+	st := p.d.node.Queue().Status()
 	var b bytes.Buffer
 	if p.live && p.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", p.drawn)

@@ -324,7 +324,7 @@ func (d *run) inbound(r *Report) inboundStats {
 			}
 			continue
 		}
-		results, err := bounce.Classify(context.Background(), m.data, d.node.Policy)
+		results, err := bounce.Classify(context.Background(), m.data, d.node.Policy())
 		if err != nil {
 			d.log.Warn("cannot classify inbound mail", "from", m.from, "err", err)
 		}
@@ -355,7 +355,7 @@ func (d *run) writeInbound(w io.Writer, r *Report) {
 		}
 		fmt.Fprintf(w, "  on_bounce files them as: %s\n", strings.Join(parts, ", "))
 	}
-	if b := d.node.Bounces; b != nil {
+	if b := d.node.Bounces(); b != nil {
 		c := b.Counts()
 		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform)
 		fmt.Fprintf(w, "  bounces taken                 %5d   %d forwarded to the doctor who wrote, hard ones suppress the address\n", c.Bounces, c.Forwarded)

@@ -191,7 +191,7 @@ func sum(families map[string]*dto.MetricFamily, name string, want map[string]str
 func TestMetricsAfterRealMail(t *testing.T) {
 	var logs syncBuffer
 	n := startNode(t, &logs)
-	admin := strings.TrimSpace(n.Admin.Addr())
+	admin := strings.TrimSpace(n.AdminAddr())
 	submit(t, n.Addr(), delivered, bounced, deferred)
 
 	example := map[string]string{"tenant": "example", "provider": "gmail"}

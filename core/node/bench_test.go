@@ -190,7 +190,7 @@ func benchRelay(b *testing.B, rcptsPerMsg int) {
 			break
 		}
 		if time.Since(start) > 2*time.Minute {
-			b.Fatalf("delivered %d of %d; queue: %+v", got, want, n.Queue.Status())
+			b.Fatalf("delivered %d of %d; queue: %+v", got, want, n.Queue().Status())
 		}
 		time.Sleep(time.Millisecond)
 	}

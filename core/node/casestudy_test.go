@@ -19,6 +19,7 @@ import (
 	"corriere/core/bouncein"
 	"corriere/core/policy"
 	"corriere/core/sim"
+	"corriere/core/testlib"
 	"corriere/core/verp"
 	_ "corriere/plugins/all" // DKIM signs, as in corriere serve
 )
@@ -53,6 +54,13 @@ func startCaseStudy(t *testing.T) *caseStudy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The providers' late bounces come a tenth of a second after they
+	// accept, not seconds: the simulator waits for them in real time.
+	for i := range world.Providers {
+		if a := world.Providers[i].AsyncBounce; a != nil {
+			a.Delay = sim.Duration(100 * time.Millisecond)
+		}
+	}
 	rules := copyTree(t, filepath.Join("..", "..", "rules"))
 	hash, err := bcrypt.GenerateFromPassword([]byte(ricettePass), bcrypt.MinCost)
 	if err != nil {
@@ -83,8 +91,8 @@ func startCaseStudy(t *testing.T) *caseStudy {
 		base := time.Now()
 		s, err = sim.Start(context.Background(), world, sim.Options{
 			MXPort: port, ReturnPort: port, Seed: 1,
-			// Ten times faster: the provider's 5s before a late bounce
-			// becomes half a second.
+			// The simulated providers' clock runs ten times faster, for
+			// their greylisting and rate windows.
 			Now: func() time.Time { return base.Add(time.Since(base) * 10) },
 		})
 		if err == nil {
@@ -162,18 +170,6 @@ func (c *caseStudy) submit(t *testing.T, user, pass, from, header string, rcpts 
 	return cl.Quit()
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // deliveriesTo returns what the simulated providers accepted for rcpt.
 func (c *caseStudy) deliveriesTo(rcpt string) []sim.Delivery {
 	var out []sim.Delivery
@@ -186,6 +182,7 @@ func (c *caseStudy) deliveriesTo(rcpt string) []sim.Delivery {
 }
 
 func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
+	t.Parallel()
 	c := startCaseStudy(t)
 	header := "From: Dott.ssa Anna Bianchi <" + doctor + ">\r\nTo: pazienti\r\nSubject: Ricetta elettronica\r\n"
 	if err := c.submit(t, "ricette", ricettePass, doctor, header, patient, gonePatient, lateBounce); err != nil {
@@ -195,7 +192,7 @@ func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
 	// The patient gets the message: From kept, the platform as Sender and
 	// envelope sender (a VERP address naming this recipient), replies to
 	// the doctor, signed by the platform's domain.
-	waitFor(t, "the delivery to the patient", 10*time.Second, func() bool { return len(c.deliveriesTo(patient)) > 0 })
+	testlib.WaitFor(t, "the delivery to the patient", func() bool { return len(c.deliveriesTo(patient)) > 0 })
 	d := c.deliveriesTo(patient)[0]
 	if _, err := c.key.Parse(d.From); err != nil || !strings.HasSuffix(d.From, "@bounces.corriere-smarthost.it") {
 		t.Errorf("envelope sender %q: want a verified VERP address on the bounce domain (%v)", d.From, err)
@@ -216,7 +213,7 @@ func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
 	// bounce from the other provider reaches the bounce listener and is
 	// forwarded to the doctor too: two DSNs for the doctor, none for the
 	// platform's mailbox.
-	waitFor(t, "two DSNs delivered to the doctor", 15*time.Second, func() bool { return len(c.deliveriesTo(doctor)) >= 2 })
+	testlib.WaitFor(t, "two DSNs delivered to the doctor", func() bool { return len(c.deliveriesTo(doctor)) >= 2 })
 	for _, dsn := range c.deliveriesTo(doctor) {
 		if dsn.From != "" {
 			t.Errorf("DSN to the doctor from %q, want the null sender", dsn.From)
@@ -225,10 +222,10 @@ func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
 	if n := len(c.deliveriesTo(platformBox)); n != 0 {
 		t.Errorf("the platform's mailbox got %d messages", n)
 	}
-	if got := c.node.Bounces.Counts(); got.Bounces != 1 || got.Forwarded != 1 || got.Forged != 0 {
+	if got := c.node.Bounces().Counts(); got.Bounces != 1 || got.Forwarded != 1 || got.Forged != 0 {
 		t.Errorf("bounce listener counts %+v: want the late bounce taken and forwarded", got)
 	}
-	waitFor(t, "the queue to empty", 10*time.Second, func() bool { return c.node.Queue.Pending() == 0 })
+	testlib.WaitFor(t, "the queue to empty", func() bool { return c.node.Queue().Pending() == 0 })
 
 	// Both failed addresses are now suppressed for ricette, and only for
 	// ricette.
@@ -247,7 +244,7 @@ func TestCaseStudyDoctorsThroughOnePlatform(t *testing.T) {
 	// reports it to the platform's FBL address, quoting the envelope
 	// sender: the patient is suppressed for ricette too.
 	c.report(t, d.From)
-	waitFor(t, "the complaint to be taken", 5*time.Second, func() bool { return c.node.Bounces.Counts().Complaints == 1 })
+	testlib.WaitFor(t, "the complaint to be taken", func() bool { return c.node.Bounces().Counts().Complaints == 1 })
 	err := c.submit(t, "ricette", ricettePass, doctor, header, patient)
 	if se := (*smtp.SMTPError)(nil); !errors.As(err, &se) || se.Code != 550 {
 		t.Errorf("ricette to %s after the complaint: %v, want 550", patient, err)
@@ -300,12 +297,13 @@ func sendRaw(addr, from, to, raw string) error {
 }
 
 func TestCaseStudyForgedBounceChangesNothing(t *testing.T) {
+	t.Parallel()
 	c := startCaseStudy(t)
 	header := "From: Dott.ssa Anna Bianchi <" + doctor + ">\r\nSubject: Ricetta elettronica\r\n"
 	if err := c.submit(t, "ricette", ricettePass, doctor, header, patient); err != nil {
 		t.Fatalf("submission refused: %v", err)
 	}
-	waitFor(t, "the delivery to the patient", 10*time.Second, func() bool { return len(c.deliveriesTo(patient)) > 0 })
+	testlib.WaitFor(t, "the delivery to the patient", func() bool { return len(c.deliveriesTo(patient)) > 0 })
 	real := c.deliveriesTo(patient)[0].From
 
 	// A forger who saw one VERP address tries to bounce the patient: the
@@ -326,7 +324,7 @@ func TestCaseStudyForgedBounceChangesNothing(t *testing.T) {
 	}
 	// The operators see the same counts through the admin API.
 	var got bouncein.Counts
-	cl := admin.Client{Addr: c.node.Admin.Addr(), Token: "case-study"}
+	cl := admin.Client{Addr: c.node.admin.Addr(), Token: "case-study"}
 	if err := cl.Get(context.Background(), "/api/bounces", &got); err != nil {
 		t.Fatalf("admin API: %v", err)
 	}

@@ -20,6 +20,7 @@ import (
 // generation stays, the error names the file and line, and a node started
 // on those files refuses to start the same way.
 func TestBrokenDKIMRulesRefuseTheWholeReload(t *testing.T) {
+	t.Parallel()
 	ds, err := authserver.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,22 +53,22 @@ func TestBrokenDKIMRulesRefuseTheWholeReload(t *testing.T) {
 	t.Cleanup(func() { n.Shutdown(t.Context()) })
 	var mu sync.Mutex
 	var refused []string
-	n.Events.Subscribe(event.SinkFunc(func(e *event.Event) {
+	n.Subscribe(event.SinkFunc(func(e *event.Event) {
 		if e.Type == event.PolicyLoad && e.Category == event.PolicyRefused {
 			mu.Lock()
 			refused = append(refused, e.Reason)
 			mu.Unlock()
 		}
 	}))
-	before := n.Policy.Status().Generation
+	before := n.Policy().Status().Generation
 
 	if err := os.WriteFile(dkimFile, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Policy.Reload(); err == nil || !strings.Contains(err.Error(), wantPos) {
+	if err := n.Policy().Reload(); err == nil || !strings.Contains(err.Error(), wantPos) {
 		t.Fatalf("reload with a broken rules/dkim.lua: %v, want it refused at %s", err, wantPos)
 	}
-	st := n.Policy.Status()
+	st := n.Policy().Status()
 	if st.Generation != before || !strings.HasPrefix(st.LastError, wantPos) {
 		t.Errorf("after the refused reload: generation %d (was %d), last error %q; want the same generation and %s",
 			st.Generation, before, st.LastError, wantPos)
@@ -90,10 +91,10 @@ func TestBrokenDKIMRulesRefuseTheWholeReload(t *testing.T) {
 	if err := os.WriteFile(dkimFile, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Policy.Reload(); err != nil {
+	if err := n.Policy().Reload(); err != nil {
 		t.Fatalf("reload of the repaired file: %v", err)
 	}
-	if g := n.Policy.Status().Generation; g <= before {
+	if g := n.Policy().Status().Generation; g <= before {
 		t.Errorf("generation %d after the repaired reload, want more than %d", g, before)
 	}
 }

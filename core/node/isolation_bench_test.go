@@ -194,8 +194,9 @@ func (c *smtpClient) expect(prefix string) bool {
 func (c *smtpClient) send(rcpt, subject, want string) bool {
 	fmt.Fprintf(c.rw, "MAIL FROM:<app@sender.test>\r\nRCPT TO:<%s>\r\nDATA\r\n", rcpt)
 	c.rw.Flush()
-	for _, want := range []string{"250", "250", "354"} { // MAIL, RCPT, DATA
-		if !c.expect(want) {
+	// The pipelined replies: MAIL, RCPT, DATA.
+	for _, code := range []string{"250", "250", "354"} {
+		if !c.expect(code) {
 			return false
 		}
 	}

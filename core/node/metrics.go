@@ -21,10 +21,10 @@ var errShuttingDown = errors.New("shutting down")
 // Config.MetricsListen it serves them, and the health checks, on that
 // address.
 func (n *Node) startMetrics() error {
-	n.metrics = metrics.New(metrics.Options{Queue: n.Queue, EventLog: n.evlog})
-	n.Events.Subscribe(n.metrics)
-	n.Policy.SetHookObserver(n.metrics.ObserveHook)
-	n.Spool.SetCommitObserver(n.metrics.ObserveCommit)
+	n.metrics = metrics.New(metrics.Options{Queue: n.queue, EventLog: n.evlog})
+	n.events.Subscribe(n.metrics)
+	n.policy.SetHookObserver(n.metrics.ObserveHook)
+	n.spool.SetCommitObserver(n.metrics.ObserveCommit)
 	n.metrics.SetReadiness(nil)
 	if n.cfg.MetricsListen == "" {
 		return nil

@@ -1,12 +1,3 @@
-// Package node assembles a running Corriere: spool, DNS, Lua policy,
-// queue, delivery, ingest, events and plugins, from one Config. cmd/corriere
-// serve and the demo start a node; tests start one in-process.
-//
-// Start opens and recovers the spool, loads the policy (refusing to start
-// on a broken one), provisions plugins, starts delivery and then listens.
-// Shutdown reverses it: stop accepting, let in-flight SMTP transactions end,
-// stop the queue (in-flight deliveries finish or abort at the deadline),
-// flush the event log and close the spool.
 package node
 
 import (
@@ -17,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -33,7 +23,6 @@ import (
 	"corriere/core/luart"
 	"corriere/core/metrics"
 	"corriere/core/plugin"
-	"corriere/core/policy"
 	"corriere/core/queue"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
@@ -44,119 +33,29 @@ import (
 	"corriere/core/warmup"
 )
 
-// Config is everything a node needs; cmd/corriere fills it from flags and
-// the configuration file.
-type Config struct {
-	// Listen is the SMTP submission address.
-	Listen string
-	// SpoolDir holds the spool database and, by default, the event log.
-	SpoolDir string
-	// EventLog is the JSON-lines event file, or "-" (StdoutEventLog) for
-	// the standard output. The default value is SpoolDir/events.jsonl.
-	EventLog string
-	// EventLogMaxSize rotates the event log file once it holds this many
-	// bytes (see event.Rotation); 0 never rotates.
-	EventLogMaxSize int64
-	// EventLogKeep is how many rotated event log files are kept. The
-	// default value is 5.
-	EventLogKeep int
-	// Hostname names the node in greetings, Received fields and DSNs.
-	Hostname string
-	// DNSServers are the nameservers ("host:port"); empty uses
-	// /etc/resolv.conf.
-	DNSServers []string
-	// MXPort is the TCP port used to reach MX hosts.
-	MXPort int
-	// Sources are the egress IPs (with HELO names).
-	Sources []policy.Source
-	// RelayNets may relay without AUTH.
-	RelayNets []netip.Prefix
-	// ScriptsDir and RulesDir hold the Lua policy.
-	ScriptsDir, RulesDir string
-	// MinFree is the free space, in bytes, kept on the spool's filesystem:
-	// under it new messages are answered 452 4.3.1 while delivery goes on.
-	// The default value is spool.DefaultMinFree, or a quarter of the
-	// filesystem when that is smaller (see spool.Options.MinFree).
-	MinFree uint64
-	// DataMemory caps the message data ingest holds in memory; larger
-	// messages wait on disk in SpoolDir/incoming. The default value is
-	// ingest's (128 MiB).
-	DataMemory int64
-	// LuaCallMemory and LuaStateMemory are the memory budgets of the Lua
-	// policy (luart.Options.CallMemory and StateMemory). The default
-	// values are luart's.
-	LuaCallMemory, LuaStateMemory int64
-	// MaxSize, MaxRecipients, MaxLineLength, MaxSessions,
-	// MaxSessionsPerIP, ConnRatePerIP, IdleTimeout, FirstCommandTimeout and
-	// DataTimeout limit ingest; see ingest.Options for their defaults.
-	MaxSize             int64
-	MaxRecipients       int
-	MaxLineLength       int
-	MaxSessions         int
-	MaxSessionsPerIP    int
-	ConnRatePerIP       float64
-	IdleTimeout         time.Duration
-	FirstCommandTimeout time.Duration
-	DataTimeout         time.Duration
-	// TLSCert and TLSKey enable STARTTLS on ingest.
-	TLSCert, TLSKey string
-	// InsecureAuthLoopback allows AUTH without TLS from loopback clients.
-	InsecureAuthLoopback bool
-	// MaxOutbound caps the outbound SMTP connections open at once, across
-	// all providers and source IPs. The default value is 1000.
-	MaxOutbound int
-	// MaxAge is how long a recipient is retried.
-	MaxAge time.Duration
-	// Retry is the retry schedule.
-	Retry []time.Duration
-	// Plugins lists the plugin IDs to enable; nil enables every registered
-	// plugin.
-	Plugins []string
-	// AdminListen is the admin API address; empty disables the API.
-	AdminListen string
-	// MetricsListen is an address serving /metrics, /healthz and /readyz
-	// apart from the admin API (which serves them too); empty serves them
-	// only there.
-	MetricsListen string
-	// AdminToken authorises admin calls; empty makes one, written to
-	// SpoolDir/admin.token.
-	AdminToken string
-	// BounceListen is the address of the bounce listener, which takes the
-	// bounces and feedback reports sent to the VERP addresses of
-	// re-enveloped mail; empty disables it.
-	BounceListen string
-	// FBLAddresses are the feedback-loop addresses registered with the
-	// providers, whose MX is the bounce listener: complaints sent there
-	// about re-enveloped mail suppress the complainer's address.
-	FBLAddresses []string
-	// VERPKeyFile holds the key that signs VERP addresses (hex). The
-	// default value is SpoolDir/verp.key, made on first start.
-	VERPKeyFile string
-	// Logger logs the node's life. The default value is slog.Default().
-	Logger *slog.Logger
-}
-
-// Node is a running Corriere.
+// Node is a running Corriere. Its subsystems are its own: callers reach
+// them through the read-only accessors below, never replace them.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	Spool   *spool.Spool
-	Queue   *queue.Queue
-	Policy  *luart.Engine
-	Events  *event.Bus
-	Ingest  *ingest.Server
-	Stats   *stats.Counters
-	Admin   *admin.Server
-	Bounces *bouncein.Server
-	// Suppression is the per-tenant suppression list.
-	Suppression *suppress.List
-	suppressRec *suppress.Recorder
+	cfg Config
+	log *slog.Logger
+
+	events      *event.Bus
 	evlog       *event.Log
 	metrics     *metrics.Metrics
 	metricsSrv  *metrics.Server
-	ln          net.Listener
-	bounceLn    net.Listener
+	stats       *stats.Counters
+	spool       *spool.Spool
+	suppression *suppress.List
+	suppressRec *suppress.Recorder
 	plugins     []any
+	policy      *luart.Engine
+	verp        *verp.Signer
+	queue       *queue.Queue
+	ingest      *ingest.Server
+	ln          net.Listener
+	bounces     *bouncein.Server
+	bounceLn    net.Listener
+	admin       *admin.Server
 
 	cancel     context.CancelFunc
 	background sync.WaitGroup  // goroutines that use the spool until cancel
@@ -166,213 +65,254 @@ type Node struct {
 	stopErr    error
 }
 
-// Start brings a node up and returns once it accepts connections.
+// Start brings a node up and returns once it accepts connections. It fills
+// cfg's defaults and refuses an invalid cfg before it opens anything; when
+// a later step fails, it closes what the earlier ones opened.
 func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Hostname == "" {
-		cfg.Hostname, _ = os.Hostname()
-	}
-	if cfg.SpoolDir == "" {
-		return nil, errors.New("node: no spool directory")
-	}
-	if err := os.MkdirAll(cfg.SpoolDir, 0o750); err != nil {
-		return nil, fmt.Errorf("node: spool directory: %w", err)
-	}
-	if cfg.EventLog == "" {
-		cfg.EventLog = filepath.Join(cfg.SpoolDir, "events.jsonl")
-	}
-	if cfg.VERPKeyFile == "" {
-		cfg.VERPKeyFile = filepath.Join(cfg.SpoolDir, "verp.key")
-	}
-	log := cfg.Logger
-	// n is returned only on success: the cleanups below use it when Start
-	// fails part way.
-	n := &Node{cfg: cfg, log: log, Events: &event.Bus{}, serveErr: make(chan error, 1)}
-	var closers []func()
+	n := &Node{cfg: cfg, log: cfg.Logger, events: &event.Bus{}, serveErr: make(chan error, 1)}
+	var undo cleanups
 	defer func() {
 		if err != nil {
-			for i := len(closers) - 1; i >= 0; i-- {
-				closers[i]()
-			}
+			undo.run()
 		}
 	}()
 
-	if n.evlog, err = openEventLog(cfg, log); err != nil {
+	if err := n.openSpool(&undo); err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() { n.evlog.Close() })
-	n.Events.Subscribe(n.evlog)
-	n.Stats = stats.New(nil)
-	n.Events.Subscribe(n.Stats)
-
-	if n.Spool, err = spool.Open(spool.Options{Dir: filepath.Join(cfg.SpoolDir, "queue"), Logger: log, MinFree: cfg.MinFree}); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+	// Recorded once the spool is open: its lock keeps a second node from
+	// overwriting the OPTIONS of a running one, and the free-space reserve
+	// it chose is known.
+	n.recordOptions()
+	if err := n.startExtensions(ctx, &undo); err != nil {
+		return nil, err
 	}
-	closers = append(closers, func() { n.Spool.Close() })
-	n.Suppression = suppress.New(n.Spool, nil)
-	n.suppressRec = suppress.NewRecorder(n.Suppression, &suppress.RecorderOptions{Logger: log})
-	n.Events.Subscribe(n.suppressRec)
-	closers = append(closers, func() { n.suppressRec.Close() })
+	if err := n.loadPolicy(); err != nil {
+		return nil, err
+	}
+	if err := n.startDelivery(&undo); err != nil {
+		return nil, err
+	}
+	if err := n.startListeners(&undo); err != nil {
+		return nil, err
+	}
+	n.serve()
+	return n, nil
+}
 
-	ids := cfg.Plugins
+// cleanups are what a starting node must close, in reverse order, if a
+// later step fails. Each step adds the closing of what it opens as soon as
+// it has opened it, so a step that fails half way is undone too.
+type cleanups []func()
+
+// add registers f to run if Start fails.
+func (c *cleanups) add(f func()) { *c = append(*c, f) }
+
+// run closes everything, last opened first.
+func (c cleanups) run() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
+}
+
+// openSpool opens what lives in the spool directory: the event log, the
+// spool database and the suppression list, and subscribes the event log,
+// the counters and the suppression recorder to the node's events.
+func (n *Node) openSpool(undo *cleanups) (err error) {
+	if err := os.MkdirAll(n.cfg.SpoolDir, 0o750); err != nil {
+		return fmt.Errorf("node: spool directory: %w", err)
+	}
+	if n.evlog, err = openEventLog(n.cfg, n.log); err != nil {
+		return err
+	}
+	undo.add(func() { n.evlog.Close() })
+	n.events.Subscribe(n.evlog)
+	n.stats = stats.New(nil)
+	n.events.Subscribe(n.stats)
+
+	n.spool, err = spool.Open(spool.Options{Dir: filepath.Join(n.cfg.SpoolDir, "queue"), Logger: n.log, MinFree: n.cfg.MinFree})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	undo.add(func() { n.spool.Close() })
+	// The reserve the spool chose, for the effective configuration.
+	n.cfg.MinFree = n.spool.MinFree()
+	n.suppression = suppress.New(n.spool, nil)
+	n.suppressRec = suppress.NewRecorder(n.suppression, &suppress.RecorderOptions{Logger: n.log})
+	n.events.Subscribe(n.suppressRec)
+	undo.add(func() { n.suppressRec.Close() })
+	return nil
+}
+
+// startExtensions provisions and starts the enabled plugins, and subscribes
+// those that take events.
+func (n *Node) startExtensions(ctx context.Context, undo *cleanups) (err error) {
+	ids := n.cfg.Plugins
 	if ids == nil {
 		ids = plugin.IDs()
 	}
-	pctx := extension.Context{RulesDir: cfg.RulesDir, DataDir: cfg.SpoolDir, Logger: log, Events: n.Events, Tenants: policyTenants{n}}
+	pctx := extension.Context{RulesDir: n.cfg.RulesDir, DataDir: n.cfg.SpoolDir, Logger: n.log, Events: n.events, Tenants: policyTenants{n}}
 	if n.plugins, err = plugin.Start(ctx, ids, pctx, nil); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	closers = append(closers, func() { closePlugins(n.plugins, log) })
-
-	var modules []luart.Module
-	var preparers []extension.Preparer
-	var stages []extension.Stage
-	var checks []extension.RecipientCheck
-	for _, p := range n.plugins {
-		if m, ok := p.(luart.Module); ok {
-			modules = append(modules, m)
-		}
-		if pr, ok := p.(extension.Preparer); ok {
-			preparers = append(preparers, pr)
-		}
-		if s, ok := p.(extension.Stage); ok {
-			stages = append(stages, s)
-		}
-		if c, ok := p.(extension.RecipientCheck); ok {
-			checks = append(checks, c)
-		}
-		if s, ok := p.(event.Sink); ok {
-			n.Events.Subscribe(s)
-		}
+	undo.add(func() { closePlugins(n.plugins, n.log) })
+	for _, s := range implementers[event.Sink](n.plugins) {
+		n.events.Subscribe(s)
 	}
+	return nil
+}
 
-	n.Policy, err = luart.New(luart.Options{
-		ScriptsDir: cfg.ScriptsDir, RulesDir: cfg.RulesDir, Sources: cfg.Sources,
-		CallMemory: cfg.LuaCallMemory, StateMemory: cfg.LuaStateMemory,
-		Counters: n.Stats, Modules: modules, Preparers: preparers, Logger: log, Events: n.Events,
+// loadPolicy loads the Lua policy, with the plugins' modules and files: a
+// node does not start on a broken policy.
+func (n *Node) loadPolicy() (err error) {
+	n.policy, err = luart.New(luart.Options{
+		ScriptsDir: n.cfg.ScriptsDir, RulesDir: n.cfg.RulesDir, Sources: n.cfg.Sources,
+		CallMemory: n.cfg.LuaCallMemory, StateMemory: n.cfg.LuaStateMemory, Counters: n.stats,
+		Modules: implementers[luart.Module](n.plugins), Preparers: implementers[extension.Preparer](n.plugins),
+		Logger: n.log, Events: n.events,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: policy: %w", err)
+		return fmt.Errorf("node: policy: %w", err)
 	}
+	return nil
+}
 
-	res, err := dns.New(dns.Options{Servers: cfg.DNSServers})
+// startDelivery builds the queue with its resolver, transport, VERP signer
+// and warm-up tracker, recovers what the spool holds and starts delivering
+// it.
+func (n *Node) startDelivery(undo *cleanups) error {
+	res, err := dns.New(dns.Options{Servers: n.cfg.DNSServers})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	tr, err := deliver.New(deliver.Options{Resolver: res, Port: cfg.MXPort, Logger: log,
-		Client: smtpclient.Options{Helo: cfg.Hostname}})
+	tr, err := deliver.New(deliver.Options{Resolver: res, Port: n.cfg.MXPort, Logger: n.log,
+		Client: smtpclient.Options{Helo: n.cfg.Hostname}})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	key, err := verp.LoadOrCreateKey(cfg.VERPKeyFile)
+	key, err := verp.LoadOrCreateKey(n.cfg.VERPKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	signer, err := verp.New(key)
+	if n.verp, err = verp.New(key); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	wu, err := warmup.Open(n.spool, nil)
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	wu, err := warmup.Open(n.Spool, nil)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n.Queue, err = queue.New(queue.Options{
-		Spool: n.Spool, Policy: n.Policy, Resolver: res, Transport: tr, Events: n.Events,
-		Logger: log, Hostname: cfg.Hostname, Retry: cfg.Retry, MaxAge: cfg.MaxAge, Warmup: wu, VERP: signer,
-		MaxConnections: cfg.MaxOutbound,
+	n.queue, err = queue.New(queue.Options{
+		Spool: n.spool, Policy: n.policy, Resolver: res, Transport: tr, Events: n.events,
+		Logger: n.log, Hostname: n.cfg.Hostname, Retry: n.cfg.Retry, MaxAge: n.cfg.MaxAge, Warmup: wu, VERP: n.verp,
+		MaxConnections: n.cfg.MaxOutbound,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	msgs, rcpts, err := n.Queue.Recover()
+	msgs, rcpts, err := n.queue.Recover()
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	log.Info("spool recovered", "dir", cfg.SpoolDir, "messages", msgs, "recipients", rcpts)
+	n.log.Info("spool recovered", "dir", n.cfg.SpoolDir, "messages", msgs, "recipients", rcpts)
 	if err := n.startMetrics(); err != nil {
-		return nil, err
+		return err
 	}
-	closers = append(closers, func() { n.stopMetrics(context.Background()) })
-	n.Policy.OnReload(func(uint64) { go n.Queue.PolicyChanged() })
-	n.Queue.Start()
-	closers = append(closers, func() {
+	undo.add(func() { n.stopMetrics(context.Background()) })
+	n.policy.OnReload(func(uint64) { go n.queue.PolicyChanged() })
+	n.queue.Start()
+	undo.add(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		n.Queue.Stop(sctx)
+		n.queue.Stop(sctx)
 	})
+	return nil
+}
 
+// startListeners takes the SMTP submission address, the bounce listener's
+// and the admin API's; connections wait in the backlog until serve.
+func (n *Node) startListeners(undo *cleanups) (err error) {
 	var tlsConf *tls.Config
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if n.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(n.cfg.TLSCert, n.cfg.TLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("node: TLS certificate: %w", err)
+			return fmt.Errorf("node: TLS certificate: %w", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	spillDir, err := incomingDir(cfg.SpoolDir)
+	spillDir, err := incomingDir(n.cfg.SpoolDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	n.Ingest, err = ingest.New(ingest.Options{
+	cfg := n.cfg
+	n.ingest, err = ingest.New(ingest.Options{
 		Hostname: cfg.Hostname, MaxSize: cfg.MaxSize, MaxRecipients: cfg.MaxRecipients, MaxLineLength: cfg.MaxLineLength,
 		MaxSessions: cfg.MaxSessions, IdleTimeout: cfg.IdleTimeout, TLS: tlsConf,
 		MaxSessionsPerIP: cfg.MaxSessionsPerIP, ConnRatePerIP: cfg.ConnRatePerIP,
 		FirstCommandTimeout: cfg.FirstCommandTimeout, DataTimeout: cfg.DataTimeout,
 		InsecureAuthLoopback: cfg.InsecureAuthLoopback, RelayNets: cfg.RelayNets,
-		Tenants: n.Policy, Policy: n.Policy, Stages: stages,
-		RecipientChecks: append([]extension.RecipientCheck{&suppress.Checker{List: n.Suppression, Tenants: n.Policy, Events: n.Events}}, checks...),
-		Spool:           n.Spool, Queue: n.Queue, Events: n.Events, Logger: log,
+		Tenants: n.policy, Policy: n.policy, Stages: implementers[extension.Stage](n.plugins),
+		RecipientChecks: append([]extension.RecipientCheck{&suppress.Checker{List: n.suppression, Tenants: n.policy, Events: n.events}},
+			implementers[extension.RecipientCheck](n.plugins)...),
+		Spool: n.spool, Queue: n.queue, Events: n.events, Logger: n.log,
 		DataMemory: cfg.DataMemory, SpillDir: spillDir,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
 	if n.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
+		return fmt.Errorf("node: listen %s: %w", cfg.Listen, err)
 	}
-	closers = append(closers, func() { n.ln.Close() })
+	undo.add(func() { n.ln.Close() })
 	n.ln = n.metrics.CountSessions(n.ln)
 	if cfg.BounceListen != "" {
-		n.Bounces, err = bouncein.New(bouncein.Options{
-			Hostname: cfg.Hostname, VERP: signer, Spool: n.Spool, Queue: n.Queue, Policy: n.Policy,
-			FBLAddresses: cfg.FBLAddresses, Suppress: n.Suppression, Events: n.Events, Logger: log,
+		n.bounces, err = bouncein.New(bouncein.Options{
+			Hostname: cfg.Hostname, VERP: n.verp, Spool: n.spool, Queue: n.queue, Policy: n.policy,
+			FBLAddresses: cfg.FBLAddresses, Suppress: n.suppression, Events: n.events, Logger: n.log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("node: %w", err)
+			return fmt.Errorf("node: %w", err)
 		}
 		if n.bounceLn, err = net.Listen("tcp", cfg.BounceListen); err != nil {
-			return nil, fmt.Errorf("node: bounce listener %s: %w", cfg.BounceListen, err)
+			return fmt.Errorf("node: bounce listener %s: %w", cfg.BounceListen, err)
 		}
-		closers = append(closers, func() { n.bounceLn.Close() })
+		undo.add(func() { n.bounceLn.Close() })
 	}
 
 	// The admin API starts last: nothing after it can fail, so it needs no
-	// cleanup here.
+	// cleanup.
 	if cfg.AdminListen != "" {
-		n.Admin, err = admin.Start(admin.Options{
+		n.admin, err = admin.Start(admin.Options{
 			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
-			Policy: n.Policy, Queue: n.Queue, Rejections: n.Ingest.Rejections, Logger: log,
+			Policy: n.policy, Queue: n.queue, Rejections: n.ingest.Rejections, Logger: n.log,
 			Handlers: n.adminHandlers(), Public: n.metrics.Handlers(),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("node: %w", err)
+			return fmt.Errorf("node: %w", err)
 		}
 	}
+	return nil
+}
 
+// serve starts what runs until Shutdown: the policy watcher, the SMTP and
+// bounce servers on their listeners, and the daily pruning of bounce
+// references. Nothing in it can fail Start.
+func (n *Node) serve() {
 	wctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	watchDone, werr := n.Policy.Watch(wctx)
-	if werr != nil {
-		log.Error("policy files not watched; reload with SIGHUP or the admin API", "err", werr)
+	watchDone, err := n.policy.Watch(wctx)
+	if err != nil {
+		n.log.Error("policy files not watched; reload with SIGHUP or the admin API", "err", err)
 	}
 	n.watchDone = watchDone
-	go func() { n.serveErr <- n.Ingest.Serve(n.ln) }()
-	if n.Bounces != nil {
+	go func() { n.serveErr <- n.ingest.Serve(n.ln) }()
+	if n.bounces != nil {
 		go func() {
-			if err := n.Bounces.Serve(n.bounceLn); err != nil {
-				log.Error("bounce listener stopped", "err", err)
+			if err := n.bounces.Serve(n.bounceLn); err != nil {
+				n.log.Error("bounce listener stopped", "err", err)
 			}
 		}()
 	}
@@ -382,24 +322,54 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.pruneBounceRefs(wctx)
 	}()
 	adminAddr := ""
-	if n.Admin != nil {
-		adminAddr = n.Admin.Addr()
+	if n.admin != nil {
+		adminAddr = n.admin.Addr()
 	}
-	log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "metrics", n.MetricsAddr(), "bounces", n.BounceAddr(), "hostname", cfg.Hostname,
-		"mx_port", cfg.MXPort, "sources", len(cfg.Sources), "policy_generation", n.Policy.Status().Generation)
-	return n, nil
+	n.log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "metrics", n.MetricsAddr(), "bounces", n.BounceAddr(), "hostname", n.cfg.Hostname,
+		"mx_port", n.cfg.MXPort, "sources", len(n.cfg.Sources), "policy_generation", n.policy.Status().Generation)
 }
+
+// implementers returns the plugins that implement T, in order.
+func implementers[T any](plugins []any) []T {
+	var out []T
+	for _, p := range plugins {
+		if t, ok := p.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Policy returns the node's Lua policy engine, to reload it or ask it.
+func (n *Node) Policy() *luart.Engine { return n.policy }
+
+// Queue returns the node's delivery queue, to read its status.
+func (n *Node) Queue() *queue.Queue { return n.queue }
+
+// Bounces returns the bounce listener, or nil when it is off.
+func (n *Node) Bounces() *bouncein.Server { return n.bounces }
+
+// Subscribe adds s to the sinks of the node's events.
+func (n *Node) Subscribe(s event.Sink) { n.events.Subscribe(s) }
 
 // Addr returns the SMTP listening address.
 func (n *Node) Addr() string { return n.ln.Addr().String() }
 
 // adminHandlers are the admin API's endpoints of the node's subsystems.
 func (n *Node) adminHandlers() map[string]http.Handler {
-	h := suppress.AdminHandlers(n.Suppression)
-	if n.Bounces != nil {
-		h["GET /api/bounces"] = n.Bounces.CountsHandler()
+	h := suppress.AdminHandlers(n.suppression)
+	if n.bounces != nil {
+		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
 	return h
+}
+
+// AdminAddr returns the admin API's address, or "" when it is off.
+func (n *Node) AdminAddr() string {
+	if n.admin == nil {
+		return ""
+	}
+	return n.admin.Addr()
 }
 
 // BounceAddr returns the bounce listener's address, or "" when it is off.
@@ -421,7 +391,7 @@ func (n *Node) pruneBounceRefs(ctx context.Context) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		if err := n.Spool.PruneBounceRefs(time.Now().Add(-BounceRefTTL)); err != nil {
+		if err := n.spool.PruneBounceRefs(time.Now().Add(-BounceRefTTL)); err != nil {
 			n.log.Error("pruning bounce references", "err", err)
 		}
 		select {
@@ -444,15 +414,15 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		// Both listeners drain at once, within the same deadline.
 		bounceErr := make(chan error, 1)
 		go func() {
-			if n.Bounces == nil {
+			if n.bounces == nil {
 				bounceErr <- nil
 				return
 			}
-			bounceErr <- n.Bounces.Shutdown(ctx)
+			bounceErr <- n.bounces.Shutdown(ctx)
 		}()
-		errs := []error{n.Ingest.Shutdown(ctx), <-bounceErr}
-		if n.Admin != nil {
-			errs = append(errs, n.Admin.Close(ctx))
+		errs := []error{n.ingest.Shutdown(ctx), <-bounceErr}
+		if n.admin != nil {
+			errs = append(errs, n.admin.Close(ctx))
 		}
 		errs = append(errs, n.stopMetrics(ctx))
 		n.cancel()
@@ -460,11 +430,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if n.watchDone != nil {
 			<-n.watchDone
 		}
-		errs = append(errs, n.Queue.Stop(ctx))
+		errs = append(errs, n.queue.Stop(ctx))
 		closePlugins(n.plugins, n.log)
-		errs = append(errs, n.suppressRec.Close(), n.evlog.Close(), n.Spool.Close())
+		errs = append(errs, n.suppressRec.Close(), n.evlog.Close(), n.spool.Close())
 		n.stopErr = errors.Join(errs...)
-		n.log.Info("stopped", "pending_recipients", n.Queue.Pending())
+		n.log.Info("stopped", "pending_recipients", n.queue.Pending())
 	})
 	return n.stopErr
 }
@@ -503,8 +473,8 @@ type policyTenants struct{ n *Node }
 
 // Lookup implements tenant.Directory.
 func (d policyTenants) Lookup(name string) (*tenant.Tenant, bool) {
-	if d.n.Policy == nil {
+	if d.n.policy == nil {
 		return nil, false
 	}
-	return d.n.Policy.Lookup(name)
+	return d.n.policy.Lookup(name)
 }

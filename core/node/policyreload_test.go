@@ -49,13 +49,13 @@ func TestReloadReachesTheQueue(t *testing.T) {
 	// laneConnections is the connection limit of the one lane, to
 	// dest.test; 0 if there is not exactly one.
 	laneConnections := func() int {
-		if lanes := n.Queue.Status().Lanes; len(lanes) == 1 {
+		if lanes := n.Queue().Status().Lanes; len(lanes) == 1 {
 			return lanes[0].Limits.MaxConnections
 		}
 		return 0
 	}
 	if got := laneConnections(); got != 16 {
-		t.Fatalf("lane connection limit %d, want 16 from rules/providers.lua; queue %+v", got, n.Queue.Status())
+		t.Fatalf("lane connection limit %d, want 16 from rules/providers.lua; queue %+v", got, n.Queue().Status())
 	}
 
 	lowered := strings.Replace(benchProviders, "connections = 16,", "connections = 3,", 1)
@@ -65,7 +65,7 @@ func TestReloadReachesTheQueue(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(rules, "providers.lua"), []byte(lowered), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Policy.Reload(); err != nil {
+	if err := n.Policy().Reload(); err != nil {
 		t.Fatal(err)
 	}
 	testlib.WaitFor(t, "the lane to take the reloaded limit", func() bool { return laneConnections() == 3 })

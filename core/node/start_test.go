@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,34 +11,50 @@ import (
 	"testing"
 )
 
-// TestStartFailsCleanly: a node that cannot start returns an error, and
-// releases what it had taken (the admin port here), whatever step fails.
+// TestStartFailsCleanly: a node that cannot start returns an error naming
+// the cause, and releases what it had taken, whatever step fails: a node
+// started next on the same spool and the same addresses starts.
 func TestStartFailsCleanly(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer busy.Close()
+	t.Cleanup(func() { busy.Close() })
 	tests := []struct {
 		name  string
-		setup func(cfg *Config)
+		spoil func(t *testing.T, cfg *Config)
 		want  string
 	}{
-		{"unreadable VERP key", func(cfg *Config) {
-			if err := os.WriteFile(filepath.Join(cfg.SpoolDir, "verp.key"), []byte("not hex\n"), 0o600); err != nil {
+		{"plugin refuses its files", func(t *testing.T, cfg *Config) {
+			cfg.RulesDir = rewriteRule(t, "dkim.lua", `file = "keys/corriere-smarthost.it.corriere.rsa.pem"`, `file = "keys/missing.pem"`)
+		}, "missing.pem"},
+		{"broken policy", func(t *testing.T, cfg *Config) {
+			cfg.RulesDir = rewriteRule(t, "providers.lua", "return {", "return {{")
+		}, "providers.lua"},
+		{"unreadable VERP key", func(t *testing.T, cfg *Config) {
+			cfg.VERPKeyFile = filepath.Join(t.TempDir(), "verp.key")
+			if err := os.WriteFile(cfg.VERPKeyFile, []byte("not hex\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, "not hex"},
-		{"bounce listener address taken", func(cfg *Config) { cfg.BounceListen = busy.Addr().String() }, "bounce listener"},
+		{"TLS certificate missing", func(t *testing.T, cfg *Config) {
+			cfg.TLSCert, cfg.TLSKey = filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")
+		}, "TLS certificate"},
+		{"bounce listener address taken", func(t *testing.T, cfg *Config) { cfg.BounceListen = busy.Addr().String() }, "bounce listener"},
+		{"admin address taken", func(t *testing.T, cfg *Config) { cfg.AdminListen = busy.Addr().String() }, "address already in use"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := Config{
-				Listen: "127.0.0.1:0", SpoolDir: t.TempDir(), AdminListen: freeAddr(t),
+				Listen: freeAddr(t), SpoolDir: t.TempDir(), AdminListen: freeAddr(t), BounceListen: freeAddr(t),
 				ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: filepath.Join("..", "..", "rules"),
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			}
-			tt.setup(&cfg)
-			n, err := Start(context.Background(), cfg)
+			broken := cfg
+			tt.spoil(t, &broken)
+			n, err := Start(context.Background(), broken)
 			if err == nil {
 				n.Shutdown(context.Background())
 				t.Fatal("Start succeeded")
@@ -45,9 +63,7 @@ func TestStartFailsCleanly(t *testing.T) {
 				t.Errorf("Start: %v, want it to mention %q", err, tt.want)
 			}
 			// Everything was released: the spool opens again, and the
-			// admin port is free.
-			cfg.BounceListen = ""
-			os.Remove(filepath.Join(cfg.SpoolDir, "verp.key"))
+			// SMTP, bounce and admin addresses are free.
 			n, err = Start(context.Background(), cfg)
 			if err != nil {
 				t.Fatalf("second Start: %v", err)
@@ -57,6 +73,25 @@ func TestStartFailsCleanly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rewriteRule copies the repository's rules with old replaced by new in
+// one file, and returns the copy's directory.
+func rewriteRule(t *testing.T, file, old, new string) string {
+	t.Helper()
+	dir := copyTree(t, filepath.Join("..", "..", "rules"))
+	path := filepath.Join(dir, file)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("rules/%s no longer contains %s", file, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // freeAddr returns a loopback address with a port free right now.
