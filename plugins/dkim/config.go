@@ -559,9 +559,14 @@ func (rd *reader) key(p path, v lua.LValue) (*key, error) {
 	if err := checkKey(signer, k.algorithm); err != nil {
 		return nil, rd.errf(fp, "%s: %v", k.file, err)
 	}
+	at := fmt.Sprintf("%s:%d", rd.file, rd.line(fp))
 	if exposed {
-		rd.log.Warn("dkim: private key file readable by group or others; chmod 600 it",
-			"file", k.file, "at", fmt.Sprintf("%s:%d", rd.file, rd.line(fp)))
+		warnOnce(rd.log, "exposed "+k.file, "dkim: private key file readable by group or others; chmod 600 it",
+			"file", k.file, "at", at)
+	}
+	if isDemoKey(signer) {
+		warnOnce(rd.log, "demo "+k.file, "dkim: a demo key is in use: its private half is public in Corriere's repository, so anyone can sign as this domain; make your own with corriere dkim keygen",
+			"file", k.file, "at", at)
 	}
 	k.signer = signer
 	return k, nil

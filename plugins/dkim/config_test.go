@@ -168,21 +168,46 @@ func TestKeyFormats(t *testing.T) {
 	}
 }
 
+// TestExposedKeyFileWarns: a key file group or others may read is warned
+// about once per process, not at every load of rules/dkim.lua.
 func TestExposedKeyFileWarns(t *testing.T) {
-	dir := rulesDir(t, `return { domains = { ["shop.test"] = { keys = {
+	for mode, warns := range map[os.FileMode]bool{0o600: false, 0o400: false, 0o640: true, 0o644: true} {
+		dir := rulesDir(t, `return { domains = { ["shop.test"] = { keys = {
   { selector = "e1", algorithm = "ed25519-sha256",
     file = "keys/ed1.pem" } } } } }`)
-	for mode, warns := range map[os.FileMode]bool{0o600: false, 0o400: false, 0o640: true, 0o644: true} {
 		if err := os.Chmod(filepath.Join(dir, "keys", "ed1.pem"), mode); err != nil {
 			t.Fatal(err)
 		}
-		var logs bytes.Buffer
-		if _, err := Load(dir, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		for load := range 3 {
+			var logs bytes.Buffer
+			if _, err := Load(dir, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), FileName+":3")
+			if want := warns && load == 0; got != want {
+				t.Errorf("mode %o, load %d: warned = %v, want %v; logs:\n%s", mode, load, got, want, logs.String())
+			}
+		}
+	}
+}
+
+// TestDemoKeyWarns: the shipped rules use the public demo keys, and Load
+// says so, once per key file.
+func TestDemoKeyWarns(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../rules")); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	for range 2 {
+		if _, err := Load(dir, log); err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), FileName+":3"); got != warns {
-			t.Errorf("mode %o: warned = %v, want %v; logs:\n%s", mode, got, warns, logs.String())
-		}
+	}
+	keys, _ := filepath.Glob(filepath.Join(dir, "keys", "*.pem"))
+	if n := strings.Count(logs.String(), "a demo key is in use"); n != len(keys) || n == 0 {
+		t.Errorf("%d demo-key warnings for %d demo keys loaded twice:\n%s", n, len(keys), logs.String())
 	}
 }
 
