@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -117,8 +118,8 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 }
 
 func runServe(ctx context.Context, args []string) int {
-	fs, f := newServeFlags()
-	if status, ok := parseFlags(fs, args); !ok {
+	flags, f := newServeFlags()
+	if status, ok := parseFlags(flags, args); !ok {
 		return status
 	}
 	if err := policyPresent(f.scripts, f.rules); err != nil {
@@ -135,6 +136,10 @@ func runServe(ctx context.Context, args []string) int {
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "corriere serve: invalid configuration:", err)
 		return 2
+	}
+	if _, err := os.Stat(cfg.SpoolDir); errors.Is(err, fs.ErrNotExist) && flagGiven(flags, "spool") {
+		cfg.Logger.Warn("the spool directory does not exist: starting with an empty queue there; if mail was queued in another directory, a mistyped --spool hides it",
+			"spool", cfg.SpoolDir)
 	}
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
@@ -289,6 +294,14 @@ func noLimit[T int | float64](v T) T {
 		return -1
 	}
 	return v
+}
+
+// flagGiven reports whether the flag name was set, on the command line or
+// by the configuration file.
+func flagGiven(flags *flag.FlagSet, name string) bool {
+	given := false
+	flags.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // parseSize reads a size in bytes with an optional binary unit: K, M, G or

@@ -94,6 +94,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.loadPolicy(); err != nil {
 		return nil, err
 	}
+	n.warnSetup()
 	if err := n.startDelivery(&undo); err != nil {
 		return nil, err
 	}

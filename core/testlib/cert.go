@@ -7,8 +7,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -49,4 +52,27 @@ func Certificate(tb testing.TB, hosts ...string) (tls.Certificate, *x509.CertPoo
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// CertificateFiles writes a certificate made by Certificate, and its key,
+// as PEM files in a temporary directory, for code that loads them by name
+// (such as STARTTLS settings), and returns their paths.
+func CertificateFiles(tb testing.TB, hosts ...string) (certFile, keyFile string) {
+	tb.Helper()
+	cert, _ := Certificate(tb, hosts...)
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		tb.Fatalf("testlib: marshal key: %v", err)
+	}
+	dir := tb.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, f := range []struct {
+		path, kind string
+		der        []byte
+	}{{certFile, "CERTIFICATE", cert.Certificate[0]}, {keyFile, "PRIVATE KEY", key}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der}), 0o600); err != nil {
+			tb.Fatalf("testlib: %v", err)
+		}
+	}
+	return certFile, keyFile
 }

@@ -40,3 +40,10 @@ func TestCertificateIsTrustedByItsPool(t *testing.T) {
 		t.Fatalf("handshake with the pool's trust: %v", err)
 	}
 }
+
+func TestCertificateFilesLoad(t *testing.T) {
+	certFile, keyFile := CertificateFiles(t, "mx.test")
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		t.Fatalf("the files do not load as a key pair: %v", err)
+	}
+}
