@@ -113,6 +113,12 @@ func bounceClassify(ctx context.Context, args []string, stdin io.Reader, stdout,
 		fmt.Fprintln(stderr, "corriere bounce classify: name at least one file, folder, or - for standard input")
 		return 2
 	}
+	cleanup, err := builtInPolicyIfAbsent(fs, scripts, rules, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere bounce classify:", err)
+		return 1
+	}
+	defer cleanup()
 	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
 	if err != nil {
 		fmt.Fprintln(stderr, "corriere bounce classify:", policyError(err))

@@ -232,3 +232,29 @@ or point --scripts and --rules at an existing policy`, d, abs)
 	}
 	return nil
 }
+
+// builtInPolicyIfAbsent points scripts and rules at a temporary copy of
+// the policy built into the binary when neither flag was given (nor set by
+// --config) and the default directories do not exist here, and says so on
+// stderr: tools that only read the policy work from any directory. The
+// returned cleanup removes the copy.
+func builtInPolicyIfAbsent(flags *flag.FlagSet, scripts, rules *string, stderr io.Writer) (cleanup func(), err error) {
+	cleanup = func() {}
+	if flagGiven(flags, "scripts") || flagGiven(flags, "rules") || policyPresent(*scripts, *rules) == nil {
+		return cleanup, nil
+	}
+	dir, err := os.MkdirTemp("", "corriere-policy-")
+	if err != nil {
+		return cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	for name, src := range map[string]fs.FS{"scripts": corriere.Scripts(), "rules": corriere.Rules()} {
+		if err := copyPolicy(filepath.Join(dir, name), src); err != nil {
+			cleanup()
+			return func() {}, fmt.Errorf("copy the built-in policy: %w", err)
+		}
+	}
+	*scripts, *rules = filepath.Join(dir, "scripts"), filepath.Join(dir, "rules")
+	fmt.Fprintf(stderr, "corriere %s: no ./scripts and ./rules here: using the policy built into the binary (corriere init DIR writes an editable copy)\n", flags.Name())
+	return cleanup, nil
+}

@@ -83,3 +83,25 @@ func TestServeWithoutPolicySaysWhatToDo(t *testing.T) {
 		t.Errorf("error %v does not say what to do", err)
 	}
 }
+
+// TestToolsRunOnTheBuiltInPolicy checks bounce classify, run where there
+// is no policy and given none, uses the policy built into the binary and
+// says so, and rules check says what to do.
+func TestToolsRunOnTheBuiltInPolicy(t *testing.T) {
+	bounceFile, err := filepath.Abs(filepath.Join(bounceData, "dsn-postfix.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	var stdout, stderr bytes.Buffer
+	if status := runBounce(context.Background(), []string{"classify", bounceFile}, nil, &stdout, &stderr); status != 0 ||
+		!strings.Contains(stderr.String(), "using the policy built into the binary") || stdout.Len() == 0 {
+		t.Errorf("bounce classify: status %d, stdout %q, stderr %q", status, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if status := runRules(context.Background(), []string{"check"}, nil, &stdout, &stderr); status != 1 ||
+		!strings.Contains(stderr.String(), "corriere init") {
+		t.Errorf("rules check: status %d, stderr %q", status, stderr.String())
+	}
+}

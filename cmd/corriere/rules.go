@@ -84,6 +84,10 @@ file:line: message and exits 1 when it would be refused.`)
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}
+	if err := policyPresent(*scripts, *rules); err != nil {
+		fmt.Fprintln(stderr, "corriere rules check:", err)
+		return 1
+	}
 	e, err := loadPolicy(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
 	if err != nil {
 		fmt.Fprintln(stderr, policyError(err))
@@ -232,6 +236,12 @@ Example:
 		fs.Usage()
 		return 2
 	}
+	cleanup, err := builtInPolicyIfAbsent(fs, scripts, rules, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere rules test:", err)
+		return 1
+	}
+	defer cleanup()
 	for _, d := range nameservers {
 		if _, err := netip.ParseAddrPort(d); err != nil {
 			fmt.Fprintf(stderr, "corriere rules test: --dns %q: want ip:port such as 127.0.0.1:53: %v\n", d, err)
