@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"corriere/core/event"
 	"corriere/core/extension"
 	"corriere/core/ingest"
+	"corriere/core/inspect"
 	"corriere/core/luart"
 	"corriere/core/metrics"
 	"corriere/core/plugin"
@@ -362,6 +364,7 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 	if n.bounces != nil {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
+	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy}, n.policy))
 	return h
 }
 
