@@ -19,13 +19,19 @@ func init() {
 	register(command{name: "queue", summary: "inspect the running node's queues", run: runQueue})
 }
 
-const queueUsage = `Usage: corriere queue summary [--spool DIR] [--json]
+const queueUsage = `Usage: corriere queue summary|list|show [flags]
 
   summary  list the ready queues of the running node: one line per
            (provider, source IP) with the recipients waiting per class,
            in flight, connections, limits (with the share of the hourly
            and daily volumes kept for critical mail), rate factor and
            suspensions
+  list     list queued recipients by tenant, campaign, class, provider,
+           domain, recipient, source IP, state or age
+  show ID  one message: envelope, header, attempts, and why each
+           recipient is where it is, hook by hook
+
+Run 'corriere queue list --help' for the selectors.
 
 The node is found through the admin.addr and admin.token files it writes to
 its spool directory (--spool, default ./data).
@@ -36,7 +42,13 @@ func runQueue(ctx context.Context, args []string) int {
 		fmt.Print(queueUsage)
 		return 0
 	}
-	if args[0] != "summary" {
+	switch args[0] {
+	case "list":
+		return queueList(ctx, args[1:], os.Stdout, os.Stderr)
+	case "show":
+		return queueShow(ctx, args[1:], os.Stdout, os.Stderr)
+	case "summary":
+	default:
 		fmt.Fprintf(os.Stderr, "corriere queue: unknown subcommand %q\n\n%s", args[0], queueUsage)
 		return 2
 	}

@@ -15,18 +15,18 @@ import (
 
 // The admin API endpoints, mounted with admin.Options.Handlers:
 //
-//	GET /api/queue/recipients?tenant=&campaign=&class=&provider=&domain=&rcpt=&source=&state=&older_than=&limit=
+//	GET /api/recipients?tenant=&campaign=&class=&provider=&domain=&rcpt=&source=&state=&older_than=&limit=
 //	    {"recipients": [Recipient...]}
-//	GET /api/queue/messages/{id}   an Explanation; 404 when the message is not queued
+//	GET /api/messages/{id}       an Explanation; 404 when the message is not queued
 //
 // older_than is a Go duration ("2h"). Errors are {"error": "sentence"}
 // with 400 (a bad selector), 404 or 500.
 const (
-	recipientsPath = "/api/queue/recipients"
-	messagesPath   = "/api/queue/messages/"
+	recipientsPath = "/api/recipients"
+	messagesPath   = "/api/messages/"
 )
 
-// ListResponse is the answer of GET /api/queue/recipients.
+// ListResponse is the answer of GET /api/recipients.
 type ListResponse struct {
 	Recipients []Recipient `json:"recipients"`
 }
@@ -63,7 +63,7 @@ func AdminHandlers(in *Inspector, pol Policy) map[string]http.Handler {
 }
 
 // FilterFromQuery reads a Filter from the query parameters of
-// GET /api/queue/recipients.
+// GET /api/recipients.
 func FilterFromQuery(q url.Values) (Filter, error) {
 	f := Filter{
 		Tenant: q.Get("tenant"), Campaign: q.Get("campaign"), Class: message.Class(q.Get("class")),

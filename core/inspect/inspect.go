@@ -60,7 +60,7 @@ func (f *Filter) Validate() error {
 type Recipient struct {
 	ID          string        `json:"id"`
 	Index       int           `json:"index"`
-	Recipient   string        `json:"rcpt"`
+	Address     string        `json:"rcpt"`
 	Sender      string        `json:"sender"`
 	Tenant      string        `json:"tenant"`
 	Class       message.Class `json:"class"`
@@ -150,7 +150,7 @@ func (in *Inspector) List(f Filter) ([]Recipient, error) {
 // recipient describes entry e of the message meta.
 func (in *Inspector) recipient(meta *spool.Meta, e *spool.Entry, now time.Time) Recipient {
 	r := Recipient{
-		ID: meta.ID, Index: e.Index, Recipient: e.Rcpt.Addr, Sender: meta.Sender, Tenant: meta.Tenant,
+		ID: meta.ID, Index: e.Index, Address: e.Rcpt.Addr, Sender: meta.Sender, Tenant: meta.Tenant,
 		Class: meta.Class, Campaign: meta.Campaign, Attempts: e.Attempts, NextAttempt: e.Due,
 		LastReply: e.LastReply, LastSource: e.LastSource, LastMX: e.LastMX, Received: meta.Received,
 	}
@@ -178,9 +178,9 @@ func (f *Filter) matches(r *Recipient) bool {
 	switch {
 	case f.Provider != "" && r.Provider != f.Provider:
 		return false
-	case f.Rcpt != "" && !strings.EqualFold(r.Recipient, f.Rcpt):
+	case f.Rcpt != "" && !strings.EqualFold(r.Address, f.Rcpt):
 		return false
-	case f.Domain != "" && !strings.EqualFold(domainOf(r.Recipient), f.Domain):
+	case f.Domain != "" && !strings.EqualFold(domainOf(r.Address), f.Domain):
 		return false
 	case f.Source != "" && r.LastSource != f.Source:
 		return false

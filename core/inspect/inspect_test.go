@@ -85,7 +85,7 @@ func TestList(t *testing.T) {
 		}
 		var rcpts []string
 		for _, r := range got {
-			rcpts = append(rcpts, r.Recipient)
+			rcpts = append(rcpts, r.Address)
 		}
 		if strings.Join(rcpts, ",") != strings.Join(tc.want, ",") {
 			t.Errorf("%s: got %v, want %v", tc.name, rcpts, tc.want)
@@ -121,7 +121,7 @@ func TestExplainOverHTTP(t *testing.T) {
 	defer srv.Close()
 
 	var x Explanation
-	get(t, srv.URL+"/api/queue/messages/"+id, http.StatusOK, &x)
+	get(t, srv.URL+"/api/messages/"+id, http.StatusOK, &x)
 	if x.ID != id || x.Tenant != "example" || !strings.Contains(x.Header, "Subject: spring sale") || len(x.Recipients) != 1 {
 		t.Fatalf("explanation: %+v", x)
 	}
@@ -142,12 +142,12 @@ func TestExplainOverHTTP(t *testing.T) {
 	}
 
 	var list ListResponse
-	get(t, srv.URL+"/api/queue/recipients?tenant=example&limit=10", http.StatusOK, &list)
+	get(t, srv.URL+"/api/recipients?tenant=example&limit=10", http.StatusOK, &list)
 	if len(list.Recipients) != 1 || list.Recipients[0].ID != id {
 		t.Errorf("list: %+v", list)
 	}
-	get(t, srv.URL+"/api/queue/recipients?state=paused", http.StatusBadRequest, nil)
-	get(t, srv.URL+"/api/queue/messages/nosuchid", http.StatusNotFound, nil)
+	get(t, srv.URL+"/api/recipients?state=paused", http.StatusBadRequest, nil)
+	get(t, srv.URL+"/api/messages/nosuchid", http.StatusNotFound, nil)
 }
 
 func get(t *testing.T, url string, code int, v any) {

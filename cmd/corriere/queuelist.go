@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"corriere/core/admin"
+	"corriere/core/inspect"
+	"corriere/core/luart"
+	"corriere/core/message"
+	"corriere/core/spool"
+)
+
+// queueSource is where queue list and show read: the running node's admin
+// API, or the spool and policy opened directly when no node runs.
+type queueSource struct {
+	spool, scripts, rules string
+}
+
+func (s *queueSource) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.spool, "spool", "./data", "spool `directory` of the node")
+	fs.StringVar(&s.scripts, "scripts", "./scripts", "hook scripts `directory`, used when no node runs (for providers and the trace)")
+	fs.StringVar(&s.rules, "rules", "./rules", "policy data `directory`, used when no node runs")
+}
+
+// open returns a client of the running node, or an inspector over the
+// spool opened directly, with the policy when it loads.
+func (s *queueSource) open() (*admin.Client, *inspect.Inspector, inspect.Policy, func(), error) {
+	if c, err := admin.Discover(s.spool); err == nil && probe(c.Addr) == nil {
+		return c, nil, nil, func() {}, nil
+	}
+	dir := filepath.Join(s.spool, "queue")
+	if _, err := os.Stat(dir); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("no spool in %s (is --spool the directory corriere serve uses?): %w", dir, err)
+	}
+	sp, err := spool.Open(spool.Options{Dir: dir})
+	if err != nil {
+		if isLocked(err) {
+			return nil, nil, nil, nil, fmt.Errorf("the spool %s is in use by a running node whose admin API does not answer (start it with --admin): %w", dir, err)
+		}
+		return nil, nil, nil, nil, err
+	}
+	in := &inspect.Inspector{Spool: sp}
+	var pol inspect.Policy
+	if e, err := luart.New(luart.Options{ScriptsDir: s.scripts, RulesDir: s.rules}); err == nil {
+		in.Providers, pol = e, e
+	}
+	return nil, in, pol, func() { sp.Close() }, nil
+}
+
+const queueListHelp = `
+Lists queued recipients, one line each: queue id, recipient, tenant, class,
+provider of the last attempt, state, attempts, next attempt and last reply.
+The selectors combine; a tenant's recipients are found through an index, so
+"--tenant X --limit 100" answers at once on a large queue.
+
+States: ready (due now), deferred (waiting for a retry after a failed
+attempt), scheduled (due later, not tried yet).
+
+It asks the running node through its admin API (found through --spool), or
+reads the spool directly when no node runs.
+
+Examples:
+  corriere queue list --domain libero.it --state deferred
+  corriere queue list --tenant acme --campaign spring --limit 100 --json
+  corriere queue list --older-than 24h`
+
+func queueList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("queue list", "queue list [selectors] [--limit N] [--json]", queueListHelp)
+	fs.SetOutput(stderr)
+	var src queueSource
+	src.register(fs)
+	var f inspect.Filter
+	var class string
+	fs.StringVar(&f.Tenant, "tenant", "", "only this `tenant`'s messages")
+	fs.StringVar(&f.Campaign, "campaign", "", "only this `campaign`")
+	fs.StringVar(&class, "class", "", "only this `class`: critical, transactional, personal or newsletter")
+	fs.StringVar(&f.Provider, "provider", "", "only recipients whose last attempt went to this `provider`")
+	fs.StringVar(&f.Domain, "domain", "", "only recipients at this `domain`")
+	fs.StringVar(&f.Rcpt, "rcpt", "", "only this recipient `address`")
+	fs.StringVar(&f.Source, "source", "", "only recipients whose last attempt left from this source `IP`")
+	fs.StringVar(&f.State, "state", "", "only recipients in this `state`: ready, deferred, scheduled, inflight or suspended")
+	fs.DurationVar(&f.OlderThan, "older-than", 0, "only messages received at least this `long` ago")
+	fs.IntVar(&f.Limit, "limit", 1000, "stop after this many `recipients` (0: all)")
+	asJSON := fs.Bool("json", false, "print JSON: {\"recipients\": [...]}")
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	f.Class = message.Class(class)
+	if err := f.Validate(); err != nil {
+		fmt.Fprintln(stderr, "corriere queue list:", err)
+		return 2
+	}
+	client, in, _, closeSrc, err := src.open()
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere queue list:", err)
+		return 1
+	}
+	defer closeSrc()
+	var list inspect.ListResponse
+	if client != nil {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err = client.Get(ctx, "/api/recipients?"+f.Query().Encode(), &list)
+	} else {
+		list.Recipients, err = in.List(f)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere queue list:", err)
+		return 1
+	}
+	if *asJSON {
+		writeIndentedJSON(stdout, list)
+		return 0
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tRECIPIENT\tTENANT\tCLASS\tPROVIDER\tSTATE\tATTEMPTS\tNEXT\tLAST REPLY")
+	now := time.Now()
+	for _, r := range list.Recipients {
+		fmt.Fprintf(w, "%s/%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Index, r.Address, dash(r.Tenant), r.Class,
+			dash(r.Provider), r.State, r.Attempts, untilText(r.NextAttempt, now), dash(clip(r.LastReply, 70)))
+	}
+	w.Flush()
+	if f.Limit > 0 && len(list.Recipients) == f.Limit {
+		fmt.Fprintf(stderr, "(stopped at --limit %d)\n", f.Limit)
+	}
+	return 0
+}
+
+const queueShowHelp = `
+Shows one queued message: its envelope and header, and for each recipient
+still queued its state, attempts and last reply, and why it is where it is:
+the decisions of the policy in force (classify, route, shape, warm-up, and
+on_response's verdict on the last reply), each with the file and line that
+defines the hook.
+
+Example:
+  corriere queue show 1hre0p8f81f1ovsnm001`
+
+func queueShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("queue show", "queue show ID [--json]", queueShowHelp)
+	fs.SetOutput(stderr)
+	var src queueSource
+	src.register(fs)
+	asJSON := fs.Bool("json", false, "print the explanation as JSON")
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "corriere queue show: give one queue id (from the 250 reply, the Received field or queue list)")
+		return 2
+	}
+	id, _, _ := strings.Cut(fs.Arg(0), "/")
+	client, in, pol, closeSrc, err := src.open()
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere queue show:", err)
+		return 1
+	}
+	defer closeSrc()
+	var x *inspect.Explanation
+	if client != nil {
+		x = &inspect.Explanation{}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err = client.Get(ctx, "/api/messages/"+id, x)
+	} else {
+		x, err = in.Explain(ctx, id, pol)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "corriere queue show:", err)
+		return 1
+	}
+	if *asJSON {
+		writeIndentedJSON(stdout, x)
+		return 0
+	}
+	printExplanation(stdout, x, time.Now())
+	return 0
+}
+
+// printExplanation writes an explanation for a reader.
+func printExplanation(out io.Writer, x *inspect.Explanation, now time.Time) {
+	fmt.Fprintf(out, "Message %s\n", x.ID)
+	fmt.Fprintf(out, "  from      <%s>, tenant %s, class %s", x.Sender, dash(x.Tenant), x.Class)
+	if x.Campaign != "" {
+		fmt.Fprintf(out, ", campaign %s", x.Campaign)
+	}
+	fmt.Fprintf(out, "\n  received  %s from %s (%d bytes)\n", x.Received.Format(time.RFC3339), dash(x.ClientIP), x.Size)
+	if x.Author != "" {
+		fmt.Fprintf(out, "  bounces   to %s (re-enveloped)\n", x.Author)
+	}
+	fmt.Fprintf(out, "\nHeader:\n%s\n", indent(x.Header, "  "))
+	for _, r := range x.Recipients {
+		fmt.Fprintf(out, "Recipient %d: %s\n", r.Index, r.Address)
+		fmt.Fprintf(out, "  state     %s, %d attempts, next %s\n", r.State, r.Attempts, untilText(r.NextAttempt, now))
+		if r.LastReply != "" {
+			fmt.Fprintf(out, "  last      %s (MX %s, from %s)\n", r.LastReply, dash(r.LastMX), dash(r.LastSource))
+		}
+		if len(r.Trace) > 0 {
+			fmt.Fprintf(out, "  why (policy generation %d):\n", x.Generation)
+			for _, s := range r.Trace {
+				fmt.Fprintf(out, "    %-12s %s\n", s.Hook, s.Decided)
+				if s.Where != "" {
+					fmt.Fprintf(out, "    %-12s   at %s\n", "", s.Where)
+				}
+			}
+		}
+		fmt.Fprintln(out)
+	}
+}
+
+func indent(text, prefix string) string {
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(text, "\r\n", "\n"), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// untilText says when t comes relative to now: "now" or "in 4m0s".
+func untilText(t, now time.Time) string {
+	if !t.After(now) {
+		return "now"
+	}
+	return "in " + t.Sub(now).Round(time.Second).String()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// clip shortens s to n characters, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"corriere/core/dns/authserver"
+	"corriere/core/inspect"
+	"corriere/core/mailtest"
+	"corriere/core/testlib"
+)
+
+// TestQueueListAndShow runs the real binary against a receiver that
+// answers 451 to every recipient of one domain, queues recipients there,
+// and checks queue list finds them all and queue show explains one: the
+// 451 and the policy's trace. Both go through the admin API of the running
+// node, then through the spool after it stopped.
+func TestQueueListAndShow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	port := mailtest.FreePort(t, "127.0.0.42")
+	ds.MustAdd("slow.test. 300 IN MX 10 mx.slow.test.", "mx.slow.test. 300 IN A 127.0.0.42")
+	mailtest.Start(t, fmt.Sprintf("127.0.0.42:%d", port), mailtest.Options{
+		Rcpt: func(string, int) error { return mailtest.Reply(451, "4.7.1", "Greylisted, try again later") },
+	})
+	spool := t.TempDir()
+	p := startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
+	const n = 25
+	conn, rw, err := openSession(p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if line, err := smtpSend(rw, "app@sender.test", fmt.Sprintf("user%d@slow.test", i), "Subject: hi\r\n\r\nhello\r\n"); err != nil || !strings.HasPrefix(line, "250") {
+			t.Fatalf("message %d: %q, %v", i, line, err)
+		}
+	}
+	conn.Close()
+
+	list := func() inspect.ListResponse {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if status := queueList(context.Background(), []string{"--spool", spool, "--scripts", "../../scripts", "--rules", "../../rules",
+			"--domain", "slow.test", "--json"}, &out, &errb); status != 0 {
+			t.Fatalf("queue list: status %d: %s", status, errb.String())
+		}
+		var l inspect.ListResponse
+		if err := json.Unmarshal(out.Bytes(), &l); err != nil {
+			t.Fatalf("queue list --json: %v\n%s", err, out.String())
+		}
+		return l
+	}
+	var l inspect.ListResponse
+	testlib.WaitFor(t, "every recipient deferred with the 451", func() bool {
+		l = list()
+		if len(l.Recipients) != n {
+			return false
+		}
+		for _, r := range l.Recipients {
+			if r.State != inspect.StateDeferred || !strings.HasPrefix(r.LastReply, "451 4.7.1") {
+				return false
+			}
+		}
+		return true
+	})
+	show := func() string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if status := queueShow(context.Background(), []string{"--spool", spool, "--scripts", "../../scripts", "--rules", "../../rules",
+			l.Recipients[0].ID}, &out, &errb); status != 0 {
+			t.Fatalf("queue show: status %d: %s", status, errb.String())
+		}
+		return out.String()
+	}
+	for _, want := range []string{"451 4.7.1 Greylisted", "classify", "route", "shape", "on_response", ".lua:", "deferred, 1 attempts"} {
+		if s := show(); !strings.Contains(s, want) {
+			t.Errorf("queue show through the admin API lacks %q:\n%s", want, s)
+		}
+	}
+
+	// With the node stopped, the same answers come from the spool.
+	p.kill()
+	if got := list(); len(got.Recipients) != n {
+		t.Errorf("queue list on the stopped node's spool: %d recipients, want %d", len(got.Recipients), n)
+	}
+	if s := show(); !strings.Contains(s, "451 4.7.1 Greylisted") || !strings.Contains(s, "on_response") {
+		t.Errorf("queue show on the stopped node's spool:\n%s", s)
+	}
+}
