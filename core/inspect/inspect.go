@@ -118,6 +118,9 @@ func (in *Inspector) List(f Filter) ([]Recipient, error) {
 	if f.OlderThan > 0 {
 		sel.Before = spool.IDBefore(now.Add(-f.OlderThan))
 	}
+	if sel.Tenant == "" && sel.Campaign == "" && sel.Class == "" {
+		return in.listByEntry(f, sel.Before, now)
+	}
 	out := []Recipient{}
 	var failed error
 	err := in.Spool.Select(sel, func(meta *spool.Meta) bool {
@@ -195,4 +198,44 @@ func domainOf(addr string) string {
 		return addr[i+1:]
 	}
 	return ""
+}
+
+// listByEntry answers a filter on recipients alone with one pass over the
+// entries, reading a message's metadata only for the entries that match
+// what the entry says (recipient, domain, source, state before Live).
+func (in *Inspector) listByEntry(f Filter, before string, now time.Time) ([]Recipient, error) {
+	out := []Recipient{}
+	var meta *spool.Meta
+	var failed error
+	err := in.Spool.ScanEntries(before, func(e *spool.Entry) bool {
+		if f.Rcpt != "" && !strings.EqualFold(e.Rcpt.Addr, f.Rcpt) ||
+			f.Domain != "" && !strings.EqualFold(domainOf(e.Rcpt.Addr), f.Domain) ||
+			f.Source != "" && e.LastSource != f.Source {
+			return true
+		}
+		if meta == nil || meta.ID != e.MsgID {
+			m, err := in.Spool.Meta(e.MsgID)
+			if err != nil {
+				if errors.Is(err, spool.ErrNotFound) {
+					return true // finished meanwhile
+				}
+				failed = err
+				return false
+			}
+			meta = m
+		}
+		r := in.recipient(meta, e, now)
+		if !f.matches(&r) {
+			return true
+		}
+		out = append(out, r)
+		return f.Limit == 0 || len(out) < f.Limit
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect: list: %w", err)
+	}
+	return out, nil
 }

@@ -187,3 +187,33 @@ func (s *Spool) Entries(id string) ([]*Entry, error) {
 	}
 	return out, it.Error()
 }
+
+// ScanEntries calls fn with every pending entry, in message ID order, until
+// fn returns false; before, when set, stops at the first message whose ID
+// sorts at or after it. It reads the entries with one iterator, without
+// any message's metadata, for selections by recipient.
+func (s *Spool) ScanEntries(before string, fn func(e *Entry) bool) error {
+	opts := &pebble.IterOptions{LowerBound: []byte{prefixEntry, 0}, UpperBound: []byte{prefixEntry, 1}}
+	if before != "" {
+		opts.UpperBound = append([]byte{prefixEntry, 0}, before...)
+	}
+	it, err := s.db.NewIter(opts)
+	if err != nil {
+		return fmt.Errorf("spool: scan entries: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		id, idx, ok := parseEntryKey(it.Key())
+		if !ok {
+			continue
+		}
+		e := &Entry{MsgID: id, Index: idx}
+		if err := json.Unmarshal(it.Value(), e); err != nil {
+			continue
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	return it.Error()
+}
