@@ -1,0 +1,173 @@
+package clock
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// Fake is a clock for tests: its time moves only through Advance, which
+// fires the timers that come due. It is safe for concurrent use.
+type Fake struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer // armed timers
+	seq    uint64       // arming order, to fire timers due together in order
+}
+
+// NewFake returns a fake clock showing start.
+func NewFake(start time.Time) *Fake { return &Fake{now: start} }
+
+// Now returns the fake time.
+func (f *Fake) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+// NewTimer returns a timer that fires when the fake time reaches now+d.
+// Like time.Timer, its channel holds one value; a fire that finds it full
+// is dropped.
+func (f *Fake) NewTimer(d time.Duration) Timer {
+	t := &fakeTimer{f: f, c: make(chan time.Time, 1)}
+	t.Reset(d)
+	return t
+}
+
+// AfterFunc returns a timer that calls f when the fake time reaches now+d.
+// Unlike time.AfterFunc, fn runs on the goroutine that calls Advance,
+// before Advance returns, which keeps tests deterministic.
+func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
+	t := &fakeTimer{f: f, fn: fn}
+	t.Reset(d)
+	return t
+}
+
+// Advance moves the time forward by d. Timers that come due fire in order
+// of due time (in the order they were armed when due together), each with
+// the clock showing its due time; a timer armed by a callback within the
+// interval fires too. A negative d is treated as zero.
+func (f *Fake) Advance(d time.Duration) {
+	f.mu.Lock()
+	target := f.now.Add(max(d, 0))
+	f.mu.Unlock()
+	for f.fireNext(target) {
+	}
+}
+
+// fireNext fires the first timer due by target and reports whether there
+// was one; when there is none, it sets the time to target.
+func (f *Fake) fireNext(target time.Time) bool {
+	f.mu.Lock()
+	if len(f.timers) == 0 || f.timers[0].when.After(target) {
+		f.now = target
+		f.mu.Unlock()
+		return false
+	}
+	t := f.timers[0]
+	f.timers = f.timers[1:]
+	t.armed = false
+	if t.when.After(f.now) {
+		f.now = t.when
+	}
+	now := f.now
+	f.mu.Unlock()
+	if t.fn != nil {
+		t.fn()
+		return true
+	}
+	select {
+	case t.c <- now:
+	default:
+	}
+	return true
+}
+
+// Timers returns how many timers are armed: a test may wait until the
+// code under test has armed the timer it is about to advance past.
+func (f *Fake) Timers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.timers)
+}
+
+// NextDue returns when the first armed timer is due, and false when none
+// is armed.
+func (f *Fake) NextDue() (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.timers) == 0 {
+		return time.Time{}, false
+	}
+	return f.timers[0].when, true
+}
+
+// arm schedules t at now+d, in due order. Called with f.mu held.
+func (f *Fake) arm(t *fakeTimer, d time.Duration) {
+	f.seq++
+	t.when, t.seq, t.armed = f.now.Add(d), f.seq, true
+	i := sort.Search(len(f.timers), func(i int) bool {
+		o := f.timers[i]
+		return o.when.After(t.when) || (o.when.Equal(t.when) && o.seq > t.seq)
+	})
+	f.timers = append(f.timers, nil)
+	copy(f.timers[i+1:], f.timers[i:])
+	f.timers[i] = t
+}
+
+// disarm removes t from the armed timers; it reports whether t was armed.
+// Called with f.mu held.
+func (f *Fake) disarm(t *fakeTimer) bool {
+	if !t.armed {
+		return false
+	}
+	for i, o := range f.timers {
+		if o == t {
+			f.timers = append(f.timers[:i], f.timers[i+1:]...)
+			break
+		}
+	}
+	t.armed = false
+	return true
+}
+
+type fakeTimer struct {
+	f     *Fake
+	c     chan time.Time
+	fn    func()
+	when  time.Time
+	seq   uint64
+	armed bool
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+
+func (t *fakeTimer) Stop() bool {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	t.drain()
+	return t.f.disarm(t)
+}
+
+func (t *fakeTimer) Reset(d time.Duration) bool {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	t.drain()
+	active := t.f.disarm(t)
+	t.f.arm(t, d)
+	return active
+}
+
+// drain empties the channel of a fire from before a Stop or Reset, as Go
+// 1.23 timers do. Called with f.mu held.
+func (t *fakeTimer) drain() {
+	if t.c == nil {
+		return
+	}
+	select {
+	case <-t.c:
+	default:
+	}
+}
+
+var _ Clock = (*Fake)(nil)
