@@ -157,8 +157,8 @@ func (w *world) sendAs(class message.Class, sender string, notify message.Notify
 		w.t.Fatal(err)
 	}
 	now := time.Now()
-	if w.opts.Now != nil {
-		now = w.opts.Now()
+	if w.opts.Clock != nil {
+		now = w.opts.Clock.Now()
 	}
 	m := &message.Message{Header: h, Body: body, Class: class, Tenant: "acme", Received: now}
 	m.Sender, m.Ret = sender, ret

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"corriere/core/clock"
 	"corriere/core/event"
 	"corriere/core/luart"
 	"corriere/core/mailtest"
@@ -329,8 +330,10 @@ func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
 	t.Logf("after the critical mail was queued: %d newsletters finished before the last critical message; backlog still %d", newsBefore, w.q.Pending())
 }
 
-// fakeClock runs with real time, shifted by an offset the test can move.
+// fakeClock runs with real time, shifted by an offset the test can move;
+// its timers are real ones.
 type fakeClock struct {
+	clock.Real
 	base   time.Time
 	start  time.Time
 	offset atomic.Int64
@@ -405,7 +408,7 @@ func TestWarmupCapAcrossRestart(t *testing.T) {
 
 func newWorldWithWarmup(t *testing.T, pol policy.Policy, clock *fakeClock) *world {
 	t.Helper()
-	w := newWorld(t, pol, func(o *queue.Options) { o.Now = clock.Now })
+	w := newWorld(t, pol, func(o *queue.Options) { o.Clock = clock })
 	// newWorld started the queue without a tracker: restart it with one.
 	w.warmupClock = clock.Now
 	w.restart()
@@ -428,7 +431,7 @@ func TestFailoverToReserve(t *testing.T) {
   health = { window = "5m", min_attempts = 5, max_deferral_rate = 0.3, max_bounce_rate = 0.1 },
 }`
 	pol := luaPolicy(t, map[string]string{"rules/pools.lua": pools}, nil, counters, clock.Now)
-	w := newWorld(t, pol, func(o *queue.Options) { o.Now = clock.Now })
+	w := newWorld(t, pol, func(o *queue.Options) { o.Clock = clock })
 	w.bus.Now = clock.Now
 	w.bus.Subscribe(counters)
 	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
