@@ -43,44 +43,36 @@ func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
 	return t
 }
 
-// Advance moves the time forward by d. Timers that come due fire in order
-// of due time (in the order they were armed when due together), each with
-// the clock showing its due time; a timer armed by a callback within the
-// interval fires too. A negative d is treated as zero.
+// Advance moves the time forward by d (a negative d is treated as zero),
+// then fires every timer due by the new time, in order of due time (in the
+// order they were armed when due together): a channel timer receives its
+// due time, an AfterFunc function runs before Advance returns. A timer
+// armed meanwhile, by such a function or by a goroutine woken by a
+// channel, counts from the new time and waits for the next Advance, so
+// that one Advance does a bounded amount of work whatever the code under
+// test does; to step through time, advance in steps.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
-	target := f.now.Add(max(d, 0))
+	f.now = f.now.Add(max(d, 0))
+	var funcs []func()
+	for len(f.timers) > 0 && !f.timers[0].when.After(f.now) {
+		t := f.timers[0]
+		f.timers = f.timers[1:]
+		t.armed = false
+		if t.fn != nil {
+			funcs = append(funcs, t.fn)
+			continue
+		}
+		// Under the lock: a Stop or Reset after this drops the value.
+		select {
+		case t.c <- t.when:
+		default:
+		}
+	}
 	f.mu.Unlock()
-	for f.fireNext(target) {
+	for _, fn := range funcs {
+		fn()
 	}
-}
-
-// fireNext fires the first timer due by target and reports whether there
-// was one; when there is none, it sets the time to target.
-func (f *Fake) fireNext(target time.Time) bool {
-	f.mu.Lock()
-	if len(f.timers) == 0 || f.timers[0].when.After(target) {
-		f.now = target
-		f.mu.Unlock()
-		return false
-	}
-	t := f.timers[0]
-	f.timers = f.timers[1:]
-	t.armed = false
-	if t.when.After(f.now) {
-		f.now = t.when
-	}
-	now := f.now
-	f.mu.Unlock()
-	if t.fn != nil {
-		t.fn()
-		return true
-	}
-	select {
-	case t.c <- now:
-	default:
-	}
-	return true
 }
 
 // Timers returns how many timers are armed: a test may wait until the
