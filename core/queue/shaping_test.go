@@ -317,6 +317,7 @@ func TestSuspensionAndRecoveryFollowTheLimits(t *testing.T) {
 // provider, then 100 critical messages: the critical ones are all
 // delivered before newsletters resume using that provider's connections.
 func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("100,000 messages")
 	}
