@@ -25,9 +25,10 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-// NewTimer returns a timer that fires when the fake time reaches now+d.
-// Like time.Timer, its channel holds one value; a fire that finds it full
-// is dropped.
+// NewTimer returns a timer that fires when the fake time reaches now+d; one
+// with d <= 0 fires at the next Advance, Advance(0) included. Like
+// time.Timer, its channel holds one value; a fire that finds it full is
+// dropped.
 func (f *Fake) NewTimer(d time.Duration) Timer {
 	t := &fakeTimer{f: f, c: make(chan time.Time, 1)}
 	t.Reset(d)
@@ -73,25 +74,6 @@ func (f *Fake) Advance(d time.Duration) {
 	for _, fn := range funcs {
 		fn()
 	}
-}
-
-// Timers returns how many timers are armed: a test may wait until the
-// code under test has armed the timer it is about to advance past.
-func (f *Fake) Timers() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.timers)
-}
-
-// NextDue returns when the first armed timer is due, and false when none
-// is armed.
-func (f *Fake) NextDue() (time.Time, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.timers) == 0 {
-		return time.Time{}, false
-	}
-	return f.timers[0].when, true
 }
 
 // arm schedules t at now+d, in due order. Called with f.mu held.

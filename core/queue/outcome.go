@@ -303,6 +303,9 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			continue
 		}
 		v := r.verdict
+		if v.Action != policy.Suspend && (v.RateFactor <= 0 || v.RateFactor >= 1) {
+			continue // nothing to throttle
+		}
 		lim := f.l.throttleLimits(v.Scope)
 		// The slow-down first: whoever sees the suspension sees the cut rate.
 		if v.RateFactor > 0 && v.RateFactor < 1 {
