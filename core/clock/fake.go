@@ -76,6 +76,22 @@ func (f *Fake) Advance(d time.Duration) {
 	}
 }
 
+// Armed reports whether a timer is armed to fire at exactly at. Code under
+// test arms its timers on its own goroutines: a test waits until the
+// timer it is about to advance past is armed, so that the advance does not
+// race with the arming (a timer armed after Advance counts from the new
+// time).
+func (f *Fake) Armed(at time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.timers {
+		if t.when.Equal(at) {
+			return true
+		}
+	}
+	return false
+}
+
 // arm schedules t at now+d, in due order. Called with f.mu held.
 func (f *Fake) arm(t *fakeTimer, d time.Duration) {
 	f.seq++

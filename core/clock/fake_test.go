@@ -168,3 +168,22 @@ func TestRealTimerFires(t *testing.T) {
 		t.Errorf("Real.Now is %v away from time.Now", d)
 	}
 }
+
+func TestFakeArmed(t *testing.T) {
+	f := NewFake(start)
+	if f.Armed(start.Add(time.Second)) {
+		t.Error("Armed with no timer")
+	}
+	tm := f.NewTimer(time.Second)
+	if !f.Armed(start.Add(time.Second)) || f.Armed(start.Add(2*time.Second)) {
+		t.Error("Armed does not name the timer's due time alone")
+	}
+	tm.Reset(2 * time.Second)
+	if f.Armed(start.Add(time.Second)) || !f.Armed(start.Add(2*time.Second)) {
+		t.Error("Armed does not follow a Reset")
+	}
+	tm.Stop()
+	if f.Armed(start.Add(2 * time.Second)) {
+		t.Error("Armed after Stop")
+	}
+}

@@ -57,6 +57,8 @@ func TestDelayNoticeAfterOptionsDelayNotice(t *testing.T) {
 				if attempt > 20 {
 					t.Fatalf("no delay notice after %d attempts", attempt)
 				}
+				next := fake.Now().Add(30 * time.Minute)
+				testlib.WaitFor(t, "the scheduler's timer for the retry", func() bool { return fake.Armed(next) })
 				fake.Advance(30 * time.Minute)
 			}
 			if at := w.events.Of(event.DSNQueued)[0].Time; !at.Equal(start.Add(tt.want)) {

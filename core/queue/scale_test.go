@@ -39,6 +39,7 @@ func TestRetryTimeKeptAcrossRestart(t *testing.T) {
 		t.Fatalf("after restart the queue holds %d recipients, want 2", p)
 	}
 	// A second short of the retry time; then the retry time.
+	testlib.WaitFor(t, "the scheduler's timer for the retry", func() bool { return fake.Armed(first.Add(time.Hour)) })
 	fake.Advance(time.Hour - time.Second)
 	fake.Advance(time.Second)
 	testlib.WaitFor(t, "both recipients tried again", func() bool { return w.events.Count(event.Deferred, "") == 4 })
