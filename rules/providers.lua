@@ -26,6 +26,17 @@
 --            critical_reserve         share of per_hour and per_day that only
 --                                     critical mail may use (0.1 by default
 --                                     where either is set; 0 keeps none)
+--            suspend_delay            how long a suspension lasts when the
+--                                     suspend rule names no delay ("10m" by
+--                                     default)
+--            recovery_interval        how long a slowed-down rate waits
+--                                     without a new complaint before it
+--                                     recovers a step ("30s" by default)
+--            recovery_step            how much the rate grows at each step,
+--                                     above 1 (1.25 by default)
+--          The last three apply to the source's own suspensions and
+--          slow-downs; in total, to the provider-wide ones (where total sets
+--          none, those of the source that got the reply apply).
 --
 --          Why critical_reserve: hourly and daily volumes are shared by every
 --          class, and a newsletter run can use one up in minutes. Other mail
@@ -47,8 +58,9 @@
 --          (this IP at this provider) or "provider" (every IP); delay is how
 --          long to pause ("90s", "15m", "2h"); category names the reason;
 --          rate_factor (optional, between 0 and 1) also cuts the send rate
---          of the scope, which the core then restores step by step (x1.25
---          every 30 seconds without a new complaint) after the pause.
+--          of the scope, which the core then restores step by step (by
+--          recovery_step every recovery_interval without a new complaint:
+--          x1.25 every 30 seconds by default) after the pause.
 --          The list at the top level applies to every provider, after the
 --          provider's own list.
 --

@@ -210,12 +210,15 @@ func toRoute(v lua.LValue, fn *lua.LFunction, sources []policy.Source) (policy.R
 var limitFields = []string{
 	"connections", "messages_per_connection", "recipients_per_message",
 	"per_second", "per_minute", "per_hour", "per_day", "burst", "critical_reserve",
+	"suspend_delay", "recovery_interval", "recovery_step",
 }
 
 // toLimits reads shape's table. A missing critical_reserve is
 // policy.DefaultCriticalReserve where per_hour or per_day is set: the core
 // keeps critical mail's share of those volumes unless the policy says
-// otherwise.
+// otherwise. A missing suspend_delay, recovery_interval or recovery_step
+// stays zero, which the queue reads as the policy package's default; a
+// present one must be usable (a duration above zero, a step above 1).
 func toLimits(v lua.LValue, fn *lua.LFunction) (policy.Limits, *ScriptError) {
 	r, err := newResult(v, fn, hShape)
 	if err != nil {
@@ -231,6 +234,21 @@ func toLimits(v lua.LValue, fn *lua.LFunction) (policy.Limits, *ScriptError) {
 		PerHour:                  r.num("per_hour"),
 		PerDay:                   r.num("per_day"),
 		Burst:                    r.integer("burst"),
+		SuspendDelay:             r.duration("suspend_delay"),
+		RecoveryInterval:         r.duration("recovery_interval"),
+		RecoveryStep:             r.num("recovery_step"),
+	}
+	// The defaults, as a policy writes them: policy.DefaultSuspendDelay
+	// and policy.DefaultRecoveryInterval.
+	for _, d := range []struct{ name, def string }{{"suspend_delay", "10m"}, {"recovery_interval", "30s"}} {
+		if v := r.t.RawGetString(d.name); v != lua.LNil && r.err == nil {
+			if got, _ := toDuration(v); got <= 0 {
+				r.fail("%s = %v; want a duration above zero (%q by default)", d.name, v, d.def)
+			}
+		}
+	}
+	if r.t.RawGetString("recovery_step") != lua.LNil && l.RecoveryStep <= 1 {
+		r.fail("recovery_step = %v; want a factor above 1 (%v by default: a slowed-down rate grows by a quarter at each step)", l.RecoveryStep, policy.DefaultRecoveryStep)
 	}
 	if r.t.RawGetString("critical_reserve") == lua.LNil {
 		if l.PerHour > 0 || l.PerDay > 0 {

@@ -151,7 +151,10 @@
 //	{ connections = 10, messages_per_connection = 50, recipients_per_message = 50,
 //	  per_second = 0, per_minute = 300, per_hour = 0, per_day = 0, burst = 20 }
 //
-// Missing or zero fields mean "no limit of this kind".
+// Missing or zero fields mean "no limit of this kind". Three more fields set
+// how the lane recovers from a receiver's complaints (see
+// rules/providers.lua): suspend_delay ("10m" when absent), recovery_interval
+// ("30s") and recovery_step (1.25, above 1).
 //
 // on_response(attempt) interprets one SMTP reply, whether at connect time,
 // after RCPT TO or after DATA, or a network failure. attempt is { stage=

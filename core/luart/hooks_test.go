@@ -350,6 +350,43 @@ func TestShapeDefaultPolicy(t *testing.T) {
 	}
 }
 
+// TestShapeThrottleSettings: suspend_delay, recovery_interval and
+// recovery_step reach the limits as written, and stay zero (the queue's
+// defaults) when absent.
+func TestShapeThrottleSettings(t *testing.T) {
+	providers := readRepoFile(t, "rules/providers.lua")
+	base := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 10, MaxRecipientsPerMessage: 10, PerMinute: 60, PerHour: 2000, Burst: 5, CriticalReserve: policy.DefaultCriticalReserve}
+	tests := []struct {
+		name, fields string
+		want         func(*policy.Limits)
+	}{
+		{"absent", "", func(*policy.Limits) {}},
+		{"strings", `suspend_delay = "2m", recovery_interval = "90s", recovery_step = 1.5,`, func(l *policy.Limits) {
+			l.SuspendDelay, l.RecoveryInterval, l.RecoveryStep = 2*time.Minute, 90*time.Second, 1.5
+		}},
+		{"seconds", `suspend_delay = 600, recovery_interval = 5,`, func(l *policy.Limits) {
+			l.SuspendDelay, l.RecoveryInterval = 10*time.Minute, 5*time.Second
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			scripts, rules := policyDirs(t, map[string]string{
+				"rules/providers.lua": replaceOnce(t, providers, "per_hour = 2000,", "per_hour = 2000, "+tt.fields),
+			})
+			e := newEngine(t, Options{ScriptsDir: scripts, RulesDir: rules})
+			l, err := e.Shape(context.Background(), "libero", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := base
+			tt.want(&want)
+			if l != want {
+				t.Errorf("Shape = %+v, want %+v", l, want)
+			}
+		})
+	}
+}
+
 func TestOnResponseDefaultPolicy(t *testing.T) {
 	e := defaultEngine(t, Options{})
 	tests := []struct {

@@ -125,6 +125,47 @@ type Limits struct {
 	// critical mail waiting for the next window. Zero reserves nothing;
 	// rules/providers.lua gets DefaultCriticalReserve when it sets none.
 	CriticalReserve float64
+	// SuspendDelay is how long a suspension lasts when the verdict that
+	// asks for it names no delay. Zero means DefaultSuspendDelay.
+	SuspendDelay time.Duration
+	// RecoveryInterval is how long a slowed-down rate (a verdict's
+	// RateFactor) waits without a new slow-down before it recovers one
+	// step. Zero means DefaultRecoveryInterval.
+	RecoveryInterval time.Duration
+	// RecoveryStep multiplies a slowed-down rate at each recovery, up to
+	// full speed; it must be above 1. Zero means DefaultRecoveryStep.
+	RecoveryStep float64
+}
+
+// Defaults of the Limits fields whose zero value means "the default":
+// a suspension without a delay lasts 10 minutes, and a slowed-down rate
+// recovers by a quarter every 30 seconds without a new complaint, so
+// that a rate cut by half is back to full speed in about 1.5 minutes.
+const (
+	DefaultSuspendDelay     = 10 * time.Minute
+	DefaultRecoveryInterval = 30 * time.Second
+	DefaultRecoveryStep     = 1.25
+)
+
+// Suspension returns SuspendDelay, or DefaultSuspendDelay when it is zero.
+func (l Limits) Suspension() time.Duration {
+	if l.SuspendDelay > 0 {
+		return l.SuspendDelay
+	}
+	return DefaultSuspendDelay
+}
+
+// Recovery returns RecoveryInterval and RecoveryStep, each replaced by its
+// default when it is zero.
+func (l Limits) Recovery() (interval time.Duration, step float64) {
+	interval, step = l.RecoveryInterval, l.RecoveryStep
+	if interval <= 0 {
+		interval = DefaultRecoveryInterval
+	}
+	if step <= 1 {
+		step = DefaultRecoveryStep
+	}
+	return interval, step
 }
 
 // DefaultCriticalReserve is the share of the hourly and daily volumes kept

@@ -1,7 +1,5 @@
 package queue
 
-import "time"
-
 // Depth is a cheap snapshot of how much the queue holds, for metrics
 // scraped every few seconds: unlike Status it asks nothing of the policy
 // and formats nothing.
@@ -36,7 +34,7 @@ type LaneDepth struct {
 // scheduled for later.
 func (q *Queue) Depth() Depth {
 	d := Depth{Pending: q.pending.Load(), Scheduled: q.sched.len(), Connections: q.slots.inUse()}
-	now := q.opts.Now()
+	now := q.now()
 	q.mu.Lock()
 	lanes := make([]*lane, 0, len(q.lanes))
 	for _, l := range q.lanes {
@@ -53,21 +51,9 @@ func (q *Queue) Depth() Depth {
 			}
 		}
 		ld.InFlight = l.inflight
-		until := l.suspended
 		l.mu.Unlock()
-		l.prov.mu.Lock()
-		until = laterOf(until, l.prov.suspended)
-		l.prov.mu.Unlock()
-		ld.Suspended = until.After(now)
+		ld.Suspended = l.isSuspended(now)
 		d.Lanes = append(d.Lanes, ld)
 	}
 	return d
-}
-
-// laterOf returns the later of two times.
-func laterOf(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

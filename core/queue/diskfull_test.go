@@ -10,12 +10,14 @@ import (
 	"corriere/core/mailtest"
 	"corriere/core/message"
 	"corriere/core/spool"
+	"corriere/core/testlib"
 )
 
 // TestOutcomeWaitsForRoom delivers a message while the spool is too full to
 // record the delivery, and checks that the outcome is recorded once room
 // returns, without delivering the message again.
 func TestOutcomeWaitsForRoom(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	var free atomic.Uint64
 	free.Store(1 << 30)
@@ -42,13 +44,9 @@ func TestOutcomeWaitsForRoom(t *testing.T) {
 	// Under the floor kept for settlements: nothing can be recorded.
 	free.Store(512 << 10)
 	probe := sp.Keyspace("test")
-	deadline := time.Now().Add(10 * time.Second)
-	for err := probe.Set("k", nil, false); !errors.Is(err, spool.ErrNoSpace); err = probe.Set("k", nil, false) {
-		if time.Now().After(deadline) {
-			t.Fatal("the spool did not see the full disk")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testlib.WaitFor(t, "the spool to see the full disk", func() bool {
+		return errors.Is(probe.Set("k", nil, false), spool.ErrNoSpace)
+	})
 	w.q.Add(meta, entries)
 	rx.Wait(t, 1, 5*time.Second)
 	if got := w.q.Pending(); got != 1 {

@@ -44,6 +44,14 @@
 // lifted gradually. Every change is an event on the bus and is written to the
 // spool before the in-memory state moves on.
 //
+// Time. Every wait of the queue (due times, retries, lingering runners,
+// rate waits, suspensions and the recovery of slowed-down rates) runs on
+// Options.Clock, so a test can move through hours with a fake clock;
+// deadlines of network and policy calls stay on the wall clock. A lane and
+// a provider each have a throttle: its suspension, and a slow-down that
+// recovers by Limits.RecoveryStep every Limits.RecoveryInterval without a
+// new complaint.
+//
 // Durability. The queue never drops an entry it has not removed from the
 // spool in the same step; if a policy call fails, the entry is retried later.
 package queue

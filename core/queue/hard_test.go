@@ -28,6 +28,7 @@ func (p *hardIfFull) OnResponse(ctx context.Context, a *policy.Attempt) (policy.
 // exactly when on_response's verdict did, whatever the category, so that
 // suppression follows the policy.
 func TestBouncedEventCarriesThePolicysHard(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, &hardIfFull{}, nil)
 	w.mx("a.test", "mx.a.test", "127.0.0.21")
 	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(rcpt string, _ int) error {

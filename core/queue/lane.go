@@ -5,20 +5,11 @@ import (
 	"sync"
 	"time"
 
+	"corriere/core/clock"
 	"corriere/core/event"
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/shape"
-)
-
-// maxConnectionsCap bounds a lane whose policy sets no connection limit.
-const maxConnectionsCap = 100
-
-// recoveryInterval is how often a slowed-down rate recovers by
-// recoveryStep, once no new slow-down has come for that long.
-const (
-	recoveryInterval = 30 * time.Second
-	recoveryStep     = 1.25
 )
 
 // laneKey names a lane: one egress source towards one provider.
@@ -59,11 +50,10 @@ type lane struct {
 	// runners waiting for the rate with a connection open.
 	reload chan struct{}
 
-	limits    policy.Limits
-	limiter   *shape.Limiter
-	suspended time.Time // no new transactions before this
-	slowedAt  time.Time
-	active    time.Time // last enqueue or delivery
+	limits   policy.Limits
+	limiter  *shape.Limiter
+	throttle *throttle
+	active   time.Time // last enqueue or delivery
 }
 
 // laneFor returns the lane for (source, provider), creating it.
@@ -75,16 +65,17 @@ func (q *Queue) laneFor(source, providerName string) *lane {
 	if ok {
 		return l
 	}
-	l = &lane{q: q, key: k, prov: q.providerLocked(providerName), notify: make(chan struct{}), reload: make(chan struct{}), active: q.opts.Now()}
+	l = &lane{q: q, key: k, prov: q.providerLocked(providerName), notify: make(chan struct{}), reload: make(chan struct{}), active: q.now()}
 	l.limits = q.shape(providerName, source, policy.DefaultLimits)
 	l.limiter = shape.NewLimiter(l.limits)
+	l.throttle = newThrottle(l.limiter)
 	q.lanes[k] = l
 	return l
 }
 
 // shape asks the policy for limits, keeping fallback when it fails.
 func (q *Queue) shape(providerName, source string, fallback policy.Limits) policy.Limits {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), q.opts.PolicyTimeout)
 	defer cancel()
 	lim, err := q.opts.Policy.Shape(ctx, providerName, source)
 	if err != nil {
@@ -104,7 +95,7 @@ func (l *lane) refreshLimits() {
 	l.mu.Lock()
 	// Under the lane's lock, so that concurrent reloads leave the limits
 	// and the limiter in agreement.
-	l.limiter.SetLimits(lim, l.q.opts.Now())
+	l.limiter.SetLimits(lim, l.q.now())
 	l.limits = lim
 	close(l.reload)
 	l.reload = make(chan struct{})
@@ -115,7 +106,7 @@ func (l *lane) refreshLimits() {
 
 func (l *lane) maxConnections() int {
 	if l.limits.MaxConnections <= 0 {
-		return maxConnectionsCap
+		return l.q.opts.MaxLaneConnections
 	}
 	return l.limits.MaxConnections
 }
@@ -129,7 +120,7 @@ func (l *lane) enqueue(jobs ...*job) {
 		l.jobs++
 		l.queued += len(j.items)
 	}
-	l.active = l.q.opts.Now()
+	l.active = l.q.now()
 	l.spawnLocked()
 	l.broadcastLocked()
 	l.mu.Unlock()
@@ -161,14 +152,15 @@ func (l *lane) broadcastLocked() {
 	l.notify = make(chan struct{})
 }
 
-func (l *lane) isSuspendedLocked(now time.Time) bool {
-	return now.Before(l.suspended) || l.prov.isSuspended(now)
+// isSuspended reports whether the lane or its provider is suspended at now.
+func (l *lane) isSuspended(now time.Time) bool {
+	return l.throttle.suspended(now) || l.prov.throttle.suspended(now)
 }
 
 // spawnLocked starts runners while there is more queued work than idle
 // runners and connection slots remain; plus the reserved critical runner.
 func (l *lane) spawnLocked() {
-	if l.jobs == 0 || l.isSuspendedLocked(l.q.opts.Now()) {
+	if l.jobs == 0 || l.isSuspended(l.q.now()) {
 		return
 	}
 	for l.runners < l.maxConnections() && l.idle < l.jobs && l.runners < l.jobs+l.idle {
@@ -203,7 +195,7 @@ func (q *Queue) startRunner() bool {
 // one; nil means the runner should stop.
 func (l *lane) take(r *runner, fresh bool) *job {
 	reserved := r.reserved
-	var timer *time.Timer
+	var timer clock.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -215,7 +207,7 @@ func (l *lane) take(r *runner, fresh bool) *job {
 			l.idle++
 		}
 		fresh = false
-		if l.q.stopping.Load() || l.isSuspendedLocked(l.q.opts.Now()) || r.shedLocked() {
+		if l.q.stopping.Load() || l.isSuspended(l.q.now()) || r.shedLocked() {
 			if !reserved {
 				l.idle--
 			}
@@ -237,14 +229,14 @@ func (l *lane) take(r *runner, fresh bool) *job {
 		ch := l.notify
 		l.mu.Unlock()
 		if timer == nil {
-			timer = time.NewTimer(l.q.opts.Linger)
+			timer = l.q.opts.Clock.NewTimer(l.q.opts.Linger)
 		}
 		select {
 		case <-ch:
 			l.mu.Lock()
 			l.idle--
 			l.mu.Unlock()
-		case <-timer.C:
+		case <-timer.C():
 			l.mu.Lock()
 			l.idle--
 			l.mu.Unlock()
@@ -327,41 +319,16 @@ func (l *lane) criticalQueued() bool {
 
 // suspend pauses the lane until until.
 func (l *lane) suspend(until time.Time, why string) {
-	l.mu.Lock()
-	extended := until.After(l.suspended)
-	if extended {
-		l.suspended = until
+	if !l.throttle.suspend(until) {
+		return
 	}
-	l.mu.Unlock()
-	if extended {
-		l.q.opts.Events.Emit(&event.Event{Type: event.Suspended, Provider: l.key.provider, Source: l.key.source, Until: until, Reason: why})
-		l.q.log.Warn("lane suspended", "provider", l.key.provider, "source", l.key.source, "until", until.Format(time.RFC3339), "reason", why)
-	}
-}
-
-// slowDown multiplies the lane's rates by factor.
-func (l *lane) slowDown(factor float64, now time.Time) {
-	l.limiter.SetFactor(l.limiter.Factor() * factor)
-	l.mu.Lock()
-	l.slowedAt = now
-	l.mu.Unlock()
+	l.q.opts.Events.Emit(&event.Event{Type: event.Suspended, Provider: l.key.provider, Source: l.key.source, Until: until, Reason: why})
+	l.q.log.Warn("lane suspended", "provider", l.key.provider, "source", l.key.source, "until", until.Format(time.RFC3339), "reason", why)
 }
 
 // tick ends an expired suspension and lets a slowed rate recover.
 func (l *lane) tick(now time.Time) {
-	l.mu.Lock()
-	resumed := !l.suspended.IsZero() && !now.Before(l.suspended)
-	if resumed {
-		l.suspended = time.Time{}
-	}
-	recover := now.Sub(l.slowedAt) >= recoveryInterval
-	if recover {
-		l.slowedAt = now
-	}
-	l.mu.Unlock()
-	if recover && l.limiter.Factor() < 1 {
-		l.limiter.SetFactor(l.limiter.Factor() * recoveryStep)
-	}
+	resumed := l.throttle.tick(now)
 	if resumed {
 		l.q.opts.Events.Emit(&event.Event{Type: event.Resumed, Provider: l.key.provider, Source: l.key.source})
 		l.q.log.Info("lane resumed", "provider", l.key.provider, "source", l.key.source)
@@ -369,6 +336,32 @@ func (l *lane) tick(now time.Time) {
 	if resumed || l.queuedJobs() > 0 {
 		l.wake()
 	}
+}
+
+// throttleLimits returns the limits whose suspension and recovery settings
+// apply to a verdict of scope given at the lane: the lane's own, or for a
+// provider-wide verdict the provider's total limits where they set them,
+// else the lane's.
+func (l *lane) throttleLimits(scope policy.Scope) policy.Limits {
+	l.mu.Lock()
+	lim := l.limits
+	l.mu.Unlock()
+	if scope != policy.ScopeProvider {
+		return lim
+	}
+	l.prov.mu.Lock()
+	total := l.prov.limits
+	l.prov.mu.Unlock()
+	if total.SuspendDelay > 0 {
+		lim.SuspendDelay = total.SuspendDelay
+	}
+	if total.RecoveryInterval > 0 {
+		lim.RecoveryInterval = total.RecoveryInterval
+	}
+	if total.RecoveryStep > 0 {
+		lim.RecoveryStep = total.RecoveryStep
+	}
+	return lim
 }
 
 func (l *lane) queuedJobs() int {
@@ -381,7 +374,7 @@ func (l *lane) queuedJobs() int {
 func (l *lane) idleSince(now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.jobs > 0 || l.inflight > 0 || l.runners > 0 || l.reserved || now.Before(l.suspended) {
+	if l.jobs > 0 || l.inflight > 0 || l.runners > 0 || l.reserved || l.throttle.suspended(now) {
 		return 0
 	}
 	return now.Sub(l.active)
@@ -401,8 +394,7 @@ type provider struct {
 	reservedConns int
 	shedding      int
 	waiting       map[*lane]bool
-	suspended     time.Time
-	slowedAt      time.Time
+	throttle      *throttle
 }
 
 func (q *Queue) providerLocked(name string) *provider {
@@ -410,6 +402,7 @@ func (q *Queue) providerLocked(name string) *provider {
 	if !ok {
 		lim := q.shape(name, policy.AllSources, policy.Limits{})
 		p = &provider{name: name, limits: lim, limiter: shape.NewLimiter(lim), waiting: map[*lane]bool{}}
+		p.throttle = newThrottle(p.limiter)
 		q.providers[name] = p
 	}
 	return p
@@ -421,15 +414,9 @@ func (p *provider) refreshLimits(q *Queue) {
 	p.mu.Unlock()
 	lim := q.shape(p.name, policy.AllSources, prev)
 	p.mu.Lock()
-	p.limiter.SetLimits(lim, q.opts.Now())
+	p.limiter.SetLimits(lim, q.now())
 	p.limits = lim
 	p.mu.Unlock()
-}
-
-func (p *provider) isSuspended(now time.Time) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return now.Before(p.suspended)
 }
 
 // acquire takes a connection slot for l; the reserved critical runner may
@@ -486,43 +473,19 @@ func (p *provider) release(reserved, shed bool) {
 	}
 }
 
+// suspend pauses every lane of the provider until until.
 func (p *provider) suspend(q *Queue, until time.Time, why string) {
-	p.mu.Lock()
-	extended := until.After(p.suspended)
-	if extended {
-		p.suspended = until
+	if !p.throttle.suspend(until) {
+		return
 	}
-	p.mu.Unlock()
-	if extended {
-		q.opts.Events.Emit(&event.Event{Type: event.Suspended, Provider: p.name, Until: until, Reason: why})
-		q.log.Warn("provider suspended", "provider", p.name, "until", until.Format(time.RFC3339), "reason", why)
-	}
-}
-
-func (p *provider) slowDown(factor float64, now time.Time) {
-	p.limiter.SetFactor(p.limiter.Factor() * factor)
-	p.mu.Lock()
-	p.slowedAt = now
-	p.mu.Unlock()
+	q.opts.Events.Emit(&event.Event{Type: event.Suspended, Provider: p.name, Until: until, Reason: why})
+	q.log.Warn("provider suspended", "provider", p.name, "until", until.Format(time.RFC3339), "reason", why)
 }
 
 // tick ends an expired suspension (waking the provider's lanes through the
 // lanes' own ticks) and lets a slowed rate recover. Called with q.mu held.
 func (p *provider) tick(q *Queue, now time.Time) {
-	p.mu.Lock()
-	resumed := !p.suspended.IsZero() && !now.Before(p.suspended)
-	if resumed {
-		p.suspended = time.Time{}
-	}
-	recover := now.Sub(p.slowedAt) >= recoveryInterval
-	if recover {
-		p.slowedAt = now
-	}
-	p.mu.Unlock()
-	if recover && p.limiter.Factor() < 1 {
-		p.limiter.SetFactor(p.limiter.Factor() * recoveryStep)
-	}
-	if resumed {
+	if p.throttle.tick(now) {
 		q.opts.Events.Emit(&event.Event{Type: event.Resumed, Provider: p.name})
 		q.log.Info("provider resumed", "provider", p.name)
 	}

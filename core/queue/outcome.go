@@ -51,7 +51,7 @@ type settled struct {
 // outcomes applies results: spool first (one batch, synced when it carries
 // a DSN), then the in-memory queue, then events.
 func (q *Queue) outcomes(f attemptFacts, results []result) {
-	now := q.opts.Now()
+	now := q.now()
 	b := q.opts.Spool.NewBatch()
 	defer b.Close()
 
@@ -96,7 +96,7 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 				e.LastSource = f.j.route.Source
 			}
 			e.LastMX = f.mx
-			if e.Rcpt.Notify&message.NotifyDelay != 0 && e.Rcpt.Notify&message.NotifyNever == 0 && !e.DelayNotified && now.Sub(r.it.msg.meta.Received) >= DelayNotice {
+			if e.Rcpt.Notify&message.NotifyDelay != 0 && e.Rcpt.Notify&message.NotifyNever == 0 && !e.DelayNotified && now.Sub(r.it.msg.meta.Received) >= q.opts.DelayNotice {
 				e.DelayNotified = true
 				delayed = append(delayed, r)
 			}
@@ -176,18 +176,16 @@ func (q *Queue) commitOutcome(b *spool.Batch, sync bool) error {
 		if !waited {
 			q.log.Warn("spool full; the outcome waits for room before it is recorded", "err", err)
 		}
+		t := q.opts.Clock.NewTimer(wait)
 		select {
 		case <-q.sendCtx.Done():
+			t.Stop()
 			return err
-		case <-time.After(wait):
+		case <-t.C():
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
 }
-
-// DelayNotice is how long a recipient that asked NOTIFY=DELAY waits before
-// it is told its message is delayed.
-const DelayNotice = 4 * time.Hour
 
 // retryDelay returns the wait after the given number of finished attempts.
 func (q *Queue) retryDelay(attempts int) time.Duration {
@@ -277,7 +275,7 @@ func (q *Queue) emitDSN(dsnMeta *spool.Meta, f attemptFacts) {
 // settle emits events and logs for settled recipients, and applies
 // suspensions and slow-downs.
 func (q *Queue) settle(f attemptFacts, done []settled) {
-	now := q.opts.Now()
+	now := q.now()
 	suspendedLane, suspendedProv, slowedLane, slowedProv := false, false, false, false
 	for _, s := range done {
 		r := s.r
@@ -298,21 +296,25 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			continue
 		}
 		v := r.verdict
+		if v.Action != policy.Suspend && (v.RateFactor <= 0 || v.RateFactor >= 1) {
+			continue // nothing to throttle
+		}
+		lim := f.l.throttleLimits(v.Scope)
 		// The slow-down first: whoever sees the suspension sees the cut rate.
 		if v.RateFactor > 0 && v.RateFactor < 1 {
 			switch {
 			case v.Scope == policy.ScopeProvider && !slowedProv:
-				f.l.prov.slowDown(v.RateFactor, now)
+				f.l.prov.throttle.slowDown(v.RateFactor, now, lim)
 				slowedProv = true
 			case v.Scope != policy.ScopeProvider && !slowedLane:
-				f.l.slowDown(v.RateFactor, now)
+				f.l.throttle.slowDown(v.RateFactor, now, lim)
 				slowedLane = true
 			}
 		}
 		if v.Action == policy.Suspend {
 			delay := v.Delay
 			if delay <= 0 {
-				delay = 10 * time.Minute
+				delay = lim.Suspension()
 			}
 			why := r.reply.String()
 			switch {

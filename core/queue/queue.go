@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"corriere/core/clock"
 	"corriere/core/dns"
 	"corriere/core/event"
 	"corriere/core/message"
@@ -118,9 +119,28 @@ type Options struct {
 	// a throttled provider holds no more than this in memory. Critical
 	// mail is never held back. The default value is 5,000.
 	MaxLaneBacklog int
-	// Now is the clock. The default value is time.Now.
-	Now func() time.Time
+	// MaxLaneConnections bounds the connections of a lane whose policy
+	// sets no connection limit (Limits.MaxConnections is zero). The default
+	// value is 100.
+	MaxLaneConnections int
+	// DelayNotice is how long a recipient that asked NOTIFY=DELAY waits
+	// before its sender is told the message is delayed. The default value
+	// is DefaultDelayNotice.
+	DelayNotice time.Duration
+	// PolicyTimeout bounds each policy call on the delivery path (shape,
+	// on_response); a call that takes longer fails, which keeps the
+	// previous limits or retries the recipient. The default value is 5s.
+	PolicyTimeout time.Duration
+	// Clock tells the time and runs every timer of the queue: the
+	// scheduler's, retries, lingering runners, rate waits, suspensions and
+	// recoveries. Deadlines of network and policy calls stay on the wall
+	// clock. The default value is clock.Real{}.
+	Clock clock.Clock
 }
+
+// DefaultDelayNotice is the default Options.DelayNotice: a recipient
+// still not delivered after 4 hours is worth a word to its sender.
+const DefaultDelayNotice = 4 * time.Hour
 
 // VERP makes per-recipient envelope senders; *verp.Signer implements it.
 type VERP interface {
@@ -159,8 +179,17 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxLaneBacklog == 0 {
 		o.MaxLaneBacklog = 5_000
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.MaxLaneConnections == 0 {
+		o.MaxLaneConnections = 100
+	}
+	if o.DelayNotice == 0 {
+		o.DelayNotice = DefaultDelayNotice
+	}
+	if o.PolicyTimeout == 0 {
+		o.PolicyTimeout = 5 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 }
 
@@ -177,8 +206,10 @@ func (o *Options) Validate() error {
 		return errors.New("queue: no transport")
 	case o.MaxReady < 0 || o.MaxLaneBacklog < 0:
 		return fmt.Errorf("queue: MaxReady %d, MaxLaneBacklog %d: want positive numbers", o.MaxReady, o.MaxLaneBacklog)
-	case o.MaxConnections < 0:
-		return fmt.Errorf("queue: MaxConnections %d: want a positive number", o.MaxConnections)
+	case o.MaxConnections < 0 || o.MaxLaneConnections < 0:
+		return fmt.Errorf("queue: MaxConnections %d, MaxLaneConnections %d: want positive numbers", o.MaxConnections, o.MaxLaneConnections)
+	case o.DelayNotice < 0 || o.PolicyTimeout < 0:
+		return fmt.Errorf("queue: DelayNotice %s, PolicyTimeout %s: want positive durations", o.DelayNotice, o.PolicyTimeout)
 	}
 	return nil
 }
@@ -285,7 +316,7 @@ func (q *Queue) Start() {
 // Add schedules the recipients of a message just written to the spool.
 func (q *Queue) Add(meta *spool.Meta, entries []*spool.Entry) {
 	info := &msgInfo{meta: meta, msg: meta.Message()}
-	now := q.opts.Now()
+	now := q.now()
 	items := make([]*item, 0, len(entries))
 	for _, e := range entries {
 		q.pending.Add(1)
@@ -300,6 +331,9 @@ func (q *Queue) Add(meta *spool.Meta, entries []*spool.Entry) {
 		q.router.submit(items)
 	}
 }
+
+// now returns the time on the queue's clock.
+func (q *Queue) now() time.Time { return q.opts.Clock.Now() }
 
 // Pending returns the number of recipients the queue holds.
 func (q *Queue) Pending() int64 { return q.pending.Load() }
@@ -359,18 +393,22 @@ func (q *Queue) PolicyChanged() {
 	}
 }
 
+// maintainEvery is how often maintain runs.
+const maintainEvery = time.Second
+
 // maintain periodically restores slowed-down rates, ends suspensions and
 // removes lanes that have been idle for a while.
 func (q *Queue) maintain(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := q.opts.Clock.NewTimer(maintainEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		now := q.opts.Now()
+		t.Reset(maintainEvery)
+		now := q.now()
 		q.mu.Lock()
 		for k, l := range q.lanes {
 			if l.idleSince(now) > 10*time.Minute {
@@ -397,7 +435,7 @@ func (q *Queue) warmupCap(source string) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	limit, _, warming := w.Cap(q.opts.Now())
+	limit, _, warming := w.Cap(q.now())
 	return limit, warming
 }
 
@@ -409,7 +447,7 @@ func (q *Queue) cappedSources(provider string) []string {
 		return nil
 	}
 	var out []string
-	now := q.opts.Now()
+	now := q.now()
 	for ip, w := range wp.Warmups() {
 		if limit, _, warming := w.Cap(now); warming && q.opts.Warmup.Sent(ip, provider) >= int64(limit) {
 			out = append(out, ip)
@@ -449,7 +487,7 @@ func (q *Queue) emit(t event.Type, it *item, f func(e *event.Event)) {
 	e := event.Event{
 		Type: t, MsgID: m.ID, Recipient: it.entry.Rcpt.Addr, Sender: m.Sender,
 		Tenant: m.Tenant, Class: string(m.Class), Campaign: m.Campaign,
-		AgeMs: float64(q.opts.Now().Sub(m.Received)) / float64(time.Millisecond),
+		AgeMs: float64(q.now().Sub(m.Received)) / float64(time.Millisecond),
 	}
 	if f != nil {
 		f(&e)

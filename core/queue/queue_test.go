@@ -10,6 +10,7 @@ import (
 
 	gomessage "github.com/emersion/go-message"
 
+	"corriere/core/clock"
 	"corriere/core/deliver"
 	"corriere/core/dns"
 	"corriere/core/dns/authserver"
@@ -21,6 +22,7 @@ import (
 	"corriere/core/queue"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
+	"corriere/core/testlib"
 	"corriere/core/warmup"
 )
 
@@ -84,6 +86,11 @@ func newWorld(t testing.TB, pol policy.Policy, tune func(*queue.Options)) *world
 	w.opts = opts
 	w.startQueue()
 	t.Cleanup(w.stopQueue)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("queue status at the failure: %+v", w.q.Status())
+		}
+	})
 	return w
 }
 
@@ -156,10 +163,7 @@ func (w *world) sendAs(class message.Class, sender string, notify message.Notify
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	now := time.Now()
-	if w.opts.Now != nil {
-		now = w.opts.Now()
-	}
+	now := w.now()
 	m := &message.Message{Header: h, Body: body, Class: class, Tenant: "acme", Received: now}
 	m.Sender, m.Ret = sender, ret
 	for _, r := range rcpts {
@@ -173,16 +177,32 @@ func (w *world) sendAs(class message.Class, sender string, notify message.Notify
 	return meta
 }
 
+// now returns the time on the queue's clock.
+func (w *world) now() time.Time {
+	if w.opts.Clock != nil {
+		return w.opts.Clock.Now()
+	}
+	return time.Now()
+}
+
 // waitDone waits until the queue holds nothing.
 func (w *world) waitDone(timeout time.Duration) {
 	w.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for w.q.Pending() > 0 {
-		if time.Now().After(deadline) {
-			w.t.Fatalf("queue still holds %d recipients after %v; status %+v", w.q.Pending(), timeout, w.q.Status())
+	testlib.WaitForWithin(w.t, timeout, "the queue to empty", func() bool { return w.q.Pending() == 0 })
+}
+
+// driveUntilDone advances the fake clock c by step at every poll until the
+// queue holds nothing: retries, rate waits, lingering runners and
+// suspensions then pass in fake time, in milliseconds of the test's.
+func (w *world) driveUntilDone(c *clock.Fake, step time.Duration) {
+	w.t.Helper()
+	testlib.WaitFor(w.t, "the queue to empty while the fake clock runs", func() bool {
+		if w.q.Pending() == 0 {
+			return true
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		c.Advance(step)
+		return false
+	})
 }
 
 // dsnFields parses a DSN and returns its delivery-status part.
@@ -210,6 +230,7 @@ func dsnFields(t *testing.T, raw []byte) string {
 }
 
 func TestDeliverAccepted(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	w.mx("a.test", "mx.a.test", "127.0.0.21")
 	rx := w.receiver("127.0.0.21", mailtest.Options{})
@@ -231,6 +252,7 @@ func TestDeliverAccepted(t *testing.T) {
 }
 
 func TestTempfailThenAccept(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	w.mx("grey.test", "mx.grey.test", "127.0.0.21")
 	rx := w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(rcpt string, n int) error {
@@ -250,6 +272,7 @@ func TestTempfailThenAccept(t *testing.T) {
 }
 
 func TestPermfailSendsDSN(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	w.mx("a.test", "mx.a.test", "127.0.0.21")
 	w.mx("s.test", "mx.s.test", "127.0.0.22")
@@ -285,6 +308,7 @@ func TestPermfailSendsDSN(t *testing.T) {
 }
 
 func TestNextMXWhenPrimaryDown(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	// Nolisting: the primary has no listener at all.
 	w.mx("nolist.test", "mx1.nolist.test", "127.0.0.31", "mx2.nolist.test", "127.0.0.32")
@@ -300,6 +324,7 @@ func TestNextMXWhenPrimaryDown(t *testing.T) {
 }
 
 func TestDNSFailuresBounceAtOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	w.dns.MustAdd("nullmx.test. 300 IN MX 0 .")
 	w.mx("s.test", "mx.s.test", "127.0.0.22")
@@ -320,6 +345,7 @@ func TestDNSFailuresBounceAtOnce(t *testing.T) {
 }
 
 func TestNoDSNToNullSender(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	w.mx("a.test", "mx.a.test", "127.0.0.21")
 	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error { return mailtest.Reply(550, "5.1.1", "no") }})
@@ -331,6 +357,7 @@ func TestNoDSNToNullSender(t *testing.T) {
 }
 
 func TestNotifyNever(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, nil)
 	w.mx("a.test", "mx.a.test", "127.0.0.21")
 	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error { return mailtest.Reply(550, "5.1.1", "no") }})
@@ -342,6 +369,7 @@ func TestNotifyNever(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, nil, func(o *queue.Options) { o.MaxAge = 300 * time.Millisecond })
 	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
 	w.mx("s.test", "mx.s.test", "127.0.0.22")
@@ -370,6 +398,7 @@ func (p *sourceByLocal) Route(_ context.Context, d *policy.Delivery) (policy.Rou
 }
 
 func TestSourceIPBinding(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, &sourceByLocal{}, nil)
 	w.mx("a.test", "mx.a.test", "127.0.0.21")
 	rx := w.receiver("127.0.0.21", mailtest.Options{})
@@ -387,6 +416,7 @@ func TestSourceIPBinding(t *testing.T) {
 }
 
 func TestConnectionReuseAndLimits(t *testing.T) {
+	t.Parallel()
 	lim := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 10, MaxRecipientsPerMessage: 2}
 	w := newWorld(t, &policy.Default{Limits: &lim}, nil)
 	w.mx("a.test", "mx.a.test", "127.0.0.21")

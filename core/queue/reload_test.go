@@ -13,6 +13,7 @@ import (
 	"corriere/core/mailtest"
 	"corriere/core/message"
 	"corriere/core/policy"
+	"corriere/core/testlib"
 )
 
 // TestLoweredConnectionLimitSheds lowers a lane's connection limit from 3 to
@@ -22,6 +23,7 @@ import (
 // while they wait for the rate; from then on the receiver never sees more
 // than 2 sessions at once, and the rest of the backlog still goes out.
 func TestLoweredConnectionLimitSheds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		limits string // the lane's limits, without connections
@@ -30,9 +32,10 @@ func TestLoweredConnectionLimitSheds(t *testing.T) {
 		n      int
 	}{
 		// Runners deliver back to back: no one ever waits in take. The
-		// backlog would last 13s at 3 connections; once the limit is
-		// lowered, transactions get fast to finish it.
-		{"busy backlog", "messages_per_connection = 1000", "", 20 * time.Millisecond, 2000},
+		// backlog would last 4s at 3 connections, many times what the
+		// shedding takes; once the limit is lowered, transactions get fast
+		// to finish it.
+		{"busy backlog", "messages_per_connection = 1000", "", 20 * time.Millisecond, 600},
 		// A burst of 3 opens 3 connections (each transaction is slow
 		// enough for the next message to find the others busy), then each
 		// runner holds its connection for 8.6s waiting for the rate (7 a
@@ -43,6 +46,7 @@ func TestLoweredConnectionLimitSheds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			providers := func(conns int, limits string) string {
 				return acmeProviders(fmt.Sprintf("{ connections = %d, %s }", conns, limits), `{}`)
 			}
@@ -68,13 +72,13 @@ func TestLoweredConnectionLimitSheds(t *testing.T) {
 			// Wait until the lane holds its 3 connections and has used them
 			// (when waiting for the rate, every runner now waits in
 			// waitRate).
-			waitUntil(t, 10*time.Second, "3 connections used", func() bool {
+			testlib.WaitFor(t, "3 connections used", func() bool {
 				return rx.PeakConnections() >= 3 && len(rx.Messages()) >= 3
 			})
 			reloaded := time.Now()
 			reload(providers(2, tt.limits))
 			// The status counts a runner until its connection is closed.
-			waitUntil(t, 5*time.Second, "the lane down to 2 connections", func() bool {
+			testlib.WaitFor(t, "the lane down to 2 connections", func() bool {
 				st := w.q.Status()
 				return len(st.Lanes) == 1 && st.Lanes[0].Connections <= 2 && st.Lanes[0].Limits.MaxConnections == 2
 			})
@@ -99,15 +103,17 @@ func TestLoweredConnectionLimitSheds(t *testing.T) {
 }
 
 // TestReloadKeepsRate reloads the policy every 50ms while a lane sends a
-// backlog at 50 messages a second with a burst of 10: a reload whose limits
-// did not change must not grant a fresh burst, so no second carries more
-// than the rate plus one burst.
+// backlog of two seconds at 50 messages a second with a burst of 10: a
+// reload whose limits did not change must not grant a fresh burst, so no
+// second carries more than the rate plus one burst (a fresh burst at each
+// of the second's 20 reloads would be 200 more).
 func TestReloadKeepsRate(t *testing.T) {
+	t.Parallel()
 	lim := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 1000, PerSecond: 50, Burst: 10}
 	w := newWorld(t, &policy.Default{Limits: &lim}, nil)
 	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
 	rx := w.receiver("127.0.0.21", mailtest.Options{})
-	const n = 200
+	const n = 110
 	w.sendMany(n, "acme.test")
 	stop := make(chan struct{})
 	reloads := make(chan int)
@@ -146,6 +152,7 @@ func TestReloadKeepsRate(t *testing.T) {
 // a tenth for critical mail by default); critical mail queued then still
 // leaves at once.
 func TestCriticalReserveOfHourlyVolume(t *testing.T) {
+	t.Parallel()
 	pol := luaPolicy(t, map[string]string{
 		"rules/providers.lua": acmeProviders(`{ connections = 2, per_hour = 100 }`, `{}`),
 	}, nil, nil, nil)
@@ -157,7 +164,7 @@ func TestCriticalReserveOfHourlyVolume(t *testing.T) {
 	}
 	// Wait until the newsletters have used their share: the remaining ones
 	// wait for the next hour, holding the lane's two runners.
-	waitUntil(t, 30*time.Second, "newsletters out of hourly volume", func() bool {
+	testlib.WaitForWithin(t, 30*time.Second, "newsletters out of hourly volume", func() bool {
 		st := w.q.Status()
 		n := len(rx.Messages())
 		return n >= 90 && len(st.Lanes) == 1 && (n == 100 || st.Lanes[0].InFlight == 2)
@@ -177,17 +184,10 @@ func TestCriticalReserveOfHourlyVolume(t *testing.T) {
 		}
 		return crit, news
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, _ := critical(); c == 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			c, _ := critical()
-			t.Fatalf("%d of 5 critical messages delivered in 20s after newsletters used their hourly share", c)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testlib.WaitForWithin(t, 20*time.Second, "5 critical messages delivered after newsletters used their hourly share", func() bool {
+		c, _ := critical()
+		return c == 5
+	})
 	t.Logf("5 critical messages delivered %v after they were queued", time.Since(queued).Round(time.Millisecond))
 	if _, news := critical(); news > 90 {
 		t.Errorf("%d newsletters delivered: the critical reserve of 10 of 100 was not kept", news)
@@ -198,17 +198,5 @@ func TestCriticalReserveOfHourlyVolume(t *testing.T) {
 	st := w.q.Status()
 	if len(st.Lanes) != 1 || st.Lanes[0].Limits.CriticalReserve != policy.DefaultCriticalReserve {
 		t.Errorf("status does not show the critical reserve: %+v", st.Lanes)
-	}
-}
-
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %v", what, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

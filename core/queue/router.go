@@ -319,8 +319,8 @@ func (r *router) admit(l *lane, jobs []*job) []*job {
 	if len(held) == 0 {
 		return keep
 	}
-	rate := drainRate(lim) * l.limiter.Factor()
-	now := q.opts.Now()
+	rate := drainRate(lim, q.opts.MaxLaneConnections) * l.throttle.factor()
+	now := q.now()
 	for i, it := range held {
 		wait := time.Duration(float64(backlog+i+1) / rate * float64(time.Second))
 		q.sched.pushAt(it, now.Add(min(max(wait, minHold), maxHold)))
@@ -331,11 +331,11 @@ func (r *router) admit(l *lane, jobs []*job) []*job {
 }
 
 // drainRate estimates how many messages per second a lane sends at its
-// limits.
-func drainRate(lim policy.Limits) float64 {
+// limits; laneConns is its connection limit when they set none.
+func drainRate(lim policy.Limits, laneConns int) float64 {
 	conns := lim.MaxConnections
 	if conns <= 0 {
-		conns = maxConnectionsCap
+		conns = laneConns
 	}
 	rate := float64(conns) * assumedConnectionRate
 	for _, r := range []float64{lim.PerSecond, lim.PerMinute / 60, lim.PerHour / 3600, lim.PerDay / 86400} {

@@ -121,12 +121,12 @@ func (r *runner) deliver(j *job) bool {
 			l.requeue(j)
 			return false
 		}
-		start := q.opts.Now()
+		start := q.now()
 		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
 		if err != nil {
 			l.prov.release(r.reserved, false)
 			r.releaseSlot()
-			q.dialFailed(l, j, err, q.opts.Now().Sub(start))
+			q.dialFailed(l, j, err, q.now().Sub(start))
 			l.finish(j)
 			return true
 		}
@@ -139,10 +139,10 @@ func (r *runner) deliver(j *job) bool {
 		l.finish(j)
 		return true
 	}
-	start := q.opts.Now()
+	start := q.now()
 	res, err := r.conn.Send(q.sendCtx, q.envelope(j, content), content)
 	r.sent++
-	q.sendFinished(l, j, r.conn, res, err, q.opts.Now().Sub(start))
+	q.sendFinished(l, j, r.conn, res, err, q.now().Sub(start))
 	l.finish(j)
 	if err != nil || r.conn.Broken() {
 		r.closeConn()
@@ -195,12 +195,12 @@ func (r *runner) waitRate(critical bool) bool {
 	for {
 		l.mu.Lock()
 		reload := l.reload
-		stop := l.isSuspendedLocked(q.opts.Now()) || r.shedLocked()
+		stop := l.isSuspended(q.now()) || r.shedLocked()
 		l.mu.Unlock()
 		if stop {
 			return false
 		}
-		now := q.opts.Now()
+		now := q.now()
 		w := l.limiter.Reserve(now, critical)
 		if w == 0 {
 			if w = l.prov.limiter.Reserve(now, critical); w == 0 {
@@ -211,14 +211,14 @@ func (r *runner) waitRate(critical bool) bool {
 		if w > longWait {
 			r.closeConn()
 		}
-		t := time.NewTimer(w)
+		t := q.opts.Clock.NewTimer(w)
 		select {
 		case <-q.ctx.Done():
 			t.Stop()
 			return false
 		case <-reload:
 			t.Stop()
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
@@ -227,7 +227,7 @@ func (r *runner) waitRate(critical bool) bool {
 func (l *lane) finish(j *job) {
 	l.mu.Lock()
 	l.inflight -= len(j.items)
-	l.active = l.q.opts.Now()
+	l.active = l.q.now()
 	l.mu.Unlock()
 }
 
@@ -376,9 +376,6 @@ func clientStage(s string) policy.Stage {
 	return policy.StageConnect
 }
 
-// policyTimeout bounds one policy call on the delivery path.
-const policyTimeout = 5 * time.Second
-
 // interpret asks the policy what a reply means. it is the recipient for
 // per-recipient replies, nil for transaction-level ones. A failing policy
 // means retry.
@@ -391,12 +388,12 @@ func (q *Queue) interpret(f attemptFacts, it *item, stage policy.Stage, rp *repl
 		Stage: stage, Reply: rp, Network: network,
 		Tenant: f.j.msg.meta.Tenant, Class: f.j.msg.meta.Class, Provider: f.j.provider,
 		MXHost: f.mx, Source: f.j.route.Source, Attempts: sample.entry.Attempts,
-		Age: q.opts.Now().Sub(f.j.msg.meta.Received),
+		Age: q.now().Sub(f.j.msg.meta.Received),
 	}
 	if it != nil {
 		a.Recipient = it.entry.Rcpt.Addr
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), policyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), q.opts.PolicyTimeout)
 	defer cancel()
 	v, err := q.opts.Policy.OnResponse(ctx, a)
 	if err != nil {

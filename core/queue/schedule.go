@@ -78,10 +78,10 @@ const maxBatch = 4096
 const roomWait = 50 * time.Millisecond
 
 func (s *scheduler) run(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
+	timer := s.q.opts.Clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		now := s.q.opts.Now()
+		now := s.q.now()
 		room := min(maxBatch, s.q.readyRoom())
 		var due []ref
 		s.mu.Lock()
@@ -105,19 +105,16 @@ func (s *scheduler) run(ctx context.Context) {
 			}
 		}
 		if next > 0 {
+			// Reset and Stop drop a fire from before them: the channel
+			// never holds a stale one.
 			timer.Reset(next)
 			select {
 			case <-ctx.Done():
 				return
 			case <-s.wake:
-			case <-timer.C:
+			case <-timer.C():
 			}
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
+			timer.Stop()
 		} else if ctx.Err() != nil {
 			return
 		}
@@ -169,7 +166,7 @@ func (s *scheduler) loadFailed(r ref, err error) {
 		return
 	}
 	s.q.log.Error("cannot read a scheduled entry; trying again in a minute", "msg_id", r.id, "index", r.idx, "err", err)
-	r.due = s.q.opts.Now().Add(time.Minute).UnixNano()
+	r.due = s.q.now().Add(time.Minute).UnixNano()
 	s.pushRef(r)
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"corriere/core/clock"
 	"corriere/core/event"
 	"corriere/core/luart"
 	"corriere/core/mailtest"
@@ -17,6 +18,7 @@ import (
 	"corriere/core/queue"
 	"corriere/core/spool"
 	"corriere/core/stats"
+	"corriere/core/testlib"
 )
 
 // luaPolicy loads the repository's default scripts and rules, with the
@@ -143,7 +145,7 @@ func (w *world) spoolBatch(class message.Class, content []byte, rcpts []string) 
 	b := w.spool.NewBatch()
 	defer b.Close()
 	out := make([]queued, 0, len(rcpts))
-	now := time.Now()
+	now := w.now()
 	for _, r := range rcpts {
 		m := &message.Message{Header: h, Body: body, Class: class, Tenant: "acme", Received: now}
 		m.Sender = "news@sender.test"
@@ -163,6 +165,7 @@ func (w *world) spoolBatch(class message.Class, content []byte, rcpts []string) 
 // TestLimitsPerSource checks connection and rate limits per (provider,
 // source IP) with a receiver that counts both.
 func TestLimitsPerSource(t *testing.T) {
+	t.Parallel()
 	sources := []policy.Source{{IP: "127.0.0.2", Helo: "mta2.test"}, {IP: "127.0.0.3", Helo: "mta3.test"}}
 	pol := luaPolicy(t, map[string]string{
 		"rules/providers.lua": acmeProviders(`{ connections = 2, messages_per_connection = 4, per_minute = 300 }`, `{}`),
@@ -201,13 +204,16 @@ func TestLimitsPerSource(t *testing.T) {
 
 // TestThrottlingSuspendsAndResumes: a receiver that answers Gmail's
 // "421 4.7.28" makes the policy suspend the (provider, IP) pair; the lane
-// resumes by itself and every message is delivered.
+// resumes by itself and every message is delivered. Time is fake: the
+// suspensions, retries and maintenance ticks pass as the test advances it.
 func TestThrottlingSuspendsAndResumes(t *testing.T) {
+	t.Parallel()
 	pol := luaPolicy(t, map[string]string{
 		"rules/providers.lua": acmeProviders(`{ connections = 1 }`,
 			`{ { match = "4%.7%.28", scope = "source", delay = "1s", category = "speeding", rate_factor = 0.5 } }`),
 	}, nil, nil, nil)
-	w := newWorld(t, pol, nil)
+	fake := clock.NewFake(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	w := newWorld(t, pol, func(o *queue.Options) { o.Clock = fake })
 	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
 	var throttled atomic.Int32
 	rx := w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
@@ -217,31 +223,93 @@ func TestThrottlingSuspendsAndResumes(t *testing.T) {
 		return nil
 	}})
 	w.sendMany(10, "acme.test")
-	deadline := time.Now().Add(5 * time.Second)
-	for w.events.Count(event.Suspended, "") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no suspension after a 421 4.7.28")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testlib.WaitFor(t, "a suspension after a 421 4.7.28", func() bool { return w.events.Count(event.Suspended, "") > 0 })
 	st := w.q.Status()
-	if len(st.Lanes) != 1 || st.Lanes[0].SuspendedUntil.IsZero() || st.Lanes[0].RateFactor >= 1 {
-		t.Errorf("status during the suspension: %+v", st.Lanes)
+	if len(st.Lanes) != 1 || !st.Lanes[0].SuspendedUntil.Equal(fake.Now().Add(time.Second)) || st.Lanes[0].RateFactor >= 1 {
+		t.Errorf("status during the suspension: %+v, want suspended for the rule's 1s and slowed", st.Lanes)
 	}
-	w.waitDone(30 * time.Second)
+	w.driveUntilDone(fake, 100*time.Millisecond)
 	if got := len(rx.Messages()); got != 10 {
 		t.Errorf("delivered %d of 10", got)
 	}
-	// The maintenance tick notices the end of the suspension within a second.
-	deadline = time.Now().Add(5 * time.Second)
-	for w.events.Count(event.Resumed, "") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no resumed event")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The maintenance tick notices the end of the suspension.
+	testlib.WaitFor(t, "a resumed event", func() bool {
+		fake.Advance(100 * time.Millisecond)
+		return w.events.Count(event.Resumed, "") > 0
+	})
 	if w.events.Count(event.Bounced, "") != 0 {
 		t.Error("throttling bounced a message")
+	}
+}
+
+// TestSuspensionAndRecoveryFollowTheLimits: a suspension whose rule names
+// no delay lasts the provider's suspend_delay (10 minutes without one),
+// and a slowed rate recovers by recovery_step every recovery_interval
+// (x1.25 every 30s without them).
+func TestSuspensionAndRecoveryFollowTheLimits(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		limits      string
+		wantSuspend time.Duration
+		interval    time.Duration // of the rate's recovery
+		wantFactor  float64       // after one interval
+	}{
+		{"defaults", `{ connections = 1 }`, 10 * time.Minute, 30 * time.Second, 0.625},
+		{"from the limits", `{ connections = 1, suspend_delay = "7m", recovery_interval = "5s", recovery_step = 2 }`,
+			7 * time.Minute, 5 * time.Second, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pol := luaPolicy(t, map[string]string{
+				"rules/providers.lua": acmeProviders(tt.limits,
+					`{ { match = "4%.7%.28", scope = "source", category = "speeding", rate_factor = 0.5 } }`),
+			}, nil, nil, nil)
+			fake := clock.NewFake(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+			w := newWorld(t, pol, func(o *queue.Options) { o.Clock = fake })
+			w.mx("acme.test", "mx.acme.test", "127.0.0.21")
+			w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+				return mailtest.Reply(421, "4.7.28", "Our system has detected an unusual rate of unsolicited mail")
+			}})
+			suspendedAt := fake.Now()
+			w.send("s@sender.test", 0, "", "r@acme.test")
+			testlib.WaitFor(t, "a suspension after a 421 4.7.28", func() bool { return w.events.Count(event.Suspended, "") > 0 })
+			var until time.Time
+			for _, e := range w.events.All() {
+				if e.Type == event.Suspended {
+					until = e.Until
+				}
+			}
+			if want := suspendedAt.Add(tt.wantSuspend); !until.Equal(want) {
+				t.Errorf("suspended until +%v, want +%v", until.Sub(suspendedAt), tt.wantSuspend)
+			}
+			factor := func() float64 {
+				st := w.q.Status()
+				if len(st.Lanes) != 1 {
+					t.Fatalf("lanes %+v, want one", st.Lanes)
+				}
+				return st.Lanes[0].RateFactor
+			}
+			if f := factor(); f != 0.5 {
+				t.Fatalf("rate factor %v after the complaint, want 0.5", f)
+			}
+			// A second short of the interval: no step yet, whatever the
+			// maintenance ticks did meanwhile.
+			for range int(tt.interval/time.Second) - 1 {
+				fake.Advance(time.Second)
+			}
+			if f := factor(); f != 0.5 {
+				t.Errorf("rate factor %v before the recovery interval, want 0.5", f)
+			}
+			testlib.WaitFor(t, "one recovery step", func() bool {
+				fake.Advance(100 * time.Millisecond)
+				return factor() > 0.5
+			})
+			if f := factor(); f != tt.wantFactor {
+				t.Errorf("rate factor %v after one recovery step, want %v", f, tt.wantFactor)
+			}
+		})
 	}
 }
 
@@ -249,6 +317,7 @@ func TestThrottlingSuspendsAndResumes(t *testing.T) {
 // provider, then 100 critical messages: the critical ones are all
 // delivered before newsletters resume using that provider's connections.
 func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("100,000 messages")
 	}
@@ -267,14 +336,14 @@ func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
 	// inject the critical mail; the rest of the backlog waits in the
 	// scheduler.
 	ahead := 0 // newsletters queued in the lane when the critical mail comes
-	for {
+	testlib.WaitForWithin(t, 30*time.Second, "newsletters flowing with a full lane", func() bool {
 		st := w.q.Status()
 		if len(st.Lanes) == 1 && st.Lanes[0].Queued[message.Newsletter] >= 1000 && rx.Recipients() > 200 {
 			ahead = st.Lanes[0].Queued[message.Newsletter]
-			break
+			return true
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
 	critBody := []byte("Subject: urgent\r\nX-Kind: critical\r\n\r\nurgent\r\n")
 	handOver := w.sendBatch(newsletters, critical, message.Critical, critBody)
 	before := w.events.Count(event.Delivered, "")
@@ -288,13 +357,7 @@ func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for criticalDelivered() < critical {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d critical messages delivered", criticalDelivered(), critical)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testlib.WaitForWithin(t, 30*time.Second, "every critical message delivered", func() bool { return criticalDelivered() >= critical })
 	// Order of deliveries after the critical mail was queued.
 	var seq []string
 	for _, e := range w.events.All() {
@@ -329,21 +392,6 @@ func TestCriticalJumpsNewsletterBacklog(t *testing.T) {
 	t.Logf("after the critical mail was queued: %d newsletters finished before the last critical message; backlog still %d", newsBefore, w.q.Pending())
 }
 
-// fakeClock runs with real time, shifted by an offset the test can move.
-type fakeClock struct {
-	base   time.Time
-	start  time.Time
-	offset atomic.Int64
-}
-
-func newFakeClock(base time.Time) *fakeClock { return &fakeClock{base: base, start: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	return c.base.Add(time.Since(c.start) + time.Duration(c.offset.Load()))
-}
-
-func (c *fakeClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 // peersOf returns how many recipients each client IP delivered.
 func peersOf(msgs []mailtest.Received) map[string]int {
 	out := map[string]int{}
@@ -358,7 +406,8 @@ func peersOf(msgs []mailtest.Received) map[string]int {
 // reserve's warm IP instead of waiting, and a restart does not reset the
 // day's count.
 func TestWarmupCapAcrossRestart(t *testing.T) {
-	clock := newFakeClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	t.Parallel()
+	fake := clock.NewFake(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
 	pools := `return {
   pools = {
     transactional = { ips = { { ip = "127.0.0.5", helo = "mta5.test" } } },
@@ -369,26 +418,27 @@ func TestWarmupCapAcrossRestart(t *testing.T) {
   health = { window = "5m", min_attempts = 1000000 },
   warmup = { ["127.0.0.5"] = { start = "2026-11-25", daily = { 5, 10 } } },
 }`
-	pol := luaPolicy(t, map[string]string{"rules/pools.lua": pools}, nil, nil, clock.Now)
-	w := newWorldWithWarmup(t, pol, clock)
+	pol := luaPolicy(t, map[string]string{"rules/pools.lua": pools}, nil, nil, fake.Now)
+	w := newWorldWithWarmup(t, pol, fake)
 	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
 	rx := w.receiver("127.0.0.21", mailtest.Options{})
 
+	// The default limits (300 a minute) space the messages in fake time.
 	w.sendMany(8, "acme.test")
-	w.waitDone(10 * time.Second)
+	w.driveUntilDone(fake, 100*time.Millisecond)
 	if got := peersOf(rx.Messages()); got["127.0.0.5"] != 5 || got["127.0.0.6"] != 3 {
 		t.Fatalf("day 1: sources %v, want 5 from the warming IP and 3 from the reserve", got)
 	}
 
 	w.restart()
 	w.sendMany(4, "acme.test")
-	w.waitDone(10 * time.Second)
+	w.driveUntilDone(fake, 100*time.Millisecond)
 	if got := peersOf(rx.Messages()); got["127.0.0.5"] != 5 || got["127.0.0.6"] != 7 {
 		t.Fatalf("day 1 after a restart: sources %v, want the cap of 5 kept", got)
 	}
-	clock.Advance(24 * time.Hour)
+	fake.Advance(24 * time.Hour)
 	w.sendMany(12, "acme.test")
-	w.waitDone(10 * time.Second)
+	w.driveUntilDone(fake, 100*time.Millisecond)
 	if got := peersOf(rx.Messages()); got["127.0.0.5"] != 15 || got["127.0.0.6"] != 9 {
 		t.Fatalf("day 2: sources %v, want 10 more from the warming IP", got)
 	}
@@ -403,11 +453,11 @@ func TestWarmupCapAcrossRestart(t *testing.T) {
 	}
 }
 
-func newWorldWithWarmup(t *testing.T, pol policy.Policy, clock *fakeClock) *world {
+func newWorldWithWarmup(t *testing.T, pol policy.Policy, fake *clock.Fake) *world {
 	t.Helper()
-	w := newWorld(t, pol, func(o *queue.Options) { o.Now = clock.Now })
+	w := newWorld(t, pol, func(o *queue.Options) { o.Clock = fake })
 	// newWorld started the queue without a tracker: restart it with one.
-	w.warmupClock = clock.Now
+	w.warmupClock = fake.Now
 	w.restart()
 	return w
 }
@@ -416,8 +466,9 @@ func newWorldWithWarmup(t *testing.T, pol policy.Policy, clock *fakeClock) *worl
 // the threshold, its traffic moves to the reserve IP, and comes back once
 // the IP has recovered.
 func TestFailoverToReserve(t *testing.T) {
-	clock := newFakeClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
-	counters := stats.New(clock.Now)
+	t.Parallel()
+	fake := clock.NewFake(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	counters := stats.New(fake.Now)
 	pools := `return {
   pools = {
     transactional = { ips = { { ip = "127.0.0.7", helo = "mta7.test" } } },
@@ -427,17 +478,18 @@ func TestFailoverToReserve(t *testing.T) {
   classes = { critical = "transactional", transactional = "transactional", personal = "personal", newsletter = "bulk" },
   health = { window = "5m", min_attempts = 5, max_deferral_rate = 0.3, max_bounce_rate = 0.1 },
 }`
-	pol := luaPolicy(t, map[string]string{"rules/pools.lua": pools}, nil, counters, clock.Now)
-	w := newWorld(t, pol, func(o *queue.Options) { o.Now = clock.Now })
-	w.bus.Now = clock.Now
+	pol := luaPolicy(t, map[string]string{"rules/pools.lua": pools}, nil, counters, fake.Now)
+	w := newWorld(t, pol, func(o *queue.Options) { o.Clock = fake })
+	w.bus.Now = fake.Now
 	w.bus.Subscribe(counters)
 	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
 	rx := w.receiver("127.0.0.21", mailtest.Options{RefuseFrom: map[string]error{
 		"127.0.0.7": mailtest.Reply(451, "4.3.0", "Mail server temporarily unavailable"),
 	}})
 
+	// Retries and the default limits (300 a minute) pass in fake time.
 	w.sendMany(10, "acme.test")
-	w.waitDone(20 * time.Second)
+	w.driveUntilDone(fake, 100*time.Millisecond)
 	if got := peersOf(rx.Messages()); got["127.0.0.8"] != 10 || got["127.0.0.7"] != 0 {
 		t.Fatalf("during the trouble: sources %v, want everything from the reserve", got)
 	}
@@ -447,9 +499,9 @@ func TestFailoverToReserve(t *testing.T) {
 
 	// The IP recovers, and the bad window slides out of the 5-minute view.
 	rx.SetRefuseFrom(nil)
-	clock.Advance(6 * time.Minute)
+	fake.Advance(6 * time.Minute)
 	w.sendMany(10, "acme.test")
-	w.waitDone(20 * time.Second)
+	w.driveUntilDone(fake, 100*time.Millisecond)
 	if got := peersOf(rx.Messages()); got["127.0.0.7"] != 10 {
 		t.Fatalf("after recovery: sources %v, want the 10 new messages back on 127.0.0.7", got)
 	}

@@ -12,12 +12,14 @@ import (
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/queue"
+	"corriere/core/testlib"
 )
 
 // TestConnectionCapAcrossLanes: twelve providers, each allowed two
 // connections, share a queue-wide cap of three; critical mail still goes
 // out at once on the reserve while the cap is full.
 func TestConnectionCapAcrossLanes(t *testing.T) {
+	t.Parallel()
 	const domains, perDomain, limit = 12, 5, 3
 	lim := policy.Limits{MaxConnections: 2, MaxMessagesPerConnection: 100, MaxRecipientsPerMessage: 10}
 	tr := &countingTransport{}
@@ -40,13 +42,7 @@ func TestConnectionCapAcrossLanes(t *testing.T) {
 		w.send("news@sender.test", 0, message.RetHdrs, fmt.Sprintf("r%d@d%d.test", i, i%domains))
 	}
 	// Wait until the cap is full, then send critical mail elsewhere.
-	deadline := time.Now().Add(5 * time.Second)
-	for w.q.Status().Connections < limit {
-		if time.Now().After(deadline) {
-			t.Fatalf("the queue never opened %d connections", limit)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testlib.WaitFor(t, fmt.Sprintf("the queue to open %d connections", limit), func() bool { return w.q.Status().Connections >= limit })
 	w.sendAs(message.Critical, "alert@sender.test", 0, message.RetHdrs, "ops@urgent.test")
 	urgent.Wait(t, 1, 5*time.Second)
 	if left := w.q.Pending(); left < int64(domains*perDomain/2) {
@@ -99,12 +95,17 @@ func (c *countedConn) Close() error {
 }
 
 // reserveWorld is a queue whose one queue-wide connection is held by a
-// slow newsletter lane (hogMessages to hog.test, 50 ms each), with two
-// more providers, c1.test and c2.test, for critical mail.
+// slow newsletter lane (hogMessages to hog.test, 50 ms each until
+// hurry), with two more providers, c1.test and c2.test, for critical mail.
 type reserveWorld struct {
 	*world
 	hog, c1, c2 *mailtest.Receiver
+	hogDelay    atomic.Int64 // of each hog.test transaction
 }
+
+// hurry lets the slow lane finish at full speed, once the test has seen
+// what it needed while the lane held the cap.
+func (w *reserveWorld) hurry() { w.hogDelay.Store(0) }
 
 const hogMessages = 40
 
@@ -120,19 +121,18 @@ func newReserveWorld(t *testing.T, linger time.Duration) *reserveWorld {
 	w.mx("c1.test", "mx.c1.test", "127.0.0.22")
 	w.mx("c2.test", "mx.c2.test", "127.0.0.23")
 	rw := &reserveWorld{world: w,
-		hog: w.receiver("127.0.0.21", mailtest.Options{Data: func([]byte, int) error {
-			time.Sleep(50 * time.Millisecond)
-			return nil
-		}}),
 		c1: w.receiver("127.0.0.22", mailtest.Options{}),
 		c2: w.receiver("127.0.0.23", mailtest.Options{}),
 	}
+	rw.hogDelay.Store(int64(50 * time.Millisecond))
+	rw.hog = w.receiver("127.0.0.21", mailtest.Options{Data: func([]byte, int) error {
+		time.Sleep(time.Duration(rw.hogDelay.Load()))
+		return nil
+	}})
 	for i := range hogMessages {
 		w.sendAs(message.Newsletter, "news@sender.test", 0, message.RetHdrs, fmt.Sprintf("r%d@hog.test", i))
 	}
-	for w.q.Status().Connections < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	testlib.WaitFor(t, "the slow lane to hold the connection", func() bool { return w.q.Status().Connections >= 1 })
 	return rw
 }
 
@@ -146,6 +146,7 @@ func (w *reserveWorld) critical(domain string) {
 // queued behind it in its lane do not ride on that connection, and the
 // next critical message finds the reserve free again.
 func TestCriticalReserveCarriesCriticalOnly(t *testing.T) {
+	t.Parallel()
 	w := newReserveWorld(t, 0)
 	w.critical("c1.test")
 	for i := range 40 {
@@ -160,6 +161,7 @@ func TestCriticalReserveCarriesCriticalOnly(t *testing.T) {
 	if got := len(w.c1.Messages()); got > 1+2 {
 		t.Errorf("%d messages reached c1.test while the slow lane held the cap: newsletters rode the critical reserve", got)
 	}
+	w.hurry()
 	w.waitDone(30 * time.Second)
 }
 
@@ -167,6 +169,7 @@ func TestCriticalReserveCarriesCriticalOnly(t *testing.T) {
 // closed as soon as no critical mail waits, even when runners linger, so
 // the next critical message to another provider takes the reserve at once.
 func TestCriticalReserveNeverIdles(t *testing.T) {
+	t.Parallel()
 	w := newReserveWorld(t, 10*time.Second)
 	w.critical("c1.test")
 	w.c1.Wait(t, 1, 5*time.Second)
@@ -175,5 +178,6 @@ func TestCriticalReserveNeverIdles(t *testing.T) {
 	if got := len(w.hog.Messages()); got >= hogMessages {
 		t.Errorf("the second critical message waited for the first one's lingering connection (the slow lane finished meanwhile: %d of %d)", got, hogMessages)
 	}
+	w.hurry()
 	w.waitDone(30 * time.Second)
 }

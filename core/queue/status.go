@@ -55,7 +55,7 @@ type Status struct {
 func (q *Queue) Status() Status {
 	st := Status{Pending: q.pending.Load(), Scheduled: q.sched.len(),
 		Connections: q.slots.inUse(), MaxConnections: q.opts.MaxConnections}
-	now := q.opts.Now()
+	now := q.now()
 	q.mu.Lock()
 	lanes := make([]*lane, 0, len(q.lanes))
 	for _, l := range q.lanes {
@@ -76,17 +76,15 @@ func (q *Queue) Status() Status {
 				ls.Queued[message.Classes[ci]] += len(j.items)
 			}
 		}
-		until := l.suspended
 		l.mu.Unlock()
-		l.prov.mu.Lock()
-		if l.prov.suspended.After(until) {
-			until = l.prov.suspended
+		until := l.throttle.suspendedUntil()
+		if pu := l.prov.throttle.suspendedUntil(); pu.After(until) {
+			until = pu
 		}
-		l.prov.mu.Unlock()
 		if until.After(now) {
 			ls.SuspendedUntil = until
 		}
-		ls.RateFactor = l.limiter.Factor()
+		ls.RateFactor = l.throttle.factor()
 		ls.Warmup = q.warmupStatus(l.key.source, l.key.provider)
 		st.Lanes = append(st.Lanes, ls)
 	}
@@ -120,7 +118,7 @@ func (q *Queue) warmupStatus(source, provider string) *WarmupStatus {
 	if !ok {
 		return nil
 	}
-	limit, day, warming := w.Cap(q.opts.Now())
+	limit, day, warming := w.Cap(q.now())
 	if !warming {
 		return nil
 	}

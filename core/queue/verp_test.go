@@ -15,6 +15,7 @@ import (
 // its own transaction with a signed envelope sender naming it, and the DSN
 // of a failed recipient goes to the author, not to the platform.
 func TestVERPPerRecipient(t *testing.T) {
+	t.Parallel()
 	signer, err := verp.New([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
