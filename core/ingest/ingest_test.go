@@ -3,14 +3,8 @@ package ingest
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -29,6 +23,7 @@ import (
 	"corriere/core/policy"
 	"corriere/core/spool"
 	"corriere/core/tenant"
+	"corriere/core/testlib"
 )
 
 // collector is the queue side of ingest in these tests: it records what
@@ -296,23 +291,9 @@ func TestMaxSessions(t *testing.T) {
 	}
 }
 
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mta.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"mta.test"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
 func TestAuthOnlyAfterSTARTTLS(t *testing.T) {
-	_, addr, _, _ := startServer(t, serverSetup{tls: selfSigned(t)})
+	cert, pool := testlib.Certificate(t, "mta.test")
+	_, addr, _, _ := startServer(t, serverSetup{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +329,7 @@ func TestAuthOnlyAfterSTARTTLS(t *testing.T) {
 	if got, _ := readReply(r); !strings.HasPrefix(got, "220") {
 		t.Fatalf("STARTTLS: %q", got)
 	}
-	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+	tc := tls.Client(conn, &tls.Config{ServerName: "mta.test", RootCAs: pool})
 	tr := bufio.NewReader(tc)
 	caps = ehlo(tc, tr)
 	if !strings.Contains(caps, "AUTH PLAIN LOGIN") {

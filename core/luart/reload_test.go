@@ -16,6 +16,7 @@ import (
 	"corriere/core/message"
 	"corriere/core/policy"
 	"corriere/core/reply"
+	"corriere/core/testlib"
 )
 
 // readRepoFile returns a shipped policy file, such as "scripts/classify.lua".
@@ -253,23 +254,6 @@ end
 	}
 }
 
-// waitFor polls cond until it holds or ten seconds pass, and returns how
-// long it took. The one-second reload target is shown by
-// BenchmarkReload plus WatchDebounce, not asserted here.
-func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("%s: not after 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	d := time.Since(start)
-	t.Logf("%s after %v", what, d.Round(time.Millisecond))
-	return d
-}
-
 func TestWatchReloadsOnSave(t *testing.T) {
 	scripts, rules := policyDirs(t, nil)
 	if err := os.RemoveAll(filepath.Join(scripts, "tenants")); err != nil {
@@ -306,7 +290,7 @@ func TestWatchReloadsOnSave(t *testing.T) {
 
 	// An editor that writes in place.
 	writePolicyFile(t, path, withPriority(60))
-	waitFor(t, "in-place save current", func() bool { return priority() == 60 })
+	testlib.WaitFor(t, "in-place save current", func() bool { return priority() == 60 })
 
 	// An editor that writes a temporary file and renames it over the original.
 	tmp := path + ".tmp"
@@ -314,12 +298,12 @@ func TestWatchReloadsOnSave(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "rename-over save current", func() bool { return priority() == 70 })
+	testlib.WaitFor(t, "rename-over save current", func() bool { return priority() == 70 })
 	gen := e.Status().Generation
 
 	// A broken save is refused and never becomes current.
 	writePolicyFile(t, path, withPriority(80)+"\nlocal = 1\n")
-	waitFor(t, "broken save refused", func() bool { return e.Status().ReloadErrors == 1 })
+	testlib.WaitFor(t, "broken save refused", func() bool { return e.Status().ReloadErrors == 1 })
 	if st := e.Status(); st.Generation != gen || !strings.Contains(st.LastError, "classify.lua:") || priority() != 70 {
 		t.Errorf("after a broken save: generation %d (want %d), last error %q, priority %d (want 70)",
 			st.Generation, gen, st.LastError, priority())
@@ -328,7 +312,7 @@ func TestWatchReloadsOnSave(t *testing.T) {
 	// A directory created after the watch started is watched too.
 	writePolicyFile(t, filepath.Join(scripts, "tenants", "example.lua"), readRepoFile(t, "scripts/tenants/example.lua"))
 	writePolicyFile(t, path, withPriority(70))
-	waitFor(t, "new tenants directory loaded", func() bool {
+	testlib.WaitFor(t, "new tenants directory loaded", func() bool {
 		return fmt.Sprint(e.Status().Hooks[hClassify].Overrides) == "[example]"
 	})
 }
