@@ -118,12 +118,14 @@ func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool
 // start with X; "@repeat N <line>" repeats a line; "@insecure-auth off" and
 // "@relay-net CIDR" configure the server; "#" starts a comment.
 func TestDialogues(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("testdata/dialogues/*.smtp")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no dialogues: %v", err)
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".smtp"), func(t *testing.T) {
+			t.Parallel() // each dialogue has a server of its own
 			raw, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

@@ -29,6 +29,7 @@ func TestStorageFull(t *testing.T) {
 		spool: func(o *spool.Options) {
 			o.MinFree = minFree
 			o.FreeSpace = func(string) (uint64, uint64, error) { return free.Load(), 1 << 40, nil }
+			o.SpaceCheckInterval = 10 * time.Millisecond
 		},
 	})
 
