@@ -17,6 +17,7 @@ import (
 )
 
 func TestLoadErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		src  string
@@ -72,6 +73,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLoadRunawayFile(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits for the load time limit")
 	}
