@@ -50,6 +50,7 @@ func dialogue(parts ...[]string) []string {
 }
 
 func TestDropOneOfTwoRecipients(t *testing.T) {
+	t.Parallel()
 	s, addr, sp, col, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",
@@ -87,6 +88,7 @@ func TestDropOneOfTwoRecipients(t *testing.T) {
 }
 
 func TestDropEveryRecipient(t *testing.T) {
+	t.Parallel()
 	_, addr, sp, col, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",
@@ -118,6 +120,7 @@ func TestDropEveryRecipient(t *testing.T) {
 }
 
 func TestDroppedThenResetEmitsNothing(t *testing.T) {
+	t.Parallel()
 	_, addr, _, col, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",
@@ -137,6 +140,7 @@ func TestDroppedThenResetEmitsNothing(t *testing.T) {
 }
 
 func TestRefusalReason(t *testing.T) {
+	t.Parallel()
 	s, addr, _, _, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",

@@ -209,6 +209,7 @@ func readReply(r *bufio.Reader) (string, error) {
 }
 
 func TestAcceptedMessageIsSpooled(t *testing.T) {
+	t.Parallel()
 	_, addr, sp, col := startServer(t, serverSetup{insecureAuth: true})
 	runDialogue(t, addr, []string{
 		"c <- 220", "c -> EHLO client.example", "c <- 250",
@@ -244,6 +245,7 @@ func TestAcceptedMessageIsSpooled(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
+	t.Parallel()
 	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +308,7 @@ func TestMaxSessions(t *testing.T) {
 }
 
 func TestAuthOnlyAfterSTARTTLS(t *testing.T) {
+	t.Parallel()
 	cert, pool := testlib.Certificate(t, "mta.test")
 	_, addr, _, _ := startServer(t, serverSetup{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	conn, err := net.Dial("tcp", addr)
@@ -356,6 +359,7 @@ func TestAuthOnlyAfterSTARTTLS(t *testing.T) {
 }
 
 func TestReadDataRefusesBareLineEndings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in string
 		ok bool

@@ -21,6 +21,7 @@ import (
 // returns. The free space is injected; core/spool's TestDiskFull fills a
 // real filesystem.
 func TestStorageFull(t *testing.T) {
+	t.Parallel()
 	const minFree = 8 << 20
 	var free atomic.Uint64
 	free.Store(1 << 30)
