@@ -26,6 +26,9 @@ type serveProcess struct {
 	log  *os.File
 }
 
+// startServe runs `corriere serve` (this test binary, see TestMain) on
+// spool with the shipped policy and waits until it listens. The extra flags
+// come last, so they override the defaults.
 func startServe(t *testing.T, spool string, extra ...string) *serveProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -162,13 +165,13 @@ func openSession(addr string) (net.Conn, *bufio.ReadWriter, error) {
 	return c, rw, nil
 }
 
-// TestKillNineLosesNothing injects messages into `corriere serve`, kills it
-// with SIGKILL while injection and delivery are under way, restarts it on
-// the same spool, and checks that every message that got 250 is delivered.
 // deferMark marks the messages TestKillNineLosesNothing's receiver defers
 // until the kill.
 const deferMark = "X-Test-Defer: yes"
 
+// TestKillNineLosesNothing injects messages into `corriere serve`, kills it
+// with SIGKILL while injection and delivery are under way, restarts it on
+// the same spool, and checks that every message that got 250 is delivered.
 func TestKillNineLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs corriere as a process")
