@@ -2,18 +2,17 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
-// runMainEnv, set to 1 in a child process's environment, makes the test
-// binary run as corriere itself instead of running the tests.
-const runMainEnv = "CORRIERE_TEST_RUN_MAIN"
-
-// TestMain lets the tests that need a corriere process (kill -9, a full
-// disk) start this test binary as one: it holds the same main package, so
-// they need no go build of their own.
+// TestMain runs this test binary as corriere itself when its first argument
+// is not a flag (go test always passes -test.* flags first), as in
+// "corriere.test serve --listen ...": the tests that need a corriere
+// process (kill -9, a full disk) start the binary they run in, which holds
+// the same main package, instead of building one.
 func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
 		main()
 	}
 	os.Exit(m.Run())

@@ -19,6 +19,18 @@ import (
 	"corriere/core/mailtest"
 )
 
+// corriereBinary returns the path of a corriere binary: this test binary,
+// which runs as corriere when its first argument is a subcommand (see
+// TestMain), so the tests need no go build of their own.
+func corriereBinary(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatalf("the test binary's path: %v", err)
+	}
+	return self
+}
+
 // serveProcess is `corriere serve` running as a child process.
 type serveProcess struct {
 	cmd  *exec.Cmd
@@ -26,8 +38,7 @@ type serveProcess struct {
 	log  *os.File
 }
 
-// startServe runs `corriere serve` (this test binary, see TestMain) on
-// spool with the shipped policy and waits until it listens. The extra flags
+// startServe runs `corriere serve` on spool with the shipped policy and waits until it listens. The extra flags
 // come last, so they override the defaults.
 func startServe(t *testing.T, spool string, extra ...string) *serveProcess {
 	t.Helper()
@@ -43,12 +54,7 @@ func startServe(t *testing.T, spool string, extra ...string) *serveProcess {
 	}
 	args := append([]string{"serve", "--listen", addr, "--spool", spool,
 		"--scripts", "../../scripts", "--rules", "../../rules", "--hostname", "mta.test", "--admin", "127.0.0.1:0"}, extra...)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatalf("the test binary's path: %v", err)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd := exec.Command(corriereBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
