@@ -24,7 +24,7 @@ import (
 // and new mail is accepted again.
 func TestDiskFullServe(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the binary")
+		t.Skip("runs corriere as a process")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root")
@@ -51,7 +51,7 @@ func TestDiskFullServe(t *testing.T) {
 			return nil
 		},
 	})
-	extra := []string{"--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "300ms"}
+	extra := []string{"--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "300ms", "--rules", unthrottledRules(t)}
 	p := startServe(t, spool, extra...)
 
 	// 120 KiB of random text per message: about 140 fill the 15 MiB left

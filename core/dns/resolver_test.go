@@ -14,6 +14,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"corriere/core/testlib"
 )
 
 var mxRecords = []string{
@@ -474,7 +476,7 @@ func TestConcurrentLookupsShareOneQuery(t *testing.T) {
 			errs <- err
 		})
 	}
-	waitFor(t, func() bool {
+	testlib.WaitFor(t, "all concurrent lookups to share one flight", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		f := r.flights[key{"shared.test", mdns.TypeMX}]
@@ -520,22 +522,11 @@ func TestCancellationLeavesNoGoroutines(t *testing.T) {
 	if _, err := r.LookupMX(ctx, "slow.test"); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
-	waitFor(t, func() bool { return runtime.NumGoroutine() <= base })
+	testlib.WaitFor(t, "the lookups' goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.flights) != 0 {
 		t.Errorf("%d flights left", len(r.flights))
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 5s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

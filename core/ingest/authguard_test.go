@@ -18,6 +18,7 @@ import (
 )
 
 func TestAuthGuardBackoff(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1e9, 0)
 	g := newAuthGuard(&Options{AuthFailuresPerIP: 3, AuthFailuresPerUser: 100, AuthLockout: time.Second,
 		AuthMaxLockout: 8 * time.Second, Now: func() time.Time { return now }})
@@ -55,6 +56,7 @@ func TestAuthGuardBackoff(t *testing.T) {
 }
 
 func TestAuthGuardUserFailuresForgottenOnSuccess(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1e9, 0)
 	g := newAuthGuard(&Options{AuthFailuresPerIP: 100, AuthFailuresPerUser: 2, AuthLockout: time.Minute,
 		AuthMaxLockout: time.Hour, Now: func() time.Time { return now }})
@@ -81,6 +83,7 @@ func TestAuthGuardUserFailuresForgottenOnSuccess(t *testing.T) {
 }
 
 func TestPasswordChecksAreBounded(t *testing.T) {
+	t.Parallel()
 	p := newPasswordChecker(1, 50*time.Millisecond)
 	p.slots <- struct{}{} // a check in progress
 	if err := p.check(nil, "guess"); err != errNoSlot {
@@ -107,6 +110,7 @@ func authFrom(t *testing.T, addr, from, user, pass string) string {
 }
 
 func TestAuthLockoutPerClient(t *testing.T) {
+	t.Parallel()
 	rec := &eventtest.Recorder{}
 	s, addr, _, _ := startServer(t, serverSetup{insecureAuth: true, events: rec.Bus(), tune: func(o *Options) {
 		o.AuthFailuresPerIP, o.AuthFailuresPerUser, o.AuthLockout = 2, 100, time.Minute
@@ -144,6 +148,7 @@ func TestAuthLockoutPerClient(t *testing.T) {
 }
 
 func TestAuthLockoutPerUserAlikeForUnknownUsers(t *testing.T) {
+	t.Parallel()
 	for _, user := range []string{"acme", "nobody"} {
 		t.Run(user, func(t *testing.T) {
 			_, addr, _, _ := startServer(t, serverSetup{insecureAuth: true, tune: func(o *Options) {

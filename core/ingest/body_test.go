@@ -13,6 +13,7 @@ import (
 // is gone afterwards, that the budget holds at most its cap for it, and
 // that bare line endings are found across read chunks.
 func TestReadBodySpills(t *testing.T) {
+	t.Parallel()
 	line := strings.Repeat("x", 98) + "\r\n"
 	for _, c := range []struct {
 		name   string

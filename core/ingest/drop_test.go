@@ -51,6 +51,7 @@ func dialogue(parts ...[]string) []string {
 }
 
 func TestDropOneOfTwoRecipients(t *testing.T) {
+	t.Parallel()
 	s, addr, sp, col, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",
@@ -88,6 +89,7 @@ func TestDropOneOfTwoRecipients(t *testing.T) {
 }
 
 func TestDropEveryRecipient(t *testing.T) {
+	t.Parallel()
 	_, addr, sp, col, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",
@@ -119,6 +121,7 @@ func TestDropEveryRecipient(t *testing.T) {
 }
 
 func TestDroppedThenResetEmitsNothing(t *testing.T) {
+	t.Parallel()
 	_, addr, _, col, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",
@@ -138,6 +141,7 @@ func TestDroppedThenResetEmitsNothing(t *testing.T) {
 }
 
 func TestRefusalReason(t *testing.T) {
+	t.Parallel()
 	s, addr, _, _, log := startDropServer(t)
 	runDialogue(t, addr, dialogue(authAcme, []string{
 		"c -> MAIL FROM:<news@acme.example>", "c <- 250",

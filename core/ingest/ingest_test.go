@@ -3,14 +3,8 @@ package ingest
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -30,6 +24,7 @@ import (
 	"corriere/core/policy"
 	"corriere/core/spool"
 	"corriere/core/tenant"
+	"corriere/core/testlib"
 )
 
 // collector is the queue side of ingest in these tests: it records what
@@ -124,12 +119,14 @@ func startServer(t *testing.T, setup serverSetup) (*Server, string, *spool.Spool
 // start with X; "@repeat N <line>" repeats a line; "@insecure-auth off" and
 // "@relay-net CIDR" configure the server; "#" starts a comment.
 func TestDialogues(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("testdata/dialogues/*.smtp")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no dialogues: %v", err)
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".smtp"), func(t *testing.T) {
+			t.Parallel() // each dialogue has a server of its own
 			raw, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
@@ -213,6 +210,7 @@ func readReply(r *bufio.Reader) (string, error) {
 }
 
 func TestAcceptedMessageIsSpooled(t *testing.T) {
+	t.Parallel()
 	_, addr, sp, col := startServer(t, serverSetup{insecureAuth: true})
 	runDialogue(t, addr, []string{
 		"c <- 220", "c -> EHLO client.example", "c <- 250",
@@ -248,6 +246,7 @@ func TestAcceptedMessageIsSpooled(t *testing.T) {
 }
 
 func TestMaxSessions(t *testing.T) {
+	t.Parallel()
 	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -281,39 +280,38 @@ func TestMaxSessions(t *testing.T) {
 	if got, _ := readReply(bufio.NewReader(c)); !strings.HasPrefix(got, "421 4.3.2") {
 		t.Errorf("third session got %q, want 421 4.3.2", got)
 	}
+	// Once a held session ends, its slot goes to a new one. The server
+	// notices the close asynchronously, so new sessions may still be
+	// refused for a moment; each refusal is counted.
 	held[0].Close()
-	time.Sleep(100 * time.Millisecond)
-	c2, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	refusedAfter := 0
+	testlib.WaitFor(t, "a new session after a held one ended", func() bool {
+		c2, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		c2.SetDeadline(time.Now().Add(5 * time.Second))
+		got, _ := readReply(bufio.NewReader(c2))
+		switch {
+		case strings.HasPrefix(got, "220"):
+			return true
+		case strings.HasPrefix(got, "421 4.3.2"):
+			refusedAfter++
+			return false
+		}
+		t.Fatalf("after a session ended, a new one got %q", got)
+		return false
+	})
+	if got, want := s.Rejections()["too_many_sessions"], int64(1+refusedAfter); got != want {
+		t.Errorf("too_many_sessions rejections = %d, want %d (rejections %v)", got, want, s.Rejections())
 	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(5 * time.Second))
-	if got, _ := readReply(bufio.NewReader(c2)); !strings.HasPrefix(got, "220") {
-		t.Errorf("after a session ended, a new one got %q", got)
-	}
-	if s.Rejections()["too_many_sessions"] != 1 {
-		t.Errorf("rejections = %v", s.Rejections())
-	}
-}
-
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mta.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"mta.test"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
 
 func TestAuthOnlyAfterSTARTTLS(t *testing.T) {
-	_, addr, _, _ := startServer(t, serverSetup{tls: selfSigned(t)})
+	t.Parallel()
+	cert, pool := testlib.Certificate(t, "mta.test")
+	_, addr, _, _ := startServer(t, serverSetup{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +347,7 @@ func TestAuthOnlyAfterSTARTTLS(t *testing.T) {
 	if got, _ := readReply(r); !strings.HasPrefix(got, "220") {
 		t.Fatalf("STARTTLS: %q", got)
 	}
-	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+	tc := tls.Client(conn, &tls.Config{ServerName: "mta.test", RootCAs: pool})
 	tr := bufio.NewReader(tc)
 	caps = ehlo(tc, tr)
 	if !strings.Contains(caps, "AUTH PLAIN LOGIN") {
@@ -362,6 +360,7 @@ func TestAuthOnlyAfterSTARTTLS(t *testing.T) {
 }
 
 func TestReadDataRefusesBareLineEndings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in string
 		ok bool
@@ -443,12 +442,14 @@ func TestShutdownWaitsForMessageBeingHandled(t *testing.T) {
 		fmt.Fprint(c, "Subject: hi\r\n\r\nbody\r\n.\r\n")
 	}()
 	<-stage.entered
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		close(stage.release)
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
+	// The message is held until Shutdown's deadline has passed: only then
+	// may the stage finish.
+	go func() {
+		<-ctx.Done()
+		close(stage.release)
+	}()
 	if err := s.Shutdown(ctx); err == nil {
 		t.Error("Shutdown reported no transaction in flight past its deadline")
 	}

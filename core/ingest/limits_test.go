@@ -43,6 +43,7 @@ func send(t *testing.T, c net.Conn, r *bufio.Reader, line string) string {
 }
 
 func TestOneClientCannotTakeEverySession(t *testing.T) {
+	t.Parallel()
 	s, addr, _, col := startServer(t, serverSetup{
 		relayNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		tune:      func(o *Options) { o.MaxSessions, o.MaxSessionsPerIP = 10, 3 },

@@ -9,6 +9,7 @@ import (
 )
 
 func TestAuthorDomains(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		froms []string

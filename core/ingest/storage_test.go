@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"corriere/core/spool"
+	"corriere/core/testlib"
 )
 
 // TestStorageFull checks that a spool under its free-space reserve is
@@ -19,6 +21,7 @@ import (
 // returns. The free space is injected; core/spool's TestDiskFull fills a
 // real filesystem.
 func TestStorageFull(t *testing.T) {
+	t.Parallel()
 	const minFree = 8 << 20
 	var free atomic.Uint64
 	free.Store(1 << 30)
@@ -27,6 +30,7 @@ func TestStorageFull(t *testing.T) {
 		spool: func(o *spool.Options) {
 			o.MinFree = minFree
 			o.FreeSpace = func(string) (uint64, uint64, error) { return free.Load(), 1 << 40, nil }
+			o.SpaceCheckInterval = 10 * time.Millisecond
 		},
 	})
 
@@ -34,13 +38,9 @@ func TestStorageFull(t *testing.T) {
 	setFree := func(n uint64, full bool) {
 		t.Helper()
 		free.Store(n)
-		deadline := time.Now().Add(10 * time.Second)
-		for errors.Is(sp.Room(), spool.ErrNoSpace) != full {
-			if time.Now().After(deadline) {
-				t.Fatalf("the spool did not see %d bytes free", n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testlib.WaitFor(t, fmt.Sprintf("the spool to see %d bytes free", n), func() bool {
+			return errors.Is(sp.Room(), spool.ErrNoSpace) == full
+		})
 	}
 	send := func(dataReply string) []string {
 		return []string{

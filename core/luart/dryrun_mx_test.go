@@ -38,6 +38,7 @@ func dryRunOnce(t *testing.T, e *Engine, in DryRunInput) (*DryRun, string) {
 // so a Google-hosted domain is provider gmail, and a failed lookup is said
 // plainly, with what the node would do and what the dry run assumes.
 func TestDryRunLooksUpTheMX(t *testing.T) {
+	t.Parallel()
 	ds, err := authserver.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +96,7 @@ func TestDryRunLooksUpTheMX(t *testing.T) {
 // come from rules/pools.lua, and the burst shown is the one the node's
 // limiter lets through, which a lower rate bounds.
 func TestDryRunShowsWarmupAndEnforcedBurst(t *testing.T) {
+	t.Parallel()
 	pools, err := os.ReadFile(filepath.Join(repoRoot, "rules", "pools.lua"))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/luart/golden")
 
 func TestDryRunGolden(t *testing.T) {
+	t.Parallel()
 	scripts, rules := policyDirs(t, map[string]string{"rules/tenants/clinic.lua": testdataTenant(t, "clinic")})
 	e := newEngine(t, Options{
 		ScriptsDir: scripts, RulesDir: rules,
@@ -78,6 +79,7 @@ func TestDryRunGolden(t *testing.T) {
 }
 
 func TestDryRunErrors(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	raw, err := os.ReadFile(filepath.Join(testdataDir, "messages", "transactional.eml"))
 	if err != nil {

@@ -44,6 +44,7 @@ func findState() *lua.LState {
 }
 
 func TestFastFindMatchesLua(t *testing.T) {
+	t.Parallel()
 	L := findState()
 	defer L.Close()
 	line := "421 4.7.28 [192.0.2.10] our system has detected an unusual rate (s3150) [ts03] ofr005_104"

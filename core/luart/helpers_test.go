@@ -79,8 +79,19 @@ func testdataTenant(t testing.TB, name string) string {
 }
 
 // newEngine loads a policy; opts.ScriptsDir and RulesDir must be set.
+// testCallTimeout is the hook budget of engines in tests that are not
+// about budgets: the default 100ms can pass while a hook waits for a CPU on
+// a busy machine, the more so with tests running in parallel. The budget
+// tests set their own.
+const testCallTimeout = 10 * time.Second
+
+// newEngine returns an engine of opts, with testCallTimeout as its hook
+// budget unless opts sets one.
 func newEngine(t testing.TB, opts Options) *Engine {
 	t.Helper()
+	if opts.CallTimeout == 0 {
+		opts.CallTimeout = testCallTimeout
+	}
 	e, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

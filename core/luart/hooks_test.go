@@ -13,6 +13,7 @@ import (
 )
 
 func TestClassifyDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	many := make([]string, 25)
 	for i := range many {
@@ -59,6 +60,7 @@ func TestClassifyDefaultPolicy(t *testing.T) {
 }
 
 func TestRewriteDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	tests := []struct {
 		name, file, tenant string
@@ -141,6 +143,7 @@ func TestRewriteDefaultPolicy(t *testing.T) {
 }
 
 func TestRewriteKeepsFieldNameSpelling(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	m := loadMessage(t, "transactional.eml", "example")
 	m.Class = message.Transactional
@@ -154,6 +157,7 @@ func TestRewriteKeepsFieldNameSpelling(t *testing.T) {
 }
 
 func TestProvider(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	tests := []struct{ mx, want string }{
 		{"gmail-smtp-in.l.google.com", "gmail"},
@@ -182,6 +186,7 @@ func TestProvider(t *testing.T) {
 }
 
 func TestGlobMatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pattern, s string
 		want       bool
@@ -208,6 +213,7 @@ func delivery(m *message.Message, rcpt, provider string) *policy.Delivery {
 }
 
 func TestRouteDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	counters := &memCounters{}
 	e := defaultEngine(t, Options{Sources: threeSources, Counters: counters})
@@ -265,6 +271,7 @@ func TestRouteDefaultPolicy(t *testing.T) {
 }
 
 func TestRouteReserveFailover(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	counters := &memCounters{}
 	scripts, rules := policyDirs(t, map[string]string{"rules/pools.lua": `
@@ -317,6 +324,7 @@ return {
 }
 
 func TestRouteWithoutSources(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	m := loadMessage(t, "transactional.eml", "example")
 	m.Class = message.Transactional
@@ -330,6 +338,7 @@ func TestRouteWithoutSources(t *testing.T) {
 }
 
 func TestShapeDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{Sources: threeSources})
 	tests := []struct {
 		provider, source string
@@ -388,6 +397,7 @@ func TestShapeThrottleSettings(t *testing.T) {
 }
 
 func TestOnResponseDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	tests := []struct {
 		name     string
@@ -442,6 +452,7 @@ func TestOnResponseDefaultPolicy(t *testing.T) {
 }
 
 func TestOnResponseBlockedAtConnectSuspendsTheIP(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	a := &policy.Attempt{Stage: policy.StageConnect, Provider: "example.net", Source: "192.0.2.10",
 		Reply: reply.New(554, "5.7.1", "Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org")}
@@ -459,6 +470,7 @@ func TestOnResponseBlockedAtConnectSuspendsTheIP(t *testing.T) {
 }
 
 func TestOnBounceDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	tests := []struct {
 		name   string
@@ -490,6 +502,7 @@ func TestOnBounceDefaultPolicy(t *testing.T) {
 }
 
 func TestLookupTenants(t *testing.T) {
+	t.Parallel()
 	e := defaultEngine(t, Options{})
 	ex, ok := e.Lookup("example")
 	if !ok {

@@ -33,6 +33,7 @@ func (p *filePreparer) Prepare(rulesDir string) (func(), error) {
 // current; a broken one refuses the generation like a broken script, and
 // a broken script means nothing prepared is committed.
 func TestPreparersJoinTheGeneration(t *testing.T) {
+	t.Parallel()
 	scripts, rules := policyDirs(t, nil)
 	data := filepath.Join(rules, "plugin.data")
 	writePolicyFile(t, data, "v1")
@@ -65,7 +66,7 @@ func TestPreparersJoinTheGeneration(t *testing.T) {
 	}
 
 	writePolicyFile(t, data, "broken")
-	if _, err := New(Options{ScriptsDir: scripts, RulesDir: rules, Preparers: []extension.Preparer{&filePreparer{}}}); !errors.As(err, &se) {
+	if _, err := New(Options{ScriptsDir: scripts, RulesDir: rules, CallTimeout: testCallTimeout, Preparers: []extension.Preparer{&filePreparer{}}}); !errors.As(err, &se) {
 		t.Errorf("New with a broken plugin file: %v, want a *ScriptError", err)
 	}
 }

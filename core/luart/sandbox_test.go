@@ -9,6 +9,7 @@ import (
 )
 
 func TestSandbox(t *testing.T) {
+	t.Parallel()
 	preload := map[string]loader{
 		"greeting": func(L *lua.LState) (lua.LValue, error) { return lua.LString("ciao"), nil },
 	}
@@ -54,10 +55,11 @@ func TestSandbox(t *testing.T) {
 }
 
 func TestSandboxAtLoadTime(t *testing.T) {
+	t.Parallel()
 	scripts, rules := policyDirs(t, map[string]string{
 		"scripts/tenants/example.lua": "local f = io.open('/etc/passwd')\nfunction classify(msg) return defaults.classify(msg) end\n",
 	})
-	_, err := New(Options{ScriptsDir: scripts, RulesDir: rules})
+	_, err := New(Options{ScriptsDir: scripts, RulesDir: rules, CallTimeout: testCallTimeout})
 	var se *ScriptError
 	if !errors.As(err, &se) || !strings.HasSuffix(se.File, "scripts/tenants/example.lua") || se.Line != 1 {
 		t.Fatalf("New = %v, want a refusal at scripts/tenants/example.lua:1", err)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestTenantSenderSwitches(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, file           string
 		nullSender, literals bool
@@ -20,7 +21,7 @@ func TestTenantSenderSwitches(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			scripts, rules := policyDirs(t, map[string]string{"rules/tenants/acme.lua": tt.file})
-			e, err := New(Options{ScriptsDir: scripts, RulesDir: rules})
+			e, err := New(Options{ScriptsDir: scripts, RulesDir: rules, CallTimeout: testCallTimeout})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("New = %v, want an error containing %q", err, tt.wantErr)

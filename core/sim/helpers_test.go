@@ -188,15 +188,3 @@ func (s *receiverSession) Data(r io.Reader) error {
 	s.out <- received{from: s.from, to: s.to, peer: s.peer, data: string(b)}
 	return nil
 }
-
-// waitFor polls cond until it holds or a few seconds pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -14,6 +14,8 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-smtp"
 	mdns "github.com/miekg/dns"
+
+	"corriere/core/testlib"
 )
 
 func TestGreylisting(t *testing.T) {
@@ -80,7 +82,7 @@ func TestConnectionLimit(t *testing.T) {
 	if err := first.Quit(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the closed connection's slot", func() bool {
+	testlib.WaitFor(t, "the closed connection's slot", func() bool {
 		c, err := dial(t, s, "127.0.10.1", "127.0.0.2")
 		if c != nil {
 			c.Close()
@@ -294,7 +296,7 @@ func TestAsyncBounce(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "bounce counters", func() bool {
+	testlib.WaitFor(t, "bounce counters", func() bool {
 		st := s.Stats()
 		return st["dsn"].AsyncBounces == 1 && st["qmail"].AsyncBounces == 1 && st["exchange"].AsyncBounces == 1
 	})
@@ -332,7 +334,7 @@ func TestComplaint(t *testing.T) {
 	if !strings.Contains(ps["text/rfc822-headers"], "Message-ID: <complained@shop.test>") {
 		t.Errorf("reported headers lack the Message-ID:\n%s", ps["text/rfc822-headers"])
 	}
-	waitFor(t, "complaint counter", func() bool { return s.Stats()["fbl"].Complaints == 1 })
+	testlib.WaitFor(t, "complaint counter", func() bool { return s.Stats()["fbl"].Complaints == 1 })
 }
 
 func TestComplaintSamplingIsSeeded(t *testing.T) {

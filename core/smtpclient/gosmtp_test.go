@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"corriere/core/testlib"
 )
 
 func TestGoSMTPDeliveries(t *testing.T) {
@@ -172,7 +174,7 @@ func TestGoSMTPSizeLimit(t *testing.T) {
 }
 
 func TestGoSMTPStartTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool := testlib.Certificate(t, "mx.test")
 	tests := []struct {
 		name       string
 		mode       TLSMode

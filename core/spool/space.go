@@ -25,7 +25,7 @@ const DefaultMinFree = 256 << 20
 // settlements; Pebble ignores files whose names it does not know.
 const ballastName = "corriere-ballast"
 
-// spaceCheckInterval is how often the free space is read in the background.
+// spaceCheckInterval is the default of Options.SpaceCheckInterval.
 const spaceCheckInterval = time.Second
 
 // FreeSpace returns the bytes available to an unprivileged writer on the
@@ -102,10 +102,11 @@ func newSpace(dir string, minFree uint64, stat func(string) (uint64, uint64, err
 
 func (sp *space) ballastPath() string { return filepath.Join(sp.dir, ballastName) }
 
-// run refreshes the reading and tends the ballast until close.
-func (sp *space) run() {
+// run refreshes the reading and tends the ballast every interval until
+// close.
+func (sp *space) run(every time.Duration) {
 	defer close(sp.done)
-	t := time.NewTicker(spaceCheckInterval)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

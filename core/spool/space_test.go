@@ -14,7 +14,13 @@ import (
 	"time"
 
 	"corriere/core/message"
+	"corriere/core/testlib"
 )
+
+// spaceTimeout is how long the disk-full tests wait for space to come
+// back: that waits for a reclaim, which compacts the spool and runs at most
+// every reclaimEvery, so it can take longer than testlib.DefaultTimeout.
+const spaceTimeout = 20 * time.Second
 
 // smallDisk mounts a tmpfs of size bytes for the test, or skips it when the
 // test cannot mount one (not root, no tmpfs).
@@ -79,18 +85,6 @@ func bigMessage(t *testing.T, size int, rcpt string) *message.Message {
 	return m
 }
 
-// waitFor polls cond until it holds or the test's patience runs out.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestDiskFull fills a real 20 MB filesystem with the spool itself, then
 // with another file, and checks that the spool refuses new messages with
 // ErrNoSpace instead of letting Pebble fail (which panics), that
@@ -131,14 +125,14 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("settle under the reserve: %v", err)
 		}
 	}
-	waitFor(t, "space to return after every message was delivered", func() bool { return s.Room() == nil })
+	testlib.WaitForWithin(t, spaceTimeout, "space to return after every message was delivered", func() bool { return s.Room() == nil })
 	// Let Pebble finish freeing (the filler below must find a stable disk)
 	// and the ballast come back.
-	waitFor(t, "the reclaim to finish", func() bool { return !s.reclaiming.Load() })
+	testlib.WaitForWithin(t, spaceTimeout, "the reclaim to finish", func() bool { return !s.reclaiming.Load() })
 	if err := s.db.Compact(context.Background(), []byte{0}, []byte{0xff}, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the ballast to be made again", func() bool {
+	testlib.WaitForWithin(t, spaceTimeout, "the ballast to be made again", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "queue", ballastName))
 		return err == nil && s.Room() == nil
 	})
@@ -149,7 +143,7 @@ func TestDiskFull(t *testing.T) {
 	// Another process fills the disk to the last byte: new messages are
 	// refused and the ballast gives settlements room.
 	filler := fill(t, dir, 0)
-	waitFor(t, "the ballast to be released", func() bool {
+	testlib.WaitForWithin(t, spaceTimeout, "the ballast to be released", func() bool {
 		if _, err := os.Stat(filepath.Join(dir, "queue", ballastName)); errors.Is(err, os.ErrNotExist) {
 			return true
 		}
@@ -197,7 +191,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "Room after the filler is gone", func() bool { return s.Room() == nil })
+	testlib.WaitForWithin(t, spaceTimeout, "Room after the filler is gone", func() bool { return s.Room() == nil })
 	if _, _, err := s.Put(testMessage(t, "back@example.org"), time.Now()); err != nil {
 		t.Fatalf("Put once space returned: %v", err)
 	}

@@ -52,6 +52,10 @@ type Options struct {
 	// FreeSpace reads the available and total bytes of the filesystem
 	// holding a path. The default value is FreeSpace (statfs).
 	FreeSpace func(path string) (free, total uint64, err error)
+	// SpaceCheckInterval is how often the free space is read in the
+	// background; Room and the refusals follow the last reading. The
+	// default value is one second.
+	SpaceCheckInterval time.Duration
 	// FileThreshold is the content size above which a message's content is
 	// stored as a file of its own in Dir/content rather than in Pebble:
 	// Pebble would copy it into a batch and hold it in a memtable, and its
@@ -151,6 +155,9 @@ func Open(opts Options) (*Spool, error) {
 	if opts.FileThreshold == 0 {
 		opts.FileThreshold = 512 << 10
 	}
+	if opts.SpaceCheckInterval <= 0 {
+		opts.SpaceCheckInterval = spaceCheckInterval
+	}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, contentDir), 0o750); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
@@ -180,7 +187,7 @@ func Open(opts Options) (*Spool, error) {
 	}
 	s.reclaimCtx, s.reclaimStop = context.WithCancel(context.Background())
 	sp.low = s.reclaim
-	go sp.run()
+	go sp.run(opts.SpaceCheckInterval)
 	return s, nil
 }
 

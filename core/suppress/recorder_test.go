@@ -1,6 +1,11 @@
 package suppress
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,15 +76,65 @@ func TestRecorder(t *testing.T) {
 	}
 }
 
-func TestRecorderQueueFull(t *testing.T) {
-	l, _ := openList(t, t.TempDir())
-	r := NewRecorder(l, &RecorderOptions{QueueSize: 1})
-	for range 200 {
-		r.Emit(&event.Event{Type: event.Complained, Tenant: "acme", Recipient: "a@dest.example"})
+// stallingHandler is a slog.Handler that holds the first "address
+// suppressed" record, and with it the recorder's worker, until release is
+// closed. It counts the "queue full" warnings.
+type stallingHandler struct {
+	stalled chan struct{} // closed once the worker is held
+	release chan struct{}
+	held    atomic.Bool
+	full    atomic.Int64
+}
+
+func (h *stallingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *stallingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *stallingHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h *stallingHandler) Handle(_ context.Context, r slog.Record) error {
+	switch {
+	case r.Message == "suppression queue full: address not added":
+		h.full.Add(1)
+	case r.Message == "address suppressed" && h.held.CompareAndSwap(false, true):
+		close(h.stalled)
+		<-h.release
 	}
+	return nil
+}
+
+// TestRecorderQueueFull holds the recorder's worker while it writes the
+// first address, so exactly QueueSize further additions fit in the queue:
+// every one beyond is dropped, counted and logged, and the queued ones are
+// still written once the worker moves on.
+func TestRecorderQueueFull(t *testing.T) {
+	const queueSize, emitted = 2, 50
+	l, _ := openList(t, t.TempDir())
+	h := &stallingHandler{stalled: make(chan struct{}), release: make(chan struct{})}
+	r := NewRecorder(l, &RecorderOptions{QueueSize: queueSize, Logger: slog.New(h)})
+	complaint := func(i int) *event.Event {
+		return &event.Event{Type: event.Complained, Tenant: "acme", Recipient: fmt.Sprintf("r%d@dest.example", i)}
+	}
+	r.Emit(complaint(0))
+	<-h.stalled
+	for i := 1; i < emitted; i++ {
+		r.Emit(complaint(i))
+	}
+	wantLost := int64(emitted - 1 - queueSize)
+	if got := r.Lost(); got != wantLost {
+		t.Errorf("lost %d while the worker was held; want %d (queue size %d)", got, wantLost, queueSize)
+	}
+	if got := h.full.Load(); got != wantLost {
+		t.Errorf("%d queue-full warnings; want %d", got, wantLost)
+	}
+	close(h.release)
 	r.Close()
-	if r.Added() != 1 || r.Added()+r.Lost() > 200 {
-		t.Errorf("added %d, lost %d", r.Added(), r.Lost())
+	if got, want := r.Added(), int64(1+queueSize); got != want {
+		t.Errorf("added %d; want %d (the held one and the queued ones)", got, want)
+	}
+	var got []string
+	l.Scan(AllTenants, func(e Entry) error { got = append(got, e.Address); return nil })
+	slices.Sort(got)
+	if want := []string{"r0@dest.example", "r1@dest.example", "r2@dest.example"}; !slices.Equal(got, want) {
+		t.Errorf("list holds %v; want %v", got, want)
 	}
 }
 

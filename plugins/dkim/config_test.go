@@ -19,6 +19,7 @@ import (
 )
 
 func TestLoadErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		src  string
@@ -76,6 +77,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLoadRunawayFile(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits for the load time limit")
 	}

@@ -15,6 +15,7 @@ import (
 // printed rules entry to rules/dkim.lua, publishes the printed zone line, and
 // verifies a signature against what DNS would serve.
 func TestKeygenRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		opts      KeyOptions
