@@ -19,7 +19,7 @@ func init() {
 	register(command{name: "queue", summary: "inspect the running node's queues", run: runQueue})
 }
 
-const queueUsage = `Usage: corriere queue summary|list|show [flags]
+const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry [flags]
 
   summary  list the ready queues of the running node: one line per
            (provider, source IP) with the recipients waiting per class,
@@ -30,6 +30,9 @@ const queueUsage = `Usage: corriere queue summary|list|show [flags]
            domain, recipient, source IP, state or age
   show ID  one message: envelope, header, attempts, and why each
            recipient is where it is, hook by hook
+  bounce   fail the selected recipients now, with a DSN (--reason)
+  delete   remove the selected recipients, without a DSN
+  retry    try the selected recipients now
 
 Run 'corriere queue list --help' for the selectors.
 
@@ -47,6 +50,8 @@ func runQueue(ctx context.Context, args []string) int {
 		return queueList(ctx, args[1:], os.Stdout, os.Stderr)
 	case "show":
 		return queueShow(ctx, args[1:], os.Stdout, os.Stderr)
+	case "bounce", "delete", "retry":
+		return queueAct(ctx, args[0], args[1:], os.Stdout, os.Stderr)
 	case "summary":
 	default:
 		fmt.Fprintf(os.Stderr, "corriere queue: unknown subcommand %q\n\n%s", args[0], queueUsage)

@@ -77,23 +77,13 @@ func queueList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	var src queueSource
 	src.register(fs)
-	var f inspect.Filter
-	var class string
-	fs.StringVar(&f.Tenant, "tenant", "", "only this `tenant`'s messages")
-	fs.StringVar(&f.Campaign, "campaign", "", "only this `campaign`")
-	fs.StringVar(&class, "class", "", "only this `class`: critical, transactional, personal or newsletter")
-	fs.StringVar(&f.Provider, "provider", "", "only recipients whose last attempt went to this `provider`")
-	fs.StringVar(&f.Domain, "domain", "", "only recipients at this `domain`")
-	fs.StringVar(&f.Rcpt, "rcpt", "", "only this recipient `address`")
-	fs.StringVar(&f.Source, "source", "", "only recipients whose last attempt left from this source `IP`")
-	fs.StringVar(&f.State, "state", "", "only recipients in this `state`: ready, deferred, scheduled, inflight or suspended")
-	fs.DurationVar(&f.OlderThan, "older-than", 0, "only messages received at least this `long` ago")
+	f, class := selectorFlags(fs)
 	fs.IntVar(&f.Limit, "limit", 1000, "stop after this many `recipients` (0: all)")
 	asJSON := fs.Bool("json", false, "print JSON: {\"recipients\": [...]}")
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}
-	f.Class = message.Class(class)
+	f.Class = message.Class(*class)
 	if err := f.Validate(); err != nil {
 		fmt.Fprintln(stderr, "corriere queue list:", err)
 		return 2
@@ -110,7 +100,7 @@ func queueList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		defer cancel()
 		err = client.Get(ctx, "/api/recipients?"+f.Query().Encode(), &list)
 	} else {
-		list.Recipients, err = in.List(f)
+		list.Recipients, err = in.List(*f)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "corriere queue list:", err)
@@ -245,4 +235,88 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// selectorFlags registers the selectors of queue list and the actions.
+func selectorFlags(fs *flag.FlagSet) (f *inspect.Filter, class *string) {
+	f, class = &inspect.Filter{}, new(string)
+	fs.StringVar(&f.Tenant, "tenant", "", "only this `tenant`'s messages")
+	fs.StringVar(&f.Campaign, "campaign", "", "only this `campaign`")
+	fs.StringVar(class, "class", "", "only this `class`: critical, transactional, personal or newsletter")
+	fs.StringVar(&f.Provider, "provider", "", "only recipients whose last attempt went to this `provider`")
+	fs.StringVar(&f.Domain, "domain", "", "only recipients at this `domain`")
+	fs.StringVar(&f.Rcpt, "rcpt", "", "only this recipient `address`")
+	fs.StringVar(&f.Source, "source", "", "only recipients whose last attempt left from this source `IP`")
+	fs.StringVar(&f.State, "state", "", "only recipients in this `state`: ready, deferred or scheduled")
+	fs.DurationVar(&f.OlderThan, "older-than", 0, "only messages received at least this `long` ago")
+	return f, class
+}
+
+const queueActHelp = `
+Acts on the queued recipients the selectors pick (the same as queue list's;
+at least one is required):
+
+  bounce  fail them now: each sender gets a DSN with --reason, and a
+          bounced event is recorded
+  delete  remove them without a DSN, with a deleted event
+  retry   try them now instead of at their next retry time
+
+Recipients on their way to delivery at that moment (ready in a lane or in a
+transaction) get a bounce or delete when that attempt ends, unless it
+delivers them; a retry leaves them alone. Actions go through the running
+node's admin API.
+
+Examples:
+  corriere queue bounce --domain typo-domain.test --reason "the domain does not exist"
+  corriere queue delete --tenant acme --campaign spring-test
+  corriere queue retry --provider libero --state deferred`
+
+func queueAct(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("queue "+action, "queue "+action+" [selectors] [--reason TEXT]", queueActHelp)
+	fs.SetOutput(stderr)
+	var src queueSource
+	src.register(fs)
+	f, class := selectorFlags(fs)
+	reason := fs.String("reason", "", "why, in a `sentence`: sent to the sender in a bounce's DSN, recorded in the events")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if status, ok := parseFlags(fs, args); !ok {
+		return status
+	}
+	f.Class = message.Class(*class)
+	if err := f.Validate(); err != nil {
+		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+		return 2
+	}
+	if f.Empty() {
+		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, inspect.ErrNoSelector)
+		return 2
+	}
+	client, _, _, closeSrc, err := src.open()
+	if err != nil {
+		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+		return 1
+	}
+	defer closeSrc()
+	if client == nil {
+		fmt.Fprintf(stderr, "corriere queue %s: no running node answers for %s: actions need it (start corriere serve, or give --spool)\n", action, src.spool)
+		return 1
+	}
+	q := f.Query()
+	if *reason != "" {
+		q.Set("reason", *reason)
+	}
+	var res inspect.ActResponse
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := client.Post(ctx, "/api/recipients/"+action+"?"+q.Encode(), &res); err != nil {
+		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+		return 1
+	}
+	if *asJSON {
+		writeIndentedJSON(stdout, res)
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: %d selected, %d done now, %d when their current attempt ends\n",
+		action, res.Selected, res.Done, res.Pending)
+	return 0
 }

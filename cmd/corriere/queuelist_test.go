@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"corriere/core/dns/authserver"
 	"corriere/core/inspect"
@@ -28,11 +29,13 @@ func TestQueueListAndShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.42")
-	ds.MustAdd("slow.test. 300 IN MX 10 mx.slow.test.", "mx.slow.test. 300 IN A 127.0.0.42")
+	port := mailtest.FreePort(t, "127.0.0.42", "127.0.0.43")
+	ds.MustAdd("slow.test. 300 IN MX 10 mx.slow.test.", "mx.slow.test. 300 IN A 127.0.0.42",
+		"sender.test. 300 IN MX 10 mx.sender.test.", "mx.sender.test. 300 IN A 127.0.0.43")
 	mailtest.Start(t, fmt.Sprintf("127.0.0.42:%d", port), mailtest.Options{
 		Rcpt: func(string, int) error { return mailtest.Reply(451, "4.7.1", "Greylisted, try again later") },
 	})
+	senderMX := mailtest.Start(t, fmt.Sprintf("127.0.0.43:%d", port), mailtest.Options{})
 	spool := t.TempDir()
 	p := startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
 	const n = 25
@@ -95,5 +98,32 @@ func TestQueueListAndShow(t *testing.T) {
 	}
 	if s := show(); !strings.Contains(s, "451 4.7.1 Greylisted") || !strings.Contains(s, "on_response") {
 		t.Errorf("queue show on the stopped node's spool:\n%s", s)
+	}
+
+	// Started again, the node bounces them all on the operator's word: a
+	// DSN each reaches the sender's MX, and the queue is empty.
+	p = startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
+	var out, errb bytes.Buffer
+	if status := queueAct(context.Background(), "bounce", []string{"--spool", spool, "--domain", "slow.test",
+		"--reason", "the mailbox provider is gone", "--json"}, &out, &errb); status != 0 {
+		t.Fatalf("queue bounce: status %d: %s", status, errb.String())
+	}
+	var res inspect.ActResponse
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Selected != n || res.Done+res.Pending != n {
+		t.Fatalf("queue bounce answered %s (%v), want %d selected, done or pending", out.String(), err, n)
+	}
+	dsns := senderMX.Wait(t, n, 20*time.Second)
+	for _, d := range dsns {
+		if !strings.Contains(string(d.Data), "the mailbox provider is gone") {
+			t.Errorf("a DSN lacks the operator's reason:\n%s", d.Data)
+			break
+		}
+	}
+	if got := list(); len(got.Recipients) != 0 {
+		t.Errorf("after the bounce, %d recipients still listed", len(got.Recipients))
+	}
+	if status := queueAct(context.Background(), "delete", []string{"--spool", spool}, &out, &errb); status != 2 ||
+		!strings.Contains(errb.String(), "at least one selector") {
+		t.Errorf("delete without a selector: status %d, %q", status, errb.String())
 	}
 }

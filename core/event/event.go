@@ -25,6 +25,7 @@ const (
 	Deferred   Type = "deferred"   // an attempt failed temporarily; retry later
 	Bounced    Type = "bounced"    // a recipient failed permanently
 	Expired    Type = "expired"    // a recipient outlived the maximum age
+	Deleted    Type = "deleted"    // an operator removed a recipient from the queue, without a DSN
 	DSNQueued  Type = "dsn"        // a delivery status notification was queued
 	Suppressed Type = "suppressed" // an address was refused or dropped as suppressed
 	Complained Type = "complained" // a feedback-loop report arrived

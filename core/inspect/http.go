@@ -18,6 +18,8 @@ import (
 //	GET /api/recipients?tenant=&campaign=&class=&provider=&domain=&rcpt=&source=&state=&older_than=&limit=
 //	    {"recipients": [Recipient...]}
 //	GET /api/messages/{id}       an Explanation; 404 when the message is not queued
+//	POST /api/recipients/{bounce|delete|retry}?selectors&reason=
+//	    an ActResponse: {"action", "selected", "done", "pending"}
 //
 // older_than is a Go duration ("2h"). Errors are {"error": "sentence"}
 // with 400 (a bad selector), 404 or 500.
@@ -32,9 +34,10 @@ type ListResponse struct {
 }
 
 // AdminHandlers returns the endpoints keyed by ServeMux pattern, for
-// admin.Options.Handlers; pol explains messages (nil leaves traces out).
-func AdminHandlers(in *Inspector, pol Policy) map[string]http.Handler {
-	return map[string]http.Handler{
+// admin.Options.Handlers; pol explains messages (nil leaves traces out),
+// and a acts on recipients (nil leaves the actions out).
+func AdminHandlers(in *Inspector, pol Policy, a Actor) map[string]http.Handler {
+	h := map[string]http.Handler{
 		"GET " + recipientsPath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f, err := FilterFromQuery(r.URL.Query())
 			if err != nil {
@@ -60,6 +63,10 @@ func AdminHandlers(in *Inspector, pol Policy) map[string]http.Handler {
 			}
 		}),
 	}
+	if a != nil {
+		h["POST "+recipientsPath+"/{action}"] = actHandler(in, a)
+	}
+	return h
 }
 
 // FilterFromQuery reads a Filter from the query parameters of

@@ -114,7 +114,7 @@ func TestExplainOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	for pattern, h := range AdminHandlers(in, pol) {
+	for pattern, h := range AdminHandlers(in, pol, nil) {
 		mux.Handle(pattern, h)
 	}
 	srv := httptest.NewServer(mux)

@@ -61,6 +61,18 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 	for _, r := range results {
 		e := r.it.entry
 		attempts := e.Attempts + 1
+		if act, ok := q.takeAct(e); ok && r.verdict.Action != policy.Deliver {
+			if !act.bounce {
+				b.Remove(e)
+				e.Attempts = attempts
+				r.verdict.Category = ""
+				r.reply = operatorReply(act.reason)
+				done = append(done, settled{r: r, typ: event.Deleted})
+				continue
+			}
+			r.verdict = policy.Verdict{Action: policy.Bounce, Category: event.CategoryUndefined}
+			r.reply = act.reply
+		}
 		switch r.verdict.Action {
 		case policy.Deliver:
 			b.Remove(e)

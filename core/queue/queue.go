@@ -251,6 +251,9 @@ type Queue struct {
 
 	pending atomic.Int64 // recipients held by the queue
 	slots   *connSlots   // outbound connections across lanes
+
+	actsMu sync.Mutex
+	acts   map[EntryID]pendingAct // operators' actions waiting for an attempt to end
 }
 
 // New returns a queue; it does nothing until Start.
@@ -264,6 +267,7 @@ func New(opts Options) (*Queue, error) {
 		log:       opts.Logger,
 		lanes:     map[laneKey]*lane{},
 		providers: map[string]*provider{},
+		acts:      map[EntryID]pendingAct{},
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())

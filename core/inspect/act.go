@@ -1,0 +1,97 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"corriere/core/queue"
+)
+
+// Actor acts on queued recipients; *queue.Queue implements it.
+type Actor interface {
+	Bounce(ids []queue.EntryID, reason string) queue.ActResult
+	Delete(ids []queue.EntryID, reason string) (queue.ActResult, error)
+	Retry(ids []queue.EntryID) queue.ActResult
+}
+
+// The actions, named as in the admin API and the CLI.
+const (
+	ActionBounce = "bounce"
+	ActionDelete = "delete"
+	ActionRetry  = "retry"
+)
+
+// ActResponse is the answer of an action: what was selected and what was
+// done.
+type ActResponse struct {
+	Action   string `json:"action"`
+	Selected int    `json:"selected"`
+	queue.ActResult
+}
+
+// ErrNoSelector refuses an action that would select every recipient.
+var ErrNoSelector = errors.New("inspect: an action needs at least one selector (tenant, campaign, class, provider, domain, rcpt, source, state or older_than)")
+
+// Empty reports whether f selects every recipient.
+func (f Filter) Empty() bool { return f == Filter{Limit: f.Limit} }
+
+// Act applies action to the recipients f selects. An action needs at least
+// one selector, so that a forgotten flag does not empty the queue; reason
+// is required to bounce (it goes into the DSN) and recorded otherwise.
+func (in *Inspector) Act(a Actor, action string, f Filter, reason string) (ActResponse, error) {
+	res := ActResponse{Action: action}
+	if f.Empty() {
+		return res, ErrNoSelector
+	}
+	if action == ActionBounce && reason == "" {
+		return res, errors.New("inspect: bounce needs a reason: it is sent to the sender in the DSN")
+	}
+	switch action {
+	case ActionBounce, ActionDelete, ActionRetry:
+	default:
+		return res, fmt.Errorf("inspect: unknown action %q: want bounce, delete or retry", action)
+	}
+	list, err := in.List(f)
+	if err != nil {
+		return res, err
+	}
+	ids := make([]queue.EntryID, len(list))
+	for i, r := range list {
+		ids[i] = queue.EntryID{ID: r.ID, Index: r.Index}
+	}
+	res.Selected = len(ids)
+	switch action {
+	case ActionBounce:
+		res.ActResult = a.Bounce(ids, reason)
+	case ActionDelete:
+		res.ActResult, err = a.Delete(ids, reason)
+	case ActionRetry:
+		res.ActResult = a.Retry(ids)
+	}
+	return res, err
+}
+
+// actHandler serves POST /api/recipients/{action}?selectors&reason=.
+func actHandler(in *Inspector, a Actor) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		reason := q.Get("reason")
+		q.Del("reason")
+		f, err := FilterFromQuery(q)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		res, err := in.Act(a, r.PathValue("action"), f, reason)
+		if err != nil {
+			code := http.StatusBadRequest
+			if res.Selected > 0 {
+				code = http.StatusInternalServerError
+			}
+			writeError(w, code, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+}

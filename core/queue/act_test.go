@@ -1,0 +1,98 @@
+package queue_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"corriere/core/event"
+	"corriere/core/mailtest"
+	"corriere/core/message"
+	"corriere/core/queue"
+	"corriere/core/testlib"
+)
+
+// TestOperatorActions checks bounce, delete and retry on recipients
+// waiting for a retry: bounce sends one DSN per message with the reason,
+// delete sends none, retry brings the next attempt forward; each leaves
+// the queue's count right.
+func TestOperatorActions(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
+	w.mx("sender.test", "mx.sender.test", "127.0.0.22")
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		return mailtest.Reply(451, "4.3.0", "try again later")
+	}})
+	senderMX := w.receiver("127.0.0.22", mailtest.Options{})
+	bounced := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "a@slow.test", "b@slow.test")
+	deleted := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "c@slow.test")
+	retried := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "d@slow.test")
+	testlib.WaitFor(t, "four deferrals", func() bool { return w.events.Count(event.Deferred, "") == 4 })
+
+	res := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}, {ID: bounced.ID, Index: 1}}, "no longer wanted")
+	if res.Done != 2 || res.Pending != 0 {
+		t.Errorf("bounce: %+v, want 2 done", res)
+	}
+	dsn := senderMX.Wait(t, 1, 10*time.Second)[0]
+	for _, want := range []string{"a@slow.test", "b@slow.test", "no longer wanted"} {
+		if !strings.Contains(string(dsn.Data), want) {
+			t.Errorf("the DSN lacks %q", want)
+		}
+	}
+	if res, err := w.q.Delete([]queue.EntryID{{ID: deleted.ID, Index: 0}}, "test mail"); err != nil || res.Done != 1 {
+		t.Errorf("delete: %+v, %v", res, err)
+	}
+	if n := w.events.Count(event.Deleted, "c@slow.test"); n != 1 {
+		t.Errorf("%d deleted events for c@slow.test, want 1", n)
+	}
+	before := w.events.Count(event.Deferred, "d@slow.test")
+	if res := w.q.Retry([]queue.EntryID{{ID: retried.ID, Index: 0}}); res.Done != 1 {
+		t.Errorf("retry: %+v", res)
+	}
+	testlib.WaitFor(t, "the retried recipient's second attempt", func() bool {
+		return w.events.Count(event.Deferred, "d@slow.test") == before+1
+	})
+	if got := w.q.Pending(); got != 1 {
+		t.Errorf("pending %d, want 1 (d@slow.test)", got)
+	}
+	if got := len(senderMX.Messages()); got != 1 {
+		t.Errorf("%d messages at the sender's MX, want the one DSN of the bounce", got)
+	}
+	// An action on what is already gone does nothing.
+	if res := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}}, "again"); res.Done != 0 || res.Pending != 0 {
+		t.Errorf("bounce of a settled recipient: %+v", res)
+	}
+}
+
+// TestBounceInFlightWaitsForTheAttempt checks a bounce given while the
+// recipient is in a transaction: it is counted as pending, and applied when
+// the attempt fails, with the operator's reason in the DSN.
+func TestBounceInFlightWaitsForTheAttempt(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
+	w.mx("sender.test", "mx.sender.test", "127.0.0.22")
+	inRcpt, release := make(chan struct{}, 1), make(chan struct{})
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		inRcpt <- struct{}{}
+		<-release
+		return mailtest.Reply(451, "4.3.0", "try again later")
+	}})
+	senderMX := w.receiver("127.0.0.22", mailtest.Options{})
+	m := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "a@slow.test")
+	<-inRcpt
+	res := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}}, "stop it")
+	close(release)
+	if res.Done != 0 || res.Pending != 1 {
+		t.Errorf("bounce in flight: %+v, want 1 pending", res)
+	}
+	dsn := senderMX.Wait(t, 1, 10*time.Second)[0]
+	if !strings.Contains(string(dsn.Data), "stop it") {
+		t.Errorf("the DSN lacks the reason:\n%s", dsn.Data)
+	}
+	w.waitDone(10 * time.Second)
+	if n := w.events.Count(event.Deferred, "a@slow.test"); n != 0 {
+		t.Errorf("%d deferrals recorded for a bounced recipient", n)
+	}
+}
