@@ -102,7 +102,7 @@ func TestQueueListAndShow(t *testing.T) {
 
 	// Started again, the node bounces them all on the operator's word: a
 	// DSN each reaches the sender's MX, and the queue is empty.
-	p = startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
+	startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
 	var out, errb bytes.Buffer
 	if status := queueAct(context.Background(), "bounce", []string{"--spool", spool, "--domain", "slow.test",
 		"--reason", "the mailbox provider is gone", "--json"}, &out, &errb); status != 0 {
