@@ -110,31 +110,34 @@ type Route struct {
 // A zero field means "no limit of this kind".
 type Limits struct {
 	// MaxConnections caps concurrent connections.
-	MaxConnections int
+	MaxConnections int `json:"max_connections"`
 	// MaxMessagesPerConnection closes a connection after this many messages.
-	MaxMessagesPerConnection int
+	MaxMessagesPerConnection int `json:"max_messages_per_connection"`
 	// MaxRecipientsPerMessage caps RCPT TO commands in one transaction.
-	MaxRecipientsPerMessage int
+	MaxRecipientsPerMessage int `json:"max_recipients_per_message"`
 	// PerSecond, PerMinute, PerHour and PerDay cap messages sent.
-	PerSecond, PerMinute, PerHour, PerDay float64
+	PerSecond float64 `json:"per_second"`
+	PerMinute float64 `json:"per_minute"`
+	PerHour   float64 `json:"per_hour"`
+	PerDay    float64 `json:"per_day"`
 	// Burst is how many messages may go at once above the steady rate.
-	Burst int
+	Burst int `json:"burst"`
 	// CriticalReserve is the share of every PerHour and PerDay volume that
 	// only critical mail may use, between 0 and 1: other mail stops at
 	// (1 - CriticalReserve) of the volume, so a bulk run never leaves
 	// critical mail waiting for the next window. Zero reserves nothing;
 	// rules/providers.lua gets DefaultCriticalReserve when it sets none.
-	CriticalReserve float64
+	CriticalReserve float64 `json:"critical_reserve"`
 	// SuspendDelay is how long a suspension lasts when the verdict that
 	// asks for it names no delay. Zero means DefaultSuspendDelay.
-	SuspendDelay time.Duration
+	SuspendDelay time.Duration `json:"suspend_delay"`
 	// RecoveryInterval is how long a slowed-down rate (a verdict's
 	// RateFactor) waits without a new slow-down before it recovers one
 	// step. Zero means DefaultRecoveryInterval.
-	RecoveryInterval time.Duration
+	RecoveryInterval time.Duration `json:"recovery_interval"`
 	// RecoveryStep multiplies a slowed-down rate at each recovery, up to
 	// full speed; it must be above 1. Zero means DefaultRecoveryStep.
-	RecoveryStep float64
+	RecoveryStep float64 `json:"recovery_step"`
 }
 
 // Defaults of the Limits fields whose zero value means "the default":
