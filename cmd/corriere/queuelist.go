@@ -62,7 +62,9 @@ The selectors combine; a tenant's recipients are found through an index, so
 "--tenant X --limit 100" answers at once on a large queue.
 
 States: ready (due now), deferred (waiting for a retry after a failed
-attempt), scheduled (due later, not tried yet).
+attempt), scheduled (due later, not tried yet); on a running node also
+inflight (in a transaction now) and suspended (its provider or lane is
+paused).
 
 It asks the running node through its admin API (found through --spool), or
 reads the spool directly when no node runs.
@@ -247,7 +249,7 @@ func selectorFlags(fs *flag.FlagSet) (f *inspect.Filter, class *string) {
 	fs.StringVar(&f.Domain, "domain", "", "only recipients at this `domain`")
 	fs.StringVar(&f.Rcpt, "rcpt", "", "only this recipient `address`")
 	fs.StringVar(&f.Source, "source", "", "only recipients whose last attempt left from this source `IP`")
-	fs.StringVar(&f.State, "state", "", "only recipients in this `state`: ready, deferred or scheduled")
+	fs.StringVar(&f.State, "state", "", "only recipients in this `state`: ready, deferred, scheduled, or on a running node inflight and suspended")
 	fs.DurationVar(&f.OlderThan, "older-than", 0, "only messages received at least this `long` ago")
 	return f, class
 }

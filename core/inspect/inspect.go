@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"corriere/core/message"
+	"corriere/core/queue"
 	"corriere/core/spool"
 )
 
@@ -15,8 +16,8 @@ const (
 	StateReady     = "ready"
 	StateDeferred  = "deferred"
 	StateScheduled = "scheduled"
-	StateInFlight  = "inflight"
-	StateSuspended = "suspended"
+	StateInFlight  = queue.LiveInFlight
+	StateSuspended = queue.LiveSuspended
 )
 
 // Filter selects recipients: every field that is set must match.
@@ -82,11 +83,13 @@ type ProviderNamer interface {
 }
 
 // Live is what the running queue knows of a recipient that the spool does
-// not: whether it is in a transaction now, or held by a suspension.
+// not: whether it is in a transaction now, or held by a suspension;
+// *queue.Queue implements it.
 type Live interface {
 	// LiveState returns StateInFlight or StateSuspended, or "" when the
-	// spool's view (ready, deferred, scheduled) stands.
-	LiveState(id string, index int) string
+	// spool's view (ready, deferred, scheduled) stands. provider and
+	// source are those of the recipient's last attempt.
+	LiveState(id string, index int, provider, source string) string
 }
 
 // Inspector lists and explains queued recipients.
@@ -169,7 +172,7 @@ func (in *Inspector) recipient(meta *spool.Meta, e *spool.Entry, now time.Time) 
 		r.State = StateScheduled
 	}
 	if in.Live != nil {
-		if s := in.Live.LiveState(meta.ID, e.Index); s != "" {
+		if s := in.Live.LiveState(meta.ID, e.Index, r.Provider, e.LastSource); s != "" {
 			r.State = s
 		}
 	}

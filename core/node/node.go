@@ -364,7 +364,7 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 	if n.bounces != nil {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
-	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy}, n.policy, n.queue))
+	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy, Live: n.queue}, n.policy, n.queue))
 	return h
 }
 

@@ -82,6 +82,9 @@ func TestBounceInFlightWaitsForTheAttempt(t *testing.T) {
 	senderMX := w.receiver("127.0.0.22", mailtest.Options{})
 	m := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "a@slow.test")
 	<-inRcpt
+	if got := w.q.LiveState(m.ID, 0, "", ""); got != queue.LiveInFlight {
+		t.Errorf("LiveState in the middle of RCPT = %q, want %q", got, queue.LiveInFlight)
+	}
 	res := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}}, "stop it")
 	close(release)
 	if res.Done != 0 || res.Pending != 1 {
@@ -92,6 +95,9 @@ func TestBounceInFlightWaitsForTheAttempt(t *testing.T) {
 		t.Errorf("the DSN lacks the reason:\n%s", dsn.Data)
 	}
 	w.waitDone(10 * time.Second)
+	if got := w.q.LiveState(m.ID, 0, "", ""); got != "" {
+		t.Errorf("LiveState after the attempt = %q, want none", got)
+	}
 	if n := w.events.Count(event.Deferred, "a@slow.test"); n != 0 {
 		t.Errorf("%d deferrals recorded for a bounced recipient", n)
 	}

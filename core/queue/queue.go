@@ -254,6 +254,9 @@ type Queue struct {
 
 	actsMu sync.Mutex
 	acts   map[EntryID]pendingAct // operators' actions waiting for an attempt to end
+
+	inflightMu sync.Mutex
+	inflight   map[EntryID]struct{} // recipients in a transaction now
 }
 
 // New returns a queue; it does nothing until Start.
@@ -268,6 +271,7 @@ func New(opts Options) (*Queue, error) {
 		lanes:     map[laneKey]*lane{},
 		providers: map[string]*provider{},
 		acts:      map[EntryID]pendingAct{},
+		inflight:  map[EntryID]struct{}{},
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())

@@ -94,6 +94,8 @@ func (r *runner) deliver(j *job) bool {
 		l.finish(j)
 		return true
 	}
+	q.markInFlight(j, true)
+	defer q.markInFlight(j, false)
 	critical := j.msg.meta.Class == message.Critical
 	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent() || (r.onReserve && !critical)) {
 		r.closeConn()
