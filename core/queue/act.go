@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 
+	"corriere/core/dsn"
 	"corriere/core/event"
 	"corriere/core/policy"
 	"corriere/core/reply"
@@ -77,27 +78,85 @@ func (q *Queue) Bounce(targets []EntryID, reason string) ActResult {
 	taken, busy := q.take(targets)
 	rp := operatorReply(reason)
 	pending := q.deferAct(busy, pendingAct{bounce: true, reply: rp, reason: reason})
-	byMsg := map[string][]*item{}
-	var order []string
-	for _, it := range q.sched.load(taken) {
-		id := it.entry.MsgID
-		if _, seen := byMsg[id]; !seen {
-			order = append(order, id)
-		}
-		byMsg[id] = append(byMsg[id], it)
-	}
+	items := q.sched.load(taken)
 	done := 0
-	// One outcome per message: a DSN reports the failed recipients of one
-	// message.
-	for _, id := range order {
-		items := byMsg[id]
-		q.outcome(nil, items, outcome{
-			verdict: policy.Verdict{Action: policy.Bounce, Category: event.CategoryUndefined, Hard: false},
-			reply:   rp,
-		})
-		done += len(items)
+	for start := 0; start < len(items); start += actBatch {
+		part := items[start:min(start+actBatch, len(items))]
+		if err := q.bounceNow(part, rp); err != nil {
+			q.log.Error("operator bounce not recorded; the recipients stay queued", "err", err)
+			for _, it := range items[start:] {
+				q.sched.push(it)
+			}
+			break
+		}
+		done += len(part)
 	}
+	q.log.Info("operator bounce", "recipients", done, "pending_until_their_attempt_ends", pending, "reason", reason)
 	return ActResult{Done: done, Pending: pending}
+}
+
+// actBatch is how many recipients one synced spool commit of an
+// operator's action carries: a bulk action over 100,000 recipients costs a
+// hundred fsyncs, not 100,000.
+const actBatch = 1000
+
+// bounceNow fails items with rp in one spool batch: their entries go and
+// one DSN per message comes, in one synced commit; then the DSNs are
+// queued and the events emitted.
+func (q *Queue) bounceNow(items []*item, rp *reply.Reply) error {
+	now := q.now()
+	b := q.opts.Spool.NewBatch()
+	defer b.Close()
+	type group struct {
+		f       attemptFacts
+		results []result
+		done    []settled
+	}
+	var groups []*group
+	byMsg := map[string]*group{}
+	for _, it := range items {
+		g, ok := byMsg[it.entry.MsgID]
+		if !ok {
+			g = &group{f: attemptFacts{j: &job{msg: it.msg, domain: it.entry.Domain()}, operator: true}}
+			byMsg[it.entry.MsgID] = g
+			groups = append(groups, g)
+		}
+		g.f.j.items = append(g.f.j.items, it)
+		b.RemoveOf(it.entry, it.msg.meta.Tenant)
+		it.entry.Attempts++
+		r := result{it: it, verdict: policy.Verdict{Action: policy.Bounce, Category: event.CategoryUndefined}, reply: rp, stage: policy.StageConnect}
+		g.results = append(g.results, r)
+		g.done = append(g.done, settled{r: r, typ: event.Bounced})
+	}
+	type notice struct {
+		g     *group
+		meta  *spool.Meta
+		items []*spool.Entry
+	}
+	var notices []notice
+	for _, g := range groups {
+		m := q.notice(g.f, g.results, dsn.Failed, now)
+		if m == nil {
+			continue
+		}
+		meta, entries, err := b.Put(m, now)
+		if err != nil {
+			return fmt.Errorf("queue: bounce: DSN for %s: %w", g.f.j.msg.meta.ID, err)
+		}
+		notices = append(notices, notice{g: g, meta: meta, items: entries})
+	}
+	if err := q.commitOutcome(b, true); err != nil {
+		return fmt.Errorf("queue: bounce: %w", err)
+	}
+	for _, n := range notices {
+		q.Add(n.meta, n.items)
+		q.emitDSN(n.meta, n.g.f)
+	}
+	for _, g := range groups {
+		q.settle(g.f, g.done)
+	}
+	q.pending.Add(-int64(len(items)))
+	return nil
 }
 
 // Delete removes the targets without a DSN, each with a deleted event; for
@@ -107,12 +166,11 @@ func (q *Queue) Delete(targets []EntryID, reason string) (ActResult, error) {
 	taken, busy := q.take(targets)
 	pending := q.deferAct(busy, pendingAct{reason: reason})
 	items := q.sched.load(taken)
-	const perBatch = 1000
-	for start := 0; start < len(items); start += perBatch {
-		part := items[start:min(start+perBatch, len(items))]
+	for start := 0; start < len(items); start += actBatch {
+		part := items[start:min(start+actBatch, len(items))]
 		b := q.opts.Spool.NewBatch()
 		for _, it := range part {
-			b.Remove(it.entry)
+			b.RemoveOf(it.entry, it.msg.meta.Tenant)
 		}
 		err := q.commitOutcome(b, true)
 		b.Close()
@@ -131,6 +189,7 @@ func (q *Queue) Delete(targets []EntryID, reason string) (ActResult, error) {
 		}
 		q.pending.Add(-int64(len(part)))
 	}
+	q.log.Info("operator delete", "recipients", len(items), "pending_until_their_attempt_ends", pending, "reason", reason)
 	return ActResult{Done: len(items), Pending: pending}, nil
 }
 

@@ -63,7 +63,7 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 		attempts := e.Attempts + 1
 		if act, ok := q.takeAct(e); ok && r.verdict.Action != policy.Deliver {
 			if !act.bounce {
-				b.Remove(e)
+				b.RemoveOf(e, r.it.msg.meta.Tenant)
 				e.Attempts = attempts
 				r.verdict.Category = ""
 				r.reply = operatorReply(act.reason)
@@ -75,14 +75,14 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 		}
 		switch r.verdict.Action {
 		case policy.Deliver:
-			b.Remove(e)
+			b.RemoveOf(e, r.it.msg.meta.Tenant)
 			e.Attempts = attempts
 			done = append(done, settled{r: r, typ: event.Delivered})
 			if e.Rcpt.Notify&message.NotifySuccess != 0 && e.Rcpt.Notify&message.NotifyNever == 0 && !f.dsn {
 				relayed = append(relayed, r)
 			}
 		case policy.Bounce:
-			b.Remove(e)
+			b.RemoveOf(e, r.it.msg.meta.Tenant)
 			e.Attempts = attempts
 			done = append(done, settled{r: r, typ: event.Bounced})
 			failed = append(failed, r)
@@ -93,7 +93,7 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 			}
 			next := now.Add(delay)
 			if next.After(r.it.msg.meta.Received.Add(q.opts.MaxAge)) {
-				b.Remove(e)
+				b.RemoveOf(e, r.it.msg.meta.Tenant)
 				e.Attempts = attempts
 				r.verdict.Category = event.CategoryExpired
 				done = append(done, settled{r: r, typ: event.Expired})
@@ -303,7 +303,9 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			e.DurationMs = float64(f.duration) / float64(time.Millisecond)
 			e.Until = s.until
 		})
-		q.logAttempt(f, s)
+		if !f.operator {
+			q.logAttempt(f, s)
+		}
 		if f.l == nil {
 			continue
 		}

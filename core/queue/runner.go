@@ -278,6 +278,9 @@ type attemptFacts struct {
 	mx       string
 	duration time.Duration
 	dsn      bool // the server advertised DSN
+	// operator marks an operator's action rather than an attempt: it is
+	// logged once for all its recipients, not once per recipient.
+	operator bool
 }
 
 // dialFailed applies a failed connection to every recipient of the job.

@@ -531,8 +531,19 @@ func (b *Batch) Update(e *Entry) error {
 	return nil
 }
 
-// Remove deletes an entry, and its message when no entry remains.
+// Remove deletes an entry, and its message when no entry remains; it reads
+// the message's tenant for the index when it is the last entry, which
+// RemoveOf, given the tenant, does not need to.
 func (b *Batch) Remove(e *Entry) {
+	b.remove(e, "", false)
+}
+
+// RemoveOf is Remove for an entry of a message of tenant.
+func (b *Batch) RemoveOf(e *Entry, tenant string) {
+	b.remove(e, tenant, true)
+}
+
+func (b *Batch) remove(e *Entry, tenant string, tenantKnown bool) {
 	_ = b.b.Delete(entryKey(e.MsgID, e.Index), nil) // fails only on a closed batch
 	b.s.mu.Lock()
 	n, tracked := b.s.remaining[e.MsgID]
@@ -547,7 +558,10 @@ func (b *Batch) Remove(e *Entry) {
 	}
 	b.s.mu.Unlock()
 	if last {
-		_ = b.b.Delete(tenantKey(b.s.tenantOf(e.MsgID), e.MsgID), nil)
+		if !tenantKnown {
+			tenant = b.s.tenantOf(e.MsgID)
+		}
+		_ = b.b.Delete(tenantKey(tenant, e.MsgID), nil)
 		_ = b.b.Delete(metaKey(e.MsgID), nil)
 		_ = b.b.Delete(contentKey(e.MsgID), nil)
 		b.finished = append(b.finished, e.MsgID)
