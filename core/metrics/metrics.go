@@ -104,7 +104,7 @@ func New(opts Options) *Metrics {
 		}, []string{"tenant", "class"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corriere_recipient_outcomes_total",
-			Help: "Outcomes of delivery attempts per recipient (delivered, deferred, bounced, expired), by tenant, class and provider.",
+			Help: "Outcomes per recipient (delivered, deferred, bounced, expired, and deleted by an operator), by tenant, class and provider.",
 		}, []string{"outcome", "tenant", "class", "provider"}),
 		complaints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corriere_complaints_total",
@@ -160,7 +160,7 @@ func (m *Metrics) Emit(e *event.Event) {
 		tenant, class := m.tenants.label(e.Tenant), classLabel(e.Class)
 		m.received.WithLabelValues(tenant, class).Inc()
 		m.receivedRcpts.WithLabelValues(tenant, class).Add(float64(e.Recipients))
-	case event.Delivered, event.Deferred, event.Bounced, event.Expired:
+	case event.Delivered, event.Deferred, event.Bounced, event.Expired, event.Deleted:
 		m.outcomes.WithLabelValues(string(e.Type), m.tenants.label(e.Tenant), classLabel(e.Class), m.providers.label(e.Provider)).Inc()
 	case event.Complained:
 		m.complaints.WithLabelValues(m.tenants.label(e.Tenant), classLabel(e.Class), m.providers.label(e.Provider)).Inc()
