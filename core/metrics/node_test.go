@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,24 +31,6 @@ const (
 	bounced   = "unknown-anna@gmail.com" // 550 5.1.1
 	deferred  = "full-luca@gmail.com"    // 452 4.2.2
 )
-
-// syncBuffer is a log destination safe for the node's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startNode starts a node against the simulated internet with the admin
 // API and a metrics address of its own, logging JSON into logs.
@@ -189,7 +170,7 @@ func sum(families map[string]*dto.MetricFamily, name string, want map[string]str
 // deferred, and scrapes /metrics without a token from the metrics address
 // and from the admin address: both parse, and count what happened.
 func TestMetricsAfterRealMail(t *testing.T) {
-	var logs syncBuffer
+	var logs testlib.Buffer
 	n := startNode(t, &logs)
 	admin := strings.TrimSpace(n.AdminAddr())
 	submit(t, n.Addr(), delivered, bounced, deferred)

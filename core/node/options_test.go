@@ -1,15 +1,15 @@
 package node
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"corriere/core/testlib"
 )
 
 // TestOptionsFile: each start logs the effective configuration in one
@@ -25,7 +25,7 @@ func TestOptionsFile(t *testing.T) {
 		AdminListen: "127.0.0.1:0", AdminToken: token, MaxRecipients: 77,
 	}
 	for start, maxSessions := range []int{0, 33} {
-		var logs lockedBuffer
+		var logs testlib.Buffer
 		cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 		cfg.MaxSessions = maxSessions
 		n, err := Start(t.Context(), cfg)
@@ -118,24 +118,6 @@ func effectiveConfigRecord(t *testing.T, logs string) map[string]any {
 		t.Fatalf("%d effective configuration records, want 1", len(found))
 	}
 	return found[0]
-}
-
-// lockedBuffer is a bytes.Buffer safe for the node's concurrent logging.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestSnakeCase(t *testing.T) {

@@ -42,7 +42,7 @@ func TestStartWarnsAboutSurprisingSetups(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var logs lockedBuffer
+			var logs testlib.Buffer
 			cfg := Config{
 				Listen: "127.0.0.1:0", SpoolDir: t.TempDir(), Hostname: "mta.example.net",
 				ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: filepath.Join("..", "..", "rules"),

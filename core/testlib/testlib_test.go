@@ -3,6 +3,7 @@ package testlib
 import (
 	"crypto/tls"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -45,5 +46,22 @@ func TestCertificateFilesLoad(t *testing.T) {
 	certFile, keyFile := CertificateFiles(t, "mx.test")
 	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
 		t.Fatalf("the files do not load as a key pair: %v", err)
+	}
+}
+
+func TestBufferConcurrentWrites(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				b.Write([]byte("x"))
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(b.String()); n != 800 {
+		t.Errorf("%d bytes written, want 800", n)
 	}
 }

@@ -1,7 +1,6 @@
 package dkim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"corriere/core/luart"
 	"corriere/core/plugin"
 	"corriere/core/tenant"
+	"corriere/core/testlib"
 )
 
 const oneKey = `return { domains = { ["shop.test"] = { keys = {
@@ -24,27 +24,8 @@ func rulesWith(selector, keyName string) string {
 	return strings.NewReplacer("%s", selector).Replace(strings.Replace(oneKey, "keys/%s", "keys/"+keyName, 1))
 }
 
-// syncBuffer is a log buffer that reloads in the background may write to
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // provision makes the plugin the way the node does.
-func provision(t *testing.T, dir string, logs *syncBuffer) *Plugin {
+func provision(t *testing.T, dir string, logs *testlib.Buffer) *Plugin {
 	t.Helper()
 	p, err := plugin.New("dkim")
 	if err != nil {
@@ -66,7 +47,7 @@ func provision(t *testing.T, dir string, logs *syncBuffer) *Plugin {
 }
 
 func TestPluginProvision(t *testing.T) {
-	var logs syncBuffer
+	var logs testlib.Buffer
 	p := provision(t, rulesDir(t, rulesWith("e1", "ed1")), &logs)
 	if p.StageOrder() != extension.SignOrder {
 		t.Errorf("StageOrder = %d, want extension.SignOrder", p.StageOrder())
@@ -88,7 +69,7 @@ func TestPluginProvision(t *testing.T) {
 }
 
 func TestPluginWithoutRulesFile(t *testing.T) {
-	var logs syncBuffer
+	var logs testlib.Buffer
 	p := provision(t, t.TempDir(), &logs)
 	m := newMessage(t, testMessage, "")
 	if err := p.Process(context.Background(), m); err != nil || m.Header.Has("DKIM-Signature") {
@@ -139,7 +120,7 @@ func signingSelector(t *testing.T, p *Plugin) string {
 // TestPrepareChangesNothingUntilCommit: a prepared set signs only once
 // committed, a refused one never, and a removed rules file stops signing.
 func TestPrepareChangesNothingUntilCommit(t *testing.T) {
-	var logs syncBuffer
+	var logs testlib.Buffer
 	dir := rulesDir(t, rulesWith("e1", "ed1"))
 	writeKey(t, filepath.Join(dir, "keys", "ed2.pem"), keyNamed(t, "ed2"))
 	p := provision(t, dir, &logs)
