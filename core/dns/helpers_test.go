@@ -2,10 +2,10 @@ package dns
 
 import (
 	"net"
-	"sync"
 	"testing"
 	"time"
 
+	"corriere/core/clock"
 	"corriere/core/dns/authserver"
 
 	mdns "github.com/miekg/dns"
@@ -61,22 +61,5 @@ func newResolver(t testing.TB, opts Options, servers ...string) *Resolver {
 	return r
 }
 
-// clock is a settable time source for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns a fake clock that moves only when told.
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) }

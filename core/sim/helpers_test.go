@@ -8,32 +8,16 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"corriere/core/clock"
 )
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock returns a fake clock that moves only when told.
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)) }
 
 // returnRecords route mail for bounces.test (the MTA's bounce and FBL
 // domain in these tests) to 127.0.0.1.
