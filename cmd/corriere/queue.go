@@ -19,7 +19,7 @@ func init() {
 	register(command{name: "queue", summary: "inspect the running node's queues", run: runQueue})
 }
 
-const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry [flags]
+const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry|suspend|resume [flags]
 
   summary  list the ready queues of the running node: one line per
            (provider, source IP) with the recipients waiting per class,
@@ -33,6 +33,8 @@ const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry 
   bounce   fail the selected recipients now, with a DSN (--reason)
   delete   remove the selected recipients, without a DSN
   retry    try the selected recipients now
+  suspend  hold back a provider, a source IP or one lane --for a while
+  resume   end such a suspension
 
 Run 'corriere queue list --help' for the selectors.
 
@@ -52,6 +54,8 @@ func runQueue(ctx context.Context, args []string) int {
 		return queueShow(ctx, args[1:], os.Stdout, os.Stderr)
 	case "bounce", "delete", "retry":
 		return queueAct(ctx, args[0], args[1:], os.Stdout, os.Stderr)
+	case "suspend", "resume":
+		return queueSuspend(ctx, args[0], args[1:], os.Stdout, os.Stderr)
 	case "summary":
 	default:
 		fmt.Fprintf(os.Stderr, "corriere queue: unknown subcommand %q\n\n%s", args[0], queueUsage)

@@ -116,6 +116,21 @@ func TestQueueListAndShow(t *testing.T) {
 	// DSN each reaches the sender's MX, and the queue is empty.
 	startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
 	var out, errb bytes.Buffer
+	// Suspend and resume the provider through the admin API.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"suspend", "--provider", "slow.test", "--for", "1h", "--reason", "maintenance"}, "suspended 1 (provider slow.test"},
+		{[]string{"resume", "--provider", "slow.test"}, "resumed 1 (provider slow.test"},
+	} {
+		out.Reset()
+		if status := queueSuspend(context.Background(), c.args[0], append(c.args[1:], "--spool", spool), &out, &errb); status != 0 ||
+			!strings.HasPrefix(out.String(), c.want) {
+			t.Errorf("queue %v: status %d, %q (%s); want %q", c.args, status, out.String(), errb.String(), c.want)
+		}
+	}
+	out.Reset()
 	if status := queueAct(context.Background(), "bounce", []string{"--spool", spool, "--domain", "slow.test",
 		"--reason", "the mailbox provider is gone", "--json"}, &out, &errb); status != 0 {
 		t.Fatalf("queue bounce: status %d: %s", status, errb.String())

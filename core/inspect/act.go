@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"corriere/core/queue"
 )
@@ -92,6 +93,54 @@ func actHandler(in *Inspector, a Actor) http.Handler {
 			writeError(w, code, err)
 			return
 		}
+		writeJSON(w, http.StatusOK, res)
+	})
+}
+
+// Suspender suspends and resumes deliveries by provider and source IP;
+// *queue.Queue implements it.
+type Suspender interface {
+	Suspend(provider, source string, until time.Time, reason string) (int, error)
+	Resume(provider, source string) int
+}
+
+// SuspendResponse is the answer of POST /api/suspend and /api/resume.
+type SuspendResponse struct {
+	Provider string    `json:"provider,omitempty"`
+	Source   string    `json:"source,omitempty"`
+	Until    time.Time `json:"until,omitzero"`
+	// Count is how many providers or lanes the action covered.
+	Count int `json:"count"`
+}
+
+// suspendHandler serves POST /api/suspend?provider=&source=&for=&reason=.
+func suspendHandler(s Suspender, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		d, err := time.ParseDuration(q.Get("for"))
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("for %q: want a positive duration such as 2h", q.Get("for")))
+			return
+		}
+		res := SuspendResponse{Provider: q.Get("provider"), Source: q.Get("source"), Until: now().Add(d)}
+		if res.Count, err = s.Suspend(res.Provider, res.Source, res.Until, q.Get("reason")); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+}
+
+// resumeHandler serves POST /api/resume?provider=&source=.
+func resumeHandler(s Suspender) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		res := SuspendResponse{Provider: q.Get("provider"), Source: q.Get("source")}
+		if res.Provider == "" && res.Source == "" {
+			writeError(w, http.StatusBadRequest, errors.New("name a provider, a source IP, or both"))
+			return
+		}
+		res.Count = s.Resume(res.Provider, res.Source)
 		writeJSON(w, http.StatusOK, res)
 	})
 }

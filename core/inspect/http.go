@@ -20,6 +20,8 @@ import (
 //	GET /api/messages/{id}       an Explanation; 404 when the message is not queued
 //	POST /api/recipients/{bounce|delete|retry}?selectors&reason=
 //	    an ActResponse: {"action", "selected", "done", "pending"}
+//	POST /api/suspend?provider=&source=&for=&reason=   {"provider", "source", "until", "count"}
+//	POST /api/resume?provider=&source=                 {"provider", "source", "count"}
 //
 // older_than is a Go duration ("2h"). Errors are {"error": "sentence"}
 // with 400 (a bad selector), 404 or 500.
@@ -65,6 +67,10 @@ func AdminHandlers(in *Inspector, pol Policy, a Actor) map[string]http.Handler {
 	}
 	if a != nil {
 		h["POST "+recipientsPath+"/{action}"] = actHandler(in, a)
+	}
+	if s, ok := a.(Suspender); ok {
+		h["POST /api/suspend"] = suspendHandler(s, in.now)
+		h["POST /api/resume"] = resumeHandler(s)
 	}
 	return h
 }

@@ -90,3 +90,15 @@ func (t *throttle) tick(now time.Time) (resumed bool) {
 
 // factor returns the slow-down multiplier of the rates (1 is full speed).
 func (t *throttle) factor() float64 { return t.limiter.Factor() }
+
+// resume ends a suspension early: the next tick at or after now reports it
+// resumed. It reports whether there was a suspension to end.
+func (t *throttle) resume(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !now.Before(t.until) {
+		return false
+	}
+	t.until = now
+	return true
+}
