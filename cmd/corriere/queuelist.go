@@ -325,32 +325,36 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 }
 
 const queueSuspendHelp = `
-Suspends, or resumes, the deliveries of a provider (--provider), of a
-source IP to every provider (--source), or of one (provider, source) lane
-(both), on the running node. A suspension lasts --for and is recorded as a
-suspended event with --reason; resume ends it within a second, whoever set
-it (an operator, or the policy after a provider's reply). Mail waits in the
-queue meanwhile; nothing is bounced.
+Suspends, or resumes, on the running node, the deliveries of a provider
+(--provider), of a source IP to every provider (--source), of one
+(provider, source) lane (both); or a tenant's mail (--tenant), or one
+campaign of it (--tenant and --campaign). A suspension lasts --for and is
+recorded as a suspended event with --reason; resume ends it at once,
+whoever set it (an operator, or the policy after a provider's reply). Mail
+waits in the queue meanwhile; nothing is bounced.
 
 Examples:
   corriere queue suspend --provider libero --for 2h --reason "Libero asked us to slow down"
   corriere queue suspend --source 192.0.2.10 --for 30m --reason "IP listed on Spamhaus"
+  corriere queue suspend --tenant acme --campaign black-friday --for 1h --reason "wrong link"
   corriere queue resume --provider libero`
 
 func queueSuspend(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("queue "+action, "queue "+action+" --provider P | --source IP [--for DUR --reason TEXT]", queueSuspendHelp)
+	fs := newFlagSet("queue "+action, "queue "+action+" --provider P | --source IP | --tenant T [--campaign C] [--for DUR --reason TEXT]", queueSuspendHelp)
 	fs.SetOutput(stderr)
 	var src queueSource
 	src.register(fs)
 	provider := fs.String("provider", "", "the `provider`, as rules/providers.lua names it")
 	source := fs.String("source", "", "the source `IP`")
+	tenant := fs.String("tenant", "", "the `tenant` whose mail to hold")
+	campaign := fs.String("campaign", "", "the `campaign` of --tenant to hold")
 	dur := fs.Duration("for", 0, "how `long` the suspension lasts (suspend only)")
 	reason := fs.String("reason", "", "why, in a `sentence`, for the event and the log (suspend only)")
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}
-	if *provider == "" && *source == "" {
-		fmt.Fprintf(stderr, "corriere queue %s: name a --provider, a --source IP, or both\n", action)
+	if *provider == "" && *source == "" && *tenant == "" {
+		fmt.Fprintf(stderr, "corriere queue %s: name a --provider, a --source IP, or a --tenant\n", action)
 		return 2
 	}
 	if action == "suspend" && *dur <= 0 {
@@ -368,7 +372,7 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 		return 1
 	}
 	q := url.Values{}
-	for k, v := range map[string]string{"provider": *provider, "source": *source, "reason": *reason} {
+	for k, v := range map[string]string{"provider": *provider, "source": *source, "tenant": *tenant, "campaign": *campaign, "reason": *reason} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -383,10 +387,14 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
 		return 1
 	}
+	what := fmt.Sprintf("provider %s, source %s", dash(res.Provider), dash(res.Source))
+	if res.Tenant != "" {
+		what = fmt.Sprintf("tenant %s, campaign %s", res.Tenant, dash(res.Campaign))
+	}
 	if action == "suspend" {
-		fmt.Fprintf(stdout, "suspended %d (provider %s, source %s) until %s\n", res.Count, dash(res.Provider), dash(res.Source), res.Until.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "suspended %d (%s) until %s\n", res.Count, what, res.Until.Format(time.RFC3339))
 	} else {
-		fmt.Fprintf(stdout, "resumed %d (provider %s, source %s)\n", res.Count, dash(res.Provider), dash(res.Source))
+		fmt.Fprintf(stdout, "resumed %d (%s)\n", res.Count, what)
 	}
 	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"corriere/core/queue"
@@ -97,23 +98,27 @@ func actHandler(in *Inspector, a Actor) http.Handler {
 	})
 }
 
-// Suspender suspends and resumes deliveries by provider and source IP;
-// *queue.Queue implements it.
+// Suspender suspends and resumes deliveries by provider, source IP, tenant
+// or campaign; *queue.Queue implements it.
 type Suspender interface {
-	Suspend(provider, source string, until time.Time, reason string) (int, error)
-	Resume(provider, source string) int
+	Suspend(scope queue.Scope, until time.Time, reason string) (int, error)
+	Resume(scope queue.Scope) (int, error)
 }
 
 // SuspendResponse is the answer of POST /api/suspend and /api/resume.
 type SuspendResponse struct {
-	Provider string    `json:"provider,omitempty"`
-	Source   string    `json:"source,omitempty"`
-	Until    time.Time `json:"until,omitzero"`
-	// Count is how many providers or lanes the action covered.
+	queue.Scope
+	Until time.Time `json:"until,omitzero"`
+	// Count is how many providers, lanes or tenants the action covered.
 	Count int `json:"count"`
 }
 
-// suspendHandler serves POST /api/suspend?provider=&source=&for=&reason=.
+// scopeFromQuery reads the scope of POST /api/suspend and /api/resume.
+func scopeFromQuery(q url.Values) queue.Scope {
+	return queue.Scope{Provider: q.Get("provider"), Source: q.Get("source"), Tenant: q.Get("tenant"), Campaign: q.Get("campaign")}
+}
+
+// suspendHandler serves POST /api/suspend?provider=&source=&tenant=&campaign=&for=&reason=.
 func suspendHandler(s Suspender, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -122,8 +127,8 @@ func suspendHandler(s Suspender, now func() time.Time) http.Handler {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("for %q: want a positive duration such as 2h", q.Get("for")))
 			return
 		}
-		res := SuspendResponse{Provider: q.Get("provider"), Source: q.Get("source"), Until: now().Add(d)}
-		if res.Count, err = s.Suspend(res.Provider, res.Source, res.Until, q.Get("reason")); err != nil {
+		res := SuspendResponse{Scope: scopeFromQuery(q), Until: now().Add(d)}
+		if res.Count, err = s.Suspend(res.Scope, res.Until, q.Get("reason")); err != nil {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
@@ -131,16 +136,15 @@ func suspendHandler(s Suspender, now func() time.Time) http.Handler {
 	})
 }
 
-// resumeHandler serves POST /api/resume?provider=&source=.
+// resumeHandler serves POST /api/resume?provider=&source=&tenant=&campaign=.
 func resumeHandler(s Suspender) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		res := SuspendResponse{Provider: q.Get("provider"), Source: q.Get("source")}
-		if res.Provider == "" && res.Source == "" {
-			writeError(w, http.StatusBadRequest, errors.New("name a provider, a source IP, or both"))
+		res := SuspendResponse{Scope: scopeFromQuery(r.URL.Query())}
+		var err error
+		if res.Count, err = s.Resume(res.Scope); err != nil {
+			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		res.Count = s.Resume(res.Provider, res.Source)
 		writeJSON(w, http.StatusOK, res)
 	})
 }

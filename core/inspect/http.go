@@ -20,8 +20,9 @@ import (
 //	GET /api/messages/{id}       an Explanation; 404 when the message is not queued
 //	POST /api/recipients/{bounce|delete|retry}?selectors&reason=
 //	    an ActResponse: {"action", "selected", "done", "pending"}
-//	POST /api/suspend?provider=&source=&for=&reason=   {"provider", "source", "until", "count"}
-//	POST /api/resume?provider=&source=                 {"provider", "source", "count"}
+//	POST /api/suspend?provider=&source=&tenant=&campaign=&for=&reason=
+//	    {"provider", "source", "tenant", "campaign", "until", "count"}
+//	POST /api/resume?provider=&source=&tenant=&campaign=   the same without until
 //
 // older_than is a Go duration ("2h"). Errors are {"error": "sentence"}
 // with 400 (a bad selector), 404 or 500.

@@ -257,6 +257,10 @@ type Queue struct {
 
 	inflightMu sync.Mutex
 	inflight   map[EntryID]struct{} // recipients in a transaction now
+
+	holdsMu sync.Mutex
+	holds   map[holdKey]time.Time // operators' holds by tenant or campaign, until when
+	heldIDs map[holdKey][]EntryID // the recipients each hold put back in the scheduler
 }
 
 // New returns a queue; it does nothing until Start.
@@ -272,6 +276,8 @@ func New(opts Options) (*Queue, error) {
 		providers: map[string]*provider{},
 		acts:      map[EntryID]pendingAct{},
 		inflight:  map[EntryID]struct{}{},
+		holds:     map[holdKey]time.Time{},
+		heldIDs:   map[holdKey][]EntryID{},
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())

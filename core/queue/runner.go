@@ -86,6 +86,9 @@ func (r *runner) releaseSlot() {
 // back in its lane.
 func (r *runner) deliver(j *job) bool {
 	l, q := r.l, r.l.q
+	if q.held(l, j, q.now()) {
+		return true
+	}
 	if !r.waitRate(j.msg.meta.Class == message.Critical) {
 		l.requeue(j)
 		return false

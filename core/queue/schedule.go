@@ -97,7 +97,7 @@ func (s *scheduler) run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		if len(due) > 0 {
-			if items := s.load(due); len(items) > 0 {
+			if items := s.q.holdBack(s.load(due)); len(items) > 0 {
 				s.q.router.submit(items)
 			}
 			if len(due) == maxBatch {

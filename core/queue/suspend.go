@@ -5,52 +5,90 @@ import (
 	"time"
 )
 
-// Suspend holds back, until until, the provider's deliveries (source
-// empty), a source IP's deliveries to every provider (provider empty), or
-// one (provider, source) lane, as an operator's action. A lane not used
-// yet cannot be suspended; a provider can. It returns how many provider or
-// lanes it covered; each new or longer suspension emits a suspended event
-// naming reason.
-func (q *Queue) Suspend(provider, source string, until time.Time, reason string) (int, error) {
-	if provider == "" && source == "" {
-		return 0, errors.New("queue: suspend: name a provider, a source IP, or both")
+// Scope names what an operator suspends: a provider, a source IP's lanes
+// to every provider, or one (provider, source) lane; or a tenant's mail,
+// or one campaign of it.
+type Scope struct {
+	Provider string `json:"provider,omitempty"`
+	Source   string `json:"source,omitempty"`
+	Tenant   string `json:"tenant,omitempty"`
+	Campaign string `json:"campaign,omitempty"`
+}
+
+// check reports a scope that names nothing or mixes the two kinds.
+func (s Scope) check() error {
+	bySender := s.Tenant != "" || s.Campaign != ""
+	byRoute := s.Provider != "" || s.Source != ""
+	switch {
+	case bySender && byRoute:
+		return errors.New("queue: suspend: name a provider and/or source, or a tenant and/or campaign, not both kinds")
+	case !bySender && !byRoute:
+		return errors.New("queue: suspend: name a provider, a source IP, a tenant or a campaign")
+	case s.Campaign != "" && s.Tenant == "":
+		return errors.New("queue: suspend: a campaign belongs to a tenant: name the tenant too")
+	}
+	return nil
+}
+
+// Suspend holds back the deliveries of scope until until, as an operator's
+// action; mail waits in the queue meanwhile. A lane not used yet cannot be
+// suspended; a provider, a tenant and a campaign can. It returns how many
+// providers, lanes or tenants it covered; each new or longer suspension
+// emits a suspended event naming reason.
+func (q *Queue) Suspend(scope Scope, until time.Time, reason string) (int, error) {
+	if err := scope.check(); err != nil {
+		return 0, err
 	}
 	why := "operator: " + reason
-	if source == "" {
+	switch {
+	case scope.Tenant != "":
+		q.hold(scope.Tenant, scope.Campaign, until, why)
+		return 1, nil
+	case scope.Source == "":
 		q.mu.Lock()
-		p := q.providerLocked(provider)
+		p := q.providerLocked(scope.Provider)
 		q.mu.Unlock()
 		p.suspend(q, until, why)
 		return 1, nil
 	}
 	n := 0
-	for _, l := range q.lanesOf(provider, source) {
+	for _, l := range q.lanesOf(scope.Provider, scope.Source) {
 		l.suspend(until, why)
 		n++
 	}
 	return n, nil
 }
 
-// Resume ends, within a second, the suspensions Suspend would set for the
-// same provider and source, whoever set them (an operator or a
-// provider's reply). It returns how many it ended.
-func (q *Queue) Resume(provider, source string) int {
+// Resume ends the suspensions Suspend would set for scope, whoever set
+// them (an operator, or the policy after a provider's reply): a lane or
+// provider within a second, held mail at once. It returns how many it
+// ended.
+func (q *Queue) Resume(scope Scope) (int, error) {
+	if err := scope.check(); err != nil {
+		return 0, err
+	}
+	if scope.Tenant != "" {
+		if q.release(scope.Tenant, scope.Campaign) {
+			return 1, nil
+		}
+		return 0, nil
+	}
 	now := q.now()
 	n := 0
-	if source == "" && provider != "" {
+	if scope.Source == "" {
 		q.mu.Lock()
-		p := q.providers[provider]
+		p := q.providers[scope.Provider]
 		q.mu.Unlock()
 		if p != nil && p.throttle.resume(now) {
 			n++
 		}
 	}
-	for _, l := range q.lanesOf(provider, source) {
+	for _, l := range q.lanesOf(scope.Provider, scope.Source) {
 		if l.throttle.resume(now) {
 			n++
 		}
 	}
-	return n
+	return n, nil
 }
 
 // lanesOf returns the lanes of provider and source; an empty one matches
