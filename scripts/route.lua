@@ -3,8 +3,10 @@
 -- deferrals moves traffic at once.
 --
 -- rcpt = { address=, domain=, provider=, mx=, attempts=, previous_source=,
---          capped= } where capped is a set of IPs at their warm-up cap for
---          this provider today (nil when none).
+--          capped=, pool= } where capped is a set of IPs at their warm-up cap
+--          for this provider today (nil when none), and pool the pool an
+--          operator rebound the recipient to (corriere queue rebind; nil
+--          when none).
 -- Returns { pool = "...", source = "IP", helo = "name" }; without a source
 -- the system picks the address.
 --
@@ -61,7 +63,7 @@ end
 
 function route(msg, rcpt)
   local class = msg:class() or "transactional"
-  local name = (pools.tenants or {})[msg:tenant() or ""] or pools.classes[class] or "transactional"
+  local name = rcpt.pool or (pools.tenants or {})[msg:tenant() or ""] or pools.classes[class] or "transactional"
   local pool = pools.pools[name] or {}
   local ips = pool.ips or {}
   if #ips == 0 then ips = node_lane(class) end

@@ -19,7 +19,7 @@ func init() {
 	register(command{name: "queue", summary: "inspect the running node's queues", run: runQueue})
 }
 
-const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry|suspend|resume [flags]
+const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry|rebind|suspend|resume [flags]
 
   summary  list the ready queues of the running node: one line per
            (provider, source IP) with the recipients waiting per class,
@@ -33,6 +33,7 @@ const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry|
   bounce   fail the selected recipients now, with a DSN (--reason)
   delete   remove the selected recipients, without a DSN
   retry    try the selected recipients now
+  rebind   send the selected recipients from another pool (--pool)
   suspend  hold back a provider, a source IP or one lane --for a while
   resume   end such a suspension
 
@@ -52,7 +53,7 @@ func runQueue(ctx context.Context, args []string) int {
 		return queueList(ctx, args[1:], os.Stdout, os.Stderr)
 	case "show":
 		return queueShow(ctx, args[1:], os.Stdout, os.Stderr)
-	case "bounce", "delete", "retry":
+	case "bounce", "delete", "retry", "rebind":
 		return queueAct(ctx, args[0], args[1:], os.Stdout, os.Stderr)
 	case "suspend", "resume":
 		return queueSuspend(ctx, args[0], args[1:], os.Stdout, os.Stderr)

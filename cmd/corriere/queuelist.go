@@ -263,6 +263,9 @@ at least one is required):
           bounced event is recorded
   delete  remove them without a DSN, with a deleted event
   retry   try them now instead of at their next retry time
+  rebind  send them from --pool (of rules/pools.lua) from now on: the route
+          hook is given the pool at each of their routings until they
+          settle (the running node keeps the binding; a restart forgets it)
 
 Recipients on their way to delivery at that moment (ready in a lane or in a
 transaction) get a bounce or delete when that attempt ends, unless it
@@ -272,7 +275,8 @@ node's admin API.
 Examples:
   corriere queue bounce --domain typo-domain.test --reason "the domain does not exist"
   corriere queue delete --tenant acme --campaign spring-test
-  corriere queue retry --provider libero --state deferred`
+  corriere queue retry --provider libero --state deferred
+  corriere queue rebind --provider microsoft --pool warm --reason "the bulk IPs are listed"`
 
 func queueAct(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("queue "+action, "queue "+action+" [selectors] [--reason TEXT]", queueActHelp)
@@ -281,6 +285,10 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 	src.register(fs)
 	f, class := selectorFlags(fs)
 	reason := fs.String("reason", "", "why, in a `sentence`: sent to the sender in a bounce's DSN, recorded in the events")
+	pool := ""
+	if action == "rebind" {
+		fs.StringVar(&pool, "pool", "", "the `pool` of rules/pools.lua to send from (required)")
+	}
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
@@ -304,9 +312,16 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 		fmt.Fprintf(stderr, "corriere queue %s: no running node answers for %s: actions need it (start corriere serve, or give --spool)\n", action, src.spool)
 		return 1
 	}
+	if action == "rebind" && pool == "" {
+		fmt.Fprintln(stderr, "corriere queue rebind: --pool is required")
+		return 2
+	}
 	q := f.Query()
 	if *reason != "" {
 		q.Set("reason", *reason)
+	}
+	if pool != "" {
+		q.Set("pool", pool)
 	}
 	var res inspect.ActResponse
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"corriere/core/queue"
@@ -15,6 +16,7 @@ type Actor interface {
 	Bounce(ids []queue.EntryID, reason string) queue.ActResult
 	Delete(ids []queue.EntryID, reason string) (queue.ActResult, error)
 	Retry(ids []queue.EntryID) queue.ActResult
+	Rebind(ids []queue.EntryID, pool string) queue.ActResult
 }
 
 // The actions, named as in the admin API and the CLI.
@@ -22,6 +24,7 @@ const (
 	ActionBounce = "bounce"
 	ActionDelete = "delete"
 	ActionRetry  = "retry"
+	ActionRebind = "rebind"
 )
 
 // ActResponse is the answer of an action: what was selected and what was
@@ -40,8 +43,9 @@ func (f Filter) Empty() bool { return f == Filter{Limit: f.Limit} }
 
 // Act applies action to the recipients f selects. An action needs at least
 // one selector, so that a forgotten flag does not empty the queue; reason
-// is required to bounce (it goes into the DSN) and recorded otherwise.
-func (in *Inspector) Act(a Actor, action string, f Filter, reason string) (ActResponse, error) {
+// is required to bounce (it goes into the DSN) and recorded otherwise;
+// pool is the pool a rebind sends them from.
+func (in *Inspector) Act(a Actor, action string, f Filter, reason, pool string) (ActResponse, error) {
 	res := ActResponse{Action: action}
 	if f.Empty() {
 		return res, ErrNoSelector
@@ -49,10 +53,13 @@ func (in *Inspector) Act(a Actor, action string, f Filter, reason string) (ActRe
 	if action == ActionBounce && reason == "" {
 		return res, errors.New("inspect: bounce needs a reason: it is sent to the sender in the DSN")
 	}
+	if action == ActionRebind && pool == "" {
+		return res, errors.New("inspect: rebind needs the pool to send from")
+	}
 	switch action {
-	case ActionBounce, ActionDelete, ActionRetry:
+	case ActionBounce, ActionDelete, ActionRetry, ActionRebind:
 	default:
-		return res, fmt.Errorf("inspect: unknown action %q: want bounce, delete or retry", action)
+		return res, fmt.Errorf("inspect: unknown action %q: want bounce, delete, retry or rebind", action)
 	}
 	list, err := in.List(f)
 	if err != nil {
@@ -70,22 +77,32 @@ func (in *Inspector) Act(a Actor, action string, f Filter, reason string) (ActRe
 		res.ActResult, err = a.Delete(ids, reason)
 	case ActionRetry:
 		res.ActResult = a.Retry(ids)
+	case ActionRebind:
+		res.ActResult = a.Rebind(ids, pool)
 	}
 	return res, err
 }
 
-// actHandler serves POST /api/recipients/{action}?selectors&reason=.
-func actHandler(in *Inspector, a Actor) http.Handler {
+// actHandler serves POST /api/recipients/{action}?selectors&reason=&pool=;
+// a rebind's pool must be one of the policy's.
+func actHandler(in *Inspector, a Actor, pol Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		reason := q.Get("reason")
+		reason, pool := q.Get("reason"), q.Get("pool")
 		q.Del("reason")
+		q.Del("pool")
 		f, err := FilterFromQuery(q)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		res, err := in.Act(a, r.PathValue("action"), f, reason)
+		if pool != "" && pol != nil {
+			if pools := pol.Status().Pools; !slices.Contains(pools, pool) {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("pool %q is not in rules/pools.lua (pools: %v)", pool, pools))
+				return
+			}
+		}
+		res, err := in.Act(a, r.PathValue("action"), f, reason, pool)
 		if err != nil {
 			code := http.StatusBadRequest
 			if res.Selected > 0 {

@@ -18,7 +18,7 @@ import (
 //	GET /api/recipients?tenant=&campaign=&class=&provider=&domain=&rcpt=&source=&state=&older_than=&limit=
 //	    {"recipients": [Recipient...]}
 //	GET /api/messages/{id}       an Explanation; 404 when the message is not queued
-//	POST /api/recipients/{bounce|delete|retry}?selectors&reason=
+//	POST /api/recipients/{bounce|delete|retry|rebind}?selectors&reason=&pool=
 //	    an ActResponse: {"action", "selected", "done", "pending"}
 //	POST /api/suspend?provider=&source=&tenant=&campaign=&for=&reason=
 //	    {"provider", "source", "tenant", "campaign", "until", "count"}
@@ -67,7 +67,7 @@ func AdminHandlers(in *Inspector, pol Policy, a Actor) map[string]http.Handler {
 		}),
 	}
 	if a != nil {
-		h["POST "+recipientsPath+"/{action}"] = actHandler(in, a)
+		h["POST "+recipientsPath+"/{action}"] = actHandler(in, a, pol)
 	}
 	if s, ok := a.(Suspender); ok {
 		h["POST /api/suspend"] = suspendHandler(s, in.now)

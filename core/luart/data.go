@@ -3,6 +3,7 @@ package luart
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
@@ -100,11 +101,17 @@ func toTenant(src *source, t *lua.LTable) (*tenant.Tenant, error) {
 }
 
 // checkPools validates rules/pools.lua (its format is described in the
-// file itself) and returns its warm-up schedules by IP.
-func checkPools(file string, t *lua.LTable) (map[string]policy.Warmup, error) {
+// file itself) and returns its warm-up schedules by IP and its pool names,
+// sorted.
+func checkPools(file string, t *lua.LTable) (map[string]policy.Warmup, []string, error) {
 	warmups := map[string]policy.Warmup{}
 	err := checkPoolsTable(file, t, warmups)
-	return warmups, err
+	var names []string
+	if pools, ok := t.RawGetString("pools").(*lua.LTable); ok && err == nil {
+		pools.ForEach(func(k, _ lua.LValue) { names = append(names, k.String()) })
+		sort.Strings(names)
+	}
+	return warmups, names, err
 }
 
 func checkPoolsTable(file string, t *lua.LTable, warmups map[string]policy.Warmup) error {

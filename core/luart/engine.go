@@ -459,6 +459,8 @@ type Status struct {
 	Tenants []string `json:"tenants"`
 	// Providers are the providers of rules/providers.lua, in file order.
 	Providers []string `json:"providers"`
+	// Pools are the pool names of rules/pools.lua, sorted.
+	Pools []string `json:"pools"`
 	// ReloadErrors counts refused reloads since start.
 	ReloadErrors uint64 `json:"reload_errors"`
 	// LastError is the most recent refused reload ("" if none), as
@@ -509,6 +511,7 @@ func (e *Engine) Status() Status {
 		RulesDir:     e.opts.RulesDir,
 		Files:        g.fileList(),
 		Providers:    g.providers.names(),
+		Pools:        g.pools,
 		ReloadErrors: e.reloadErrors.Load(),
 		StateResets:  e.stateResets.Load(),
 

@@ -31,6 +31,7 @@ type generation struct {
 	providers *providerSet
 	tenants   map[string]*tenant.Tenant
 	warmups   map[string]policy.Warmup
+	pools     []string // the pool names of rules/pools.lua, sorted
 	bounces   bounceClassifier
 
 	// hookPos is where each default hook is defined ("" when it falls back
@@ -179,7 +180,7 @@ func (g *generation) loadData(st *state) error {
 		if err != nil {
 			return err
 		}
-		if g.warmups, err = checkPools(src.rel, t); err != nil {
+		if g.warmups, g.pools, err = checkPools(src.rel, t); err != nil {
 			return err
 		}
 	}

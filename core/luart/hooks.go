@@ -106,6 +106,11 @@ func (g *generation) route(ctx context.Context, d *policy.Delivery) (policy.Rout
 	t.RawSetString("mx", lua.LString(d.MXHost))
 	t.RawSetString("attempts", lua.LNumber(d.Attempts))
 	t.RawSetString("previous_source", lua.LString(d.PreviousSource))
+	var pool lua.LValue = lua.LNil // the table is reused: clear the last call's
+	if d.Pool != "" {
+		pool = lua.LString(d.Pool)
+	}
+	t.RawSetString("pool", pool)
 	var capped lua.LValue = lua.LNil
 	if len(d.Capped) > 0 {
 		ct := st.L.CreateTable(0, len(d.Capped))

@@ -91,6 +91,9 @@ type Delivery struct {
 	Attempts int
 	// PreviousSource is the source IP of the last attempt, if any.
 	PreviousSource string
+	// Pool, when set, is the pool an operator rebound the recipient to
+	// (corriere queue rebind): route should take its source from it.
+	Pool string
 	// Capped lists the warming-up sources that have reached today's cap
 	// towards Provider: a route should choose another (see WarmupPolicy).
 	Capped []string

@@ -246,3 +246,43 @@ func EntryIDs(entries []*spool.Entry) []EntryID {
 	}
 	return out
 }
+
+// Rebind sends the targets from pool from now on: the route hook is given
+// the pool (policy.Delivery.Pool) at every routing of theirs until they
+// settle. Those waiting for a retry are routed again at once; the others
+// take the pool at their next routing. The binding lives in the running
+// queue: a restart forgets it.
+func (q *Queue) Rebind(targets []EntryID, pool string) ActResult {
+	q.rebindsMu.Lock()
+	for _, id := range targets {
+		q.rebinds[id] = pool
+	}
+	q.rebindsMu.Unlock()
+	taken, busy := q.take(targets)
+	now := q.now().UnixNano()
+	for _, r := range taken {
+		r.due = now
+		q.sched.pushRef(r)
+	}
+	q.log.Info("operator rebind", "recipients", len(targets), "pool", pool)
+	return ActResult{Done: len(taken), Pending: len(busy)}
+}
+
+// reboundPool returns the pool an operator bound entry e to, or "".
+func (q *Queue) reboundPool(e *spool.Entry) string {
+	q.rebindsMu.Lock()
+	defer q.rebindsMu.Unlock()
+	if len(q.rebinds) == 0 {
+		return ""
+	}
+	return q.rebinds[EntryID{ID: e.MsgID, Index: e.Index}]
+}
+
+// forgetRebind drops the binding of a settled entry.
+func (q *Queue) forgetRebind(e *spool.Entry) {
+	q.rebindsMu.Lock()
+	if len(q.rebinds) > 0 {
+		delete(q.rebinds, EntryID{ID: e.MsgID, Index: e.Index})
+	}
+	q.rebindsMu.Unlock()
+}

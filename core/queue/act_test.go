@@ -1,13 +1,17 @@
 package queue_test
 
 import (
+	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"corriere/core/event"
 	"corriere/core/mailtest"
 	"corriere/core/message"
+	"corriere/core/policy"
 	"corriere/core/queue"
 	"corriere/core/testlib"
 )
@@ -100,5 +104,51 @@ func TestBounceInFlightWaitsForTheAttempt(t *testing.T) {
 	}
 	if n := w.events.Count(event.Deferred, "a@slow.test"); n != 0 {
 		t.Errorf("%d deferrals recorded for a bounced recipient", n)
+	}
+}
+
+// poolRecorder is the default policy, recording the pool each routing is
+// given.
+type poolRecorder struct {
+	policy.Default
+	mu    sync.Mutex
+	pools map[string][]string // recipient → the pools of its routings
+}
+
+func (p *poolRecorder) Route(ctx context.Context, d *policy.Delivery) (policy.Route, error) {
+	p.mu.Lock()
+	p.pools[d.Recipient] = append(p.pools[d.Recipient], d.Pool)
+	p.mu.Unlock()
+	return p.Default.Route(ctx, d)
+}
+
+func (p *poolRecorder) of(rcpt string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.pools[rcpt])
+}
+
+// TestRebindRoutesAgainWithThePool checks a rebound recipient waiting for
+// a retry is routed again at once, with the pool given to the route hook,
+// and that others are not.
+func TestRebindRoutesAgainWithThePool(t *testing.T) {
+	t.Parallel()
+	pol := &poolRecorder{pools: map[string][]string{}}
+	w := newWorld(t, pol, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		return mailtest.Reply(451, "4.3.0", "try again later")
+	}})
+	m := w.send("app@sender.test", message.NotifyNever, message.RetHdrs, "a@slow.test", "b@slow.test")
+	testlib.WaitFor(t, "two deferrals", func() bool { return w.events.Count(event.Deferred, "") == 2 })
+	if res := w.q.Rebind([]queue.EntryID{{ID: m.ID, Index: 0}}, "warm"); res.Done != 1 {
+		t.Errorf("rebind: %+v", res)
+	}
+	testlib.WaitFor(t, "a@slow.test routed again", func() bool { return len(pol.of("a@slow.test")) == 2 })
+	if got := pol.of("a@slow.test"); got[1] != "warm" {
+		t.Errorf("pools given for a@slow.test: %q, want the second to be warm", got)
+	}
+	if got := pol.of("b@slow.test"); len(got) != 1 || got[0] != "" {
+		t.Errorf("pools given for b@slow.test: %q, want one routing without a pool", got)
 	}
 }

@@ -162,6 +162,11 @@ func (q *Queue) outcomes(f attemptFacts, results []result) {
 		q.sched.push(it)
 	}
 	// Events first: whoever sees the queue empty has seen them.
+	for _, s := range done {
+		if s.typ != event.Deferred {
+			q.forgetRebind(s.r.it.entry)
+		}
+	}
 	q.settle(f, done)
 	q.pending.Add(-int64(len(results) - len(resched)))
 }

@@ -261,6 +261,9 @@ type Queue struct {
 	holdsMu sync.Mutex
 	holds   map[holdKey]time.Time // operators' holds by tenant or campaign, until when
 	heldIDs map[holdKey][]EntryID // the recipients each hold put back in the scheduler
+
+	rebindsMu sync.Mutex
+	rebinds   map[EntryID]string // pools operators bound recipients to
 }
 
 // New returns a queue; it does nothing until Start.
@@ -278,6 +281,7 @@ func New(opts Options) (*Queue, error) {
 		inflight:  map[EntryID]struct{}{},
 		holds:     map[holdKey]time.Time{},
 		heldIDs:   map[holdKey][]EntryID{},
+		rebinds:   map[EntryID]string{},
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())

@@ -225,7 +225,7 @@ func (r *router) routeGroup(ctx context.Context, domain string, items []*item) [
 		rt, err := q.opts.Policy.Route(ctx, &policy.Delivery{
 			Message: it.msg.msg, Recipient: it.entry.Rcpt.Addr, Domain: domain, Provider: prov,
 			MXHost: mx.Hosts[0].Host, Attempts: it.entry.Attempts, PreviousSource: it.entry.LastSource,
-			Capped: capped,
+			Capped: capped, Pool: q.reboundPool(it.entry),
 		})
 		if err != nil {
 			q.log.Error("route hook failed; retrying in a minute", "msg_id", it.msg.meta.ID, "rcpt", it.entry.Rcpt.Addr, "err", err)
