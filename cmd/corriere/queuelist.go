@@ -26,15 +26,34 @@ type queueSource struct {
 }
 
 func (s *queueSource) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.spool, "spool", "./data", "spool `directory` of the node")
+	s.registerSpool(fs)
 	fs.StringVar(&s.scripts, "scripts", "./scripts", "hook scripts `directory`, used when no node runs (for providers and the trace)")
 	fs.StringVar(&s.rules, "rules", "./rules", "policy data `directory`, used when no node runs")
+}
+
+// registerSpool registers --spool alone, for the commands that need the
+// running node.
+func (s *queueSource) registerSpool(fs *flag.FlagSet) {
+	fs.StringVar(&s.spool, "spool", "./data", "spool `directory` of the node")
+}
+
+// node returns a client of the running node's admin API, for what only
+// the running queue can do (actions, suspensions).
+func (s *queueSource) node() (*admin.Client, error) {
+	c, err := admin.Discover(s.spool)
+	if err == nil {
+		err = probe(c.Addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("this needs the running node: %w", err)
+	}
+	return c, nil
 }
 
 // open returns a client of the running node, or an inspector over the
 // spool opened directly, with the policy when it loads.
 func (s *queueSource) open() (*admin.Client, *inspect.Inspector, inspect.Policy, func(), error) {
-	if c, err := admin.Discover(s.spool); err == nil && probe(c.Addr) == nil {
+	if c, err := s.node(); err == nil {
 		return c, nil, nil, func() {}, nil
 	}
 	dir := filepath.Join(s.spool, "queue")
@@ -282,7 +301,7 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 	fs := newFlagSet("queue "+action, "queue "+action+" [selectors] [--reason TEXT]", queueActHelp)
 	fs.SetOutput(stderr)
 	var src queueSource
-	src.register(fs)
+	src.registerSpool(fs)
 	f, class := selectorFlags(fs)
 	reason := fs.String("reason", "", "why, in a `sentence`: sent to the sender in a bounce's DSN, recorded in the events")
 	pool := ""
@@ -302,19 +321,14 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, inspect.ErrNoSelector)
 		return 2
 	}
-	client, _, _, closeSrc, err := src.open()
-	if err != nil {
-		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-		return 1
-	}
-	defer closeSrc()
-	if client == nil {
-		fmt.Fprintf(stderr, "corriere queue %s: no running node answers for %s: actions need it (start corriere serve, or give --spool)\n", action, src.spool)
-		return 1
-	}
 	if action == "rebind" && pool == "" {
 		fmt.Fprintln(stderr, "corriere queue rebind: --pool is required")
 		return 2
+	}
+	client, err := src.node()
+	if err != nil {
+		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+		return 1
 	}
 	q := f.Query()
 	if *reason != "" {
@@ -358,7 +372,7 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 	fs := newFlagSet("queue "+action, "queue "+action+" --provider P | --source IP | --tenant T [--campaign C] [--for DUR --reason TEXT]", queueSuspendHelp)
 	fs.SetOutput(stderr)
 	var src queueSource
-	src.register(fs)
+	src.registerSpool(fs)
 	provider := fs.String("provider", "", "the `provider`, as rules/providers.lua names it")
 	source := fs.String("source", "", "the source `IP`")
 	tenant := fs.String("tenant", "", "the `tenant` whose mail to hold")
@@ -376,14 +390,9 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 		fmt.Fprintln(stderr, "corriere queue suspend: --for is required, such as --for 2h")
 		return 2
 	}
-	client, _, _, closeSrc, err := src.open()
+	client, err := src.node()
 	if err != nil {
 		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-		return 1
-	}
-	defer closeSrc()
-	if client == nil {
-		fmt.Fprintf(stderr, "corriere queue %s: no running node answers for %s: suspensions live in the running queue\n", action, src.spool)
 		return 1
 	}
 	q := url.Values{}
