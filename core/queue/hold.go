@@ -87,6 +87,12 @@ func (q *Queue) putOnHold(items []*item, until time.Time, by holdKey) {
 // holdBack returns the items no hold holds at now, and puts the others on
 // hold.
 func (q *Queue) holdBack(items []*item) []*item {
+	q.holdsMu.Lock()
+	none := len(q.holds) == 0
+	q.holdsMu.Unlock()
+	if none {
+		return items // the usual case: one lock per batch, not per recipient
+	}
 	now := q.now()
 	kept := items[:0]
 	for _, it := range items {
