@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/emersion/go-message/mail"
@@ -9,6 +10,7 @@ import (
 
 	"corriere/core/address"
 	"corriere/core/reply"
+	"corriere/core/tenant"
 )
 
 // A tenant's sender_domains govern every identity a message claims: the
@@ -20,30 +22,30 @@ import (
 // checkNullSender refuses MAIL FROM:<> from a tenant that has not been
 // allowed it (null_sender = true): a null sender gets no bounces, so it
 // hides where a message came from.
-func (se *session) checkNullSender() error {
-	if se.tenant == nil || se.tenant.NullSender {
+func (s *Server) checkNullSender(t *tenant.Tenant, client netip.Addr) error {
+	if t == nil || t.NullSender {
 		return nil
 	}
-	return se.reject("null_sender_not_allowed", smtpErr(reply.New(553, "5.7.1",
-		fmt.Sprintf("Null sender (MAIL FROM:<>) is not allowed for tenant %s", se.tenant.Name))), "from", "")
+	return s.refuse(client, "", "null_sender_not_allowed", smtpErr(reply.New(553, "5.7.1",
+		fmt.Sprintf("Null sender (MAIL FROM:<>) is not allowed for tenant %s", t.Name))), "from", "")
 }
 
 // checkAuthor refuses a message whose From: field names a domain the
 // tenant may not send from, or cannot be read while the tenant is limited
 // to some domains. A message without From: claims no author and passes.
-func (se *session) checkAuthor(h *textproto.Header) error {
-	if se.tenant == nil || len(se.tenant.SenderDomains) == 0 {
+func (s *Server) checkAuthor(env *envelope, h *textproto.Header) error {
+	if env.tenant == nil || len(env.tenant.SenderDomains) == 0 {
 		return nil
 	}
 	domains, ok := authorDomains(h)
 	if !ok {
-		return se.reject("bad_from", smtpErr(reply.New(553, "5.7.1",
-			"From: header field cannot be read; it must name the author's address in a domain of tenant "+se.tenant.Name)))
+		return s.refuse(env.client, env.from, "bad_from", smtpErr(reply.New(553, "5.7.1",
+			"From: header field cannot be read; it must name the author's address in a domain of tenant "+env.tenant.Name)))
 	}
 	for _, d := range domains {
-		if !se.tenant.MaySend(d) {
-			return se.reject("from_not_allowed", smtpErr(reply.New(553, "5.7.1",
-				fmt.Sprintf("From: domain %s is not allowed for tenant %s", d, se.tenant.Name))), "from_domain", d)
+		if !env.tenant.MaySend(d) {
+			return s.refuse(env.client, env.from, "from_not_allowed", smtpErr(reply.New(553, "5.7.1",
+				fmt.Sprintf("From: domain %s is not allowed for tenant %s", d, env.tenant.Name))), "from_domain", d)
 		}
 	}
 	return nil
@@ -81,10 +83,10 @@ func isAddressLiteral(domain string) bool { return strings.HasPrefix(domain, "["
 // checkRecipientDomain refuses an address literal unless the tenant allows
 // them (address_literals = true): mail to a bare IP is almost always a
 // mistake or a probe, and would bounce later as backscatter.
-func (se *session) checkRecipientDomain(rcpt, domain string) error {
-	if !isAddressLiteral(domain) || (se.tenant != nil && se.tenant.AddressLiterals) {
+func (s *Server) checkRecipientDomain(t *tenant.Tenant, client netip.Addr, from, rcpt, domain string) error {
+	if !isAddressLiteral(domain) || (t != nil && t.AddressLiterals) {
 		return nil
 	}
-	return se.reject("address_literal", smtpErr(reply.New(550, "5.1.3",
+	return s.refuse(client, from, "address_literal", smtpErr(reply.New(550, "5.1.3",
 		"Recipient address rejected: address literals are not accepted, use a domain name")), "rcpt", rcpt)
 }

@@ -15,12 +15,10 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"corriere/core/address"
-	"corriere/core/event"
 	"corriere/core/extension"
 	"corriere/core/message"
 	"corriere/core/reply"
 	"corriere/core/smtpserve"
-	"corriere/core/spool"
 	"corriere/core/tenant"
 )
 
@@ -211,7 +209,7 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 				fmt.Sprintf("Sender domain %s is not allowed for tenant %s", a.Domain, se.tenant.Name))), "from", from)
 		}
 		from = a.String()
-	} else if err := se.checkNullSender(); err != nil {
+	} else if err := se.s.checkNullSender(se.tenant, se.ip); err != nil {
 		return err
 	}
 	if err := se.roomForMail(); err != nil {
@@ -254,7 +252,7 @@ func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return se.reject("bad_recipient", smtpErr(reply.New(553, "5.1.3", "Recipient address rejected: "+err.Error())), "rcpt", to)
 	}
 	addr := a.String()
-	if err := se.checkRecipientDomain(addr, a.Domain); err != nil {
+	if err := se.s.checkRecipientDomain(se.tenant, se.ip, se.from, addr, a.Domain); err != nil {
 		return err
 	}
 	tenantName := ""
@@ -391,97 +389,34 @@ func (se *session) Data(r io.Reader) error {
 }
 
 func (se *session) accept(raw []byte) error {
-	s := se.s
-	now := s.opts.Now()
-	h, body, err := message.Parse(raw)
-	if err != nil {
-		s.log.Info("malformed header section", "client", se.ip.String(), "err", err)
-		return se.reject("bad_header", errBadHeader)
+	env := &envelope{
+		tenant: se.tenant, client: se.ip, helo: se.conn.Hostname(), proto: se.protocol(),
+		from: se.from, utf8: se.utf8, envID: se.opts.EnvelopeID, rcpts: se.rcpts, dropped: se.dropped,
 	}
-	if len(h.Values("Received")) > maxReceivedCount {
-		return se.reject("loop", errLoop)
-	}
-	if err := se.checkAuthor(&h); err != nil {
-		return err
-	}
-	if len(se.rcpts) == 0 {
-		// Every recipient was dropped: acknowledge, spool nothing.
-		id := spool.NewID()
-		se.emitDropped(id, nil)
-		s.log.Info("message accepted and dropped: every recipient was dropped", "msg_id", id,
-			"rcpts", len(se.dropped), "client", se.ip.String())
-		return queuedAs(id)
-	}
-	id := spool.NewID()
-	if added := completeHeader(&h, id, s.opts.Hostname, now); len(added) > 0 {
-		s.log.Debug("added missing header fields", "msg_id", id, "fields", added)
-	}
-	m := &message.Message{
-		ID:       id,
-		Header:   h,
-		Body:     body,
-		ClientIP: se.ip.String(),
-		Helo:     se.conn.Hostname(),
-		Received: now,
-	}
-	m.Sender = se.from
-	m.Recipients = se.rcpts
-	m.UTF8 = se.utf8
-	m.EnvID = se.opts.EnvelopeID
 	switch se.opts.Return {
 	case smtp.DSNReturnFull:
-		m.Ret = message.RetFull
+		env.ret = message.RetFull
 	case smtp.DSNReturnHeaders:
-		m.Ret = message.RetHdrs
+		env.ret = message.RetHdrs
+	}
+	id, err := se.s.accept(env, raw)
+	if err != nil {
+		return err
+	}
+	return queuedAs(id)
+}
+
+// protocol is the session's protocol keyword for the Received field (RFC
+// 3848).
+func (se *session) protocol() string {
+	proto := "ESMTP"
+	if se.isTLS() {
+		proto += "S"
 	}
 	if se.tenant != nil {
-		m.Tenant = se.tenant.Name
-		m.AuthUser = se.tenant.Name
+		proto += "A"
 	}
-	se.addTrace(m, now)
-
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.PolicyTimeout)
-	defer cancel()
-	c, err := s.opts.Policy.Classify(ctx, m)
-	if err != nil {
-		s.log.Error("classify hook failed; answering 451", "msg_id", m.ID, "err", err)
-		s.count("policy_error")
-		return errTempPolicy
-	}
-	m.Tenant, m.Class, m.Campaign, m.Priority = c.Tenant, c.Class, c.Campaign, c.Priority
-	if _, ok := message.ParseClass(string(m.Class)); !ok {
-		s.log.Warn("classify returned an unknown class; using transactional", "msg_id", m.ID, "class", m.Class)
-		m.Class = message.Transactional
-	}
-	if err := s.opts.Policy.Rewrite(ctx, m); err != nil {
-		s.log.Error("rewrite hook failed; answering 451", "msg_id", m.ID, "err", err)
-		s.count("policy_error")
-		return errTempPolicy
-	}
-	for _, st := range s.opts.Stages {
-		if err := st.Process(ctx, m); err != nil {
-			s.log.Error("ingest stage failed; answering 451", "msg_id", m.ID, "stage", fmt.Sprintf("%T", st), "err", err)
-			s.count("stage_error")
-			return errTempPolicy
-		}
-	}
-	meta, entries, err := s.opts.Spool.Put(m, now)
-	if errors.Is(err, spool.ErrNoSpace) {
-		return se.reject("storage_full", errStorageFull, "msg_id", m.ID)
-	}
-	if err != nil {
-		s.log.Error("cannot spool message; answering 451", "msg_id", m.ID, "err", err)
-		s.count("storage_error")
-		return errTempStorage
-	}
-	s.opts.Queue.Add(meta, entries)
-	s.opts.Events.Emit(&event.Event{
-		Type: event.Received, MsgID: m.ID, Sender: m.Sender, Tenant: m.Tenant,
-		Class: string(m.Class), Campaign: m.Campaign, Size: meta.Size, Recipients: len(entries),
-	})
-	se.emitDropped(m.ID, m)
-	s.log.Debug("message accepted", "msg_id", m.ID, "tenant", m.Tenant, "class", m.Class, "rcpts", len(entries), "size", meta.Size)
-	return queuedAs(m.ID)
+	return proto
 }
 
 // queuedAs is the reply to an accepted message: 250 with the queue id, the
@@ -500,43 +435,7 @@ var errStorageFull = smtpErr(reply.New(452, "4.3.1", "Insufficient system storag
 // roomForMail refuses a new transaction, at MAIL FROM and again before
 // DATA is read, while the spool is under its free-space reserve.
 func (se *session) roomForMail() error {
-	if err := se.s.opts.Spool.Room(); err != nil {
-		return se.reject("storage_full", errStorageFull)
-	}
-	return nil
-}
-
-// emitDropped emits an event.Suppressed for each dropped recipient of the
-// accepted message id; m, when spooled, gives class and campaign.
-func (se *session) emitDropped(id string, m *message.Message) {
-	for _, d := range se.dropped {
-		e := &event.Event{Type: event.Suppressed, MsgID: id, Recipient: d.addr, Sender: se.from, Tenant: d.tenant,
-			Category: d.drop.Category, Reason: d.drop.Reason}
-		if m != nil {
-			e.Class, e.Campaign = string(m.Class), m.Campaign
-		}
-		se.s.opts.Events.Emit(e)
-	}
-}
-
-// addTrace prepends the Received field (RFC 5321 section 4.4), with the
-// protocol keyword of RFC 3848.
-func (se *session) addTrace(m *message.Message, now time.Time) {
-	proto := "ESMTP"
-	if se.isTLS() {
-		proto += "S"
-	}
-	if se.tenant != nil {
-		proto += "A"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "from %s ([%s])\r\n\tby %s (Corriere) with %s id %s", sanitize(se.conn.Hostname()), se.ip, se.s.opts.Hostname, proto, m.ID)
-	if len(m.Recipients) == 1 {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", m.Recipients[0].Addr)
-	}
-	fmt.Fprintf(&b, ";\r\n\t%s", now.Format(time.RFC1123Z))
-	// AddRaw puts the field on top of the header, where trace fields go.
-	m.Header.AddRaw([]byte("Received: " + b.String() + "\r\n"))
+	return se.s.roomForMail(se.ip, se.from)
 }
 
 // sanitize keeps a client-supplied name from breaking the trace field.
@@ -550,12 +449,7 @@ func sanitize(s string) string {
 }
 
 func (se *session) reject(reason string, err *smtp.SMTPError, kv ...any) error {
-	se.s.count(reason)
-	args := append([]any{"client", se.ip.String(), "reason", reason, "reply", fmt.Sprintf("%d %d.%d.%d %s", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2], err.Message)}, kv...)
-	se.s.log.Info("refused", args...)
-	se.s.opts.Events.Emit(&event.Event{Type: event.Rejected, Sender: se.from, Reason: reason,
-		Reply: fmt.Sprintf("%d %d.%d.%d %s", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2], err.Message)})
-	return err
+	return se.s.refuse(se.ip, se.from, reason, err, kv...)
 }
 
 func (se *session) endTxn() {

@@ -97,6 +97,9 @@ func toTenant(src *source, t *lua.LTable) (*tenant.Tenant, error) {
 	default:
 		return nil, fail("suppression must be \"reject\" or \"drop\"")
 	}
+	if err := readTenantHTTP(tn, t, fail); err != nil {
+		return nil, err
+	}
 	return tn, nil
 }
 

@@ -38,6 +38,12 @@ type Tenant struct {
 	// ("user@[192.0.2.1]"). The default value is false: refused with
 	// 550 5.1.3.
 	AddressLiterals bool
+	// APIKeyHashes are the hashes of the tenant's keys for the HTTP
+	// injection API (see apikey.go); empty means no API access.
+	APIKeyHashes []string
+	// Webhooks are the endpoints that receive the tenant's events (see
+	// webhook.go).
+	Webhooks []Webhook
 }
 
 // Directory finds tenants by name. Implementations must be safe for
