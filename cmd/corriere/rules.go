@@ -32,7 +32,7 @@ func init() {
 	})
 }
 
-const rulesUsage = `Usage: corriere rules <check|test|status|reload|passwd> [flags]
+const rulesUsage = `Usage: corriere rules <check|test|status|reload|passwd|apikey> [flags]
 
 The policy is the Lua in --scripts (hooks) and --rules (data tables).
 
@@ -45,6 +45,8 @@ The policy is the Lua in --scripts (hooks) and --rules (data tables).
   reload   make the running node reload its policy now
   passwd   read a password on standard input and print the bcrypt hash for
            a rules/tenants/<tenant>.lua file
+  apikey   make an API key for a tenant of the HTTP injection API: print the
+           key once, and the hash for the tenant file's api_keys
 
 Run 'corriere rules <subcommand> --help' for its flags.
 `
@@ -65,6 +67,8 @@ func runRules(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return rulesReload(args[1:], stdout, stderr)
 	case "passwd":
 		return rulesPasswd(args[1:], stdin, stdout, stderr)
+	case "apikey":
+		return rulesAPIKey(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "corriere rules: unknown subcommand %q\n\n%s", args[0], rulesUsage)
 		return 2

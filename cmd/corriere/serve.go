@@ -70,6 +70,7 @@ type serveFlags struct {
 	idle, maxAge, firstCommand, dataTimeout         time.Duration
 	retry                                           string
 	insecureAuth                                    bool
+	http                                            httpFlags
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -114,6 +115,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
 	fs.Var(&f.fblAddresses, "fbl-address", "feedback-loop `address` registered with the providers, whose MX is --bounce-listen, may repeat: complaints about re-enveloped mail sent there suppress the complainer")
 	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
+	f.http.register(fs)
 	return fs, f
 }
 
@@ -206,6 +208,9 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	}
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
+	}
+	if err := f.http.apply(&cfg); err != nil {
+		return cfg, err
 	}
 	if f.minFree != "" {
 		n, err := parseSize(f.minFree)

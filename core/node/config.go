@@ -116,6 +116,16 @@ type Config struct {
 	// bounces and feedback reports sent to the VERP addresses of
 	// re-enveloped mail. The default value is "": no bounce listener.
 	BounceListen string
+	// HTTPListen is the address of the HTTP injection API (core/httpin),
+	// served over TLS with TLSCert when it is set. The default value is
+	// "": no HTTP API.
+	HTTPListen string
+	// HTTPMaxRequestSize is the largest injection request, in octets. The
+	// default value is httpin's (32 MiB).
+	HTTPMaxRequestSize int64
+	// HTTPMaxRecipients is the most recipients of one injection request.
+	// The default value is httpin's (1000).
+	HTTPMaxRecipients int
 	// FBLAddresses are the feedback-loop addresses registered with the
 	// providers, whose MX is the bounce listener: complaints sent there
 	// about re-enveloped mail suppress the complainer's address. They need
@@ -217,7 +227,7 @@ func (c *Config) Validate() error {
 	if err := checkAddr("Listen", c.Listen); err != nil {
 		return err
 	}
-	for _, l := range []struct{ name, addr string }{{"AdminListen", c.AdminListen}, {"BounceListen", c.BounceListen}, {"MetricsListen", c.MetricsListen}} {
+	for _, l := range []struct{ name, addr string }{{"AdminListen", c.AdminListen}, {"BounceListen", c.BounceListen}, {"MetricsListen", c.MetricsListen}, {"HTTPListen", c.HTTPListen}} {
 		if l.addr == "" {
 			continue
 		}

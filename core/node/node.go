@@ -20,6 +20,7 @@ import (
 	"corriere/core/dns"
 	"corriere/core/event"
 	"corriere/core/extension"
+	"corriere/core/httpin"
 	"corriere/core/ingest"
 	"corriere/core/inspect"
 	"corriere/core/luart"
@@ -57,6 +58,8 @@ type Node struct {
 	ln          net.Listener
 	bounces     *bouncein.Server
 	bounceLn    net.Listener
+	httpIn      *httpin.Server
+	httpLn      net.Listener
 	admin       *admin.Server
 
 	cancel     context.CancelFunc
@@ -285,6 +288,10 @@ func (n *Node) startListeners(undo *cleanups) (err error) {
 		undo.add(func() { n.bounceLn.Close() })
 	}
 
+	if err := n.startHTTP(tlsConf, undo); err != nil {
+		return err
+	}
+
 	// The admin API starts last: nothing after it can fail, so it needs no
 	// cleanup.
 	if cfg.AdminListen != "" {
@@ -312,6 +319,7 @@ func (n *Node) serve() {
 	}
 	n.watchDone = watchDone
 	go func() { n.serveErr <- n.ingest.Serve(n.ln) }()
+	n.serveHTTP()
 	if n.bounces != nil {
 		go func() {
 			if err := n.bounces.Serve(n.bounceLn); err != nil {
@@ -328,7 +336,7 @@ func (n *Node) serve() {
 	if n.admin != nil {
 		adminAddr = n.admin.Addr()
 	}
-	n.log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "metrics", n.MetricsAddr(), "bounces", n.BounceAddr(), "hostname", n.cfg.Hostname,
+	n.log.Info("corriere listening", "smtp", n.ln.Addr().String(), "admin", adminAddr, "metrics", n.MetricsAddr(), "bounces", n.BounceAddr(), "http", n.HTTPAddr(), "hostname", n.cfg.Hostname,
 		"mx_port", n.cfg.MXPort, "sources", len(n.cfg.Sources), "policy_generation", n.policy.Status().Generation)
 }
 
@@ -424,7 +432,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 			bounceErr <- n.bounces.Shutdown(ctx)
 		}()
-		errs := []error{n.ingest.Shutdown(ctx), <-bounceErr}
+		errs := []error{n.shutdownHTTP(ctx), n.ingest.Shutdown(ctx), <-bounceErr}
 		if n.admin != nil {
 			errs = append(errs, n.admin.Close(ctx))
 		}
