@@ -3,6 +3,7 @@ package httpin
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"io"
@@ -91,6 +92,10 @@ func forbidden(n parse.Node) string {
 		return "the function " + n.Ident
 	case *parse.TemplateNode:
 		return "{{template}}"
+	case *parse.NumberNode:
+		// Only functions take numbers, but range takes one alone: {{range
+		// 1000000000}} would render a billion times.
+		return "the number " + n.Text
 	case *parse.ListNode:
 		if n == nil {
 			return ""
@@ -138,13 +143,38 @@ func forbiddenBranch(b *parse.BranchNode) string {
 	return ""
 }
 
-// render returns the field for one recipient's values.
-func (f *field) render(data map[string]any, buf *bytes.Buffer) (string, error) {
+// errRenderBudget ends a rendering that outgrew its budget.
+var errRenderBudget = errors.New("the rendered messages are larger than the limit")
+
+// budgetWriter is a buffer that refuses to grow beyond its budget, which
+// all the renderings of a request share: a template that ranges over a
+// list inside a range over the same list grows with a power of its
+// length, and must not take the node's memory.
+type budgetWriter struct {
+	buf  *bytes.Buffer
+	left *int64
+}
+
+func (w budgetWriter) Write(p []byte) (int, error) {
+	if *w.left -= int64(len(p)); *w.left < 0 {
+		return 0, errRenderBudget
+	}
+	return w.buf.Write(p)
+}
+
+// render returns the field for one recipient's values, charging budget.
+func (f *field) render(data map[string]any, buf *bytes.Buffer, budget *int64) (string, error) {
 	if f.tmpl == nil {
+		if *budget -= int64(len(f.text)); *budget < 0 {
+			return "", errRenderBudget
+		}
 		return f.text, nil
 	}
 	buf.Reset()
-	if err := f.tmpl.Execute(buf, data); err != nil {
+	if err := f.tmpl.Execute(budgetWriter{buf: buf, left: budget}, data); err != nil {
+		if errors.Is(err, errRenderBudget) {
+			return "", errRenderBudget
+		}
 		return "", err
 	}
 	return buf.String(), nil
@@ -155,6 +185,8 @@ type composer struct {
 	raw, from, subject, text, html *field
 	headers                        []header
 	attachments                    []Attachment
+	// budget is what the renderings of the request may still write.
+	budget int64
 }
 
 type header struct {
@@ -162,10 +194,11 @@ type header struct {
 	value *field
 }
 
-// newComposer compiles every template of c.
-func newComposer(c *Content) (*composer, error) {
+// newComposer compiles every template of c; the messages it composes may
+// together take budget octets.
+func newComposer(c *Content, budget int64) (*composer, error) {
 	var err error
-	comp := &composer{attachments: c.Attachments}
+	comp := &composer{attachments: c.Attachments, budget: budget}
 	for _, f := range []struct {
 		dst  **field
 		name string
@@ -202,7 +235,10 @@ func newComposer(c *Content) (*composer, error) {
 func (c *composer) compose(rcpt *Recipient, path string) ([]byte, error) {
 	var tmp bytes.Buffer
 	render := func(f *field) (string, error) {
-		s, err := f.render(rcpt.Substitutions, &tmp)
+		s, err := f.render(rcpt.Substitutions, &tmp, &c.budget)
+		if errors.Is(err, errRenderBudget) {
+			return "", err
+		}
 		if err != nil {
 			return "", fieldErr(path+".substitutions", "%s: %v", f.name, cleanTemplateErr(err))
 		}
@@ -300,6 +336,9 @@ func (c *composer) mixed(first entity) (entity, error) {
 	}
 	pw.Write(first.body)
 	for _, a := range c.attachments {
+		if c.budget -= int64(len(a.decoded)) * 4 / 3; c.budget < 0 {
+			return entity{}, errRenderBudget
+		}
 		ct := a.ContentType
 		if ct == "" {
 			ct = "application/octet-stream"

@@ -39,6 +39,11 @@ type Options struct {
 	// MaxRecipients is the most recipients one request may name; more are
 	// answered 400. The default value is 1000.
 	MaxRecipients int
+	// MaxRenderedSize bounds the messages one request renders, together,
+	// in octets: templates repeat what they range over, so a small request
+	// could otherwise render gigabytes. More is answered 413. The default
+	// value is 8 times MaxRequestSize.
+	MaxRenderedSize int64
 	// TLS, when set, serves HTTPS only.
 	TLS *tls.Config
 	// Logger logs refusals and failures. The default value is
@@ -54,6 +59,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxRecipients == 0 {
 		o.MaxRecipients = 1000
 	}
+	if o.MaxRenderedSize == 0 {
+		o.MaxRenderedSize = 8 * o.MaxRequestSize
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -66,7 +74,7 @@ func (o *Options) Validate() error {
 		return errors.New("httpin: no submitter")
 	case o.Tenants == nil:
 		return errors.New("httpin: no tenant directory")
-	case o.MaxRequestSize < 0 || o.MaxRecipients < 0:
+	case o.MaxRequestSize < 0 || o.MaxRecipients < 0 || o.MaxRenderedSize < 0:
 		return errors.New("httpin: negative limit")
 	}
 	return nil
@@ -202,7 +210,7 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, t, err)
 		return
 	}
-	comp, err := newComposer(&req.Content)
+	comp, err := newComposer(&req.Content, s.opts.MaxRenderedSize)
 	if err != nil {
 		s.badRequest(w, t, err)
 		return
@@ -210,6 +218,12 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request) {
 	subs := make([]ingest.Submission, len(req.Recipients))
 	for i := range req.Recipients {
 		raw, err := comp.compose(&req.Recipients[i], fmt.Sprintf("recipients[%d]", i))
+		if errors.Is(err, errRenderBudget) {
+			s.count("too_large")
+			writeError(w, http.StatusRequestEntityTooLarge, &FieldError{Field: "content",
+				Message: "the rendered messages are larger than " + strconv.FormatInt(s.opts.MaxRenderedSize, 10) + " octets"})
+			return
+		}
 		if err != nil {
 			s.badRequest(w, t, err)
 			return

@@ -1,0 +1,134 @@
+package httpin_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"corriere/core/dns/authserver"
+	"corriere/core/httpin"
+	"corriere/core/mailtest"
+	"corriere/core/node"
+	"corriere/core/tenant"
+)
+
+// fastProviders lifts the politeness limits of the shipped rules: the
+// tests are about the API, not a provider's patience.
+const fastProviders = `return {
+  default = { connections = 16, messages_per_connection = 1000, recipients_per_message = 100 },
+  suspend = {},
+  providers = {},
+}
+`
+
+// fixture is a node with the HTTP API, a tenant "acme" with an API key,
+// and a loopback receiver for the domains d0.test to d3.test.
+type fixture struct {
+	node *node.Node
+	key  string
+	rx   *mailtest.Receiver
+	url  string
+}
+
+// startNode starts the fixture; tenantFields are Lua fields added to
+// acme's tenant file.
+func startNode(t *testing.T, tenantFields string) *fixture {
+	t.Helper()
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	port := mailtest.FreePort(t, "127.0.0.71")
+	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.71:%d", port), mailtest.Options{})
+	for d := range 4 {
+		ds.MustAdd(fmt.Sprintf("d%d.test. 3600 IN MX 10 mx.d%d.test.", d, d), fmt.Sprintf("mx.d%d.test. 3600 IN A 127.0.0.71", d))
+	}
+	key, hash, err := tenant.NewAPIKey("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := copyRules(t)
+	acme := fmt.Sprintf("return {\n  sender_domains = { \"sender.test\" },\n  api_keys = { %q },\n%s}\n", hash, tenantFields)
+	if err := os.WriteFile(filepath.Join(rules, "tenants", "acme.lua"), []byte(acme), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(t.Context(), node.Config{
+		Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", SpoolDir: t.TempDir(), Hostname: "mta.test",
+		DNSServers: []string{ds.Addr}, MXPort: port, ScriptsDir: "../../scripts", RulesDir: rules,
+		RelayNets:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		HTTPMaxRecipients: 1000, HTTPMaxRequestSize: 1 << 20,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Shutdown(t.Context()) })
+	return &fixture{node: n, key: key, rx: rx, url: "http://" + n.HTTPAddr() + httpin.InjectPath}
+}
+
+// copyRules copies the repository's rules with fastProviders.
+func copyRules(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := filepath.WalkDir("../../rules", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("../../rules", path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "providers.lua"), []byte(fastProviders), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// post sends body with key and returns the status and the decoded answer.
+func (f *fixture) post(t *testing.T, key string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", f.url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("answer %d is not JSON: %v", resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
+// mustJSON encodes v.
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
