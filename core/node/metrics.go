@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"corriere/core/event"
 	"corriere/core/metrics"
 )
@@ -25,6 +27,11 @@ func (n *Node) startMetrics() error {
 	n.events.Subscribe(n.metrics)
 	n.policy.SetHookObserver(n.metrics.ObserveHook)
 	n.spool.SetCommitObserver(n.metrics.ObserveCommit)
+	for _, c := range implementers[prometheus.Collector](n.plugins) {
+		if err := n.metrics.Registry().Register(c); err != nil {
+			return fmt.Errorf("node: plugin metrics: %w", err)
+		}
+	}
 	n.metrics.SetReadiness(nil)
 	if n.cfg.MetricsListen == "" {
 		return nil
