@@ -243,7 +243,7 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := Response{Messages: make([]Result, len(outcomes))}
 	for i, o := range outcomes {
-		res := Result{Recipient: req.Recipients[i].Email, ID: o.ID}
+		res := Result{Recipient: req.Recipients[i].Email, ID: o.ID, Dropped: o.Dropped}
 		switch {
 		case o.Reply != nil:
 			res.ID = ""

@@ -38,17 +38,28 @@ type envelope struct {
 // returns its queue id once it is synced to disk. A refusal is an
 // *smtp.SMTPError, counted, logged and emitted as a rejected event.
 func (s *Server) accept(env *envelope, raw []byte) (string, error) {
+	m, id, err := s.prepare(env, raw)
+	if err != nil || m == nil {
+		return id, err
+	}
+	return s.store(env, m)
+}
+
+// prepare is the part of accept before the spool: it returns the message
+// ready to store, or, when every recipient was dropped, no message and
+// the id its acknowledgement names.
+func (s *Server) prepare(env *envelope, raw []byte) (*message.Message, string, error) {
 	now := s.opts.Now()
 	h, body, err := message.Parse(raw)
 	if err != nil {
 		s.log.Info("malformed header section", "client", env.client.String(), "err", err)
-		return "", s.refuse(env.client, env.from, "bad_header", errBadHeader)
+		return nil, "", s.refuse(env.client, env.from, "bad_header", errBadHeader)
 	}
 	if len(h.Values("Received")) > maxReceivedCount {
-		return "", s.refuse(env.client, env.from, "loop", errLoop)
+		return nil, "", s.refuse(env.client, env.from, "loop", errLoop)
 	}
 	if err := s.checkAuthor(env, &h); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if len(env.rcpts) == 0 {
 		// Every recipient was dropped: acknowledge, spool nothing.
@@ -56,7 +67,7 @@ func (s *Server) accept(env *envelope, raw []byte) (string, error) {
 		s.emitDropped(env, id, nil)
 		s.log.Info("message accepted and dropped: every recipient was dropped", "msg_id", id,
 			"rcpts", len(env.dropped), "client", env.client.String())
-		return id, nil
+		return nil, id, nil
 	}
 	id := spool.NewID()
 	if added := completeHeader(&h, id, s.opts.Hostname, now); len(added) > 0 {
@@ -87,7 +98,7 @@ func (s *Server) accept(env *envelope, raw []byte) (string, error) {
 	if err != nil {
 		s.log.Error("classify hook failed; answering 451", "msg_id", m.ID, "err", err)
 		s.count("policy_error")
-		return "", errTempPolicy
+		return nil, "", errTempPolicy
 	}
 	m.Tenant, m.Class, m.Campaign, m.Priority = c.Tenant, c.Class, c.Campaign, c.Priority
 	if _, ok := message.ParseClass(string(m.Class)); !ok {
@@ -97,16 +108,21 @@ func (s *Server) accept(env *envelope, raw []byte) (string, error) {
 	if err := s.opts.Policy.Rewrite(ctx, m); err != nil {
 		s.log.Error("rewrite hook failed; answering 451", "msg_id", m.ID, "err", err)
 		s.count("policy_error")
-		return "", errTempPolicy
+		return nil, "", errTempPolicy
 	}
 	for _, st := range s.opts.Stages {
 		if err := st.Process(ctx, m); err != nil {
 			s.log.Error("ingest stage failed; answering 451", "msg_id", m.ID, "stage", fmt.Sprintf("%T", st), "err", err)
 			s.count("stage_error")
-			return "", errTempPolicy
+			return nil, "", errTempPolicy
 		}
 	}
-	meta, entries, err := s.opts.Spool.Put(m, now)
+	return m, m.ID, nil
+}
+
+// store spools m, synced, hands it to the queue and emits its events.
+func (s *Server) store(env *envelope, m *message.Message) (string, error) {
+	meta, entries, err := s.opts.Spool.Put(m, m.Received)
 	if errors.Is(err, spool.ErrNoSpace) {
 		return "", s.refuse(env.client, env.from, "storage_full", errStorageFull, "msg_id", m.ID)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 
 	"github.com/emersion/go-smtp"
@@ -53,6 +54,8 @@ type Outcome struct {
 	// Refused are the recipients refused while others were accepted, with
 	// the reply RCPT TO would have had.
 	Refused []RecipientRefusal
+	// Dropped is true when every accepted recipient was dropped.
+	Dropped bool
 }
 
 // RecipientRefusal is a recipient refused by Submit.
@@ -65,10 +68,12 @@ type RecipientRefusal struct {
 var ErrShuttingDown = errors.New("ingest: shutting down")
 
 // Submit handles subs for origin, several at once, and returns their
-// outcomes in order once each accepted message is synced to disk; the
-// concurrent spool writes share their fsyncs. It returns ErrShuttingDown,
-// having handled none, once Shutdown has begun; Shutdown waits for a
-// Submit in progress.
+// outcomes in order once each accepted message is synced to disk. The
+// checks and the policy run on as many messages at once as there are
+// CPUs, so that the hooks' time budgets measure the hooks, not the crowd;
+// the spool writes, up to Options.SubmitConcurrency at once, share their
+// fsyncs. It returns ErrShuttingDown, having handled none, once Shutdown
+// has begun; Shutdown waits for a Submit in progress.
 func (s *Server) Submit(ctx context.Context, origin Origin, subs []Submission) ([]Outcome, error) {
 	if origin.Tenant == nil {
 		return nil, errors.New("ingest: submit without a tenant")
@@ -79,11 +84,25 @@ func (s *Server) Submit(ctx context.Context, origin Origin, subs []Submission) (
 	defer s.run.Work.Leave()
 	out := make([]Outcome, len(subs))
 	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(s.opts.SubmitConcurrency, len(subs)) {
-		wg.Go(func() {
+	storing := make(chan struct{}, s.opts.SubmitConcurrency)
+	var preparing, stores sync.WaitGroup
+	for range min(runtime.NumCPU(), len(subs)) {
+		preparing.Go(func() {
 			for i := range work {
-				out[i] = s.submit(origin, &subs[i])
+				env, m := s.submit(origin, &subs[i], &out[i])
+				if m == nil {
+					continue
+				}
+				storing <- struct{}{}
+				stores.Go(func() {
+					defer func() { <-storing }()
+					id, err := s.store(env, m)
+					if err != nil {
+						out[i].Reply = toReply(err)
+						return
+					}
+					out[i].ID = id
+				})
 			}
 		})
 	}
@@ -95,18 +114,20 @@ func (s *Server) Submit(ctx context.Context, origin Origin, subs []Submission) (
 		work <- i
 	}
 	close(work)
-	wg.Wait()
+	preparing.Wait()
+	stores.Wait()
 	return out, nil
 }
 
-// submit handles one submission as a whole SMTP transaction: MAIL, each
-// RCPT, DATA.
-func (s *Server) submit(origin Origin, sub *Submission) Outcome {
+// submit takes one submission through an SMTP transaction's checks (MAIL,
+// each RCPT, DATA) and the policy, and returns the message to store, or
+// nil with out complete.
+func (s *Server) submit(origin Origin, sub *Submission, out *Outcome) (*envelope, *message.Message) {
 	env := &envelope{tenant: origin.Tenant, client: origin.Client, proto: origin.Proto}
 	if err := s.submitSender(env, sub.Sender); err != nil {
-		return Outcome{Reply: toReply(err)}
+		out.Reply = toReply(err)
+		return nil, nil
 	}
-	var out Outcome
 	seen := map[string]bool{}
 	for _, to := range sub.Recipients {
 		addr, drop, err := s.submitRecipient(env, to)
@@ -127,24 +148,24 @@ func (s *Server) submit(origin Origin, sub *Submission) Outcome {
 	}
 	if len(env.rcpts) == 0 && len(env.dropped) == 0 {
 		out.Reply = toReply(errNoRecipients)
-		return out
+		return nil, nil
 	}
 	if len(env.rcpts) > s.opts.MaxRecipients {
 		out.Reply = toReply(s.refuse(env.client, env.from, "too_many_recipients", smtpErr(reply.New(452, "5.5.3",
 			fmt.Sprintf("Too many recipients: at most %d per message", s.opts.MaxRecipients)))))
-		return out
+		return nil, nil
 	}
 	if err := s.checkRaw(env, sub.Raw); err != nil {
 		out.Reply = toReply(err)
-		return out
+		return nil, nil
 	}
-	id, err := s.accept(env, sub.Raw)
+	m, id, err := s.prepare(env, sub.Raw)
 	if err != nil {
 		out.Reply = toReply(err)
-		return out
+		return nil, nil
 	}
-	out.ID = id
-	return out
+	out.ID, out.Dropped = id, m == nil
+	return env, m
 }
 
 // submitSender checks the envelope sender as MAIL FROM does.

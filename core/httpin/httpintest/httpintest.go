@@ -1,15 +1,19 @@
-package httpin_test
+// Package httpintest starts a node with the HTTP injection API for the
+// tests of the packages around it: a tenant "acme" with an API key, a
+// loopback receiver for the domains d0.test to d3.test, and a DNS server
+// that points them at it.
+package httpintest
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"corriere/core/dns/authserver"
@@ -30,16 +34,23 @@ const fastProviders = `return {
 
 // fixture is a node with the HTTP API, a tenant "acme" with an API key,
 // and a loopback receiver for the domains d0.test to d3.test.
-type fixture struct {
-	node *node.Node
-	key  string
-	rx   *mailtest.Receiver
-	url  string
+type Fixture struct {
+	// Node is the running node.
+	Node *node.Node
+	// Key is acme's API key.
+	Key string
+	// RX receives the mail to d0.test to d3.test.
+	RX *mailtest.Receiver
+	// URL is the injection endpoint.
+	URL string
+	// Rules is the node's rules directory, a copy of the repository's.
+	Rules string
 }
 
-// startNode starts the fixture; tenantFields are Lua fields added to
-// acme's tenant file.
-func startNode(t *testing.T, tenantFields string) *fixture {
+// StartNode starts the fixture; tenantFields are Lua fields added to
+// acme's tenant file, and rules, when not nil, may add files to the rules
+// directory before the node starts. The node stops when the test ends.
+func StartNode(t *testing.T, tenantFields string, rules func(dir string)) *Fixture {
 	t.Helper()
 	ds, err := authserver.Start("127.0.0.1:0")
 	if err != nil {
@@ -55,34 +66,43 @@ func startNode(t *testing.T, tenantFields string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := copyRules(t)
+	dir := copyRules(t)
 	acme := fmt.Sprintf("return {\n  sender_domains = { \"sender.test\" },\n  api_keys = { %q },\n%s}\n", hash, tenantFields)
-	if err := os.WriteFile(filepath.Join(rules, "tenants", "acme.lua"), []byte(acme), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "tenants", "acme.lua"), []byte(acme), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if rules != nil {
+		rules(dir)
 	}
 	n, err := node.Start(t.Context(), node.Config{
 		Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", SpoolDir: t.TempDir(), Hostname: "mta.test",
-		DNSServers: []string{ds.Addr}, MXPort: port, ScriptsDir: "../../scripts", RulesDir: rules,
+		DNSServers: []string{ds.Addr}, MXPort: port, ScriptsDir: filepath.Join(root, "scripts"), RulesDir: dir,
 		RelayNets:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		HTTPMaxRecipients: 1000, HTTPMaxRequestSize: 1 << 20,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Shutdown(t.Context()) })
-	return &fixture{node: n, key: key, rx: rx, url: "http://" + n.HTTPAddr() + httpin.InjectPath}
+	return &Fixture{Node: n, Key: key, RX: rx, URL: "http://" + n.HTTPAddr() + httpin.InjectPath, Rules: dir}
 }
+
+// root is the repository's directory, found from this file's.
+var root = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}()
 
 // copyRules copies the repository's rules with fastProviders.
 func copyRules(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	err := filepath.WalkDir("../../rules", func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(root, "rules"), func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel("../../rules", path)
+		rel, _ := filepath.Rel(filepath.Join(root, "rules"), path)
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
 		}
@@ -101,10 +121,10 @@ func copyRules(t *testing.T) string {
 	return dir
 }
 
-// post sends body with key and returns the status and the decoded answer.
-func (f *fixture) post(t *testing.T, key string, body []byte) (int, map[string]any) {
+// Post sends body with key and returns the status and the decoded answer.
+func (f *Fixture) Post(t *testing.T, key string, body []byte) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest("POST", f.url, bytes.NewReader(body))
+	req, err := http.NewRequest("POST", f.URL, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +143,8 @@ func (f *fixture) post(t *testing.T, key string, body []byte) (int, map[string]a
 	return resp.StatusCode, out
 }
 
-// mustJSON encodes v.
-func mustJSON(t *testing.T, v any) []byte {
+// MustJSON encodes v.
+func MustJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
