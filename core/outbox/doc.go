@@ -17,7 +17,8 @@
 // "<timestamp>.<body>" under the endpoint's secret (see Sign), each request
 // bounded by Options.Timeout. After a failure it waits with exponential
 // backoff (Options.MinBackoff doubling up to Options.MaxBackoff); events
-// older than Options.MaxAge that still fail go to the dead-letter list,
+// older than Options.MaxAge that still fail go to the dead-letter list
+// (so do those of an endpoint no longer configured, which fails until then),
 // and so do events beyond Options.MaxPending of one endpoint, so a dead
 // endpoint holds a bounded part of the disk. Workers share nothing but the
 // database: a slow or dead endpoint delays only its own events, and Add

@@ -83,6 +83,11 @@ type Options struct {
 	// MaxPending is the most events one endpoint may have waiting; more go
 	// to the dead-letter list at once. The default value is 1,000,000.
 	MaxPending int
+	// Held makes the workers wait for Release before their first request:
+	// the endpoints' secrets may come with a policy that is not loaded yet
+	// when the outbox opens, and an endpoint without a secret has its
+	// events given up. The default value is false.
+	Held bool
 	// Logger logs failures. The default value is slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. The default value is time.Now.
@@ -183,6 +188,10 @@ type Outbox struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// released is closed by Release, or at Open without Options.Held.
+	released    chan struct{}
+	releaseOnce sync.Once
+
 	mu      sync.Mutex
 	workers map[string]*worker
 	closed  bool
@@ -199,7 +208,10 @@ func Open(opts Options) (*Outbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open %s: %w", opts.Dir, err)
 	}
-	o := &Outbox{opts: opts, log: opts.Logger, db: db, workers: map[string]*worker{}}
+	o := &Outbox{opts: opts, log: opts.Logger, db: db, workers: map[string]*worker{}, released: make(chan struct{})}
+	if !opts.Held {
+		o.Release()
+	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.seq.Store(uint64(opts.Now().UnixNano()))
 	if err := o.recover(); err != nil {
@@ -325,6 +337,12 @@ func (o *Outbox) start(w *worker) {
 		defer o.wg.Done()
 		w.run(o.ctx)
 	}()
+}
+
+// Release lets the workers of an outbox opened with Options.Held send. It
+// may be called more than once.
+func (o *Outbox) Release() {
+	o.releaseOnce.Do(func() { close(o.released) })
 }
 
 // Close stops the workers, waiting for the requests in flight, and closes

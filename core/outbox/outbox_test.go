@@ -198,9 +198,9 @@ func TestEventsSurviveARestart(t *testing.T) {
 	testlib.WaitFor(t, "the new event", func() bool { return len(rx.taken()) == 21 })
 }
 
-// TestOldEventsGoToTheDeadLetters: events still failing after MaxAge, and
-// those of an endpoint no longer configured, are moved to the dead letters
-// with the reason.
+// TestOldEventsGoToTheDeadLetters: events still failing after MaxAge, those
+// of a failing endpoint and those of an endpoint no longer configured, are
+// moved to the dead letters with the reason, not before.
 func TestOldEventsGoToTheDeadLetters(t *testing.T) {
 	rx := newReceiver(t, "s3cret-s3cret-s3cret")
 	rx.setAnswer(func(int) int { return 500 })
@@ -216,19 +216,20 @@ func TestOldEventsGoToTheDeadLetters(t *testing.T) {
 	if err := o.Add([]Endpoint{ep, gone}, payload(1)); err != nil {
 		t.Fatal(err)
 	}
-	testlib.WaitFor(t, "the removed endpoint's event given up", func() bool {
-		dl, _ := o.DeadLetters(gone)
-		return len(dl) == 1 && dl[0].Reason == "the endpoint is no longer configured"
-	})
 	testlib.WaitFor(t, "a failed request", func() bool { return len(rx.allSeen()) > 0 })
 	if dl, _ := o.DeadLetters(ep); len(dl) != 0 {
 		t.Fatalf("dead letters before MaxAge: %v", dl)
 	}
+	if dl, _ := o.DeadLetters(gone); len(dl) != 0 {
+		t.Fatalf("dead letters of the endpoint not configured before MaxAge: %v", dl)
+	}
 	now.Add(int64(2 * time.Hour))
-	testlib.WaitFor(t, "the old event given up, none pending", func() bool {
-		dl, _ := o.DeadLetters(ep)
-		return len(dl) == 1 && o.Pending(ep) == 0
-	})
+	for _, e := range []Endpoint{ep, gone} {
+		testlib.WaitFor(t, "the old event given up, none pending", func() bool {
+			dl, _ := o.DeadLetters(e)
+			return len(dl) == 1 && dl[0].Reason == "not delivered within 1h0m0s" && o.Pending(e) == 0
+		})
+	}
 }
 
 // TestMaxPendingBoundsAnEndpoint: events beyond MaxPending go straight to

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 )
+
+// errNotConfigured is the failure of an endpoint Options.Secrets does not
+// know.
+var errNotConfigured = errors.New("the endpoint is not configured")
 
 // worker sends the events of one endpoint, in order, one batch at a time.
 type worker struct {
@@ -66,6 +71,11 @@ func (w *worker) lag(now time.Time) time.Duration {
 // run sends batches until ctx ends.
 func (w *worker) run(ctx context.Context) {
 	o := w.o
+	select {
+	case <-ctx.Done():
+		return
+	case <-o.released:
+	}
 	backoff := time.Duration(0)
 	for {
 		batch, keys, err := w.load()
@@ -81,12 +91,14 @@ func (w *worker) run(ctx context.Context) {
 				continue
 			}
 		}
+		// An endpoint without a secret is not configured (any more, or
+		// not yet while the policy loads): its events wait like those of
+		// a failing endpoint, and are given up after MaxAge.
 		secret, ok := o.opts.Secrets(w.ep)
-		if !ok {
-			w.bury(batch, keys, "the endpoint is no longer configured")
-			continue
+		err = errNotConfigured
+		if ok {
+			err = o.post(ctx, w.ep, secret, events(batch))
 		}
-		err = o.post(ctx, w.ep, secret, events(batch))
 		if ctx.Err() != nil {
 			return // shutting down: the batch stays for the next run
 		}

@@ -57,7 +57,10 @@ func (p *Sink) Start(context.Context) error {
 func (p *Sink) Prepare(rulesDir string) (func(), error) {
 	path := filepath.Join(rulesDir, SinkFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return func() { p.conf.Store(nil) }, nil
+		return func() {
+			p.conf.Store(nil)
+			p.release()
+		}, nil
 	}
 	t, err := luadata.LoadFile(path, luadata.Options{})
 	if err != nil {
@@ -87,7 +90,10 @@ func (p *Sink) Prepare(rulesDir string) (func(), error) {
 	if err := c.check(); err != nil {
 		return nil, fail(err.Error())
 	}
-	return func() { p.conf.Store(c) }, nil
+	return func() {
+		p.conf.Store(c)
+		p.release()
+	}, nil
 }
 
 // check is Webhook.Check, except that the operator may ask for every type

@@ -53,6 +53,8 @@ func (b *base) start(secrets outbox.Secrets) error {
 	}
 	opts := OutboxOptions
 	opts.Dir, opts.Name, opts.Secrets, opts.Logger = b.dir, b.name, secrets, b.log
+	// The secrets are policy: nothing is sent before it is loaded.
+	opts.Held = true
 	box, err := outbox.Open(opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", b.name, err)
@@ -79,6 +81,14 @@ func (b *base) add(eps []outbox.Endpoint, e *event.Event) {
 
 // Outbox returns the plugin's outbox, nil before Start.
 func (b *base) Outbox() *outbox.Outbox { return b.box.Load() }
+
+// release lets the outbox send, once the policy that holds the secrets is
+// in force.
+func (b *base) release() {
+	if box := b.box.Load(); box != nil {
+		box.Release()
+	}
+}
 
 // Close closes the outbox; events not delivered wait for the next start.
 func (b *base) Close() error {
@@ -123,6 +133,13 @@ func (p *Tenants) Start(context.Context) error {
 	return p.start(p.secret)
 }
 
+// Prepare implements extension.Preparer. The webhooks are read with the
+// tenant files by the policy engine; the first generation in force lets
+// the outbox send.
+func (p *Tenants) Prepare(string) (func(), error) {
+	return p.release, nil
+}
+
 // secret finds the secret of a webhook in the tenant's file in force.
 func (p *Tenants) secret(ep outbox.Endpoint) (string, bool) {
 	t, ok := p.tenants.Lookup(ep.Tenant)
@@ -159,6 +176,7 @@ func (p *Tenants) Emit(e *event.Event) {
 var (
 	_ extension.Provisioner = (*Tenants)(nil)
 	_ extension.Starter     = (*Tenants)(nil)
+	_ extension.Preparer    = (*Tenants)(nil)
 	_ event.Sink            = (*Tenants)(nil)
 	_ prometheus.Collector  = (*Tenants)(nil)
 )
