@@ -50,7 +50,7 @@ type Fixture struct {
 // StartNode starts the fixture; tenantFields are Lua fields added to
 // acme's tenant file, and rules, when not nil, may add files to the rules
 // directory before the node starts. The node stops when the test ends.
-func StartNode(t *testing.T, tenantFields string, rules func(dir string)) *Fixture {
+func StartNode(t testing.TB, tenantFields string, rules func(dir string)) *Fixture {
 	t.Helper()
 	ds, err := authserver.Start("127.0.0.1:0")
 	if err != nil {
@@ -95,7 +95,7 @@ var root = func() string {
 }()
 
 // copyRules copies the repository's rules with fastProviders.
-func copyRules(t *testing.T) string {
+func copyRules(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	err := filepath.WalkDir(filepath.Join(root, "rules"), func(path string, d os.DirEntry, err error) error {
@@ -122,7 +122,7 @@ func copyRules(t *testing.T) string {
 }
 
 // Post sends body with key and returns the status and the decoded answer.
-func (f *Fixture) Post(t *testing.T, key string, body []byte) (int, map[string]any) {
+func (f *Fixture) Post(t testing.TB, key string, body []byte) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest("POST", f.URL, bytes.NewReader(body))
 	if err != nil {
@@ -144,7 +144,7 @@ func (f *Fixture) Post(t *testing.T, key string, body []byte) (int, map[string]a
 }
 
 // MustJSON encodes v.
-func MustJSON(t *testing.T, v any) []byte {
+func MustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
