@@ -20,6 +20,11 @@
 --                   "drop" accepts them and does not deliver
 --   unsubscribe     List-Unsubscribe added to newsletters that lack one:
 --                   { url = "https://...", mailto = "...", one_click = true }
+--   api_keys        hashes of the keys of the HTTP injection API (make a key
+--                   with `corriere rules apikey example`); never the keys
+--   webhooks        endpoints for the tenant's events:
+--                   { { url = "https://...", secret = "...", events = {
+--                   "delivered", "bounced", ... } } } (see the README)
 --   classify        explicit classification rules, first match wins. Each
 --                   rule gives Lua patterns (matched against lower-cased
 --                   values, so write them in lower case) for any of
