@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"corriere/core/dns/authserver"
+	"corriere/core/tenant"
 )
 
 // copyRules copies the shipped rules/ into a temporary directory.
@@ -107,5 +109,25 @@ func TestRulesTestAsksTheGivenNameservers(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if status := runRules(t.Context(), []string{"test", "--message", "x.eml", "--rcpt", "a@b.example", "--dns", "localhost"}, nil, &stdout, &stderr); status != 2 || !strings.Contains(stderr.String(), "want ip:port") {
 		t.Errorf("--dns localhost: status %d, stderr %q; want 2 and the expected form", status, stderr.String())
+	}
+}
+
+// TestRulesAPIKey: `rules apikey` prints a key of the tenant and the
+// api_keys line holding its hash.
+func TestRulesAPIKey(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if status := runRules(t.Context(), []string{"apikey", "acme"}, strings.NewReader(""), &out, &errOut); status != 0 {
+		t.Fatalf("status %d: %s", status, errOut.String())
+	}
+	var key, hash string
+	if _, err := fmt.Sscanf(out.String(), "key: %s\napi_keys = { %q },\n", &key, &hash); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	tn := &tenant.Tenant{Name: "acme", APIKeyHashes: []string{hash}}
+	if name, _ := tenant.APIKeyTenant(key); name != "acme" || !tn.CheckAPIKey(key) {
+		t.Errorf("key %q, hash %q do not match", key, hash)
+	}
+	if status := runRules(t.Context(), []string{"apikey"}, strings.NewReader(""), &out, &errOut); status != 2 {
+		t.Errorf("without a tenant: status %d, want 2", status)
 	}
 }
