@@ -2,13 +2,19 @@ package httpin_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"corriere/core/httpin"
 	"corriere/core/httpin/httpintest"
+	"corriere/core/node"
+	"corriere/core/testlib"
 )
 
 // TestInjectThousandRecipients: one request of 1,000 recipients, each with
@@ -152,4 +158,32 @@ func TestInjectRefusesPerRecipient(t *testing.T) {
 		t.Fatalf("status %d, %v; want 1 accepted, 2 refused", status, out)
 	}
 	f.RX.Wait(t, 1, 30*time.Second)
+}
+
+// TestInjectOverTLS: with the SMTP certificate flags the API is served
+// over TLS only, and the Received field says HTTPS.
+func TestInjectOverTLS(t *testing.T) {
+	cert, key := testlib.CertificateFiles(t, "127.0.0.1")
+	f := httpintest.StartNode(t, "", nil, func(c *node.Config) { c.TLSCert, c.TLSKey = cert, key })
+	pem, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	f.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	status, out := f.Post(t, f.Key, []byte(`{"sender":"app@sender.test","recipients":[{"email":"a@d0.test"}],"content":{"from":"app@sender.test","text":"x"}}`))
+	if status != 200 || out["accepted"] != float64(1) {
+		t.Fatalf("status %d: %v", status, out)
+	}
+	if m := f.RX.Wait(t, 1, time.Minute)[0]; !bytes.Contains(m.Data, []byte("with HTTPS id ")) {
+		t.Errorf("Received field without HTTPS:\n%s", m.Data)
+	}
+	resp, err := http.Post("http://"+f.Node.HTTPAddr()+httpin.InjectPath, "application/json", strings.NewReader("{}"))
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the TLS listener: status %d", resp.StatusCode)
+		}
+	}
 }

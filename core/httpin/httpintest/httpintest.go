@@ -45,12 +45,16 @@ type Fixture struct {
 	URL string
 	// Rules is the node's rules directory, a copy of the repository's.
 	Rules string
+	// Client posts the requests of Post. The default value is
+	// http.DefaultClient.
+	Client *http.Client
 }
 
 // StartNode starts the fixture; tenantFields are Lua fields added to
-// acme's tenant file, and rules, when not nil, may add files to the rules
-// directory before the node starts. The node stops when the test ends.
-func StartNode(t testing.TB, tenantFields string, rules func(dir string)) *Fixture {
+// acme's tenant file, rules, when not nil, may add files to the rules
+// directory before the node starts, and configs change the node's
+// configuration. The node stops when the test ends.
+func StartNode(t testing.TB, tenantFields string, rules func(dir string), configs ...func(*node.Config)) *Fixture {
 	t.Helper()
 	ds, err := authserver.Start("127.0.0.1:0")
 	if err != nil {
@@ -74,18 +78,26 @@ func StartNode(t testing.TB, tenantFields string, rules func(dir string)) *Fixtu
 	if rules != nil {
 		rules(dir)
 	}
-	n, err := node.Start(t.Context(), node.Config{
+	cfg := node.Config{
 		Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", SpoolDir: t.TempDir(), Hostname: "mta.test",
 		DNSServers: []string{ds.Addr}, MXPort: port, ScriptsDir: filepath.Join(root, "scripts"), RulesDir: dir,
 		RelayNets:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		HTTPMaxRecipients: 1000, HTTPMaxRequestSize: 1 << 20,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	for _, c := range configs {
+		c(&cfg)
+	}
+	n, err := node.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Shutdown(t.Context()) })
-	return &Fixture{Node: n, Key: key, RX: rx, URL: "http://" + n.HTTPAddr() + httpin.InjectPath, Rules: dir}
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
+	return &Fixture{Node: n, Key: key, RX: rx, URL: scheme + n.HTTPAddr() + httpin.InjectPath, Rules: dir, Client: http.DefaultClient}
 }
 
 // root is the repository's directory, found from this file's.
@@ -131,7 +143,7 @@ func (f *Fixture) Post(t testing.TB, key string, body []byte) (int, map[string]a
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
