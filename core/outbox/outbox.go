@@ -83,6 +83,9 @@ type Options struct {
 	// MaxPending is the most events one endpoint may have waiting; more go
 	// to the dead-letter list at once. The default value is 1,000,000.
 	MaxPending int
+	// DeadLetterTTL is how long dead letters are kept; older ones are
+	// deleted at Open and every hour. The default value is 7 days.
+	DeadLetterTTL time.Duration
 	// Held makes the workers wait for Release before their first request:
 	// the endpoints' secrets may come with a policy that is not loaded yet
 	// when the outbox opens, and an endpoint without a secret has its
@@ -117,6 +120,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxPending == 0 {
 		o.MaxPending = 1_000_000
 	}
+	if o.DeadLetterTTL == 0 {
+		o.DeadLetterTTL = 7 * 24 * time.Hour
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -134,7 +140,7 @@ func (o *Options) Validate() error {
 		return errors.New("outbox: no secrets")
 	case o.Name == "":
 		return errors.New("outbox: no name")
-	case o.Timeout < 0 || o.BatchSize < 0 || o.MinBackoff < 0 || o.MaxBackoff < o.MinBackoff || o.MaxAge < 0 || o.MaxPending < 0:
+	case o.Timeout < 0 || o.BatchSize < 0 || o.MinBackoff < 0 || o.MaxBackoff < o.MinBackoff || o.MaxAge < 0 || o.MaxPending < 0 || o.DeadLetterTTL < 0:
 		return errors.New("outbox: negative limit, or MaxBackoff under MinBackoff")
 	}
 	return nil
@@ -218,7 +224,52 @@ func Open(opts Options) (*Outbox, error) {
 		db.Close()
 		return nil, err
 	}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		o.pruneDeadLetters()
+	}()
 	return o, nil
+}
+
+// pruneDeadLetters deletes the dead letters older than DeadLetterTTL now
+// and every hour until Close, so that a long-dead endpoint does not fill
+// the disk.
+func (o *Outbox) pruneDeadLetters() {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := o.prune(o.opts.Now().Add(-o.opts.DeadLetterTTL)); err != nil {
+			o.log.Error("outbox: prune dead letters", "outbox", o.opts.Name, "err", err)
+		}
+		select {
+		case <-o.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// prune deletes the dead letters created before cutoff.
+func (o *Outbox) prune(cutoff time.Time) error {
+	p := []byte{prefixDead, 0}
+	it, err := o.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	b := o.db.NewBatch()
+	defer b.Close()
+	for it.First(); it.Valid(); it.Next() {
+		var r record
+		if err := json.Unmarshal(it.Value(), &r); err != nil || r.Created.Before(cutoff) {
+			_ = b.Delete(it.Key(), nil) // fails only on a closed batch
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	return b.Commit(pebble.NoSync)
 }
 
 // recover starts the workers of the endpoints with events left, and makes

@@ -232,6 +232,40 @@ func TestOldEventsGoToTheDeadLetters(t *testing.T) {
 	}
 }
 
+// TestDeadLettersArePruned: dead letters older than DeadLetterTTL are
+// deleted when the outbox opens.
+func TestDeadLettersArePruned(t *testing.T) {
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(block) })
+	ep := Endpoint{Tenant: "acme", URL: srv.URL}
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	dir := t.TempDir()
+	o := open(t, dir, Options{Secrets: secrets("s3cret-s3cret-s3cret", ep), MaxPending: 1, DeadLetterTTL: 24 * time.Hour, Now: clock})
+	for i := range 3 {
+		if err := o.Add([]Endpoint{ep}, payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dl, _ := o.DeadLetters(ep); len(dl) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dl))
+	}
+	o.Close()
+	now.Add(int64(25 * time.Hour))
+	o = open(t, dir, Options{Secrets: secrets("s3cret-s3cret-s3cret", ep), DeadLetterTTL: 24 * time.Hour, Now: clock})
+	defer o.Close()
+	testlib.WaitFor(t, "the old dead letters deleted", func() bool {
+		dl, _ := o.DeadLetters(ep)
+		return len(dl) == 0
+	})
+	if o.Pending(ep) != 1 {
+		t.Errorf("%d pending, want the 1 event still waiting", o.Pending(ep))
+	}
+}
+
 // TestMaxPendingBoundsAnEndpoint: events beyond MaxPending go straight to
 // the dead letters.
 func TestMaxPendingBoundsAnEndpoint(t *testing.T) {
