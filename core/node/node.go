@@ -373,6 +373,9 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
 	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy, Live: n.queue}, n.policy, n.queue))
+	for _, p := range implementers[extension.AdminRoutes](n.plugins) {
+		maps.Copy(h, p.AdminHandlers())
+	}
 	return h
 }
 

@@ -425,7 +425,7 @@ func (o *Outbox) DeadLetters(ep Endpoint) ([]DeadLetter, error) {
 		if err := json.Unmarshal(it.Value(), &r); err != nil {
 			return nil, fmt.Errorf("outbox: dead letters: %w", err)
 		}
-		out = append(out, DeadLetter{Event: Event{ID: r.ID, Payload: r.Payload}, Created: r.Created, Reason: r.Reason})
+		out = append(out, DeadLetter{Event: Event{ID: r.ID, Payload: r.Payload}, Endpoint: r.Endpoint, Created: r.Created, Reason: r.Reason})
 	}
 	return out, it.Error()
 }
@@ -433,8 +433,31 @@ func (o *Outbox) DeadLetters(ep Endpoint) ([]DeadLetter, error) {
 // DeadLetter is an event given up.
 type DeadLetter struct {
 	Event
-	Created time.Time
-	Reason  string
+	Endpoint Endpoint  `json:"endpoint"`
+	Created  time.Time `json:"created"`
+	Reason   string    `json:"reason"`
+}
+
+// AllDeadLetters returns the dead letters of every endpoint of tenant (of
+// every endpoint when tenant is "*"), at most limit of them.
+func (o *Outbox) AllDeadLetters(tenant string, limit int) ([]DeadLetter, error) {
+	p := []byte{prefixDead, 0}
+	it, err := o.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: dead letters: %w", err)
+	}
+	defer it.Close()
+	out := []DeadLetter{}
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		var r record
+		if err := json.Unmarshal(it.Value(), &r); err != nil {
+			return nil, fmt.Errorf("outbox: dead letters: %w", err)
+		}
+		if tenant == "*" || r.Endpoint.Tenant == tenant {
+			out = append(out, DeadLetter{Event: Event{ID: r.ID, Payload: r.Payload}, Endpoint: r.Endpoint, Created: r.Created, Reason: r.Reason})
+		}
+	}
+	return out, it.Error()
 }
 
 // Pending returns how many events wait for ep.

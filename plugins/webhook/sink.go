@@ -125,5 +125,6 @@ var (
 	_ extension.Provisioner = (*Sink)(nil)
 	_ extension.Starter     = (*Sink)(nil)
 	_ extension.Preparer    = (*Sink)(nil)
+	_ extension.AdminRoutes = (*Sink)(nil)
 	_ event.Sink            = (*Sink)(nil)
 )

@@ -177,6 +177,7 @@ var (
 	_ extension.Provisioner = (*Tenants)(nil)
 	_ extension.Starter     = (*Tenants)(nil)
 	_ extension.Preparer    = (*Tenants)(nil)
+	_ extension.AdminRoutes = (*Tenants)(nil)
 	_ event.Sink            = (*Tenants)(nil)
 	_ prometheus.Collector  = (*Tenants)(nil)
 )

@@ -15,6 +15,7 @@ import (
 
 	"corriere/core/httpin"
 	"corriere/core/httpin/httpintest"
+	"corriere/core/node"
 	"corriere/core/outbox"
 	"corriere/core/tenant"
 	"corriere/core/testlib"
@@ -185,5 +186,48 @@ func TestHangingWebhookDelaysNoOtherTenant(t *testing.T) {
 	}
 	if hung.requestCount() != 1 {
 		t.Errorf("the hanging webhook got %d requests, want its first one still held", hung.requestCount())
+	}
+}
+
+// TestDeadLettersOnTheAdminAPI: events an endpoint keeps refusing past
+// MaxAge are listed, with the reason, at GET /api/webhooks/deadletters.
+func TestDeadLettersOnTheAdminAPI(t *testing.T) {
+	saved := webhook.OutboxOptions
+	webhook.OutboxOptions.MaxAge = time.Nanosecond
+	t.Cleanup(func() { webhook.OutboxOptions = saved })
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	t.Cleanup(refusing.Close)
+	f := httpintest.StartNode(t, webhookField(refusing.URL, `"delivered"`), nil, func(c *node.Config) {
+		c.AdminListen, c.AdminToken = "127.0.0.1:0", "admin-token"
+	})
+	inject(t, f, f.Key, 3)
+	var got struct {
+		DeadLetters []struct {
+			ID       string
+			Reason   string
+			Endpoint outbox.Endpoint
+			Payload  map[string]any
+		} `json:"dead_letters"`
+	}
+	testlib.WaitForWithin(t, time.Minute, "3 dead letters", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+f.Node.AdminAddr()+"/api/webhooks/deadletters?tenant=acme", nil)
+		req.Header.Set("Authorization", "Bearer admin-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		return len(got.DeadLetters) == 3
+	})
+	for _, d := range got.DeadLetters {
+		if d.ID == "" || d.Endpoint.URL != refusing.URL || d.Payload["type"] != "delivered" || d.Reason == "" {
+			t.Errorf("dead letter %+v", d)
+		}
 	}
 }
