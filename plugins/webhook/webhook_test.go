@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,5 +230,55 @@ func TestDeadLettersOnTheAdminAPI(t *testing.T) {
 		if d.ID == "" || d.Endpoint.URL != refusing.URL || d.Payload["type"] != "delivered" || d.Reason == "" {
 			t.Errorf("dead letter %+v", d)
 		}
+	}
+}
+
+// suppress adds address to acme's suppression list through the admin API.
+func suppress(t *testing.T, f *httpintest.Fixture, address string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"tenant":"acme","address":%q,"category":"userunknown","reason":"test"}`, address)
+	req, _ := http.NewRequest("POST", "http://"+f.Node.AdminAddr()+"/api/suppression", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("suppression add: status %d", resp.StatusCode)
+	}
+}
+
+// TestInjectedMailMeetsTheSuppressionList: the API checks recipients as
+// SMTP's RCPT does. A suppressed recipient of a tenant in "reject" mode is
+// refused with the reply RCPT would get; in "drop" mode it is accepted,
+// not delivered, and the webhook gets a suppressed event.
+func TestInjectedMailMeetsTheSuppressionList(t *testing.T) {
+	admin := func(c *node.Config) { c.AdminListen, c.AdminToken = "127.0.0.1:0", "admin-token" }
+	body := []byte(`{"sender":"app@sender.test","recipients":[{"email":"gone@d0.test"},{"email":"here@d0.test"}],"content":{"from":"app@sender.test","text":"x"}}`)
+
+	f := httpintest.StartNode(t, "", nil, admin)
+	suppress(t, f, "gone@d0.test")
+	status, out := f.Post(t, f.Key, body)
+	msgs := out["messages"].([]any)
+	refused, _ := msgs[0].(map[string]any)["error"].(map[string]any)
+	if status != 200 || refused == nil || refused["code"].(float64) < 500 || msgs[1].(map[string]any)["id"] == nil {
+		t.Fatalf("reject mode: status %d, %v; want gone@ refused, here@ accepted", status, out)
+	}
+
+	hook := newEndpoint(t, false)
+	f = httpintest.StartNode(t, "  suppression = \"drop\",\n"+webhookField(hook.srv.URL, `"suppressed", "delivered"`), nil, admin)
+	suppress(t, f, "gone@d0.test")
+	status, out = f.Post(t, f.Key, body)
+	msgs = out["messages"].([]any)
+	gone := msgs[0].(map[string]any)
+	if status != 200 || gone["dropped"] != true || gone["id"] == nil || out["accepted"] != float64(2) {
+		t.Fatalf("drop mode: status %d, %v; want gone@ accepted and dropped", status, out)
+	}
+	testlib.WaitForWithin(t, time.Minute, "a suppressed and a delivered event", func() bool {
+		return hook.byType("suppressed")[gone["id"].(string)] != nil && len(hook.byType("delivered")) == 1
+	})
+	if got := f.RX.Messages(); len(got) != 1 || got[0].To[0] != "here@d0.test" {
+		t.Errorf("delivered %v, want only here@d0.test", got)
 	}
 }
