@@ -250,7 +250,10 @@ type Queue struct {
 	stopping  atomic.Bool
 
 	pending atomic.Int64 // recipients held by the queue
-	slots   *connSlots   // outbound connections across lanes
+	// sessionsOut and dialFailures count the outbound connections opened
+	// and the attempts to open one that failed, since the queue started.
+	sessionsOut, dialFailures atomic.Int64
+	slots                     *connSlots // outbound connections across lanes
 
 	actsMu sync.Mutex
 	acts   map[EntryID]pendingAct // operators' actions waiting for an attempt to end

@@ -129,12 +129,14 @@ func (r *runner) deliver(j *job) bool {
 		start := q.now()
 		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
 		if err != nil {
+			q.dialFailures.Add(1)
 			l.prov.release(r.reserved, false)
 			r.releaseSlot()
 			q.dialFailed(l, j, err, q.now().Sub(start))
 			l.finish(j)
 			return true
 		}
+		q.sessionsOut.Add(1)
 		r.conn, r.sent = c, 0
 	}
 
