@@ -15,8 +15,8 @@ import (
 type Actor interface {
 	Bounce(ids []queue.EntryID, reason string) queue.ActResult
 	Delete(ids []queue.EntryID, reason string) (queue.ActResult, error)
-	Retry(ids []queue.EntryID) queue.ActResult
-	Rebind(ids []queue.EntryID, pool string) queue.ActResult
+	Retry(ids []queue.EntryID) (queue.ActResult, error)
+	Rebind(ids []queue.EntryID, pool string) (queue.ActResult, error)
 }
 
 // The actions, named as in the admin API and the CLI.
@@ -76,9 +76,9 @@ func (in *Inspector) Act(a Actor, action string, f Filter, reason, pool string) 
 	case ActionDelete:
 		res.ActResult, err = a.Delete(ids, reason)
 	case ActionRetry:
-		res.ActResult = a.Retry(ids)
+		res.ActResult, err = a.Retry(ids)
 	case ActionRebind:
-		res.ActResult = a.Rebind(ids, pool)
+		res.ActResult, err = a.Rebind(ids, pool)
 	}
 	return res, err
 }

@@ -193,16 +193,20 @@ func (q *Queue) Delete(targets []EntryID, reason string) (ActResult, error) {
 	return ActResult{Done: len(items), Pending: pending}, nil
 }
 
-// Retry makes the targets waiting for a retry due now; those already on
-// their way to delivery need nothing.
-func (q *Queue) Retry(targets []EntryID) ActResult {
+// Retry makes the targets waiting for a retry due now, in the spool too;
+// those already on their way to delivery need nothing.
+func (q *Queue) Retry(targets []EntryID) (ActResult, error) {
 	taken, _ := q.take(targets)
-	now := q.now().UnixNano()
+	now := q.now()
+	err := q.persistDue(taken, now)
 	for _, r := range taken {
-		r.due = now
+		r.due = now.UnixNano()
 		q.sched.pushRef(r)
 	}
-	return ActResult{Done: len(taken)}
+	if err != nil {
+		return ActResult{}, err
+	}
+	return ActResult{Done: len(taken)}, nil
 }
 
 // take removes the targets from the scheduler, in one pass over it, and
@@ -250,9 +254,12 @@ func EntryIDs(entries []*spool.Entry) []EntryID {
 // Rebind sends the targets from pool from now on: the route hook is given
 // the pool (policy.Delivery.Pool) at every routing of theirs until they
 // settle. Those waiting for a retry are routed again at once; the others
-// take the pool at their next routing. The binding lives in the running
-// queue: a restart forgets it.
-func (q *Queue) Rebind(targets []EntryID, pool string) ActResult {
+// take the pool at their next routing. The binding is recorded in the
+// spool first, so that it outlives a restart.
+func (q *Queue) Rebind(targets []EntryID, pool string) (ActResult, error) {
+	if err := q.recordRebinds(targets, pool); err != nil {
+		return ActResult{}, err
+	}
 	q.rebindsMu.Lock()
 	for _, id := range targets {
 		q.rebinds[id] = pool
@@ -265,7 +272,7 @@ func (q *Queue) Rebind(targets []EntryID, pool string) ActResult {
 		q.sched.pushRef(r)
 	}
 	q.log.Info("operator rebind", "recipients", len(targets), "pool", pool)
-	return ActResult{Done: len(taken), Pending: len(busy)}
+	return ActResult{Done: len(taken), Pending: len(busy)}, nil
 }
 
 // reboundPool returns the pool an operator bound entry e to, or "".
@@ -278,11 +285,17 @@ func (q *Queue) reboundPool(e *spool.Entry) string {
 	return q.rebinds[EntryID{ID: e.MsgID, Index: e.Index}]
 }
 
-// forgetRebind drops the binding of a settled entry.
+// forgetRebind drops the binding of a settled entry, and its record.
 func (q *Queue) forgetRebind(e *spool.Entry) {
+	id := EntryID{ID: e.MsgID, Index: e.Index}
 	q.rebindsMu.Lock()
-	if len(q.rebinds) > 0 {
-		delete(q.rebinds, EntryID{ID: e.MsgID, Index: e.Index})
-	}
+	_, bound := q.rebinds[id]
+	delete(q.rebinds, id)
 	q.rebindsMu.Unlock()
+	if !bound {
+		return
+	}
+	if err := q.opts.Spool.Keyspace(rebindsKeyspace).Delete(rebindKey(id), false); err != nil {
+		q.log.Warn("rebind record not removed; the next start removes it", "msg_id", e.MsgID, "err", err)
+	}
 }

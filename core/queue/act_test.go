@@ -51,8 +51,8 @@ func TestOperatorActions(t *testing.T) {
 		t.Errorf("%d deleted events for c@slow.test, want 1", n)
 	}
 	before := w.events.Count(event.Deferred, "d@slow.test")
-	if res := w.q.Retry([]queue.EntryID{{ID: retried.ID, Index: 0}}); res.Done != 1 {
-		t.Errorf("retry: %+v", res)
+	if res, err := w.q.Retry([]queue.EntryID{{ID: retried.ID, Index: 0}}); err != nil || res.Done != 1 {
+		t.Errorf("retry: %+v, %v", res, err)
 	}
 	testlib.WaitFor(t, "the retried recipient's second attempt", func() bool {
 		return w.events.Count(event.Deferred, "d@slow.test") == before+1
@@ -141,8 +141,8 @@ func TestRebindRoutesAgainWithThePool(t *testing.T) {
 	}})
 	m := w.send("app@sender.test", message.NotifyNever, message.RetHdrs, "a@slow.test", "b@slow.test")
 	testlib.WaitFor(t, "two deferrals", func() bool { return w.events.Count(event.Deferred, "") == 2 })
-	if res := w.q.Rebind([]queue.EntryID{{ID: m.ID, Index: 0}}, "warm"); res.Done != 1 {
-		t.Errorf("rebind: %+v", res)
+	if res, err := w.q.Rebind([]queue.EntryID{{ID: m.ID, Index: 0}}, "warm"); err != nil || res.Done != 1 {
+		t.Errorf("rebind: %+v, %v", res, err)
 	}
 	testlib.WaitFor(t, "a@slow.test routed again", func() bool { return len(pol.of("a@slow.test")) == 2 })
 	if got := pol.of("a@slow.test"); got[1] != "warm" {
@@ -150,5 +150,58 @@ func TestRebindRoutesAgainWithThePool(t *testing.T) {
 	}
 	if got := pol.of("b@slow.test"); len(got) != 1 || got[0] != "" {
 		t.Errorf("pools given for b@slow.test: %q, want one routing without a pool", got)
+	}
+}
+
+// TestStandingOrdersOutliveARestart checks that an operator's hold, rebind
+// and retry are recorded in the spool: after a restart the tenant's mail
+// is still held until a resume, the rebound recipient is still routed with
+// its pool, and the retried one is due at once rather than at its old
+// retry time.
+func TestStandingOrdersOutliveARestart(t *testing.T) {
+	t.Parallel()
+	pol := &poolRecorder{pools: map[string][]string{}}
+	w := newWorld(t, pol, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
+	w.mx("fast.test", "mx.fast.test", "127.0.0.23")
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		return mailtest.Reply(451, "4.3.0", "try again later")
+	}})
+	fast := w.receiver("127.0.0.23", mailtest.Options{})
+	m := w.send("app@sender.test", message.NotifyNever, message.RetHdrs, "a@slow.test", "b@slow.test")
+	testlib.WaitFor(t, "two deferrals", func() bool { return w.events.Count(event.Deferred, "") == 2 })
+
+	if _, err := w.q.Rebind([]queue.EntryID{{ID: m.ID, Index: 0}}, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	testlib.WaitFor(t, "a@slow.test deferred again", func() bool { return w.events.Count(event.Deferred, "a@slow.test") == 2 })
+	if _, err := w.q.Suspend(queue.Scope{Tenant: "acme"}, w.now().Add(time.Hour), "wrong link"); err != nil {
+		t.Fatal(err)
+	}
+	// b waits for its retry in an hour; the retry given now is recorded.
+	before := w.events.Count(event.Deferred, "b@slow.test")
+	if _, err := w.q.Retry([]queue.EntryID{{ID: m.ID, Index: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	w.restart()
+
+	w.send("app@sender.test", message.NotifyNever, message.RetHdrs, "c@fast.test")
+	testlib.WaitFor(t, "a scheduled, b and c held by the recorded hold", func() bool { return w.q.Depth().Scheduled == 3 })
+	if got := len(fast.Messages()); got != 0 {
+		t.Fatalf("%d messages delivered while the tenant is held", got)
+	}
+	if n, err := w.q.Resume(queue.Scope{Tenant: "acme"}); err != nil || n != 1 {
+		t.Fatalf("resume: %d, %v", n, err)
+	}
+	fast.Wait(t, 1, 10*time.Second)
+	testlib.WaitFor(t, "b tried after the resume", func() bool { return w.events.Count(event.Deferred, "b@slow.test") > before })
+
+	// a keeps its pool across the restart.
+	if _, err := w.q.Retry([]queue.EntryID{{ID: m.ID, Index: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	testlib.WaitFor(t, "a@slow.test routed after the restart", func() bool { return len(pol.of("a@slow.test")) == 3 })
+	if got := pol.of("a@slow.test"); got[2] != "warm" {
+		t.Errorf("pools given for a@slow.test: %q, want the last to be warm", got)
 	}
 }

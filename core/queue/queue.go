@@ -267,6 +267,10 @@ type Queue struct {
 
 	rebindsMu sync.Mutex
 	rebinds   map[EntryID]string // pools operators bound recipients to
+
+	// laneOrders are operators' suspensions of source IPs, applied to the
+	// lanes created while they run; guarded by mu.
+	laneOrders []standingSuspension
 }
 
 // New returns a queue; it does nothing until Start.
@@ -295,9 +299,13 @@ func New(opts Options) (*Queue, error) {
 }
 
 // Recover schedules every pending entry of the spool at its recorded due
-// time. It keeps only a reference to each entry: entries are read again
-// from the spool as they come due. Call it once, before Start.
+// time, and follows the operators' suspensions and rebinds recorded there.
+// It keeps only a reference to each entry: entries are read again from the
+// spool as they come due. Call it once, before Start.
 func (q *Queue) Recover() (messages, recipients int, err error) {
+	if err := q.restoreOrders(); err != nil {
+		return 0, 0, err
+	}
 	last := ""
 	err = q.opts.Spool.Recover(func(p spool.Pending) error {
 		if p.MsgID != last {
