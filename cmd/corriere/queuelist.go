@@ -280,8 +280,10 @@ const queueActHelp = `
 Acts on the queued recipients the selectors pick (the same as queue list's;
 at least one is required):
 
-  bounce  fail them now: each sender gets a DSN with --reason, and a
-          bounced event is recorded
+  bounce  fail them now: they leave delivery at once, and each sender
+          gets a DSN with --reason and a bounced event is recorded, written
+          in the background (paced while other mail flows; the metric
+          corriere_operator_bounces_waiting counts what is left)
   delete  remove them without a DSN, with a deleted event
   retry   try them now instead of at their next retry time
   rebind  send them from --pool (of rules/pools.lua) from now on: the route
@@ -373,6 +375,11 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 	}
 	if offline {
 		fmt.Fprintf(stdout, "%s: %d selected, %d done on the stopped node's spool%s\n", action, res.Selected, res.Done, offlineNote[action])
+		return 0
+	}
+	if action == inspect.ActionBounce {
+		fmt.Fprintf(stdout, "bounce: %d selected, %d bounced now (their DSNs are written in the background), %d when their current attempt ends\n",
+			res.Selected, res.Done, res.Pending)
 		return 0
 	}
 	fmt.Fprintf(stdout, "%s: %d selected, %d done now, %d when their current attempt ends\n",

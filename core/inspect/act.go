@@ -13,7 +13,7 @@ import (
 
 // Actor acts on queued recipients; *queue.Queue implements it.
 type Actor interface {
-	Bounce(ids []queue.EntryID, reason string) queue.ActResult
+	Bounce(ids []queue.EntryID, reason string) (queue.ActResult, error)
 	Delete(ids []queue.EntryID, reason string) (queue.ActResult, error)
 	Retry(ids []queue.EntryID) (queue.ActResult, error)
 	Rebind(ids []queue.EntryID, pool string) (queue.ActResult, error)
@@ -72,7 +72,7 @@ func (in *Inspector) Act(a Actor, action string, f Filter, reason, pool string) 
 	res.Selected = len(ids)
 	switch action {
 	case ActionBounce:
-		res.ActResult = a.Bounce(ids, reason)
+		res.ActResult, err = a.Bounce(ids, reason)
 	case ActionDelete:
 		res.ActResult, err = a.Delete(ids, reason)
 	case ActionRetry:

@@ -64,39 +64,29 @@ func (q *Queue) takeAct(e *spool.Entry) (pendingAct, bool) {
 	return act, ok
 }
 
-// operatorReply is the reply recorded for an operator's bounce.
-func operatorReply(reason string) *reply.Reply {
-	return reply.New(550, "5.0.0", "Removed from the queue by the operator: "+reason)
-}
-
-// Bounce fails the targets now, as a permanent failure with reason: each
-// gets a DSN to its sender (or author) and a bounced event, the reply
-// naming the operator. Recipients waiting for their first attempt or a
-// retry are bounced at once; for those on their way to delivery the bounce
-// waits for the attempt to end, and a delivery wins.
-func (q *Queue) Bounce(targets []EntryID, reason string) ActResult {
+// Bounce fails the targets as a permanent failure with reason: each gets
+// a DSN to its sender (or author) and a bounced event, the reply naming
+// the operator. Recipients waiting for their first attempt or a retry are
+// taken out of delivery at once, and the order is recorded in the spool;
+// their DSNs are written in the background, paced while other mail flows
+// (see writeBounces), and after a restart if need be. For those on their
+// way to delivery the bounce waits for the attempt to end, and a delivery
+// wins.
+func (q *Queue) Bounce(targets []EntryID, reason string) (ActResult, error) {
 	taken, busy := q.take(targets)
-	rp := operatorReply(reason)
-	pending := q.deferAct(busy, pendingAct{bounce: true, reply: rp, reason: reason})
-	items := q.sched.load(taken)
-	done := 0
-	for start := 0; start < len(items); start += actBatch {
-		part := items[start:min(start+actBatch, len(items))]
-		if err := q.bounceNow(part, rp); err != nil {
-			q.log.Error("operator bounce not recorded; the recipients stay queued", "err", err)
-			for _, it := range items[start:] {
-				q.sched.push(it)
-			}
-			break
+	pending := q.deferAct(busy, pendingAct{bounce: true, reply: operatorReply(reason), reason: reason})
+	if err := q.orderBounces(taken, reason); err != nil {
+		for _, r := range taken {
+			q.sched.pushRef(r)
 		}
-		done += len(part)
+		return ActResult{Pending: pending}, fmt.Errorf("queue: bounce: not recorded; the recipients stay queued: %w", err)
 	}
-	q.log.Info("operator bounce", "recipients", done, "pending_until_their_attempt_ends", pending, "reason", reason)
-	return ActResult{Done: done, Pending: pending}
+	q.log.Info("operator bounce", "recipients", len(taken), "pending_until_their_attempt_ends", pending, "reason", reason)
+	return ActResult{Done: len(taken), Pending: pending}, nil
 }
 
 // actBatch is how many recipients one synced spool commit of an
-// operator's action carries: a bulk action over 100,000 recipients costs a
+// operator's delete carries: a bulk action over 100,000 recipients costs a
 // hundred fsyncs, not 100,000.
 const actBatch = 1000
 

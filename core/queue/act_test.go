@@ -34,9 +34,9 @@ func TestOperatorActions(t *testing.T) {
 	retried := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "d@slow.test")
 	testlib.WaitFor(t, "four deferrals", func() bool { return w.events.Count(event.Deferred, "") == 4 })
 
-	res := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}, {ID: bounced.ID, Index: 1}}, "no longer wanted")
-	if res.Done != 2 || res.Pending != 0 {
-		t.Errorf("bounce: %+v, want 2 done", res)
+	res, err := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}, {ID: bounced.ID, Index: 1}}, "no longer wanted")
+	if err != nil || res.Done != 2 || res.Pending != 0 {
+		t.Errorf("bounce: %+v, %v, want 2 done", res, err)
 	}
 	dsn := senderMX.Wait(t, 1, 10*time.Second)[0]
 	for _, want := range []string{"a@slow.test", "b@slow.test", "no longer wanted"} {
@@ -64,8 +64,8 @@ func TestOperatorActions(t *testing.T) {
 		t.Errorf("%d messages at the sender's MX, want the one DSN of the bounce", got)
 	}
 	// An action on what is already gone does nothing.
-	if res := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}}, "again"); res.Done != 0 || res.Pending != 0 {
-		t.Errorf("bounce of a settled recipient: %+v", res)
+	if res, err := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}}, "again"); err != nil || res.Done != 0 || res.Pending != 0 {
+		t.Errorf("bounce of a settled recipient: %+v, %v", res, err)
 	}
 }
 
@@ -89,8 +89,11 @@ func TestBounceInFlightWaitsForTheAttempt(t *testing.T) {
 	if got := w.q.LiveState(m.ID, 0, "", ""); got != queue.LiveInFlight {
 		t.Errorf("LiveState in the middle of RCPT = %q, want %q", got, queue.LiveInFlight)
 	}
-	res := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}}, "stop it")
+	res, err := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}}, "stop it")
 	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res.Done != 0 || res.Pending != 1 {
 		t.Errorf("bounce in flight: %+v, want 1 pending", res)
 	}
@@ -203,5 +206,49 @@ func TestStandingOrdersOutliveARestart(t *testing.T) {
 	testlib.WaitFor(t, "a@slow.test routed after the restart", func() bool { return len(pol.of("a@slow.test")) == 3 })
 	if got := pol.of("a@slow.test"); got[2] != "warm" {
 		t.Errorf("pools given for a@slow.test: %q, want the last to be warm", got)
+	}
+}
+
+// TestBounceOrderOutlivesARestart checks that an operator's bounce whose
+// DSNs were not written before the queue stopped (a stopped node, or a
+// crash in the middle of a bulk bounce) has them written after the
+// restart, without another delivery attempt.
+func TestBounceOrderOutlivesARestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
+	w.mx("sender.test", "mx.sender.test", "127.0.0.22")
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		return mailtest.Reply(451, "4.3.0", "try again later")
+	}})
+	senderMX := w.receiver("127.0.0.22", mailtest.Options{})
+	m := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "a@slow.test", "b@slow.test")
+	testlib.WaitFor(t, "two deferrals", func() bool { return w.events.Count(event.Deferred, "") == 2 })
+	w.stopQueue()
+	res, err := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}, {ID: m.ID, Index: 1}}, "campaign withdrawn")
+	if err != nil || res.Done != 2 {
+		t.Fatalf("bounce on the stopped queue: %+v, %v", res, err)
+	}
+	if got := w.q.Depth().BouncesWaiting; got != 2 {
+		t.Errorf("BouncesWaiting = %d, want 2", got)
+	}
+	deferrals := w.events.Count(event.Deferred, "")
+	w.restart()
+	dsn := senderMX.Wait(t, 1, 10*time.Second)[0]
+	for _, want := range []string{"a@slow.test", "b@slow.test", "campaign withdrawn"} {
+		if !strings.Contains(string(dsn.Data), want) {
+			t.Errorf("the DSN lacks %q", want)
+		}
+	}
+	testlib.WaitFor(t, "the queue empty", func() bool { return w.q.Pending() == 0 && w.q.Depth().BouncesWaiting == 0 })
+	if got := w.events.Count(event.Bounced, ""); got != 2 {
+		t.Errorf("%d bounced events, want 2", got)
+	}
+	if got := w.events.Count(event.Deferred, ""); got != deferrals {
+		t.Errorf("%d more deferrals after the bounce: the bounced recipients were tried again", got-deferrals)
+	}
+	w.restart()
+	if got := w.q.Pending(); got != 0 {
+		t.Errorf("after another restart the queue holds %d recipients", got)
 	}
 }

@@ -16,6 +16,9 @@ type Depth struct {
 	// queue started, and DialFailures the attempts to open one that
 	// failed (no MX answered, a refused connection, a 4xx/5xx greeting).
 	SessionsOpened, DialFailures int64
+	// BouncesWaiting counts the recipients an operator bounced whose DSNs
+	// are still to be written.
+	BouncesWaiting int
 	// Lanes holds one entry per lane.
 	Lanes []LaneDepth
 }
@@ -38,7 +41,8 @@ type LaneDepth struct {
 // scheduled for later.
 func (q *Queue) Depth() Depth {
 	d := Depth{Pending: q.pending.Load(), Scheduled: q.sched.len(), Connections: q.slots.inUse(),
-		SessionsOpened: q.sessionsOut.Load(), DialFailures: q.dialFailures.Load()}
+		SessionsOpened: q.sessionsOut.Load(), DialFailures: q.dialFailures.Load(),
+		BouncesWaiting: q.bounces.len()}
 	now := q.now()
 	q.mu.Lock()
 	lanes := make([]*lane, 0, len(q.lanes))

@@ -119,7 +119,13 @@ func (q *Queue) restoreOrders() error {
 			return fmt.Errorf("queue: operator suspensions: %w", err)
 		}
 	}
-	return q.restoreRebinds()
+	if err := q.restoreRebinds(); err != nil {
+		return err
+	}
+	if err := q.restoreBounces(); err != nil {
+		return fmt.Errorf("queue: operator bounces: %w", err)
+	}
+	return nil
 }
 
 // rebindKey is the record key of a rebound recipient.

@@ -234,7 +234,7 @@ type Queue struct {
 	log  *slog.Logger
 
 	sched      *scheduler
-	scheduling sync.WaitGroup // the scheduler's goroutine
+	scheduling sync.WaitGroup // the scheduler's and the DSN writer's goroutines
 	router     *router
 
 	mu        sync.Mutex
@@ -268,6 +268,9 @@ type Queue struct {
 	rebindsMu sync.Mutex
 	rebinds   map[EntryID]string // pools operators bound recipients to
 
+	// bounces are the operators' bounces waiting for their DSNs.
+	bounces *bounceWork
+
 	// laneOrders are operators' suspensions of source IPs, applied to the
 	// lanes created while they run; guarded by mu.
 	laneOrders []standingSuspension
@@ -289,6 +292,7 @@ func New(opts Options) (*Queue, error) {
 		holds:     map[holdKey]time.Time{},
 		heldIDs:   map[holdKey][]EntryID{},
 		rebinds:   map[EntryID]string{},
+		bounces:   newBounceWork(),
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
@@ -314,6 +318,9 @@ func (q *Queue) Recover() (messages, recipients int, err error) {
 		}
 		recipients++
 		q.pending.Add(1)
+		if q.bounces.has(EntryID{ID: p.MsgID, Index: p.Index}) {
+			return nil // its DSN is still to be written
+		}
 		q.sched.pushRef(ref{due: p.Due.UnixNano(), id: p.MsgID, idx: int32(p.Index)})
 		return nil
 	})
@@ -337,6 +344,11 @@ func (q *Queue) Start() {
 	go func() {
 		defer q.scheduling.Done()
 		q.sched.run(q.ctx)
+	}()
+	q.scheduling.Add(1)
+	go func() {
+		defer q.scheduling.Done()
+		q.writeBounces(q.ctx)
 	}()
 	q.router.start(q.ctx, q.opts.RouterWorkers)
 	go q.maintain(q.ctx)
