@@ -283,8 +283,9 @@ at least one is required):
   bounce  fail them now: they leave delivery at once, and each sender
           gets a DSN with --reason and a bounced event is recorded, written
           in the background (paced while other mail flows; the metric
-          corriere_operator_bounces_waiting counts what is left)
-  delete  remove them without a DSN, with a deleted event
+          corriere_operator_removals_waiting counts what is left)
+  delete  remove them without a DSN, with a deleted event (in the
+          background too, like a bounce)
   retry   try them now instead of at their next retry time
   rebind  send them from --pool (of rules/pools.lua) from now on: the route
           hook is given the pool at each of their routings until they
@@ -391,7 +392,7 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 // on a stopped node's spool.
 var offlineNote = map[string]string{
 	inspect.ActionBounce: "; their DSNs go out when the node starts",
-	inspect.ActionDelete: "",
+	inspect.ActionDelete: "; they are removed when the node starts",
 	inspect.ActionRetry:  "; they are due when the node starts",
 	inspect.ActionRebind: "; the node routes them with the pool when it starts",
 }

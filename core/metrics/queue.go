@@ -20,8 +20,8 @@ var (
 		"Lanes (source IP, provider) suspended right now, by provider.", []string{"provider"}, nil)
 	descConnsOut = prometheus.NewDesc("corriere_smtp_connections_out_open",
 		"Outbound SMTP connections open across all lanes.", nil, nil)
-	descBouncesWaiting = prometheus.NewDesc("corriere_operator_bounces_waiting",
-		"Recipients an operator bounced whose DSNs are still to be written (paced while other mail flows).", nil, nil)
+	descRemovalsWaiting = prometheus.NewDesc("corriere_operator_removals_waiting",
+		"Recipients an operator bounced or deleted that are still to be settled: entries removed, DSNs and events written (paced while other mail flows).", nil, nil)
 	descSessionsOut = prometheus.NewDesc("corriere_smtp_sessions_out_total",
 		"Outbound SMTP connections opened since the node started.", nil, nil)
 	descDialFailures = prometheus.NewDesc("corriere_smtp_dial_failures_total",
@@ -36,7 +36,7 @@ type queueCollector struct {
 
 // Describe implements prometheus.Collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReady, descInFlight, descScheduled, descPending, descSuspended, descConnsOut, descSessionsOut, descDialFailures, descBouncesWaiting} {
+	for _, d := range []*prometheus.Desc{descReady, descInFlight, descScheduled, descPending, descSuspended, descConnsOut, descSessionsOut, descDialFailures, descRemovalsWaiting} {
 		ch <- d
 	}
 }
@@ -72,7 +72,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descConnsOut, prometheus.GaugeValue, float64(d.Connections))
 	ch <- prometheus.MustNewConstMetric(descSessionsOut, prometheus.CounterValue, float64(d.SessionsOpened))
 	ch <- prometheus.MustNewConstMetric(descDialFailures, prometheus.CounterValue, float64(d.DialFailures))
-	ch <- prometheus.MustNewConstMetric(descBouncesWaiting, prometheus.GaugeValue, float64(d.BouncesWaiting))
+	ch <- prometheus.MustNewConstMetric(descRemovalsWaiting, prometheus.GaugeValue, float64(d.RemovalsWaiting))
 }
 
 func boolInt(b bool) int {

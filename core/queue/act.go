@@ -69,13 +69,13 @@ func (q *Queue) takeAct(e *spool.Entry) (pendingAct, bool) {
 // the operator. Recipients waiting for their first attempt or a retry are
 // taken out of delivery at once, and the order is recorded in the spool;
 // their DSNs are written in the background, paced while other mail flows
-// (see writeBounces), and after a restart if need be. For those on their
+// (see settleRemovals), and after a restart if need be. For those on their
 // way to delivery the bounce waits for the attempt to end, and a delivery
 // wins.
 func (q *Queue) Bounce(targets []EntryID, reason string) (ActResult, error) {
 	taken, busy := q.take(targets)
 	pending := q.deferAct(busy, pendingAct{bounce: true, reply: operatorReply(reason), reason: reason})
-	if err := q.orderBounces(taken, reason); err != nil {
+	if err := q.orderRemovals(taken, removeBounce, reason); err != nil {
 		for _, r := range taken {
 			q.sched.pushRef(r)
 		}
@@ -84,11 +84,6 @@ func (q *Queue) Bounce(targets []EntryID, reason string) (ActResult, error) {
 	q.log.Info("operator bounce", "recipients", len(taken), "pending_until_their_attempt_ends", pending, "reason", reason)
 	return ActResult{Done: len(taken), Pending: pending}, nil
 }
-
-// actBatch is how many recipients one synced spool commit of an
-// operator's delete carries: a bulk action over 100,000 recipients costs a
-// hundred fsyncs, not 100,000.
-const actBatch = 1000
 
 // bounceNow fails items with rp in one spool batch: their entries go and
 // one DSN per message comes, in one synced commit; then the DSNs are
@@ -149,38 +144,42 @@ func (q *Queue) bounceNow(items []*item, rp *reply.Reply) error {
 	return nil
 }
 
-// Delete removes the targets without a DSN, each with a deleted event; for
-// those on their way to delivery it waits for the attempt to end, and a
-// delivery wins.
+// Delete removes the targets without a DSN, each with a deleted event.
+// Like a bounce, it takes those waiting for an attempt out of delivery at
+// once and records the order, and the entries are removed in the
+// background; for those on their way to delivery it waits for the attempt
+// to end, and a delivery wins.
 func (q *Queue) Delete(targets []EntryID, reason string) (ActResult, error) {
 	taken, busy := q.take(targets)
 	pending := q.deferAct(busy, pendingAct{reason: reason})
-	items := q.sched.load(taken)
-	for start := 0; start < len(items); start += actBatch {
-		part := items[start:min(start+actBatch, len(items))]
-		b := q.opts.Spool.NewBatch()
-		for _, it := range part {
-			b.RemoveOf(it.entry, it.msg.meta.Tenant)
+	if err := q.orderRemovals(taken, removeDelete, reason); err != nil {
+		for _, r := range taken {
+			q.sched.pushRef(r)
 		}
-		err := q.commitOutcome(b, true)
-		b.Close()
-		if err != nil {
-			// Nothing of this part changed on disk: schedule it again.
-			for _, it := range items[start:] {
-				q.sched.push(it)
-			}
-			return ActResult{Done: start, Pending: pending}, fmt.Errorf("queue: delete: %w", err)
-		}
-		for _, it := range part {
-			q.emit(event.Deleted, it, func(e *event.Event) {
-				e.Reason = reason
-				e.Attempt = it.entry.Attempts
-			})
-		}
-		q.pending.Add(-int64(len(part)))
+		return ActResult{Pending: pending}, fmt.Errorf("queue: delete: not recorded; the recipients stay queued: %w", err)
 	}
-	q.log.Info("operator delete", "recipients", len(items), "pending_until_their_attempt_ends", pending, "reason", reason)
-	return ActResult{Done: len(items), Pending: pending}, nil
+	q.log.Info("operator delete", "recipients", len(taken), "pending_until_their_attempt_ends", pending, "reason", reason)
+	return ActResult{Done: len(taken), Pending: pending}, nil
+}
+
+// deleteNow removes items in one synced commit, with their events.
+func (q *Queue) deleteNow(items []*item, reason string) error {
+	b := q.opts.Spool.NewBatch()
+	defer b.Close()
+	for _, it := range items {
+		b.RemoveOf(it.entry, it.msg.meta.Tenant)
+	}
+	if err := q.commitOutcome(b, true); err != nil {
+		return fmt.Errorf("queue: delete: %w", err)
+	}
+	for _, it := range items {
+		q.emit(event.Deleted, it, func(e *event.Event) {
+			e.Reason = reason
+			e.Attempt = it.entry.Attempts
+		})
+	}
+	q.pending.Add(-int64(len(items)))
+	return nil
 }
 
 // Retry makes the targets waiting for a retry due now, in the spool too;

@@ -47,9 +47,7 @@ func TestOperatorActions(t *testing.T) {
 	if res, err := w.q.Delete([]queue.EntryID{{ID: deleted.ID, Index: 0}}, "test mail"); err != nil || res.Done != 1 {
 		t.Errorf("delete: %+v, %v", res, err)
 	}
-	if n := w.events.Count(event.Deleted, "c@slow.test"); n != 1 {
-		t.Errorf("%d deleted events for c@slow.test, want 1", n)
-	}
+	testlib.WaitFor(t, "the deleted event of c@slow.test", func() bool { return w.events.Count(event.Deleted, "c@slow.test") == 1 })
 	before := w.events.Count(event.Deferred, "d@slow.test")
 	if res, err := w.q.Retry([]queue.EntryID{{ID: retried.ID, Index: 0}}); err != nil || res.Done != 1 {
 		t.Errorf("retry: %+v, %v", res, err)
@@ -209,10 +207,10 @@ func TestStandingOrdersOutliveARestart(t *testing.T) {
 	}
 }
 
-// TestBounceOrderOutlivesARestart checks that an operator's bounce whose
-// DSNs were not written before the queue stopped (a stopped node, or a
-// crash in the middle of a bulk bounce) has them written after the
-// restart, without another delivery attempt.
+// TestBounceOrderOutlivesARestart checks that an operator's bounce and
+// delete not settled before the queue stopped (a stopped node, or a crash
+// in the middle of a bulk action) are settled after the restart, without
+// another delivery attempt: the DSN written, the entries removed.
 func TestBounceOrderOutlivesARestart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
@@ -222,15 +220,18 @@ func TestBounceOrderOutlivesARestart(t *testing.T) {
 		return mailtest.Reply(451, "4.3.0", "try again later")
 	}})
 	senderMX := w.receiver("127.0.0.22", mailtest.Options{})
-	m := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "a@slow.test", "b@slow.test")
-	testlib.WaitFor(t, "two deferrals", func() bool { return w.events.Count(event.Deferred, "") == 2 })
+	m := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "a@slow.test", "b@slow.test", "c@slow.test")
+	testlib.WaitFor(t, "three deferrals", func() bool { return w.events.Count(event.Deferred, "") == 3 })
 	w.stopQueue()
+	if res, err := w.q.Delete([]queue.EntryID{{ID: m.ID, Index: 2}}, "test address"); err != nil || res.Done != 1 {
+		t.Fatalf("delete on the stopped queue: %+v, %v", res, err)
+	}
 	res, err := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}, {ID: m.ID, Index: 1}}, "campaign withdrawn")
 	if err != nil || res.Done != 2 {
 		t.Fatalf("bounce on the stopped queue: %+v, %v", res, err)
 	}
-	if got := w.q.Depth().BouncesWaiting; got != 2 {
-		t.Errorf("BouncesWaiting = %d, want 2", got)
+	if got := w.q.Depth().RemovalsWaiting; got != 3 {
+		t.Errorf("RemovalsWaiting = %d, want 3", got)
 	}
 	deferrals := w.events.Count(event.Deferred, "")
 	w.restart()
@@ -240,9 +241,15 @@ func TestBounceOrderOutlivesARestart(t *testing.T) {
 			t.Errorf("the DSN lacks %q", want)
 		}
 	}
-	testlib.WaitFor(t, "the queue empty", func() bool { return w.q.Pending() == 0 && w.q.Depth().BouncesWaiting == 0 })
+	if strings.Contains(string(dsn.Data), "c@slow.test") {
+		t.Errorf("the DSN names the deleted recipient")
+	}
+	testlib.WaitFor(t, "the queue empty", func() bool { return w.q.Pending() == 0 && w.q.Depth().RemovalsWaiting == 0 })
 	if got := w.events.Count(event.Bounced, ""); got != 2 {
 		t.Errorf("%d bounced events, want 2", got)
+	}
+	if got := w.events.Count(event.Deleted, "c@slow.test"); got != 1 {
+		t.Errorf("%d deleted events for c@slow.test, want 1", got)
 	}
 	if got := w.events.Count(event.Deferred, ""); got != deferrals {
 		t.Errorf("%d more deferrals after the bounce: the bounced recipients were tried again", got-deferrals)

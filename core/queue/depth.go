@@ -16,9 +16,9 @@ type Depth struct {
 	// queue started, and DialFailures the attempts to open one that
 	// failed (no MX answered, a refused connection, a 4xx/5xx greeting).
 	SessionsOpened, DialFailures int64
-	// BouncesWaiting counts the recipients an operator bounced whose DSNs
-	// are still to be written.
-	BouncesWaiting int
+	// RemovalsWaiting counts the recipients an operator bounced or deleted
+	// that are still to be settled (entries removed, DSNs written).
+	RemovalsWaiting int
 	// Lanes holds one entry per lane.
 	Lanes []LaneDepth
 }
@@ -42,7 +42,7 @@ type LaneDepth struct {
 func (q *Queue) Depth() Depth {
 	d := Depth{Pending: q.pending.Load(), Scheduled: q.sched.len(), Connections: q.slots.inUse(),
 		SessionsOpened: q.sessionsOut.Load(), DialFailures: q.dialFailures.Load(),
-		BouncesWaiting: q.bounces.len()}
+		RemovalsWaiting: q.removals.len()}
 	now := q.now()
 	q.mu.Lock()
 	lanes := make([]*lane, 0, len(q.lanes))

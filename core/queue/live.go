@@ -5,7 +5,7 @@ package queue
 const (
 	LiveInFlight  = "inflight"
 	LiveSuspended = "suspended"
-	LiveBouncing  = "bouncing"
+	LiveRemoving  = "removing"
 )
 
 // markInFlight records that the recipients of j are in a transaction (on)
@@ -24,8 +24,8 @@ func (q *Queue) markInFlight(j *job, on bool) {
 }
 
 // LiveState returns LiveInFlight for a recipient in a transaction now,
-// LiveBouncing for one an operator bounced whose DSN is still to be
-// written, and LiveSuspended for one whose provider, or the lane from provider's source
+// LiveRemoving for one an operator bounced or deleted that is still to
+// be settled, and LiveSuspended for one whose provider, or the lane from provider's source
 // source, is suspended now; "" otherwise. provider and source are those of
 // the recipient's last attempt ("" when it has had none).
 func (q *Queue) LiveState(id string, index int, provider, source string) string {
@@ -35,8 +35,8 @@ func (q *Queue) LiveState(id string, index int, provider, source string) string 
 	if busy {
 		return LiveInFlight
 	}
-	if q.bounces.has(EntryID{ID: id, Index: index}) {
-		return LiveBouncing
+	if q.removals.has(EntryID{ID: id, Index: index}) {
+		return LiveRemoving
 	}
 	if provider == "" {
 		return ""

@@ -122,8 +122,8 @@ func (q *Queue) restoreOrders() error {
 	if err := q.restoreRebinds(); err != nil {
 		return err
 	}
-	if err := q.restoreBounces(); err != nil {
-		return fmt.Errorf("queue: operator bounces: %w", err)
+	if err := q.restoreRemovals(); err != nil {
+		return fmt.Errorf("queue: operator bounces and deletes: %w", err)
 	}
 	return nil
 }
@@ -174,12 +174,12 @@ func (q *Queue) recordRebinds(ids []EntryID, pool string) error {
 }
 
 // persistDue records the new due time of the recipients taken, in batches
-// of actBatch, so that a retry made on a stopped node, or before a
+// of removalBatch, so that a retry made on a stopped node, or before a
 // restart, holds.
 func (q *Queue) persistDue(taken []ref, due time.Time) error {
-	for start := 0; start < len(taken); start += actBatch {
+	for start := 0; start < len(taken); start += removalBatch {
 		b := q.opts.Spool.NewBatch()
-		for _, r := range taken[start:min(start+actBatch, len(taken))] {
+		for _, r := range taken[start:min(start+removalBatch, len(taken))] {
 			e, err := q.opts.Spool.Entry(r.id, int(r.idx))
 			if err != nil {
 				continue // settled meanwhile

@@ -234,7 +234,7 @@ type Queue struct {
 	log  *slog.Logger
 
 	sched      *scheduler
-	scheduling sync.WaitGroup // the scheduler's and the DSN writer's goroutines
+	scheduling sync.WaitGroup // the scheduler's and the removals' goroutines
 	router     *router
 
 	mu        sync.Mutex
@@ -268,8 +268,9 @@ type Queue struct {
 	rebindsMu sync.Mutex
 	rebinds   map[EntryID]string // pools operators bound recipients to
 
-	// bounces are the operators' bounces waiting for their DSNs.
-	bounces *bounceWork
+	// bounces are the operators' bounces and deletes waiting to be
+	// settled.
+	removals *removalWork
 
 	// laneOrders are operators' suspensions of source IPs, applied to the
 	// lanes created while they run; guarded by mu.
@@ -292,7 +293,7 @@ func New(opts Options) (*Queue, error) {
 		holds:     map[holdKey]time.Time{},
 		heldIDs:   map[holdKey][]EntryID{},
 		rebinds:   map[EntryID]string{},
-		bounces:   newBounceWork(),
+		removals:  newRemovalWork(),
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
@@ -318,8 +319,8 @@ func (q *Queue) Recover() (messages, recipients int, err error) {
 		}
 		recipients++
 		q.pending.Add(1)
-		if q.bounces.has(EntryID{ID: p.MsgID, Index: p.Index}) {
-			return nil // its DSN is still to be written
+		if q.removals.has(EntryID{ID: p.MsgID, Index: p.Index}) {
+			return nil // an operator's bounce or delete is still to settle it
 		}
 		q.sched.pushRef(ref{due: p.Due.UnixNano(), id: p.MsgID, idx: int32(p.Index)})
 		return nil
@@ -348,7 +349,7 @@ func (q *Queue) Start() {
 	q.scheduling.Add(1)
 	go func() {
 		defer q.scheduling.Done()
-		q.writeBounces(q.ctx)
+		q.settleRemovals(q.ctx)
 	}()
 	q.router.start(q.ctx, q.opts.RouterWorkers)
 	go q.maintain(q.ctx)
