@@ -164,11 +164,12 @@ func (q *Queue) restoreRebinds() error {
 
 // recordRebinds writes the rebinds of ids to pool, the last write synced.
 func (q *Queue) recordRebinds(ids []EntryID, pool string) error {
-	ks := q.opts.Spool.Keyspace(rebindsKeyspace)
+	keys := make([]string, len(ids))
 	for i, id := range ids {
-		if err := ks.Set(rebindKey(id), []byte(pool), i == len(ids)-1); err != nil {
-			return fmt.Errorf("queue: rebind: not recorded: %w", err)
-		}
+		keys[i] = rebindKey(id)
+	}
+	if err := q.opts.Spool.Keyspace(rebindsKeyspace).SetAll(keys, []byte(pool), true); err != nil {
+		return fmt.Errorf("queue: rebind: not recorded: %w", err)
 	}
 	return nil
 }

@@ -113,14 +113,14 @@ func (w *removalWork) len() int {
 // orderRemovals records the removal of taken, of kind with reason, in the
 // spool, the last write synced, and hands them to the settling.
 func (q *Queue) orderRemovals(taken []ref, kind byte, reason string) error {
-	ks := q.opts.Spool.Keyspace(removalsKeyspace)
-	value := append([]byte{kind}, reason...)
 	orders := make([]removalOrder, len(taken))
+	keys := make([]string, len(taken))
 	for i, r := range taken {
 		orders[i] = removalOrder{ref: r, kind: kind, reason: reason}
-		if err := ks.Set(removalKey(r), value, i == len(taken)-1); err != nil {
-			return err
-		}
+		keys[i] = removalKey(r)
+	}
+	if err := q.opts.Spool.Keyspace(removalsKeyspace).SetAll(keys, append([]byte{kind}, reason...), true); err != nil {
+		return err
 	}
 	q.removals.add(orders)
 	return nil
