@@ -17,6 +17,10 @@
 --     command = the SMTP command the failure answered, when the bounce says
 --               it: "connect", "helo", "starttls", "mail", "rcpt", "data",
 --               or "none" when it does not say
+--     host    = domains of a provider: the recipient's domain or the host
+--               that reported the failure (Remote-MTA, or the server a
+--               bounce's prose names: "host mx.example.com[...] said") is
+--               one of them or under one of them: { "icloud.com", "me.com" }
 --     unless  = text fragments that veto the rule
 --   and one of its tests succeeds (a rule without tests matches as soon as
 --   its conditions hold):
