@@ -156,6 +156,30 @@ local function orange_codes(...)
   return fragments
 end
 
+-- spectrum_codes(from, to, ...) lists the fragments of Charter/Spectrum's
+-- refusal codes from "AUP#I-1000" (incoming) or "AUP#O-1000" (outgoing)
+-- on, in the steps of ten its documentation uses.
+local function spectrum_codes(ranges)
+  local fragments = {}
+  for _, r in ipairs(ranges) do
+    for code = r[1], r[2] or r[1], 10 do
+      table.insert(fragments, { "aup#", "-" .. code })
+    end
+  end
+  return fragments
+end
+
+-- The domains of the providers whose replies need their own rules: the
+-- recipient's domain, or the servers that answer for it.
+local apple = { "icloud.com", "me.com", "mac.com", "apple.com" }
+local tencent = { "qq.com", "foxmail.com" }
+local kddi = { "ezweb.ne.jp", "au.com" }
+local docomo = { "docomo.ne.jp" }
+local microsoft = { "outlook.com", "onmicrosoft.com", "exchangelabs.com" }
+local hotmail = { "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.it", "live.com", "msn.com" }
+local yahoo = { "yahoodns.net" }
+local aol = { "aol.com", "aim.com" }
+
 return {
   -----------------------------------------------------------------------
   -- Not failures: what the report is says it all.
@@ -169,6 +193,115 @@ return {
   -- A success DSN (NOTIFY=SUCCESS), or a 2xx code.
   { category = "delivered", action = { "delivered" } },
   { category = "delivered", status = { "2.*.*" }, reply = { "2xx" } },
+
+  -----------------------------------------------------------------------
+  -- Providers whose replies mean something of their own. These rules
+  -- apply only to mail for the provider's domains or answered by its
+  -- servers (host), and come first: at that provider, its documentation
+  -- says what the words mean better than the generic rules below.
+  -----------------------------------------------------------------------
+
+  -- Apple iCloud (support.apple.com/102322). An address iCloud calls
+  -- inactive has been closed: it will not come back.
+  { category = "userunknown", hard = true, host = apple,
+    text = { "inactive email address", "user does not exist", "unknown or illegal alias" } },
+  { category = "mailboxfull", host = apple, text = { "over quota" } },
+  { category = "notaccept", hard = "permanent", host = apple, text = { "does not accept mail" } },
+  { category = "policyviolation", host = apple, text = { "due to local policy" } },
+  { category = "authfailure", host = apple, text = { "dmarc policy", "failing both spf and dkim" } },
+  { category = "blocked", host = apple, text = { "not accepting connections", "dnsbl-lookup", "spamhaus" } },
+  { category = "speeding", host = apple, text = { "excessive volume" } },
+
+  -- Tencent QQ Mail and Foxmail (service.mail.qq.com/detail/122): short
+  -- English phrases, each with its help page.
+  { category = "authfailure", host = tencent, text = { "spf check failed", "dmarc check failed" } },
+  { category = "blocked", host = tencent,
+    text = { "suspected bounce attack", "suspected spam ip", "connection denied" } },
+  { category = "spamdetected", host = tencent, text = { "spam is embedded", "content denied" } },
+  { category = "rejected", host = tencent, text = { "suspected spam", "rejected by recipients" } },
+  { category = "mesgtoobig", host = tencent, text = { "message too large" } },
+  { category = "syntaxerror", host = tencent, text = { "bad address syntax" } },
+  { category = "toomanyconn", host = tencent, text = { "frequency limited" } },
+  { category = "suspend", host = tencent, text = { "deactivated mailbox", "mailbox unavailable or access denied" } },
+  { category = "userunknown", hard = true, host = tencent, text = { "mailbox not found" } },
+
+  -- KDDI au (ezweb.ne.jp, au.com). "550 <address>: User unknown" is an
+  -- unknown address; without the address ("550 : User unknown") it is the
+  -- recipient's reception filter refusing the sender (below, for any host).
+  { category = "userunknown", hard = true, host = kddi, text = { ">: user unknown" } },
+
+  -- NTT docomo. The code says it: 5.1.1 is an unknown address, 5.2.0 the
+  -- recipient's reception filter. A bare 5.0.0 after RCPT TO is an unknown
+  -- address, after DATA the filter refusing the sender.
+  { category = "userunknown", hard = true, host = docomo, status = { "5.1.1" } },
+  { category = "filtered", host = docomo, status = { "5.2.0" } },
+  { category = "mailboxfull", host = docomo, text = { "too much mail data" } },
+  { category = "toomanyconn", host = docomo, text = { "552 too many recipients" } },
+  { category = "syntaxerror", host = docomo,
+    text = { "503 bad sequence of commands", "504 command parameter not implemented" } },
+  { category = "userunknown", hard = true, host = docomo, command = { "rcpt" }, status = { "5.0.0" } },
+  { category = "rejected", host = docomo, command = { "data" }, status = { "5.0.0" } },
+
+  -- Exchange Online (learn.microsoft.com, "NDRs in Exchange Online"):
+  -- the enhanced code is precise, and the same words mean different
+  -- things under different codes.
+  { category = "userunknown", hard = true, host = microsoft, all = true,
+    status = { "5.4.1" }, text = { "recipient address rejected: access denied" } },
+  { category = "suspend", host = microsoft, all = true,
+    status = { "5.7.504" }, text = { "recipient address rejected: access denied" } },
+  { category = "suspend", host = microsoft,
+    text = { "access denied, banned recipient", "mailbox cannot be accessed" } },
+  { category = "rejected", host = microsoft, all = true,
+    status = { "5.7.501", "5.7.502", "5.7.503" }, text = { "access denied" } },
+  { category = "speeding", host = microsoft,
+    text = { "submission quota exceeded", "reached your daily limit for message recipients",
+             "per hour message receive limit", "has exceeded permitted limits within",
+             "tenant has exceeded threshold", "traffic not accepted from this ip" } },
+  { category = "networkerror", host = microsoft,
+    text = { "smtpsend.dns.nonexistentdomain", "routing loop detected", "hop count exceeded" } },
+  { category = "expired", host = microsoft, text = { "message expired", "message delayed" } },
+  { category = "notaccept", hard = "permanent", host = microsoft,
+    text = { "hosted tenant which has no mail-enabled subscriptions", "not accepting network messages" } },
+  { category = "securityerror", host = microsoft,
+    text = { "starttls is required to send mail", "destination mail server must support tls",
+             "cannot achieve exchange server authentication" } },
+  { category = "systemerror", host = microsoft,
+    text = { "suspiciousremoteservererror", "message failed to be replicated", "server busy. please try again later",
+             "system incorrectly configured", "misconfigured forwarding address" } },
+  { category = "blocked", host = microsoft,
+    text = { "access denied, please try again later", "does not accept email over ipv6", "connection dropped" } },
+
+  -- Outlook.com and Hotmail answer "mailbox unavailable" for an address
+  -- that does not exist.
+  { category = "userunknown", hard = true, host = hotmail, text = { "requested action not taken: mailbox unavailable" } },
+  { category = "hostunknown", hard = true, host = hotmail, text = { "because the domain is not reachable" } },
+
+  -- Yahoo's own servers (*.yahoodns.net) defer or refuse everything from a
+  -- sending IP that users complain about (TSS04, TSS09): the sender is
+  -- refused. Quoted by other servers, the same words are a reputation
+  -- verdict (below).
+  { category = "rejected", host = yahoo,
+    text = { "temporarily deferred due to unexpected volume or user complaints", "will be permanently deferred" } },
+  { category = "suspend", host = yahoo, text = { " is no longer valid." } },
+  { category = "userunknown", hard = true, host = yahoo, text = { "this user doesn't have a", "mailbox not found" } },
+
+  -- AOL's own bounces: a domain it cannot resolve, or one whose MX answer
+  -- makes no sense (a domain that takes no mail).
+  { category = "notaccept", hard = "permanent", host = aol, text = { "type=mx: malformed or unexpected name server reply" } },
+  { category = "hostunknown", hard = true, host = aol, text = { "host or domain name not found" } },
+
+  -- Charter / Spectrum: "AUP#I-nnnn" (mail to Spectrum) or "AUP#O-nnnn"
+  -- (mail from Spectrum users); the number says why
+  -- (spectrumbusiness.net, "understanding email error codes").
+  { category = "blocked", text = spectrum_codes({ { 1000 }, { 1200, 1250 } }) },
+  { category = "rejected", text = spectrum_codes({ { 1010, 1080 }, { 1500 }, { 1520 } }) },
+  { category = "systemerror", text = spectrum_codes({ { 1090 } }) },
+  { category = "requireptr", text = spectrum_codes({ { 1100, 1150 } }) },
+  { category = "policyviolation", text = spectrum_codes({ { 1160, 1190 }, { 1560 } }) },
+  { category = "networkerror", text = spectrum_codes({ { 1260 } }) },
+  { category = "toomanyconn", text = spectrum_codes({ { 1300, 1340 } }) },
+  { category = "speeding", text = spectrum_codes({ { 1350, 1490 }, { 1540, 1550 }, { 1580 } }) },
+  { category = "mesgtoobig", text = spectrum_codes({ { 1530 } }) },
 
   -----------------------------------------------------------------------
   -- Mailbox providers whose own words or codes say more than the generic
@@ -211,11 +344,15 @@ return {
   { category = "badreputation", text = { "temporarily rate limited due to ip reputation" } },
   { category = "authfailure", text = { "does not pass dmarc verification", "must pass either spf or dkim validation" } },
 
-  -- Yahoo and AOL (senders.yahooinc.com/smtp-error-codes). TSS04/TSS09:
-  -- Yahoo defers or refuses everything from the sending IP or domain.
-  { category = "rejected",
-    text = { "temporarily deferred due to unexpected volume or user complaints", " will be permanently deferred",
-             "due to unresolvable rfc.5321" } },
+  -- Yahoo and AOL (senders.yahooinc.com/smtp-error-codes). TSS04/TSS09
+  -- quoted without Yahoo's host name: a verdict on the sending IP's
+  -- reputation.
+  { category = "badreputation", text = { "temporarily deferred due to unexpected volume or user complaints" } },
+  { category = "rejected", text = { " will be permanently deferred", "due to unresolvable rfc.5321" } },
+  { category = "authfailure", text = { "requires all senders to authenticate with either spf or dkim" } },
+  { category = "blocked", text = { "because the ip is in spamhaus's list", "not accepted from ip addresses on spamhaus" } },
+  { category = "notcompliantrfc", text = { "headers are not rfc compliant" } },
+  { category = "toomanyconn", text = { "max message per connection reached" } },
   { category = "policyviolation", text = { "not accepted for policy reasons" } },
   { category = "suspend", text = { "this mailbox is disabled (554.30)" } },
 
@@ -259,6 +396,34 @@ return {
   -- reception filter refuses the sender: the address exists.
   { category = "rejected", command = { "data" }, text = { { "550 unknown user ", "docomo" } } },
 
+  -- GoDaddy (secureserver.net) names each refusal "IBnnn".
+  { category = "securityerror", text = { " ib401 " } },
+  { category = "notcompliantrfc", text = { " ib501 ", " ib502 " } },
+  { category = "rejected", text = { " ib506 " } },
+  { category = "authfailure", text = { " ib508 " } },
+  { category = "requireptr", text = { " ib108 " } },
+  { category = "spamdetected", text = { " ib212 " } },
+  { category = "virusdetected", text = { " ib705 " } },
+  { category = "toomanyconn", text = { " ib605 ", " ib007 " } },
+  { category = "speeding", text = { " ib101 ", " ib504 ", " ib510 ", " ib607 " } },
+  { category = "badreputation", text = { " ib103 " } },
+  { category = "blocked", text = { " ib104 ", " ib105 ", " ib106 ", " ib110 ", " ib111 ", " ib112 ", " ib113 " } },
+
+  -- Facebook's codes: "POL-P1" (policy), "RCP-P1" (recipient), ...
+  { category = "authfailure", text = { "pol-p7" } },
+  { category = "blocked", text = { "pol-p1", "pol-p2", "pol-p3", "pol-p4", "pol-t1", "pol-t2", "pol-t3" } },
+  { category = "spamdetected", text = { "pol-p6" } },
+  { category = "contenterror", text = { "msg-p2" } },
+  { category = "mesgtoobig", text = { "msg-p1", "int-p2" } },
+  { category = "notcompliantrfc", text = { "msg-p3" } },
+  { category = "rejected", text = { "dns-p1", "dns-p2", "dns-t1" } },
+  { category = "requireptr", text = { "dns-p3", "dns-t2" } },
+  { category = "filtered", text = { "rcp-p2", "rcp-p3" } },
+  { category = "suspend", text = { "rcp-t4" } },
+  { category = "systemerror", text = { "rcp-t1" } },
+  { category = "toomanyconn", text = { "con-t1", "con-t2", "con-t3", "con-t4", "msg-t1" } },
+  { category = "userunknown", hard = true, text = { "rcp-p1", "int-p1", "int-p3" } },
+
   -- Exchange Server and Office 365 name the failure in their code
   -- ("RESOLVER.ADR.RecipNotFound"); Exchange 2003 puts a hexadecimal code
   -- in parentheses after "MSEXCH:IMS".
@@ -278,11 +443,10 @@ return {
   { category = "filtered", text = { "(000c0595)" } },
   { category = "contenterror", text = { "(00050311)", "(000502cc)" } },
 
-  -- Apple iCloud.
+  -- Apple iCloud, quoted by other servers.
   { category = "authfailure", text = { "blocked for failing both spf and dkim" } },
   { category = "blocked",
     text = { "rejected due to having a domain present in the spamhaus", "rejected due to listing in spamhaus" } },
-  { category = "suspend", text = { "inactive email address" } },
   { category = "speeding", text = { "deferred due to excessive volume" } },
 
   -- Zoho greylists with a permanent-looking text; MessageLabs (Symantec)
