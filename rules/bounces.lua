@@ -79,7 +79,11 @@ local unknown_user_words = {
   "recipient is not local", "not a local address", "unknown local part", "unknown local-part",
   "address rejected.", "5.1.0 address rejected", "nessun utente", "utilisateur inconnu",
   "destinataire inconnu", "destinataire invalide", "no existe", "unbekannt", "gibt es nicht",
-  { "user ", " not found" }, { "user (", ") unknown" },
+  "address invalid", "invalid address", "can't accept user", "destination server rejected recipients",
+  "mailbox not present", "no mailbox found", "mailbox unavaiable", "recipient is not accepted",
+  "recipient not exist", "invalid-recipient", "user not active", "the following recipients was undeliverable",
+  "not email addresses", "account unavailable",
+  { "user ", " not found" }, { "user (", ") unknown" }, { "non", "existent user" }, { "unknown e", "mail address" },
 }
 
 -- The same news in the long words of a mailbox directory or a provider's
@@ -103,7 +107,8 @@ local directory_words = {
   "ディレクトリのリストにありません",
   { "user ", " does not exist" }, { "user ", " was not found" }, { "recipient ", " was not found in" },
   { "no ", " in name directory" }, { "rcpt <", " does not exist" }, { "<", "> not found" }, { "mailbox ", " does not exist" }, { "recipient ", " does not exist" },
-  { "account ", " does not exist" },
+  { "account ", " does not exist" }, { "recipient address rejected: user ", " does not exist" },
+  "that domain or user isn't in my list of allowed rcpthosts", "resolver.adr.recipient notfound",
 }
 
 -- merge(a, b) is the list of a's entries followed by b's.
@@ -122,7 +127,8 @@ local filtered_words = {
   "refused due to recipient preferences", "user refuses to receive", "recipient refuses",
   "is not accepting any mail", "only accepting mail from specific", "you have been blocked by the recipient",
   "has restricted sms e-mail", "message rejected due to user rules", "account is protected by",
-  "has previously been bounced", "bounced address",
+  "has previously been bounced", "bounced address", "new mail is not currently being accepted for this mailbox",
+  "not found recipient account", "user reject", "refuse to receive mail",
 }
 
 -- Words that say our envelope sender (MAIL FROM), not the recipient, was
@@ -142,7 +148,8 @@ local sender_refused = {
   "delivery not authorized, message refused", "access denied (sender blacklisted)",
   "can't determine purported responsible address", "denied [bouncedeny]", "valid-address-filter",
   "rfc 1035 violation: recursive cname records", "rule imposed mailbox access for",
-  "sender address rejected", "sender domain must exist",
+  "sender domain must exist", "sender email address rejected", "syntax error: empty email address",
+  "isn't on the recipient's list of senders to accept mail from", "senderfilterconfig",
 }
 
 -- orange_codes("506", ...) lists the fragments of Orange's and La Poste's
@@ -228,6 +235,12 @@ return {
   -- KDDI au (ezweb.ne.jp, au.com). "550 <address>: User unknown" is an
   -- unknown address; without the address ("550 : User unknown") it is the
   -- recipient's reception filter refusing the sender (below, for any host).
+  -- au's own bounces state the reason in a sentence of their own first:
+  -- "The user(s) account is disabled." (or "temporarily limited"), "...
+  -- is temporarily over quota", "Your message was not delivered within".
+  { category = "suspend", text = { "the user(s) account is disabled", "the user(s) account is temporarily limited" } },
+  { category = "mailboxfull", text = { "the user(s) account is temporarily over quota" } },
+  { category = "expired", host = kddi, text = { "your message was not delivered within" } },
   { category = "userunknown", hard = true, host = kddi, text = { ">: user unknown" } },
 
   -- NTT docomo. The code says it: 5.1.1 is an unknown address, 5.2.0 the
@@ -502,10 +515,16 @@ return {
   -----------------------------------------------------------------------
 
   -- Quota: the owner can make room, so this is soft however it is worded.
+  -- SES's sending quota and RFC 5321's "exceeded storage allocation" (the
+  -- server's, without a mailbox status) are not the mailbox's.
+  { category = "mailboxfull", status = { "4.2.2", "5.2.2" } },
+  { category = "toomanyconn", text = { "throttling failure" } },
+  { category = "systemfull", text = { "exceeded storage allocation" } },
   { category = "mailboxfull",
-    status = { "4.2.2", "5.2.2" },
     text = { "mailbox full", "mailbox is full", "mailbox quota", "mailbox size limit", "mailfolder is full",
-             "quota exceeded", "over quota", "exceeded storage allocation", "exceeds allowed size", "full mailbox",
+             "quota exceeded", "over quota", "exceeds allowed size", "full mailbox", "diskspace quota",
+             "does not have enough space", "not enough disk space", "not sufficient disk space",
+             "over the allowed quota", "over the quota", "mail file size exceeds the maximum size allowed",
              "not enough storage", "no space left", "disk quota", "storage quota", "out of storage space",
              "user's space has been used up", "too much mail data", "user has too many messages",
              "boite du destinataire pleine", "has exceeded quota", "quota violation", "would exceed maximum allowed storage",
@@ -541,7 +560,7 @@ return {
              "recipient account is blocked", "compte du destinataire est bloque", "archived recipient",
              "boite du destinataire archivee", "invalid/inactive user", "recipient suspend the service",
              "user or domain is disabled", "mailbox unavailable or access denied",
-             "this address no longer accepts mail" } },
+             "this address no longer accepts mail", "account has been temporarily suspended", "disabled or discontinued" } },
 
   -- The mailbox is gone and the server says so (sometimes with a new
   -- address): dead.
@@ -577,7 +596,8 @@ return {
     status = { "5.1.10" },
     unless = user_unknown },
   { category = "notaccept", hard = "permanent",
-    text = { "does not accept mail", "doesn't receive email", "no mx record found", "null mx", "nullmx",
+    unless = { "does not accept mail from" },
+    text = { "does not accept mail", "doesn't receive email", "name server: .: host not found", "no mx record found", "null mx", "nullmx",
              "couldn't find a mail exchanger", "could not find a mail exchanger", "mail receiving disabled" } },
 
   -- Gmail's own bounces end the remote server's reply with "(state N)",
@@ -637,7 +657,8 @@ return {
              "cannot resolve your address", "ip name lookup failed", "unresolvable relay host name",
              "generic dns ptr", "unverifyable sending ip", "unverifiable sending ip", "mismatches client ip",
              "does not have a ptr", "connections not accepted from servers without a valid sender domain",
-             "invalid rdns", { "dns lookup failure: ", " try again later" } } },
+             "invalid rdns", "forward dns entry does not point to the sending ip",
+             { "dns lookup failure: ", " try again later" } } },
 
   -- The message breaks RFC 5322 (duplicate headers, several From...).
   { category = "notcompliantrfc",
@@ -648,6 +669,9 @@ return {
   { category = "badreputation",
     text = { "poor email reputation", "poor reputation", "very low reputation", "due to ip reputation",
              "ip/domain reputation", "none/bad reputation", "reputation score" } },
+
+  -- A virus scanner refused the content (it may say spam as well).
+  { category = "virusdetected", text = { "prohibited virus", "virus or spam content" } },
 
   -- A spam filter refused the content.
   { category = "spamdetected",
@@ -663,7 +687,10 @@ return {
              "bulk email", "bulk mail", "reject bulk", "classification as bulk", "recurrent pattern detection",
              "high probability of spam", "may consider spam", "antispam", "anti-spam",
              "message filtered. please see", "message filtered. refer to", "too many spam complaints",
-             "ube, id=", "554 5.7.0 reject, id=",
+             "ube, id=", "554 5.7.0 reject, id=", "spam list", "seems to be a spam", "spamprofiler",
+             "unacceptable content", "possible spam", "email is spam", "as spam and has prevented delivery",
+             "spam check", "spamming not allowed", "looked like spam", "too much spam", "accept spam",
+             "similar to spam", "triggered a spam block", "blocked by our filter", "message rejected for policy reasons",
              { "mail score (", " over " }, { "this message scored ", " points" }, { "spam ", " exceeded" } } },
 
   -- Headers or MIME structure the server cannot take.
@@ -684,6 +711,11 @@ return {
 
   -- Gmail's transient DNS failures: it will retry, so not "hostunknown".
   { category = "networkerror", all = true, status = { "4.*.*" }, text = { "dns error" } },
+  -- DNS answers that failed, not a domain that does not exist.
+  { category = "networkerror", text = { "host not found, try again", "unrouteable mail domain" } },
+  -- Our HELO name refused: the words may say "host not found", but of the
+  -- sending host.
+  { category = "blocked", text = { "helo command rejected:" } },
 
   -- The recipient's domain does not exist (no MX, no A): dead.
   { category = "hostunknown", hard = true,
@@ -695,6 +727,7 @@ return {
              "unrouteable address", "name or service not known", "domain name not found", "nxdomain",
              "domain is not reachable", "illegal host/domain", "host not found", "dns lookup failure",
              "mail domain mentioned in email address is unknown", "recipient domain must exist",
+             "host unreachable", "unknown domain name", "the account or domain may not exist",
              { "553 ", " does not exist" } } },
 
   -- Too fast or too many: slow down and retry.
@@ -782,7 +815,8 @@ return {
              "delivery attempts will continue", "envelope expired", "not delivered within", "attempts:",
              "host not reachable", "unable to connect to remote server", "could not deliver for the last",
              "retry time not reached for any host after a long failure period", "has been frozen",
-             "was frozen on arrival" } },
+             "was frozen on arrival", "failed to deliver to domain ", "it has not been collected after",
+             "in the queue too long", "message timed out", "message expired after sitting in queue" } },
   { category = "failedstarttls", command = { "starttls" } },
   { category = "failedstarttls",
     reply = { 523, 524, 538 },

@@ -58,3 +58,17 @@ func hostOf(remote string) string {
 	}
 	return strings.TrimSuffix(remote, ".")
 }
+
+// carrierVerdict returns the sentence in which a Japanese mobile carrier's
+// bounce (au's EZweb, "The user(s) account is disabled.") states the
+// reason for every recipient, ahead of the recipients and of a reply that
+// may say something vaguer ("550 user unknown"); "" when there is none.
+func carrierVerdict(errText string) string {
+	for _, line := range strings.Split(errText, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "The user(s) ") && len(line) < 200 {
+			return line
+		}
+	}
+	return ""
+}
