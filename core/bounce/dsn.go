@@ -76,10 +76,10 @@ func parseDSN(e *entity) []policy.BounceReport {
 			Diagnostic: stripDiagnosticType(r.diagnostic),
 			RemoteMTA:  stripDiagnosticType(r.remote),
 		}
-		if f.Diagnostic == "" {
-			// "Status: 4.0.0 (host name lookup failure)": some MTAs say
-			// why in a comment.
-			f.Diagnostic = statusComment(r.status)
+		// "Status: 4.0.0 (host name lookup failure)": some MTAs say why
+		// in a comment, which may be more precise than the reply.
+		if c := statusComment(r.status); c != "" && !strings.Contains(strings.ToLower(f.Diagnostic), strings.ToLower(c)) {
+			f.Diagnostic = strings.TrimSpace(f.Diagnostic + " (" + c + ")")
 		}
 		hb := human.find(rcpt)
 		switch {
