@@ -409,6 +409,21 @@ return {
   -- reception filter refuses the sender: the address exists.
   { category = "rejected", command = { "data" }, text = { { "550 unknown user ", "docomo" } } },
 
+  -- amavisd-new, the content filter, says what it found after the
+  -- message's id: "id=12345-01 - INFECTED: ...", "- BAD HEADER: ...".
+  { category = "virusdetected", text = { { "id=", " - infected" } } },
+  { category = "contenterror", text = { { "id=", " - bad header" } } },
+  { category = "exceedlimit", text = { { "id=", " - message size exceeds recipient" } } },
+  { category = "spamdetected", text = { { "id=", " - spam" } } },
+
+  -- PowerMTA adds its own verdict to each recipient of its DSNs
+  -- (X-PowerMTA-BounceCategory). Where it names the content or the
+  -- mailbox's quota it is final; where it names the address or the
+  -- network, the reply's words decide first (see the end of the file).
+  { category = "policyviolation", text = { "x-powermta-bouncecategory: policy-related" } },
+  { category = "mailboxfull", text = { "x-powermta-bouncecategory: quota-issues" } },
+  { category = "spamdetected", text = { "x-powermta-bouncecategory: spam-related" } },
+
   -- GoDaddy (secureserver.net) names each refusal "IBnnn".
   { category = "securityerror", text = { " ib401 " } },
   { category = "notcompliantrfc", text = { " ib501 ", " ib502 " } },
@@ -788,7 +803,8 @@ return {
              "duplicated message-id", "loop alert", "could not load drd", "queue file write error",
              "interrupted system call", "timeout waiting for input", "can't create user output file",
              "service currently unavailable", "transaction failed", "encountered an error while being processed",
-             "unable to contact ldap server", "no mdb", { "unable to connect ", "daemon" } } },
+             "unable to contact ldap server", "no mdb", "temporary mta failure on relaying",
+             "rejected by next-hop mta on relaying", { "unable to connect ", "daemon" } } },
   { category = "networkerror",
     text = { "host is unreachable", "no route to host", "host name lookup failure", "name service error",
              "malformed or unexpected name server reply", "malformed name server reply", "too many hops",
@@ -838,6 +854,12 @@ return {
   -- Only a code to go by.
   -----------------------------------------------------------------------
 
+  { category = "userunknown", hard = true, text = { "x-powermta-bouncecategory: bad-mailbox" } },
+  { category = "suspend", text = { "x-powermta-bouncecategory: inactive-mailbox" } },
+  { category = "hostunknown", hard = true, text = { "x-powermta-bouncecategory: bad-domain" } },
+  { category = "expired", text = { "x-powermta-bouncecategory: message-expired" } },
+  { category = "networkerror", text = { "x-powermta-bouncecategory: no-answer-from-host" } },
+  { category = "systemerror", text = { "x-powermta-bouncecategory: routing-errors" } },
   { category = "filtered", status = { "5.2.0", "5.2.1", "5.2.4", "4.2.4", "5.1.4" } },
   { category = "systemerror", status = { "5.3.0", "*.3.3", "*.3.5", "*.1.9", "*.4.3", "5.5.4", "*.5.5", "4.5.3" } },
   { category = "networkerror", status = { "5.4.0", "*.4.2", "*.4.4", "*.4.6", "*.4.8" } },

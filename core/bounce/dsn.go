@@ -9,6 +9,9 @@ import (
 // dsnRecipient is one per-recipient block of an RFC 3464 delivery-status.
 type dsnRecipient struct {
 	final, original, action, status, diagnostic, remote string
+	// category is PowerMTA's own classification of the failure
+	// (X-PowerMTA-BounceCategory: bad-mailbox).
+	category string
 }
 
 // parseDSN reads the machine-readable delivery-status fields of a DSN:
@@ -80,6 +83,10 @@ func parseDSN(e *entity) []policy.BounceReport {
 		// in a comment, which may be more precise than the reply.
 		if c := statusComment(r.status); c != "" && !strings.Contains(strings.ToLower(f.Diagnostic), strings.ToLower(c)) {
 			f.Diagnostic = strings.TrimSpace(f.Diagnostic + " (" + c + ")")
+		}
+		if r.category != "" {
+			// The sending MTA's own verdict, for the rules to weigh.
+			f.Diagnostic = strings.TrimSpace(f.Diagnostic + " (X-PowerMTA-BounceCategory: " + r.category + ")")
 		}
 		hb := human.find(rcpt)
 		switch {
@@ -165,7 +172,7 @@ func readDSNFields(text string) []*dsnRecipient {
 				} else {
 					cur.original = value
 				}
-			case "action", "status", "diagnostic-code", "remote-mta":
+			case "action", "status", "diagnostic-code", "remote-mta", "x-powermta-bouncecategory":
 				if cur == nil {
 					pending = append(pending, fv)
 				} else {
@@ -203,6 +210,10 @@ func (r *dsnRecipient) set(name, value string) {
 	case "remote-mta":
 		if r.remote == "" {
 			r.remote = value
+		}
+	case "x-powermta-bouncecategory":
+		if r.category == "" {
+			r.category = strings.TrimSpace(value)
 		}
 	}
 }
