@@ -109,6 +109,7 @@ local directory_words = {
   { "no ", " in name directory" }, { "rcpt <", " does not exist" }, { "<", "> not found" }, { "mailbox ", " does not exist" }, { "recipient ", " does not exist" },
   { "account ", " does not exist" }, { "recipient address rejected: user ", " does not exist" },
   "that domain or user isn't in my list of allowed rcpthosts", "resolver.adr.recipient notfound",
+  "no such user here",
 }
 
 -- merge(a, b) is the list of a's entries followed by b's.
@@ -266,6 +267,9 @@ return {
     text = { "access denied, banned recipient", "mailbox cannot be accessed" } },
   { category = "rejected", host = microsoft, all = true,
     status = { "5.7.501", "5.7.502", "5.7.503" }, text = { "access denied" } },
+  { category = "rejected", host = microsoft,
+    text = { "sender was not authenticated", "sender not authenticated for group", "sender not in allowed-senders list",
+             "access denied, bad outbound sender", "client blocked from sending from unregistered domains" } },
   { category = "speeding", host = microsoft,
     text = { "submission quota exceeded", "reached your daily limit for message recipients",
              "per hour message receive limit", "has exceeded permitted limits within",

@@ -37,7 +37,11 @@ func parseDSN(e *entity) []policy.BounceReport {
 		}
 	}
 	var rcpts []*dsnRecipient
+	reporting := ""
 	for _, b := range blocks {
+		if reporting == "" {
+			reporting = reportingMTA(b)
+		}
 		rcpts = append(rcpts, readDSNFields(b)...)
 	}
 	if len(rcpts) == 0 {
@@ -84,6 +88,10 @@ func parseDSN(e *entity) []policy.BounceReport {
 		if c := statusComment(r.status); c != "" && !strings.Contains(strings.ToLower(f.Diagnostic), strings.ToLower(c)) {
 			f.Diagnostic = strings.TrimSpace(f.Diagnostic + " (" + c + ")")
 		}
+		if f.RemoteMTA == "" && remoteHostIn(f.Diagnostic) == "" {
+			// The host that wrote the DSN reported the failure itself.
+			f.RemoteMTA = reporting
+		}
 		if r.category != "" {
 			// The sending MTA's own verdict, for the rules to weigh.
 			f.Diagnostic = strings.TrimSpace(f.Diagnostic + " (X-PowerMTA-BounceCategory: " + r.category + ")")
@@ -116,6 +124,17 @@ func validMailbox(s string) bool {
 func humanText(e *entity) (humanBlocks, string) {
 	errText := cutDSNFields(e.errText())
 	return recipientBlocks(errText, e.skipper(), nil), generalDiagnostic(errText)
+}
+
+// reportingMTA returns the host of a delivery-status block's Reporting-MTA
+// field, or "".
+func reportingMTA(block string) string {
+	for _, fv := range headerLines(block) {
+		if fv[0] == "reporting-mta" {
+			return stripDiagnosticType(fv[1])
+		}
+	}
+	return ""
 }
 
 // cutDSNFields cuts text at the first line that starts DSN fields.
