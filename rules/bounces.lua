@@ -109,7 +109,6 @@ local directory_words = {
   { "no ", " in name directory" }, { "rcpt <", " does not exist" }, { "<", "> not found" }, { "mailbox ", " does not exist" }, { "recipient ", " does not exist" },
   { "account ", " does not exist" }, { "recipient address rejected: user ", " does not exist" },
   "that domain or user isn't in my list of allowed rcpthosts", "resolver.adr.recipient notfound",
-  "no such user here",
 }
 
 -- merge(a, b) is the list of a's entries followed by b's.
@@ -255,6 +254,11 @@ return {
     text = { "503 bad sequence of commands", "504 command parameter not implemented" } },
   { category = "userunknown", hard = true, host = docomo, command = { "rcpt" }, status = { "5.0.0" } },
   { category = "rejected", host = docomo, command = { "data" }, status = { "5.0.0" } },
+
+  -- Verizon Wireless's text-message gateways (vtext.com, vzwpix.com) have
+  -- no filter behind "no such user here": the number does not exist.
+  { category = "userunknown", hard = true, host = { "vtext.com", "vzwpix.com" },
+    text = { "no such user here", "no valid recipients" } },
 
   -- Exchange Online (learn.microsoft.com, "NDRs in Exchange Online"):
   -- the enhanced code is precise, and the same words mean different
