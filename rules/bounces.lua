@@ -82,7 +82,7 @@ local unknown_user_words = {
   "address invalid", "invalid address", "can't accept user", "destination server rejected recipients",
   "mailbox not present", "no mailbox found", "mailbox unavaiable", "recipient is not accepted",
   "recipient not exist", "invalid-recipient", "user not active", "the following recipients was undeliverable",
-  "not email addresses", "account unavailable",
+  "not email addresses", "account unavailable", "mailbox unavailable",
   { "user ", " not found" }, { "user (", ") unknown" }, { "non", "existent user" }, { "unknown e", "mail address" },
 }
 
@@ -91,7 +91,7 @@ local unknown_user_words = {
 local directory_words = {
   "recipient does not exist", "mailbox does not exist", "address does not exist", "account does not exist",
   "that you tried to reach does not exist", "does not exist here", "no mailbox here by that name",
-  "no account by that name", "no mailbox by that name", "mailbox unavailable", "mailbox is unavailable",
+  "no account by that name", "no mailbox by that name", "mailbox is unavailable",
   "mailbox not available", "mailbox invalid", "mailbox is inactive", "resolver.adr.recipnotfound",
   "resolver.adr.recipientnotfound", "recipient not found by smtp address lookup", "returned unknown recipient",
   "address couldn't be found", "address could not be found", "email address wasn't found",
