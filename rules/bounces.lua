@@ -491,8 +491,10 @@ return {
   { category = "userunknown", hard = true, all = true, reply = { 542 }, text = { "rejected" } },
 
   -- OpenSMTPD's own failure texts.
+  { category = "hostunknown", hard = true, text = { "invalid domain name" },
+    unless = { "my name was rejected", "helo", "ehlo" } },
   { category = "networkerror",
-    text = { "address family mismatch on destination mxs", "all routes to destination blocked",
+    text = { "loop detected", "address family mismatch on destination mxs", "all routes to destination blocked",
              "bad dns lookup error code", "could not retrieve source address", "no valid route to remote mx",
              "no valid route to destination", "temporary failure in mx lookup", "network error on destination mxs" } },
   { category = "notaccept", hard = "permanent",
@@ -512,6 +514,21 @@ return {
   { category = "hostunknown", hard = true, text = { "sorry, i couldn't find any host " } },
   { category = "networkerror", text = { "although i'm listed as a best-preference mx or a for that host" } },
   { category = "mesgtoobig", text = { "exceeds my databytes limit" } },
+
+  -- Courier's own failure texts.
+  { category = "systemerror", text = { "domain's dns violates rfc 1035" } },
+  { category = "networkerror", text = { "dns lookup failed." } },
+
+  -- Gmail and Google Workspace report DNS failures of the recipient's
+  -- domain in words of their own.
+  { category = "networkerror", text = { "had no relevant answers" } },
+  { category = "expired", text = { "dns error: could not contact dns servers" } },
+  { category = "hostunknown", hard = true,
+    text = { "dns error: domain name not found", "dns server returned answer with no data" } },
+
+  -- au's (KDDI) prose bounces.
+  { category = "hostunknown", hard = true, text = { "as the remote domain doesnt exist" } },
+  { category = "norelaying", text = { "due to the following smtp relay error" } },
 
   -- Exim's own failure texts.
   { category = "hostunknown", hard = true,
