@@ -137,6 +137,10 @@ func TestFormatFamilies(t *testing.T) {
 			"Reporting-MTA: dns; pmta.example.net\n\nFinal-Recipient: rfc822;ame@example.org\nAction: failed\nStatus: 5.0.0 (undefined status)\n" +
 			"Diagnostic-Code: smtp;552 5.0.0 Message rejected\nX-PowerMTA-BounceCategory: quota-issues\n--pm--\n",
 			"ame@example.org", "mailboxfull"},
+		{"reply under its own heading", "From: MAILER-DAEMON@james.example.net\nTo: s@example.com\nSubject: [BOUNCE]\n" +
+			"Content-Type: text/plain\n\nError: Invalid user address\n\nError message below:\n550 - Requested action not taken: no such user here\n\n" +
+			"Message details:\n  Subject: hi\n  MAIL FROM: s@example.com\n  RCPT TO: sen@example.org\n  Size (in bytes): 39\n",
+			"sen@example.org", "filtered"},
 		{"status comment", "From: MAILER-DAEMON@mx.example.net\nTo: s@example.com\nSubject: Returned mail\n" +
 			"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nFailed.\n\n" +
 			"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822;ko@example.org\n" +
