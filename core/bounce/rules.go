@@ -439,7 +439,7 @@ type facts struct {
 // rules are tried in order and the first that matches decides; when none
 // does, the category is "onhold" (a diagnostic nobody recognises) or
 // "undefined" (no diagnostic at all), both soft. Classify is safe for
-// concurrent use and does not allocate for rule sets of up to 1024 text
+// concurrent use and does not allocate for rule sets of up to 2048 text
 // fragments.
 func (r *Rules) Classify(b *policy.BounceReport) policy.BounceVerdict {
 	f := reportFacts(b)
@@ -457,7 +457,7 @@ func (r *Rules) Explain(b *policy.BounceReport) string {
 	if i < 0 {
 		return "no rule (" + string(v.Category) + ")"
 	}
-	var buf [16]uint64
+	var buf [32]uint64
 	found := r.scan(&f, buf[:])
 	return fmt.Sprintf("rule %d (%s): %s", i+1, v.Category, r.rules[i].why(&f, found))
 }
@@ -575,8 +575,8 @@ func replyFacts(rp *reply.Reply, command string) facts {
 // when none matched.
 func (r *Rules) decide(f *facts) (policy.BounceVerdict, int) {
 	// The set of fragments found in the text: on the stack for rule sets
-	// of up to 1024 fragments.
-	var buf [16]uint64
+	// of up to 2048 fragments.
+	var buf [32]uint64
 	found := r.scan(f, buf[:])
 	for i := range r.rules {
 		if r.rules[i].matches(f, found) {
@@ -608,8 +608,46 @@ func (r *Rules) scan(f *facts, buf []uint64) []uint64 {
 				break
 			}
 		}
+		if f.command == "none" {
+			f.command = bareCommand(f.text)
+		}
 	}
 	return found
+}
+
+// bareCommands are the commands of a mail transaction as servers and
+// MTAs quote them, in upper case, from the earliest to the latest. HELO
+// and STARTTLS are left out: bounces name them in passing ("while
+// performing the HELO handshake") more often than as the failed step.
+var bareCommands = []struct{ word, command string }{
+	{"MAIL F", "mail"}, {"RCPT", "rcpt"}, {"DATA", "data"},
+}
+
+// bareCommand returns the command word of the latest SMTP command that text
+// names in upper case as a word of its own ("Error following RCPT
+// command", "<<< 550 ... >>> DATA"), or "none". The latest wins: a failure
+// quoted with the dialogue that led to it came at its last step.
+func bareCommand(text string) string {
+	for i := len(bareCommands) - 1; i >= 0; i-- {
+		w := bareCommands[i].word
+		for from := 0; from+len(w) <= len(text); {
+			j := strings.Index(text[from:], w)
+			if j < 0 {
+				break
+			}
+			at := from + j
+			end := at + len(w)
+			if (at == 0 || !isWordByte(text[at-1])) && (end == len(text) || !isWordByte(text[end]) || w == "MAIL F") {
+				return bareCommands[i].command
+			}
+			from = at + 1
+		}
+	}
+	return "none"
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '@' || c == '`'
 }
 
 // commandWord turns a command as bounces name it into the word rules use.

@@ -153,7 +153,9 @@ func TestClassifySemantics(t *testing.T) {
 		{"host: a subdomain, any case", policy.BounceReport{Recipient: "a@Mail.ME.com", Diagnostic: "excessive volume"}, "speeding", false},
 		{"host: the remote MTA", policy.BounceReport{Recipient: "a@example.org", RemoteMTA: "mx01.mail.icloud.com [192.0.2.1]", Diagnostic: "excessive volume"}, "speeding", false},
 		{"host: only whole labels", policy.BounceReport{Recipient: "a@noticloud.com", RemoteMTA: "mx.fakeicloud.com", Diagnostic: "excessive volume"}, "onhold", false},
-		{"nothing matches", policy.BounceReport{Diagnostic: "something new"}, event.CategoryOnHold, false},
+		{"command in upper case", policy.BounceReport{Diagnostic: "SMTP server rejected recipient (Error following RCPT command): user unknown"}, "userunknown", true},
+		{"the latest command quoted", policy.BounceReport{Diagnostic: "RCPT accepted, then DATA refused: user unknown"}, "onhold", false},
+		{"lower case is prose", policy.BounceReport{Diagnostic: "the rcpt said: user unknown"}, "onhold", false},
 		{"nothing at all", policy.BounceReport{}, event.CategoryUndefined, false},
 	}
 	for _, tt := range tests {
