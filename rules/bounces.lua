@@ -150,6 +150,7 @@ local sender_refused = {
   "rfc 1035 violation: recursive cname records", "rule imposed mailbox access for",
   "sender domain must exist", "sender email address rejected", "syntax error: empty email address",
   "isn't on the recipient's list of senders to accept mail from", "senderfilterconfig",
+  "administrative prohibition", "envelope blocked", "invalid domain, see",
 }
 
 -- orange_codes("506", ...) lists the fragments of Orange's and La Poste's
@@ -521,7 +522,7 @@ return {
   -- OpenSMTPD's own failure texts.
   { category = "hostunknown", hard = true, text = { "invalid domain name" },
     unless = { "my name was rejected", "helo", "ehlo" } },
-  { category = "networkerror",
+  { category = "networkerror", unless = { "too many received" },
     text = { "loop detected", "address family mismatch on destination mxs", "all routes to destination blocked",
              "bad dns lookup error code", "could not retrieve source address", "no valid route to remote mx",
              "no valid route to destination", "temporary failure in mx lookup", "network error on destination mxs" } },
@@ -755,7 +756,7 @@ return {
              "bulk email", "bulk mail", "reject bulk", "classification as bulk", "recurrent pattern detection",
              "high probability of spam", "may consider spam", "antispam", "anti-spam",
              "message filtered. please see", "message filtered. refer to", "too many spam complaints",
-             "ube, id=", "554 5.7.0 reject, id=", "spam list", "seems to be a spam", "spamprofiler",
+             "ube, id=", "554 5.7.0 reject, id=", "spam list", "sender domain listed at", "seems to be a spam", "spamprofiler",
              "unacceptable content", "possible spam", "email is spam", "as spam and has prevented delivery",
              "spam check", "spamming not allowed", "looked like spam", "too much spam", "accept spam",
              "similar to spam", "triggered a spam block", "blocked by our filter", "message rejected for policy reasons",
@@ -766,7 +767,8 @@ return {
     status = { "5.6.*", "4.6.*" },
     text = { "improper use of 8-bit data", "headers too large", "header size exceeds maximum",
              "invalid mime", "mime complexity", "improperly-formatted binary content",
-             "unnecessary base64 encoding", "too many received: headers" } },
+             "unnecessary base64 encoding", "too many received: headers",
+             "message header size, or recipient list, exceeds policy limit" } },
 
   -- Our envelope sender (MAIL FROM) is refused.
   { category = "rejected", status = { "5.1.7", "5.1.8", "4.1.7", "4.1.8" } },
@@ -807,7 +809,8 @@ return {
     text = { "too many connections", "connection rate limit", "too many concurrent", "too many smtp sessions",
              "too many recipients", "too many errors from your ip", "maximum connection limit",
              "per-domain connection limit", "trop de connexions", "max emails per hour", "frequency limited",
-             "daily message quota exceeded", "maximum sending rate exceeded" } },
+             "daily message quota exceeded", "maximum sending rate exceeded",
+             "already made numerous attempts to deliver this message" } },
 
   -- Content the recipient's policy does not allow.
   { category = "policyviolation",
