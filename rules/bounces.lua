@@ -236,9 +236,11 @@ return {
   -- KDDI au (ezweb.ne.jp, au.com). "550 <address>: User unknown" is an
   -- unknown address; without the address ("550 : User unknown") it is the
   -- recipient's reception filter refusing the sender (below, for any host).
-  -- au's own bounces state the reason in a sentence of their own first:
+  -- au's own bounces state the reason in a sentence of their own first
+  -- (and mark those of its spam filter "X-SPASIGN: NG"):
   -- "The user(s) account is disabled." (or "temporarily limited"), "...
   -- is temporarily over quota", "Your message was not delivered within".
+  { category = "filtered", text = { "x-spasign: ng" } },
   { category = "suspend", text = { "the user(s) account is disabled", "the user(s) account is temporarily limited" } },
   { category = "mailboxfull", text = { "the user(s) account is temporarily over quota" } },
   { category = "expired", host = kddi, text = { "your message was not delivered within" } },

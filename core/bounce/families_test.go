@@ -131,6 +131,9 @@ func TestFormatFamilies(t *testing.T) {
 		{"ezweb verdict sentence", "From: Postmaster@ezweb.ne.jp\nTo: s@example.com\nSubject: Mail System Error - Returned Mail\n" +
 			"Content-Type: text/plain\n\nThe user(s) account is disabled.\n\n<mizu@ezweb.ne.jp>: 550 user unknown (in reply to RCPT TO command)\n",
 			"mizu@ezweb.ne.jp", "suspend"},
+		{"ezweb spam filter", "From: Postmaster@ezweb.ne.jp\nTo: s@example.com\nSubject: Mail System Error - Returned Mail\nX-SPASIGN: NG\n" +
+			"Content-Type: text/plain\n\n<kiri@ezweb.ne.jp>: 550 <kiri@ezweb.ne.jp>: User unknown (in reply to end of DATA command)\n",
+			"kiri@ezweb.ne.jp", "filtered"},
 		{"powermta category", "From: postmaster@pmta.example.net\nTo: s@example.com\nSubject: Delivery report\n" +
 			"Content-Type: multipart/report; report-type=delivery-status; boundary=\"pm\"\n\n--pm\nContent-Type: text/plain\n\n" +
 			"Hello, this is the mail server on pmta.example.net.\n\n--pm\nContent-Type: message/delivery-status\n\n" +

@@ -93,6 +93,10 @@ func parse(raw []byte, depth int) (*Report, error) {
 	verdict := ""
 	if kind == KindDSN || kind == KindText {
 		verdict = carrierVerdict(e.errText())
+		if strings.EqualFold(strings.TrimSpace(e.header.Get("X-SPASIGN")), "NG") {
+			// au's spam filter marks the bounces of mail it refused.
+			verdict = strings.TrimSpace("X-SPASIGN: NG " + verdict)
+		}
 	}
 	for i := range failures {
 		f := &failures[i]
