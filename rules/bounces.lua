@@ -695,7 +695,8 @@ return {
     unless = { "mailbox full", "mailbox is full", "over quota", "quota exceeded", "relay access denied",
                "relaying denied", "not allowed to relay", "sender address rejected", "sender rejected",
                "sender verify failed", "blocked using", "blacklisted", "has been replaced by", "spamhaus",
-               "too many recipients", "host does not accept mail", "is not allowed to send" } },
+               "too many recipients", "host does not accept mail", "is not allowed to send", "client host rejected",
+               "helo command rejected", "dnsbl", "blocked - see", "null mx", "domain does not accept mail" } },
   -- The server refused the address at RCPT TO.
   { category = "userunknown", hard = true, command = { "rcpt" }, text = user_unknown },
   -- Refused after the message was sent: a filter, not the directory.
