@@ -187,6 +187,7 @@ local microsoft = { "outlook.com", "onmicrosoft.com", "exchangelabs.com" }
 local hotmail = { "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.it", "live.com", "msn.com" }
 local yahoo = { "yahoodns.net" }
 local aol = { "aol.com", "aim.com" }
+local google = { "google.com", "googlemail.com" }
 
 return {
   -----------------------------------------------------------------------
@@ -341,6 +342,46 @@ return {
   -- makes no sense (a domain that takes no mail).
   { category = "notaccept", hard = "permanent", host = aol, text = { "type=mx: malformed or unexpected name server reply" } },
   { category = "hostunknown", hard = true, host = aol, text = { "host or domain name not found" } },
+
+  -- Google's servers (support.google.com/a/answer/3726730): the words of
+  -- its reply table, with the code where the same words mean two things.
+  { category = "userunknown", hard = true, host = google,
+    text = { "we weren't able to find the recipient domain" } },
+  { category = "userunknown", hard = true, host = google, all = true,
+    status = { "5.1.3" }, text = { "is not a valid rfc 5321 address" } },
+  { category = "notcompliantrfc", host = google, text = { "is not a valid rfc 5321 address" } },
+  { category = "mesgtoobig", host = google, all = true,
+    status = { "5.3.4" }, text = { "google's message size limit" } },
+  { category = "exceedlimit", host = google,
+    text = { "google's message size limit", "header size limit", "google's header name limit",
+             "per individual header size", "limit attachments" } },
+  { category = "rejected", host = google, text = { "unauthenticated email is not accepted", "mail sending denied" } },
+  { category = "authfailure", host = google,
+    text = { "senders to authenticate with spf", "senders to authenticate with dkim", "senders to authenticate their email" } },
+  { category = "blocked", host = google,
+    text = { "helo/ehlo argument", "try again later, closing connection" } },
+  { category = "failedstarttls", host = google, text = { "senders to use tls/ssl for smtp", "starttls may not be repeated" } },
+  { category = "networkerror", host = google, text = { "message exceeded 50 hops" } },
+  { category = "norelaying", host = google,
+    text = { "invalid credentials for relay", "is not authorized to send email directly to our servers" } },
+  { category = "policyviolation", host = google,
+    text = { "sending messages with the same message-id", "has a policy that prohibited" } },
+  { category = "requireptr", host = google, text = { "does not match the ip address of the hostname" } },
+  { category = "securityerror", host = google,
+    text = { "application-specific password required", "please log in with your web browser",
+             "please log in through your web browser", "too many login attempts", "username and password not accepted",
+             "no identity changes permitted", "cannot decode response" } },
+  { category = "speeding", host = google,
+    text = { "daily sending quota exceeded", "smtp relay limit exceeded", "smtp relay sending limit exceeded" } },
+  { category = "syntaxerror", host = google,
+    text = { "bad sequence of commands", "ehlo/helo first", "mail first", "rcpt first", "no data after bdat",
+             "optional argument not permitted", "too many unauthenticated commands", "unrecognized command",
+             "unimplemented command", "unrecognized authentication type", "xoauth is no longer supported",
+             "smtp protocol violation" } },
+  { category = "systemerror", host = google,
+    text = { "temporary system problem", "server busy", "temporarily rejected this message", "temporarily rejected message",
+             "domain policy size per transaction exceeded", "multiple destination domains per transaction" } },
+  { category = "expired", host = google, text = { "connection expired" } },
 
   -- Charter / Spectrum: "AUP#I-nnnn" (mail to Spectrum) or "AUP#O-nnnn"
   -- (mail from Spectrum users); the number says why

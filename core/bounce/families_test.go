@@ -51,6 +51,12 @@ func TestProviderFamilies(t *testing.T) {
 		{"yahoo", "a@yahoo.com", "mta7.am0.yahoodns.net", "4.7.0", "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints", "rejected"},
 		{"yahoo quoted", "a@example.org", "", "4.7.0", "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints", "badreputation"},
 		{"yahoo", "a@yahoo.com", "mta5.am0.yahoodns.net", "5.0.0", "554 delivery error: dd a@yahoo.com is no longer valid. [-20]", "suspend"},
+		// Google: its own table, with the code where words are shared.
+		{"google", "a@example.org", "aspmx.l.google.com", "5.1.2", "553 5.1.2 We weren't able to find the recipient domain. Please check for any spelling errors", "userunknown"},
+		{"google", "a@gmail.com", "gmail-smtp-in.l.google.com", "5.3.4", "552 5.3.4 Your message exceeded Google's message size limits", "mesgtoobig"},
+		{"google", "a@gmail.com", "gmail-smtp-in.l.google.com", "5.2.3", "552 5.2.3 Your message exceeded Google's message size limits", "exceedlimit"},
+		{"google", "a@gmail.com", "gmail-smtp-in.l.google.com", "5.7.1", "550 5.7.1 Unauthenticated email is not accepted from this domain", "rejected"},
+		{"not google", "a@example.org", "mx.example.org", "5.1.2", "553 5.1.2 We weren't able to find the recipient domain", "hostunknown"},
 		// Japanese mobile carriers.
 		{"ezweb", "a@ezweb.ne.jp", "", "5.0.0", "550 <a@ezweb.ne.jp>: User unknown", "userunknown"},
 		{"ezweb filter", "a@ezweb.ne.jp", "", "5.0.0", "550 : User unknown", "filtered"},
