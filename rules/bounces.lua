@@ -188,6 +188,7 @@ local hotmail = { "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.it", "l
 local yahoo = { "yahoodns.net" }
 local aol = { "aol.com", "aim.com" }
 local google = { "google.com", "googlemail.com" }
+local facebook = { "facebook.com" }
 
 return {
   -----------------------------------------------------------------------
@@ -517,20 +518,21 @@ return {
   { category = "badreputation", text = { " ib103 " } },
   { category = "blocked", text = { " ib104 ", " ib105 ", " ib106 ", " ib110 ", " ib111 ", " ib112 ", " ib113 " } },
 
-  -- Facebook's codes: "POL-P1" (policy), "RCP-P1" (recipient), ...
-  { category = "authfailure", text = { "pol-p7" } },
-  { category = "blocked", text = { "pol-p1", "pol-p2", "pol-p3", "pol-p4", "pol-t1", "pol-t2", "pol-t3" } },
-  { category = "spamdetected", text = { "pol-p6" } },
-  { category = "contenterror", text = { "msg-p2" } },
-  { category = "mesgtoobig", text = { "msg-p1", "int-p2" } },
-  { category = "notcompliantrfc", text = { "msg-p3" } },
-  { category = "rejected", text = { "dns-p1", "dns-p2", "dns-t1" } },
-  { category = "requireptr", text = { "dns-p3", "dns-t2" } },
-  { category = "filtered", text = { "rcp-p2", "rcp-p3" } },
-  { category = "suspend", text = { "rcp-t4" } },
-  { category = "systemerror", text = { "rcp-t1" } },
-  { category = "toomanyconn", text = { "con-t1", "con-t2", "con-t3", "con-t4", "msg-t1" } },
-  { category = "userunknown", hard = true, text = { "rcp-p1", "int-p1", "int-p3" } },
+  -- Facebook's codes: "POL-P1" (policy), "RCP-P1" (recipient), ...; short
+  -- enough to mean something else elsewhere.
+  { category = "authfailure", host = facebook, text = { "pol-p7" } },
+  { category = "blocked", host = facebook, text = { "pol-p1", "pol-p2", "pol-p3", "pol-p4", "pol-t1", "pol-t2", "pol-t3" } },
+  { category = "spamdetected", host = facebook, text = { "pol-p6" } },
+  { category = "contenterror", host = facebook, text = { "msg-p2" } },
+  { category = "mesgtoobig", host = facebook, text = { "msg-p1", "int-p2" } },
+  { category = "notcompliantrfc", host = facebook, text = { "msg-p3" } },
+  { category = "rejected", host = facebook, text = { "dns-p1", "dns-p2", "dns-t1" } },
+  { category = "requireptr", host = facebook, text = { "dns-p3", "dns-t2" } },
+  { category = "filtered", host = facebook, text = { "rcp-p2", "rcp-p3" } },
+  { category = "suspend", host = facebook, text = { "rcp-t4" } },
+  { category = "systemerror", host = facebook, text = { "rcp-t1" } },
+  { category = "toomanyconn", host = facebook, text = { "con-t1", "con-t2", "con-t3", "con-t4", "msg-t1" } },
+  { category = "userunknown", hard = true, host = facebook, text = { "rcp-p1", "int-p1", "int-p3" } },
 
   -- Exchange Server and Office 365 name the failure in their code
   -- ("RESOLVER.ADR.RecipNotFound"); Exchange 2003 puts a hexadecimal code
