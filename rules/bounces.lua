@@ -344,6 +344,36 @@ return {
   { category = "notaccept", hard = "permanent", host = aol, text = { "type=mx: malformed or unexpected name server reply" } },
   { category = "hostunknown", hard = true, host = aol, text = { "host or domain name not found" } },
 
+  -- A local delivery agent on the receiving host (procmail, maildrop,
+  -- mail.local, vpopmail, vmailmgr, Dovecot's LDA) refused the message
+  -- after the remote server took it: its own words say why, and when they
+  -- say nothing known, the mailer failed ("mailererror"). A DSN may quote
+  -- procmail's command line before or after its words: both orders.
+  { category = "mailboxfull", command = { "data", "none" },
+    text = { { "procmail", "quota exceeded while writing" }, { "procmail", "user over quota" },
+             { "quota exceeded while writing", "procmail" }, { "user over quota", "procmail" },
+             { "maildrop: ", "maildir over quota" }, { "mail.local: ", "quota exceeded" },
+             { "mail.local: ", "disc quota exceeded" }, { "vdelivermail: ", "over quota" },
+             { "vdeliver: ", "system quota violation" }, { "was automatically rejected:", "quota exceeded" },
+             { "was automatically rejected:", "not enough disk space" } } },
+  { category = "systemfull", command = { "data", "none" },
+    text = { { "procmail", "no space left to finish writing" }, { "no space left to finish writing", "procmail" } } },
+  { category = "systemerror", command = { "data", "none" },
+    text = { { "procmail", "service unavailable" }, { "service unavailable", "procmail" },
+             { "mail.local: ", "temporary file write error" } } },
+  { category = "filtered", command = { "data", "none" },
+    text = { { "vdelivermail: ", "user does not exist, but will deliver to" } } },
+  { category = "suspend", command = { "data", "none" }, text = { { "vdelivermail: ", "account is locked" } } },
+  { category = "userunknown", hard = true, command = { "data", "none" },
+    text = { { "maildrop: ", "cannot find system user" }, { "maildrop: ", "invalid user specified" },
+             { "mail.local: ", "unknown user" }, { "mail.local: ", "user unknown" },
+             { "mail.local: ", "invalid mailbox path" }, { "mail.local: ", "user missing home directory" },
+             { "vdelivermail: ", "no mailbox here by that name" }, { "vdeliver: ", "invalid or unknown" },
+             { "vdeliver: ", "does not refer to a virtual user" },
+             { "was automatically rejected:", "mailbox doesn't exist" } } },
+  { category = "mailererror", command = { "data", "none" },
+    text = { "procmail: ", "/procmail ", "maildrop: ", "mail.local: ", "vdelivermail: ", "vdeliver: " } },
+
   -- Google's servers (support.google.com/a/answer/3726730): the words of
   -- its reply table, with the code where the same words mean two things.
   { category = "userunknown", hard = true, host = google,

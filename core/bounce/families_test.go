@@ -77,6 +77,14 @@ func TestProviderFamilies(t *testing.T) {
 		{"powermta", "a@example.org", "", "5.0.0", "552 5.0.0 Message rejected (X-PowerMTA-BounceCategory: quota-issues)", "mailboxfull"},
 		{"powermta", "a@example.org", "", "5.0.0", "550 5.0.0 rejected (X-PowerMTA-BounceCategory: bad-mailbox)", "userunknown"},
 		{"powermta words first", "a@example.org", "", "4.2.2", "452 4.2.2 mailbox full (X-PowerMTA-BounceCategory: bad-mailbox)", "mailboxfull"},
+		// Local delivery agents behind the remote server.
+		{"procmail", "a@example.org", "", "5.0.0", "554 5.0.0 Service unavailable (from /usr/bin/procmail -f- || exit 75)", "systemerror"},
+		{"procmail", "a@example.org", "", "", "procmail: Quota exceeded while writing \"/var/mail/a\"", "mailboxfull"},
+		{"procmail", "a@example.org", "", "", "/usr/bin/procmail -f- : Service unavailable", "systemerror"},
+		{"maildrop", "a@example.org", "", "", "maildrop: maildir over quota.", "mailboxfull"},
+		{"vpopmail", "a@example.org", "", "", "vdelivermail: Sorry, no mailbox here by that name. (#5.1.1)", "userunknown"},
+		{"dovecot", "a@example.org", "", "", "Your message to <a@example.org> was automatically rejected: Quota exceeded (mailbox for user is full)", "mailboxfull"},
+		{"any LDA", "a@example.org", "", "", "maildrop: signal 0x09", "mailererror"},
 		// The confusions: who said it and when.
 		{"userunknown at RCPT", "a@example.org", "", "5.0.0", "550 No such user (in reply to RCPT TO command)", "userunknown"},
 		{"filtered after DATA", "a@example.org", "", "5.0.0", "550 No such user (in reply to end of DATA command)", "filtered"},
