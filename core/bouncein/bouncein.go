@@ -576,12 +576,13 @@ func (s *Server) forward(ref *spool.BounceRef, index int, rcpt string, r bounce.
 	if st, ok := reply.ParseStatus(r.Report.Status); ok {
 		rc.Status = st
 	}
-	if r.Report.ReplyCode >= 400 && r.Report.ReplyCode < 600 {
-		rc.Diagnostic = reply.New(r.Report.ReplyCode, r.Report.Status, oneLine(r.Report.Diagnostic))
+	said, text, ok := providerReply(r.Report)
+	if ok {
+		rc.Diagnostic = said
 	}
 	rc.Reason = fmt.Sprintf("The recipient's mail system took the message at first and returned it later (%s).", r.Verdict.Category)
-	if rc.Diagnostic == nil && r.Report.Diagnostic != "" {
-		rc.Reason += " It said: " + oneLine(r.Report.Diagnostic)
+	if !ok && text != "" {
+		rc.Reason += " It said: " + text
 	}
 	rep := &dsn.Report{
 		ReportingMTA: s.opts.Hostname, To: ref.Author, Arrival: ref.Received,
@@ -625,19 +626,19 @@ func (s *Server) emit(e *event.Event) {
 	s.opts.Events.Emit(e)
 }
 
-// diagnostic renders a report's reply for events.
+// diagnostic renders a report's reply, quoted once, for events and
+// suppression reasons.
 func diagnostic(r policy.BounceReport) string {
-	var parts []string
-	if r.ReplyCode != 0 {
-		parts = append(parts, fmt.Sprint(r.ReplyCode))
+	rep, text, ok := providerReply(r)
+	switch {
+	case ok:
+		return rep.String()
+	case r.Status != "" && text != "":
+		return r.Status + " " + text
+	case r.Status != "":
+		return r.Status
 	}
-	if r.Status != "" {
-		parts = append(parts, r.Status)
-	}
-	if d := oneLine(r.Diagnostic); d != "" {
-		parts = append(parts, d)
-	}
-	return strings.Join(parts, " ")
+	return text
 }
 
 func peerName(from, peer string) string {
