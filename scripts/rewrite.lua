@@ -78,4 +78,19 @@ function rewrite(msg)
       msg:set_header("Sender", platform)
     end
   end
+
+  -- A custom return path (return_path_domain, e.g. "bounce.shop.example",
+  -- whose MX is the bounce listener and whose SPF includes the platform):
+  -- the envelope sender moves to the tenant's own bounce domain, where the
+  -- core gives each recipient a signed VERP address, so SPF passes for a
+  -- domain aligned with From: under relaxed DMARC and every late bounce
+  -- and complaint comes home. From: stays the tenant's; the
+  -- author still gets the bounces (msg:set_author). A null sender stays
+  -- null: that mail is a bounce itself.
+  if t.return_path_domain and msg:sender() ~= "" then
+    if not msg:author() then
+      msg:set_author(msg:sender())
+    end
+    msg:set_sender("bounces@" .. t.return_path_domain)
+  end
 end

@@ -4,8 +4,10 @@
 // nothing else.
 //
 // A recipient is accepted only when it is a VERP address whose signature
-// verifies (core/verp), or one of the feedback-loop addresses registered
-// with providers; any other address is refused with 550 5.1.1, a forged or
+// verifies (core/verp), one of the feedback-loop addresses registered
+// with providers, or postmaster of a domain the listener serves (RFC 5321
+// section 4.5.1; see Options.Postmaster for where that mail goes); any
+// other address is refused with 550 5.1.1, a forged or
 // altered VERP address with 550 5.7.1, and both are counted and logged. A
 // forged bounce therefore never reaches the code below: it can neither
 // suppress a recipient nor be forwarded to anyone. A feedback report sent
@@ -106,6 +108,16 @@ type Options struct {
 	// FBLAddresses are the feedback-loop addresses registered with the
 	// providers, whose MX is this listener. May be empty.
 	FBLAddresses []string
+	// Domains reports whether the listener receives mail for a domain
+	// (lower case) besides Hostname and the domains of FBLAddresses: the
+	// tenants' bounce and return-path domains. Their postmaster is
+	// accepted. May be nil.
+	Domains func(domain string) bool
+	// Postmaster is the operator's address that receives, unchanged but
+	// for a Received field, the mail sent to postmaster of the listener's
+	// domains. The default value is "": such mail is accepted, logged and
+	// recorded as an event, and not kept.
+	Postmaster string
 	// Suppress records hard bounces and complaints durably before the
 	// listener answers 250; *suppress.List implements it. May be nil (the
 	// events then carry them alone).
@@ -164,6 +176,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	fbl  map[string]bool // lower-cased feedback-loop addresses
+	// domains are the host name and the feedback-loop addresses' domains,
+	// lower-cased: their postmaster is accepted.
+	domains map[string]bool
 	// run serves the sessions; its Work gate admits the messages being
 	// received and handled.
 	run *smtpserve.Runner
@@ -208,12 +223,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "bounce-listener"), fbl: map[string]bool{}}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "bounce-listener"), fbl: map[string]bool{},
+		domains: map[string]bool{strings.ToLower(opts.Hostname): true}}
 	for _, a := range opts.FBLAddresses {
-		if !strings.Contains(a, "@") {
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || at == len(a)-1 {
 			return nil, fmt.Errorf("bouncein: feedback-loop address %q is not an address", a)
 		}
 		s.fbl[strings.ToLower(a)] = true
+		s.domains[strings.ToLower(a[at+1:])] = true
+	}
+	if opts.Postmaster != "" && !strings.Contains(opts.Postmaster, "@") {
+		return nil, fmt.Errorf("bouncein: postmaster address %q is not an address", opts.Postmaster)
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
@@ -276,7 +297,10 @@ type session struct {
 	from string
 	refs []addressed
 	fbl  bool // sent to a feedback-loop address
-	bad  int  // recipients refused in this session
+	// postmaster is the postmaster address the message was sent to, if
+	// any.
+	postmaster string
+	bad        int // recipients refused in this session
 }
 
 // maxBadRcpts is how many refused recipients a session may try before it
@@ -297,7 +321,7 @@ type addressed struct {
 	quoted bool
 }
 
-func (se *session) Reset() { se.from, se.refs, se.fbl = "", nil, false }
+func (se *session) Reset() { se.from, se.refs, se.fbl, se.postmaster = "", nil, false, "" }
 
 func (se *session) Logout() error { return nil }
 
@@ -310,6 +334,10 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s := se.s
 	if s.fbl[strings.ToLower(to)] {
 		se.fbl = true
+		return nil
+	}
+	if s.isPostmaster(to) {
+		se.postmaster = to
 		return nil
 	}
 	ref, err := s.opts.VERP.Parse(to)
@@ -351,6 +379,16 @@ func (se *session) Data(r io.Reader) error {
 			return err
 		}
 		return smtpError(reply.New(451, "4.3.0", "could not read the message; try again later"))
+	}
+	if se.postmaster != "" {
+		if err := s.postmasterMail(se.from, se.peer, se.conn.Hostname(), se.postmaster, raw); err != nil {
+			s.log.Error("mail to postmaster not kept; asked the sender to retry", "from", se.from, "peer", se.peer, "err", err)
+			return smtpError(reply.New(451, "4.3.0", "message could not be stored now; try again later"))
+		}
+		if len(se.refs) == 0 && !se.fbl {
+			s.messages.Add(1)
+			return nil
+		}
 	}
 	refs := slices.Clone(se.refs)
 	if se.fbl {

@@ -121,6 +121,10 @@ type Config struct {
 	// about re-enveloped mail suppress the complainer's address. They need
 	// a BounceListen. The default value is none.
 	FBLAddresses []string
+	// Postmaster is the operator's address that receives the mail sent to
+	// postmaster of the bounce listener's domains. The default value is
+	// "": such mail is accepted and recorded as an event only.
+	Postmaster string
 	// VERPKeyFile holds the key that signs VERP addresses (hex). The
 	// default value is SpoolDir/verp.key, made on first start.
 	VERPKeyFile string

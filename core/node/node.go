@@ -275,6 +275,7 @@ func (n *Node) startListeners(undo *cleanups) (err error) {
 		n.bounces, err = bouncein.New(bouncein.Options{
 			Hostname: cfg.Hostname, VERP: n.verp, Spool: n.spool, Queue: n.queue, Policy: n.policy,
 			FBLAddresses: cfg.FBLAddresses, Suppress: n.suppression, Events: n.events, Logger: n.log,
+			Domains: n.bounceDomain, Postmaster: cfg.Postmaster,
 		})
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
