@@ -12,8 +12,10 @@
 
 local tenants = require "rules.tenants"
 
--- Signals the submitter gave us; the world has no use for them.
-local INTERNAL = { "X-Corriere-Class", "X-Corriere-Campaign" }
+-- Signals the submitter gave us; the world has no use for them. A
+-- submitted X-Corriere-Ref goes too: the core puts its own on every
+-- message, and a copied one must not speak for this message.
+local INTERNAL = { "X-Corriere-Class", "X-Corriere-Campaign", "X-Corriere-Ref" }
 
 function rewrite(msg)
   local t = tenants[msg:tenant() or ""] or {}

@@ -144,6 +144,7 @@ func (r *runner) deliver(j *job) bool {
 		l.finish(j)
 		return true
 	}
+	content = q.withReference(j, content)
 	start := q.now()
 	res, err := r.conn.Send(q.sendCtx, q.envelope(j, content), content)
 	r.sent++

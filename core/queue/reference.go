@@ -1,0 +1,31 @@
+package queue
+
+import "corriere/core/verp"
+
+// Referencer seals the reference header of a transaction (see
+// verp.Reference); *verp.Signer implements it.
+type Referencer interface {
+	Seal(r verp.Reference) string
+}
+
+// withReference returns content with the reference header of job j on
+// top when Options.Reference is set: the tenant, the message, the source
+// IP and the provider, and the recipient when the transaction carries only
+// one (always so for VERP mail). The field is added here, after DKIM
+// signed the message at ingest, because only the transaction knows the
+// recipient, the source and the provider; a field on top that the
+// signature does not list leaves it valid, and the field is
+// authenticated by its own seal.
+func (q *Queue) withReference(j *job, content []byte) []byte {
+	if q.opts.Reference == nil {
+		return content
+	}
+	m := j.msg.meta
+	r := verp.Reference{Tenant: m.Tenant, MsgID: m.ID, Index: -1, Source: j.route.Source, Provider: j.provider}
+	if len(j.items) == 1 {
+		r.Index, r.Rcpt = j.items[0].entry.Index, j.items[0].entry.Rcpt.Addr
+	}
+	field := verp.RefHeader + ": " + q.opts.Reference.Seal(r) + "\r\n"
+	out := make([]byte, 0, len(field)+len(content))
+	return append(append(out, field...), content...)
+}
