@@ -13,7 +13,12 @@
 // suppress a recipient nor be forwarded to anyone. A feedback report sent
 // to a feedback-loop address counts only through a VERP address it quotes
 // (its Original-Mail-From, or the Return-Path of the returned header)
-// whose tag verifies; others are counted as unattributed and ignored.
+// whose tag verifies, or through the reference header (verp.RefHeader) of
+// the returned header section when it verifies: that names the tenant,
+// the recipient, the source IP and the provider of any message, even one
+// of a tenant that neither re-envelopes nor has a return-path domain, and
+// even when the report redacts the recipient. Others are counted as
+// unattributed and ignored.
 //
 // For an accepted message, the listener reads the bounce reference the
 // spool kept for the message (tenant, author, recipients), classifies the
@@ -167,8 +172,11 @@ type Counts struct {
 	// Forged counts recipients refused because their tag did not verify.
 	Forged int64 `json:"forged"`
 	// Unattributed counts messages to a feedback-loop address that quote
-	// no VERP address of ours that verifies.
+	// neither a VERP address of ours nor a reference header that verifies.
 	Unattributed int64 `json:"unattributed"`
+	// Referenced counts the complaints attributed through the reference
+	// header alone (also counted in Complaints).
+	Referenced int64 `json:"referenced"`
 }
 
 // Server is a running bounce listener.
@@ -185,7 +193,7 @@ type Server struct {
 
 	refMu sync.Mutex // one bounce at a time reads and updates bounce references
 
-	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed atomic.Int64
+	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed, referenced atomic.Int64
 }
 
 // New returns a Server; Serve starts it.
@@ -268,7 +276,7 @@ func (s *Server) Counts() Counts {
 	return Counts{
 		Messages: s.messages.Load(), Bounces: s.bounces.Load(), Complaints: s.complaints.Load(),
 		Forwarded: s.forwarded.Load(), Ignored: s.ignored.Load(), NotVERP: s.notVERP.Load(), Forged: s.forged.Load(),
-		Unattributed: s.unattributed.Load(),
+		Unattributed: s.unattributed.Load(), Referenced: s.referenced.Load(),
 	}
 }
 
@@ -319,6 +327,9 @@ type addressed struct {
 	// quoted marks a VERP address found in a report sent to a
 	// feedback-loop address: only complaints are taken from it.
 	quoted bool
+	// source and provider are where the message left from and to, when
+	// the report quotes its reference header too.
+	source, provider string
 }
 
 func (se *session) Reset() { se.from, se.refs, se.fbl, se.postmaster = "", nil, false, "" }
@@ -392,18 +403,27 @@ func (se *session) Data(r io.Reader) error {
 	}
 	refs := slices.Clone(se.refs)
 	if se.fbl {
-		quoted := s.quotedRefs(raw)
-		if len(quoted) == 0 {
-			s.unattributed.Add(1)
-			s.log.Info("feedback report quotes no VERP address of ours; ignored", "from", se.from, "peer", se.peer)
-		}
-		for _, q := range quoted {
+		for _, q := range s.quotedRefs(raw) {
 			if !slices.ContainsFunc(refs, func(a addressed) bool { return a.ref == q.ref }) {
 				refs = append(refs, q)
 			}
 		}
 	}
-	if err := s.handle(se.from, se.peer, raw, refs); err != nil {
+	var byRef *verp.Reference
+	ref, found, refErr := s.quotedReference(raw)
+	switch {
+	case found && refErr == nil:
+		if !refPeer(refs, ref) && se.fbl {
+			byRef = &ref
+		}
+	case found && se.fbl && len(refs) == 0:
+		s.log.Warn("feedback report quotes a reference header that does not verify; nothing done", "from", se.from, "peer", se.peer, "err", refErr)
+	}
+	if se.fbl && len(refs) == 0 && byRef == nil {
+		s.unattributed.Add(1)
+		s.log.Info("feedback report quotes no VERP address or reference of ours; ignored", "from", se.from, "peer", se.peer)
+	}
+	if err := s.handle(se.from, se.peer, raw, refs, byRef); err != nil {
 		s.log.Error("bounce not processed; asked the sender to retry", "from", se.from, "peer", se.peer, "err", err)
 		return smtpError(reply.New(451, "4.3.0", "bounce could not be processed now; try again later"))
 	}
@@ -412,8 +432,9 @@ func (se *session) Data(r io.Reader) error {
 }
 
 // handle classifies one received message and acts on it for every VERP
-// recipient it was sent to.
-func (s *Server) handle(from, peer string, raw []byte, refs []addressed) error {
+// recipient it was sent to or quotes, and for the reference header it
+// quotes when byRef is not nil.
+func (s *Server) handle(from, peer string, raw []byte, refs []addressed, byRef *verp.Reference) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.PolicyTimeout)
 	defer cancel()
 	results, err := bounce.Classify(ctx, raw, s.opts.Policy)
@@ -426,6 +447,9 @@ func (s *Server) handle(from, peer string, raw []byte, refs []addressed) error {
 	var errs []error
 	for _, a := range refs {
 		errs = append(errs, s.handleOne(from, peer, raw, a, results))
+	}
+	if byRef != nil {
+		errs = append(errs, s.handleReference(from, peer, *byRef, results))
 	}
 	return errors.Join(errs...)
 }
@@ -462,7 +486,7 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		return nil
 	}
 	base := event.Event{MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant, Class: string(ref.Class),
-		Category: r.Verdict.Category, MX: r.Report.RemoteMTA, Reply: diagnostic(r.Report)}
+		Category: r.Verdict.Category, MX: r.Report.RemoteMTA, Reply: diagnostic(r.Report), Source: a.source, Provider: a.provider}
 	switch {
 	case r.Report.Kind == bounce.KindARF:
 		if slices.Contains(ref.Complained, a.ref.Index) {

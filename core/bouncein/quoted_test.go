@@ -41,6 +41,26 @@ func FuzzQuotedRefs(f *testing.F) {
 	})
 }
 
+// FuzzQuotedReference: whatever a report holds, quotedReference never
+// panics and returns only references that Seal made.
+func FuzzQuotedReference(f *testing.F) {
+	signer, err := verp.New([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := signer.Seal(verp.Reference{Tenant: "t", MsgID: "m", Index: 0, Rcpt: "a@b.example"})
+	f.Add([]byte(verp.RefHeader + ": " + good + "\r\n"))
+	f.Add([]byte(verp.RefHeader + ":\r\n " + good[:20] + "\r\n\t" + good[20:] + "\r\n"))
+	f.Add([]byte("x-corriere-ref:1.\n"))
+	s := &Server{opts: Options{VERP: signer}}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ref, found, err := s.quotedReference(raw)
+		if found && err == nil && ref.MsgID == "" {
+			t.Fatalf("reference %+v without a message", ref)
+		}
+	})
+}
+
 func TestOneLineKeepsUTF8(t *testing.T) {
 	long := strings.Repeat("è", maxDiagnostic) // two bytes each
 	got := oneLine("  a\r\n\t" + long)
