@@ -46,9 +46,10 @@ type series [3]ring
 // Counters is the live counter store. The zero value is not usable; call
 // New.
 type Counters struct {
-	mu  sync.Mutex
-	m   map[key]*series
-	now func() time.Time
+	mu      sync.Mutex
+	m       map[key]*series
+	tenants map[string]*series // tenant.go
+	now     func() time.Time
 }
 
 var (
@@ -103,6 +104,7 @@ func (c *Counters) Emit(e *event.Event) {
 		}
 		s.add(t, add)
 	}
+	c.addTenant(e.Tenant, t, add)
 }
 
 // Counts implements policy.Counters: window is rounded up to 5m, 1h or 24h.
