@@ -72,7 +72,7 @@ func (s *Server) handleReference(from, peer string, ref verp.Reference, results 
 	}
 	reason := "feedback report (" + orDash(r.Report.FeedbackType) + ") from " + peerName(from, peer) + ", attributed through " + verp.RefHeader
 	e := &event.Event{Type: event.Complained, MsgID: ref.MsgID, Recipient: ref.Rcpt, Tenant: ref.Tenant,
-		Source: ref.Source, Provider: ref.Provider, Category: event.CategoryFeedback, MX: r.Report.RemoteMTA, Reason: reason}
+		Class: ref.Class, Source: ref.Source, Provider: ref.Provider, Category: event.CategoryFeedback, MX: r.Report.RemoteMTA, Reason: reason}
 	if ref.Rcpt == "" {
 		// The message went to several recipients in one transaction: the
 		// complaint counts, but whom to suppress is unknown.

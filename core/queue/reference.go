@@ -9,8 +9,8 @@ type Referencer interface {
 }
 
 // withReference returns content with the reference header of job j on
-// top when Options.Reference is set: the tenant, the message, the source
-// IP and the provider, and the recipient when the transaction carries only
+// top when Options.Reference is set: the tenant, the message and its
+// class, the source IP and the provider, and the recipient when the transaction carries only
 // one (always so for VERP mail). The field is added here, after DKIM
 // signed the message at ingest, because only the transaction knows the
 // recipient, the source and the provider; a field on top that the
@@ -21,7 +21,7 @@ func (q *Queue) withReference(j *job, content []byte) []byte {
 		return content
 	}
 	m := j.msg.meta
-	r := verp.Reference{Tenant: m.Tenant, MsgID: m.ID, Index: -1, Source: j.route.Source, Provider: j.provider}
+	r := verp.Reference{Tenant: m.Tenant, MsgID: m.ID, Index: -1, Source: j.route.Source, Provider: j.provider, Class: string(m.Class)}
 	if len(j.items) == 1 {
 		r.Index, r.Rcpt = j.items[0].entry.Index, j.items[0].entry.Rcpt.Addr
 	}

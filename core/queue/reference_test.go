@@ -45,9 +45,9 @@ func TestReferenceHeader(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reference %q: %v", value, err)
 		}
-		want := verp.Reference{Tenant: "acme", MsgID: meta.ID, Index: -1, Source: "127.0.0.2", Provider: ref.Provider}
+		want := verp.Reference{Tenant: "acme", MsgID: meta.ID, Index: -1, Source: "127.0.0.2", Provider: ref.Provider, Class: "transactional"}
 		if len(g.To) == 1 {
-			want = verp.Reference{Tenant: "acme", MsgID: meta.ID, Index: 1, Rcpt: "bob@a.test", Source: "127.0.0.3", Provider: ref.Provider}
+			want = verp.Reference{Tenant: "acme", MsgID: meta.ID, Index: 1, Rcpt: "bob@a.test", Source: "127.0.0.3", Provider: ref.Provider, Class: "transactional"}
 		}
 		if ref != want || ref.Provider == "" {
 			t.Errorf("transaction to %v: reference %+v, want %+v with a provider", g.To, ref, want)

@@ -87,6 +87,11 @@ func (c *Counters) Emit(e *event.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for mask := 0; mask < 8; mask++ {
+		// An empty field is the wildcard already: filling it in would
+		// count the event twice under the same key.
+		if (mask&1 != 0 && e.Source == "") || (mask&2 != 0 && e.Provider == "") || (mask&4 != 0 && e.Class == "") {
+			continue
+		}
 		k := key{}
 		if mask&1 != 0 {
 			k.source = e.Source

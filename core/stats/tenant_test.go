@@ -41,3 +41,23 @@ func TestComplaintRates(t *testing.T) {
 		}
 	}
 }
+
+// TestEventWithoutFieldsCountsOnce: an event that names no source, provider
+// or class (a complaint about the platform's own mail) counts once under
+// the wildcards, not once per empty field.
+func TestEventWithoutFieldsCountsOnce(t *testing.T) {
+	c := New(nil)
+	c.Emit(&event.Event{Type: event.Complained, Provider: "gmail"})
+	for _, tc := range []struct {
+		source, provider, class string
+		want                    int64
+	}{
+		{"", "", "", 1},
+		{"", "gmail", "", 1},
+		{"", "yahoo", "", 0},
+	} {
+		if got := c.Counts(tc.source, tc.provider, tc.class, time.Hour).Complained; got != tc.want {
+			t.Errorf("Counts(%q, %q, %q) complained = %d, want %d", tc.source, tc.provider, tc.class, got, tc.want)
+		}
+	}
+}

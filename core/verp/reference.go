@@ -25,7 +25,8 @@ const refVersion = "1."
 var ErrNotReference = errors.New("verp: not a reference")
 
 // Reference is what a reference header names: the recipient a message was
-// delivered to, and who sent it, where from and to which provider, so
+// delivered to, and who sent it, what kind of mail, where from and to
+// which provider, so
 // that a complaint quoting only the message's header section can be
 // attributed and counted without the spool keeping anything.
 type Reference struct {
@@ -42,10 +43,12 @@ type Reference struct {
 	Source string
 	// Provider is the provider the recipient's domain belongs to.
 	Provider string
+	// Class is the message's class ("newsletter", ...).
+	Class string
 }
 
 // refFields is how many fields a sealed reference holds.
-const refFields = 6
+const refFields = 7
 
 // maxRefValue bounds the reference values Open looks at: a sealed
 // reference of the longest fields fits.
@@ -78,7 +81,7 @@ func newAEAD(key []byte) cipher.AEAD {
 // only signed: feedback loops redact the recipient's address from the
 // reports they send, and a readable copy in a header would undo that.
 func (s *Signer) Seal(r Reference) string {
-	plain := strings.Join([]string{r.Tenant, r.MsgID, strconv.Itoa(r.Index), r.Rcpt, r.Source, r.Provider}, "\x00")
+	plain := strings.Join([]string{r.Tenant, r.MsgID, strconv.Itoa(r.Index), r.Rcpt, r.Source, r.Provider, r.Class}, "\x00")
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
 	_, _ = rand.Read(nonce) // crypto/rand.Read never fails on Linux
 	sealed := s.aead.Seal(nonce, nonce, []byte(plain), []byte(RefHeader))
@@ -111,5 +114,5 @@ func (s *Signer) Open(value string) (Reference, error) {
 	if err != nil || index < -1 || f[1] == "" {
 		return Reference{}, ErrForged
 	}
-	return Reference{Tenant: f[0], MsgID: f[1], Index: index, Rcpt: f[3], Source: f[4], Provider: f[5]}, nil
+	return Reference{Tenant: f[0], MsgID: f[1], Index: index, Rcpt: f[3], Source: f[4], Provider: f[5], Class: f[6]}, nil
 }

@@ -11,7 +11,7 @@ const testKey = "0123456789abcdef0123456789abcdef"
 func TestReferenceRoundTrip(t *testing.T) {
 	s := testSigner(t, testKey)
 	for _, r := range []Reference{
-		{Tenant: "negozio", MsgID: "1hre6odi2edg3dal2001", Index: 2, Rcpt: "mario.verdi@gmail.com", Source: "192.0.2.7", Provider: "gmail"},
+		{Tenant: "negozio", MsgID: "1hre6odi2edg3dal2001", Index: 2, Rcpt: "mario.verdi@gmail.com", Source: "192.0.2.7", Provider: "gmail", Class: "newsletter"},
 		{MsgID: "1hre6odi2edg3dal2001", Index: -1, Source: "2001:db8::1"},
 		{Tenant: "t", MsgID: "m", Index: 0, Rcpt: "ü@例え.jp"},
 	} {
