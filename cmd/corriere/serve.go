@@ -38,8 +38,11 @@ Re-enveloping. Tenants with reenvelope = true (rules/tenants/) send with the
 platform's bounce address as envelope sender: each recipient gets a VERP
 address signed with the --verp-key, and the MX of the bounce domain should
 point at --bounce-listen, which accepts only bounces to addresses it signed,
-forwards each to the message's author and feeds the suppression list;
-complaints sent to an --fbl-address count when they quote such an address.
+forwards each to the message's author and feeds the suppression list.
+Tenants with return_path_domain get such VERP addresses on their own domain.
+Complaints sent to an --fbl-address count when they quote such an address
+or the X-Corriere-Ref header every message leaves with; mail to postmaster
+of the listener's domains goes to --postmaster.
 
 Every flag can also be set in a --config file, one "name = value" per line
 (repeat the line for repeatable flags; "#" starts a comment). Flags given on

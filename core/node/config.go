@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"corriere/core/dns"
@@ -231,6 +232,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.FBLAddresses) > 0 && c.BounceListen == "" {
 		return errors.New("node: FBLAddresses need a BounceListen: feedback reports arrive at the bounce listener")
+	}
+	if c.Postmaster != "" && (c.BounceListen == "" || !strings.Contains(c.Postmaster, "@")) {
+		return fmt.Errorf("node: Postmaster %q: want an address, and a BounceListen that receives the mail for postmaster", c.Postmaster)
 	}
 	for _, s := range c.DNSServers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
