@@ -97,7 +97,9 @@ func (s *Signer) Open(value string) (Reference, error) {
 	if !strings.HasPrefix(value, refVersion) || len(value) > maxRefValue {
 		return Reference{}, ErrNotReference
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(value[len(refVersion):])
+	// Strict: the unused bits of the last character must be zero, so that
+	// one reference has one spelling.
+	sealed, err := base64.RawURLEncoding.Strict().DecodeString(value[len(refVersion):])
 	if err != nil || len(sealed) < s.aead.NonceSize()+s.aead.Overhead() {
 		return Reference{}, ErrNotReference
 	}
