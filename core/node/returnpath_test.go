@@ -3,6 +3,9 @@ package node
 import (
 	"bufio"
 	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -12,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	msgdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
+	mdns "github.com/miekg/dns"
 	"golang.org/x/crypto/bcrypt"
 
 	"corriere/core/event"
@@ -21,6 +26,7 @@ import (
 	"corriere/core/sim"
 	"corriere/core/testlib"
 	"corriere/core/verp"
+	"corriere/plugins/dkim"
 )
 
 // A hosting customer that sends from its own domain, negozio-test.it, and
@@ -240,6 +246,72 @@ func TestPostmasterEndToEnd(t *testing.T) {
 		sc.Scan()
 		if d.From != "" || !strings.HasPrefix(sc.Text(), verp.RefHeader+": ") || !bytes.Contains(d.Header, []byte("Subject: about your server")) {
 			t.Errorf("at the operator's desk from %q:\n%s", d.From, d.Header)
+		}
+	}
+}
+
+// platformKeyRecord returns the DKIM record of the demo platform key in
+// rules/keys (PKCS#8), which the simulated DNS does not publish.
+func platformKeyRecord(t *testing.T, rules string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(rules, "keys", "corriere-smarthost.it.corriere.rsa.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatal("no PEM block in the platform key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := dkim.Record(k.(crypto.Signer).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "corriere._domainkey.corriere-smarthost.it. 300 IN TXT " + dkim.QuotedTXT(rec)
+}
+
+// TestReferenceKeepsDKIMValid: the reference header the queue puts on top
+// of a message after DKIM signed it at ingest leaves the signature valid,
+// as a receiver's verifier (go-msgauth) sees it.
+func TestReferenceKeepsDKIMValid(t *testing.T) {
+	t.Parallel()
+	c := startCaseStudy(t, returnPathTweak, caseTweak{world: func(rules string, w *sim.World) {
+		w.Records = append(w.Records, platformKeyRecord(t, rules))
+	}})
+	owner := mailtest.Start(t, fmt.Sprintf("127.0.0.11:%d", c.port), mailtest.Options{})
+	header := "From: Negozio Test <" + shop + ">\r\nTo: magazzino\r\nSubject: Ordine 42\r\n"
+	if err := c.submit(t, "negozio", shopPass, shop, header, "magazzino@negozio-test.it"); err != nil {
+		t.Fatalf("submission refused: %v", err)
+	}
+	got := owner.Wait(t, 1, 10*time.Second)[0]
+	if _, err := c.key.Open(referenceOf(t, got.Data)); err != nil {
+		t.Fatalf("reference on top: %v", err)
+	}
+	lookup := func(name string) ([]string, error) {
+		q := new(mdns.Msg)
+		q.SetQuestion(mdns.Fqdn(name), mdns.TypeTXT)
+		r, _, err := (&mdns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(q, c.sim.DNSAddr())
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, rr := range r.Answer {
+			if txt, ok := rr.(*mdns.TXT); ok {
+				out = append(out, strings.Join(txt.Txt, ""))
+			}
+		}
+		return out, nil
+	}
+	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(got.Data), &msgdkim.VerifyOptions{LookupTXT: lookup})
+	if err != nil || len(vs) == 0 {
+		t.Fatalf("DKIM verification: %v, %d signatures", err, len(vs))
+	}
+	for _, v := range vs {
+		if v.Err != nil {
+			t.Errorf("signature d=%s: %v", v.Domain, v.Err)
 		}
 	}
 }
