@@ -144,7 +144,6 @@ func (r *runner) deliver(j *job) bool {
 		l.finish(j)
 		return true
 	}
-	content = q.withReference(j, content)
 	start := q.now()
 	res, err := r.conn.Send(q.sendCtx, q.envelope(j, content), content)
 	r.sent++
@@ -255,8 +254,9 @@ func (q *Queue) envelope(j *job, content []byte) smtpclient.Envelope {
 	if q.perRecipient(m) && len(j.items) == 1 {
 		from = q.opts.VERP.Address(m.Sender, m.ID, j.items[0].entry.Index)
 	}
+	header := q.reference(j)
 	env := smtpclient.Envelope{
-		From: from, Size: int64(len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
+		From: from, Header: header, Size: int64(len(header) + len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
 		UTF8: m.UTF8, EightBit: has8bit(content),
 		Rcpts: make([]smtpclient.Rcpt, len(j.items)),
 	}

@@ -87,3 +87,29 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSeal(b *testing.B) {
+	s, err := New([]byte(testKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := Reference{Tenant: "negozio", MsgID: "1hre6odi2edg3dal2001", Index: 3, Rcpt: "mario.verdi@gmail.com", Source: "192.0.2.7", Provider: "gmail", Class: "newsletter"}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Seal(r)
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	s, err := New([]byte(testKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := s.Seal(Reference{Tenant: "negozio", MsgID: "1hre6odi2edg3dal2001", Index: 3, Rcpt: "mario.verdi@gmail.com", Source: "192.0.2.7", Provider: "gmail", Class: "newsletter"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Open(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
