@@ -14,3 +14,18 @@ func (n *Node) bounceDomain(domain string) bool {
 	}
 	return false
 }
+
+// warnReturnPaths warns, at start, about tenants whose mail leaves with
+// VERP addresses on a bounce or return-path domain while no bounce
+// listener runs: their late bounces and complaints have nowhere to land.
+func (n *Node) warnReturnPaths() {
+	if n.cfg.BounceListen != "" {
+		return
+	}
+	for _, name := range n.policy.Status().Tenants {
+		if t, ok := n.policy.Lookup(name); ok && len(t.ReturnPath.Domains()) > 0 {
+			n.log.Warn("a tenant's mail leaves with VERP addresses on its bounce or return-path domain, but there is no bounce listener: their bounces and complaints are lost; set --bounce-listen and point the domain's MX at it",
+				"tenant", name, "domains", t.ReturnPath.Domains())
+		}
+	}
+}

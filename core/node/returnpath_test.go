@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -312,6 +313,39 @@ func TestReferenceKeepsDKIMValid(t *testing.T) {
 	for _, v := range vs {
 		if v.Err != nil {
 			t.Errorf("signature d=%s: %v", v.Domain, v.Err)
+		}
+	}
+}
+
+// TestStartWarnsAboutReturnPathWithoutListener: a tenant with a
+// return-path domain on a node without a bounce listener is warned about
+// at start, once; with the listener, not.
+func TestStartWarnsAboutReturnPathWithoutListener(t *testing.T) {
+	t.Parallel()
+	const warning = "there is no bounce listener"
+	rules := copyTree(t, filepath.Join("..", "..", "rules"))
+	tenant := "return {\n  sender_domains = { \"negozio-test.it\" },\n  return_path_domain = \"" + returnPath + "\",\n}\n"
+	if err := os.WriteFile(filepath.Join(rules, "tenants", "negozio.lua"), []byte(tenant), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bounceListen string
+		want         int
+	}{{"", 1}, {"127.0.0.1:0", 0}} {
+		var logs testlib.Buffer
+		n, err := Start(t.Context(), Config{
+			Listen: "127.0.0.1:0", SpoolDir: t.TempDir(), Hostname: "mta.example.net", BounceListen: tc.bounceListen,
+			ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: rules,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(logs.String(), warning); got != tc.want {
+			t.Errorf("bounce listener %q: %q logged %d times, want %d", tc.bounceListen, warning, got, tc.want)
 		}
 	}
 }
