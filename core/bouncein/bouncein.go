@@ -191,7 +191,8 @@ type Server struct {
 	// received and handled.
 	run *smtpserve.Runner
 
-	refMu sync.Mutex // one bounce at a time reads and updates bounce references
+	refMu    sync.Mutex // one bounce at a time reads and updates bounce references
+	seenRefs seenRefs   // references whose complaint was counted (reference.go)
 
 	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed, referenced atomic.Int64
 }

@@ -3,7 +3,9 @@ package bouncein
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 
 	"corriere/core/bounce"
 	"corriere/core/event"
@@ -70,6 +72,11 @@ func (s *Server) handleReference(from, peer string, ref verp.Reference, results 
 		s.log.Info("message quoting a reference is not a feedback report; ignored", "msg_id", ref.MsgID, "from", from)
 		return nil
 	}
+	if !s.seenRefs.add(ref.MsgID + "\x00" + strconv.Itoa(ref.Index) + "\x00" + ref.Rcpt) {
+		s.ignored.Add(1)
+		s.log.Info("complaint through a reference counted already; ignored", "msg_id", ref.MsgID, "tenant", ref.Tenant, "from", from)
+		return nil
+	}
 	reason := "feedback report (" + orDash(r.Report.FeedbackType) + ") from " + peerName(from, peer) + ", attributed through " + verp.RefHeader
 	e := &event.Event{Type: event.Complained, MsgID: ref.MsgID, Recipient: ref.Rcpt, Tenant: ref.Tenant,
 		Class: ref.Class, Source: ref.Source, Provider: ref.Provider, Category: event.CategoryFeedback, MX: r.Report.RemoteMTA, Reason: reason}
@@ -99,6 +106,39 @@ func (s *Server) handleReference(from, peer string, ref verp.Reference, results 
 	s.log.Info("complaint received, attributed through the reference header", "msg_id", ref.MsgID, "tenant", ref.Tenant,
 		"source", ref.Source, "provider", ref.Provider, "recipient_known", ref.Rcpt != "", "feedback_type", r.Report.FeedbackType)
 	return nil
+}
+
+// maxSeenRefs bounds the references remembered by seenRefs.
+const maxSeenRefs = 100_000
+
+// seenRefs remembers the references whose complaint was counted, so that
+// the same report sent again (a provider's retry, or someone replaying it
+// to inflate a tenant's complaint rate) counts once. It is bounded and
+// forgets the oldest first; across restarts, the suppression list is what
+// keeps a report about a known recipient from counting twice.
+type seenRefs struct {
+	mu    sync.Mutex
+	set   map[string]bool
+	order []string
+}
+
+// add records key and reports whether it was new.
+func (s *seenRefs) add(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set[key] {
+		return false
+	}
+	if s.set == nil {
+		s.set = map[string]bool{}
+	}
+	if len(s.order) == maxSeenRefs {
+		delete(s.set, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.set[key] = true
+	s.order = append(s.order, key)
+	return true
 }
 
 // refPeer fills the source and provider of the VERP recipients that the

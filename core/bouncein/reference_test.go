@@ -59,6 +59,10 @@ func TestComplaintThroughReference(t *testing.T) {
 			return verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: -1,
 				Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
 		}, 1, false, 1, 0, ""},
+		{"several recipients, the same report three times", func(f *fixture) string {
+			return verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: -1,
+				Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
+		}, 3, false, 1, 0, ""},
 		{"altered reference", func(f *fixture) string {
 			v := f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: 0, Rcpt: rcpt})
 			i := len(v) / 2
