@@ -38,8 +38,11 @@ Re-enveloping. Tenants with reenvelope = true (rules/tenants/) send with the
 platform's bounce address as envelope sender: each recipient gets a VERP
 address signed with the --verp-key, and the MX of the bounce domain should
 point at --bounce-listen, which accepts only bounces to addresses it signed,
-forwards each to the message's author and feeds the suppression list;
-complaints sent to an --fbl-address count when they quote such an address.
+forwards each to the message's author and feeds the suppression list.
+Tenants with return_path_domain get such VERP addresses on their own domain.
+Complaints sent to an --fbl-address count when they quote such an address
+or the X-Corriere-Ref header every message leaves with; mail to postmaster
+of the listener's domains goes to --postmaster.
 
 Every flag can also be set in a --config file, one "name = value" per line
 (repeat the line for repeatable flags; "#" starts a comment). Flags given on
@@ -67,6 +70,7 @@ type serveFlags struct {
 	maxSize, luaCallMemory, luaStateMemory          int64
 	maxSessionsPerIP                                int
 	connRatePerIP                                   float64
+	postmaster                                      string
 	idle, maxAge, firstCommand, dataTimeout         time.Duration
 	retry                                           string
 	insecureAuth                                    bool
@@ -113,6 +117,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.adminToken, "admin-token", "", "admin API bearer `token`; default: a random one written to SPOOL/admin.token")
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
 	fs.Var(&f.fblAddresses, "fbl-address", "feedback-loop `address` registered with the providers, whose MX is --bounce-listen, may repeat: complaints about re-enveloped mail sent there suppress the complainer")
+	fs.StringVar(&f.postmaster, "postmaster", "", "operator's `address` that receives the mail sent to postmaster@ the bounce listener's domains; default: such mail is accepted and recorded as an event only")
 	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
 	return fs, f
 }
@@ -204,6 +209,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
 		MetricsListen: f.metrics, EventLogKeep: f.eventsKeep, Logger: logger,
 	}
+	cfg.Postmaster = f.postmaster
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
 	}

@@ -221,6 +221,8 @@
 //	                                  live counts { attempted=, delivered=, deferred=,
 //	                                  bounced=, complained= }; "" is a wildcard;
 //	                                  window in seconds or "5m" (default 5m)
+//	core.tenant_counts(tenant, window) the same counts for one tenant's mail
+//	                                  (complained: its feedback-loop complaints)
 //	core.hash(...)                    stable non-negative integer of the arguments
 //	core.provider(mx_host)            provider name, as the core sees it
 //	core.domain(address)              lower-case domain of an address, or nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"corriere/core/dns"
@@ -121,6 +122,10 @@ type Config struct {
 	// about re-enveloped mail suppress the complainer's address. They need
 	// a BounceListen. The default value is none.
 	FBLAddresses []string
+	// Postmaster is the operator's address that receives the mail sent to
+	// postmaster of the bounce listener's domains. The default value is
+	// "": such mail is accepted and recorded as an event only.
+	Postmaster string
 	// VERPKeyFile holds the key that signs VERP addresses (hex). The
 	// default value is SpoolDir/verp.key, made on first start.
 	VERPKeyFile string
@@ -227,6 +232,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.FBLAddresses) > 0 && c.BounceListen == "" {
 		return errors.New("node: FBLAddresses need a BounceListen: feedback reports arrive at the bounce listener")
+	}
+	if c.Postmaster != "" && (c.BounceListen == "" || !strings.Contains(c.Postmaster, "@")) {
+		return fmt.Errorf("node: Postmaster %q: want an address, and a BounceListen that receives the mail for postmaster", c.Postmaster)
 	}
 	for _, s := range c.DNSServers {
 		if _, _, err := net.SplitHostPort(s); err != nil {

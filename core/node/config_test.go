@@ -71,6 +71,7 @@ func TestEnsureDefaults(t *testing.T) {
 		{"AdminToken", ""},
 		{"BounceListen", ""},
 		{"FBLAddresses", []string(nil)},
+		{"Postmaster", ""},
 		{"VERPKeyFile", "/var/spool/corriere/verp.key"},
 		{"Logger", slog.Default()},
 	}
@@ -139,6 +140,8 @@ func TestValidate(t *testing.T) {
 		{"admin without port", func(c *Config) { c.AdminListen = "localhost" }, `AdminListen "localhost": want host:port`},
 		{"bounce listener without port", func(c *Config) { c.BounceListen = "::1" }, `BounceListen "::1"`},
 		{"FBL without bounce listener", func(c *Config) { c.FBLAddresses = []string{"fbl@example.com"} }, "FBLAddresses need a BounceListen"},
+		{"postmaster without bounce listener", func(c *Config) { c.Postmaster = "ops@example.com" }, `Postmaster "ops@example.com"`},
+		{"postmaster that is no address", func(c *Config) { c.BounceListen, c.Postmaster = "127.0.0.1:2526", "ops" }, `Postmaster "ops"`},
 		{"nameserver without port", func(c *Config) { c.DNSServers = []string{"127.0.0.1"} }, `DNSServers: "127.0.0.1" is not host:port`},
 		{"MX port out of range", func(c *Config) { c.MXPort = 65536 }, "MXPort 65536: not a TCP port"},
 		{"negative MX port", func(c *Config) { c.MXPort = -25 }, "MXPort -25"},

@@ -210,7 +210,7 @@ func (n *Node) startDelivery(undo *cleanups) error {
 	}
 	n.queue, err = queue.New(queue.Options{
 		Spool: n.spool, Policy: n.policy, Resolver: res, Transport: tr, Events: n.events,
-		Logger: n.log, Hostname: n.cfg.Hostname, Retry: n.cfg.Retry, MaxAge: n.cfg.MaxAge, Warmup: wu, VERP: n.verp,
+		Logger: n.log, Hostname: n.cfg.Hostname, Retry: n.cfg.Retry, MaxAge: n.cfg.MaxAge, Warmup: wu, VERP: n.verp, Reference: n.verp,
 		MaxConnections: n.cfg.MaxOutbound,
 	})
 	if err != nil {
@@ -275,6 +275,7 @@ func (n *Node) startListeners(undo *cleanups) (err error) {
 		n.bounces, err = bouncein.New(bouncein.Options{
 			Hostname: cfg.Hostname, VERP: n.verp, Spool: n.spool, Queue: n.queue, Policy: n.policy,
 			FBLAddresses: cfg.FBLAddresses, Suppress: n.suppression, Events: n.events, Logger: n.log,
+			Domains: n.bounceDomain, Postmaster: cfg.Postmaster,
 		})
 		if err != nil {
 			return fmt.Errorf("node: %w", err)

@@ -102,6 +102,9 @@ type Options struct {
 	// travels in a transaction of its own. May be nil (the envelope sender
 	// is used as it is).
 	VERP VERP
+	// Reference, when set, seals a reference header on top of every
+	// message that leaves (withReference). May be nil (no header).
+	Reference Referencer
 	// MaxConnections bounds the outbound connections open at once across
 	// all lanes; runners wait for a free one. Critical mail has a tenth
 	// more of its own. The default value is 1000.

@@ -256,8 +256,9 @@ func (q *Queue) envelope(j *job, content []byte) smtpclient.Envelope {
 	if q.perRecipient(m) && len(j.items) == 1 {
 		from = q.opts.VERP.Address(m.Sender, m.ID, j.items[0].entry.Index)
 	}
+	header := q.reference(j)
 	env := smtpclient.Envelope{
-		From: from, Size: int64(len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
+		From: from, Header: header, Size: int64(len(header) + len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
 		UTF8: m.UTF8, EightBit: has8bit(content),
 		Rcpts: make([]smtpclient.Rcpt, len(j.items)),
 	}
