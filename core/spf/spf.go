@@ -134,7 +134,7 @@ type hostResult struct {
 	err         error
 }
 
-func permerror(err error) hostResult  { return hostResult{result: PermError, err: err} }
+func permerror(err error) hostResult { return hostResult{result: PermError, err: err} }
 func temperror(err error) hostResult { return hostResult{result: TempError, err: err} }
 
 // errTemp marks a DNS failure that ends the evaluation in temperror.
