@@ -55,9 +55,10 @@ func newFixture(t *testing.T) *fixture {
 		},
 		Keys: []dnscheck.Key{
 			{Domain: "example.org", Selector: "corriere", Record: f.acmeKey, Active: true},
-			{Domain: "platform.example", Selector: "corriere", Record: f.platKey, Active: true, Subdomains: true},
+			{Domain: "platform.example", Selector: "corriere", Record: f.platKey, Active: true},
 		},
 		PlatformDKIMDomain: "platform.example",
+		SubdomainSigners:   []string{"platform.example"},
 		Tenants: map[string]dnscheck.Tenant{
 			"acme":   {Name: "acme", SenderDomains: []string{"example.org"}},
 			"clinic": {Name: "clinic", SenderDomains: []string{"doctor.example"}, Reenvelope: true, BounceDomain: "bounces.platform.example"},

@@ -31,9 +31,9 @@ func (p *Platform) signingDomain(d string, t *Tenant) string {
 			return d
 		}
 	}
-	for _, k := range p.Keys {
-		if k.Subdomains && strings.HasSuffix(d, "."+k.Domain) {
-			return k.Domain
+	for _, s := range p.SubdomainSigners {
+		if strings.HasSuffix(d, "."+s) {
+			return s
 		}
 	}
 	if t != nil {

@@ -34,9 +34,13 @@ type Key struct {
 	// Active is true when the key signs now, false while it waits in a
 	// rotation.
 	Active bool `json:"active"`
-	// Subdomains is true when the domain also signs mail From: its
-	// subdomains.
-	Subdomains bool `json:"subdomains,omitempty"`
+}
+
+// KeyLister is the optional capability of the plugin that signs
+// (plugins/dkim): the keys of the rules it signs with now, for the node's
+// daily re-check.
+type KeyLister interface {
+	DNSCheckKeys() []Key
 }
 
 // Tenant is what the checks need of a tenant of rules/tenants.
@@ -64,6 +68,9 @@ type Platform struct {
 	Keys []Key `json:"keys"`
 	// PlatformDKIMDomain is the domain that signs re-enveloped mail.
 	PlatformDKIMDomain string `json:"platform_dkim_domain,omitempty"`
+	// SubdomainSigners are the signing domains that also sign mail From:
+	// their subdomains (subdomains = true in rules/dkim.lua).
+	SubdomainSigners []string `json:"subdomain_signers,omitempty"`
 	// Tenants are the tenants of rules/tenants, by name.
 	Tenants map[string]Tenant `json:"tenants"`
 	// BounceListener is the address of the bounce listener: the MX of
@@ -122,8 +129,9 @@ func (p *Platform) BounceDomains() []string {
 }
 
 // LoadRules reads the sources of rules/pools.lua and the tenants of
-// rules/tenants/*.lua under rulesDir into p, and p.PlatformDKIMDomain and
-// the tenants' DKIM domain from rules/dkim.lua. Sources already in p (the
+// rules/tenants/*.lua under rulesDir into p, and p.PlatformDKIMDomain,
+// p.SubdomainSigners and the tenants' DKIM domain from rules/dkim.lua (the
+// keys themselves come from the dkim plugin). Sources already in p (the
 // node's configured ones) are kept only when the pools name no IP.
 func (p *Platform) LoadRules(rulesDir string) error {
 	pools, err := luadata.LoadFile(filepath.Join(rulesDir, "pools.lua"), luadata.Options{})
@@ -175,6 +183,14 @@ func (p *Platform) LoadRules(rulesDir string) error {
 		return fmt.Errorf("dnscheck: %w", err)
 	default:
 		p.PlatformDKIMDomain = strings.ToLower(lua.LVAsString(dkim.RawGetString("platform")))
+		if domains, ok := dkim.RawGetString("domains").(*lua.LTable); ok {
+			domains.ForEach(func(k, v lua.LValue) {
+				if dv, ok := v.(*lua.LTable); ok && lua.LVAsBool(dv.RawGetString("subdomains")) {
+					p.SubdomainSigners = append(p.SubdomainSigners, strings.ToLower(lua.LVAsString(k)))
+				}
+			})
+			sort.Strings(p.SubdomainSigners)
+		}
 		if tenants, ok := dkim.RawGetString("tenants").(*lua.LTable); ok {
 			tenants.ForEach(func(k, v lua.LValue) {
 				tv, ok := v.(*lua.LTable)
