@@ -121,6 +121,11 @@ type Config struct {
 	// about re-enveloped mail suppress the complainer's address. They need
 	// a BounceListen. The default value is none.
 	FBLAddresses []string
+	// DNSCheckInterval is how often every tenant's sender domains are
+	// checked (core/dnscheck); the first check runs 10 minutes after start,
+	// or after the interval when that is shorter. A negative value turns
+	// the check off. The default value is 24h.
+	DNSCheckInterval time.Duration
 	// VERPKeyFile holds the key that signs VERP addresses (hex). The
 	// default value is SpoolDir/verp.key, made on first start.
 	VERPKeyFile string
