@@ -104,10 +104,7 @@ func (c *Checker) Check(ctx context.Context, ip netip.Addr, sender, helo string)
 	if r.err != nil {
 		out.Reason = r.err.Error()
 	}
-	if len(r.trail) > 0 && r.matched {
-		last := r.trail[len(r.trail)-1]
-		out.Mechanism = last[strings.Index(last, ": ")+2:]
-	}
+	out.Mechanism = r.mechanism
 	out.Lookups, out.VoidLookups = e.lookups, e.voids
 	return out
 }
@@ -130,8 +127,10 @@ type hostResult struct {
 	result      Result
 	explanation string
 	trail       []string
-	matched     bool
-	err         error
+	// mechanism is the deciding term of the innermost record, "" when
+	// none matched.
+	mechanism string
+	err       error
 }
 
 func permerror(err error) hostResult { return hostResult{result: PermError, err: err} }
@@ -186,7 +185,10 @@ func (e *evaluation) checkHost(domain string) hostResult {
 		if !match {
 			continue
 		}
-		r := hostResult{result: m.qual.result(), trail: append([]string{domain + ": " + m.text}, inner...), matched: true}
+		r := hostResult{result: m.qual.result(), trail: []string{domain + ": " + m.text}, mechanism: m.text}
+		if inner != nil {
+			r.trail, r.mechanism = append(r.trail, inner.trail...), inner.mechanism
+		}
 		if r.result == Fail {
 			r.explanation = e.explain(domain, rec.exp)
 		}
@@ -252,10 +254,10 @@ func (e *evaluation) void() error {
 	return nil
 }
 
-// evalMechanism reports whether m matches, with the trail of the included
+// evalMechanism reports whether m matches, with the result of the included
 // record that matched for an include. An error wrapping errTemp is a
 // temperror, any other a permerror.
-func (e *evaluation) evalMechanism(domain string, m mechanism) (bool, []string, error) {
+func (e *evaluation) evalMechanism(domain string, m mechanism) (bool, *hostResult, error) {
 	if m.kind != "include" {
 		match, err := e.evalLocal(domain, m)
 		return match, nil, err
@@ -267,7 +269,7 @@ func (e *evaluation) evalMechanism(domain string, m mechanism) (bool, []string, 
 	r := e.checkHost(target)
 	switch r.result {
 	case Pass:
-		return true, r.trail, nil
+		return true, &r, nil
 	case Fail, SoftFail, Neutral:
 		return false, nil, nil
 	case TempError:
