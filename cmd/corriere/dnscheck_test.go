@@ -68,6 +68,8 @@ func TestDNSCheckCommand(t *testing.T) {
 		`11.2.0.192.in-addr.arpa. 300 IN PTR out11.mta.example.net.`,
 		`out10.mta.example.net. 300 IN A 192.0.2.10`,
 		`out11.mta.example.net. 300 IN A 192.0.2.11`,
+		`out10.mta.example.net. 300 IN TXT "v=spf1 a -all"`,
+		`out11.mta.example.net. 300 IN TXT "v=spf1 a -all"`,
 	)
 	config := filepath.Join(t.TempDir(), "corriere.conf")
 	if err := os.WriteFile(config, []byte("rules = "+rules+"\ndns = "+srv.Addr+"\n"), 0o644); err != nil {

@@ -84,6 +84,8 @@ func (f *fixture) good(t *testing.T) {
 		`11.2.0.192.in-addr.arpa. 300 IN PTR out11.mta.platform.example.`,
 		`out10.mta.platform.example. 300 IN A 192.0.2.10`,
 		`out11.mta.platform.example. 300 IN A 192.0.2.11`,
+		`out10.mta.platform.example. 300 IN TXT "v=spf1 a -all"`,
+		`out11.mta.platform.example. 300 IN TXT "v=spf1 a -all"`,
 	)
 }
 
@@ -147,6 +149,8 @@ func TestOutsideCheckReportsExactlyTheFourErrors(t *testing.T) {
 		`10.2.0.192.in-addr.arpa. 300 IN PTR out10.mta.platform.example.`,
 		`out10.mta.platform.example. 300 IN A 192.0.2.10`,
 		`out11.mta.platform.example. 300 IN A 192.0.2.11`,
+		`out10.mta.platform.example. 300 IN TXT "v=spf1 a -all"`,
+		`out11.mta.platform.example. 300 IN TXT "v=spf1 a -all"`,
 	)
 	r, err := f.checker().Check(context.Background(), []string{"example.org"}, "acme")
 	if err != nil {
@@ -241,6 +245,14 @@ func TestFailures(t *testing.T) {
 			f.srv.Remove("10.2.0.192.in-addr.arpa")
 			f.srv.MustAdd(`10.2.0.192.in-addr.arpa. 300 IN PTR mail.platform.example.`, `mail.platform.example. 300 IN A 192.0.2.10`)
 		}, dnscheck.Warning, dnscheck.CheckPTR, "192.0.2.10", `set helo = "mail.platform.example"`},
+		{"HELO name without SPF", "example.org", func(f *fixture) {
+			f.srv.Remove("out11.mta.platform.example")
+			f.srv.MustAdd(`out11.mta.platform.example. 300 IN A 192.0.2.11`)
+		}, dnscheck.Warning, dnscheck.CheckSPF, "HELO out11.mta.platform.example", `out11.mta.platform.example. 3600 IN TXT "v=spf1 a -all"`},
+		{"HELO name SPF fails", "example.org", func(f *fixture) {
+			f.srv.Remove("out10.mta.platform.example")
+			f.srv.MustAdd(`out10.mta.platform.example. 300 IN A 192.0.2.10`, `out10.mta.platform.example. 300 IN TXT "v=spf1 ip4:198.51.100.1 -all"`)
+		}, dnscheck.Error, dnscheck.CheckSPF, "HELO out10.mta.platform.example", "gives fail"},
 		{"MTA-STS without id", "example.org", func(f *fixture) {
 			f.srv.MustAdd(`_mta-sts.example.org. 300 IN TXT "v=STSv1;"`)
 		}, dnscheck.Error, dnscheck.CheckMTASTS, "_mta-sts.example.org", "v=STSv1; id=20261203T120000"},

@@ -2,7 +2,7 @@
 // needs for mail from this platform to be delivered: SPF for each source IP
 // (evaluated by core/spf), the DKIM record of each key in rules/dkim.lua,
 // DMARC and whether the platform's mail aligns with it, reverse DNS of the
-// source IPs and their HELO names, the MX and SPF of the bounce and
+// source IPs and their HELO names (with the HELO names' SPF), the MX and SPF of the bounce and
 // return-path domains, and MTA-STS and TLS-RPT records when they exist.
 //
 // The platform's own settings (Platform) come from rules/pools.lua,

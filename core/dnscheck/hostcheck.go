@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	mdns "github.com/miekg/dns"
+
+	"corriere/core/spf"
 )
 
 // reverseDNS checks the PTR of every source IP, that the PTR name resolves
@@ -53,6 +55,34 @@ func (r *run) reverseDNS() {
 			f.Fix = fmt.Sprintf("set helo = %q for %s in rules/pools.lua (or --source-ip %s=%s)", confirmed[0], s.IP, s.IP, confirmed[0])
 		}
 		r.add(f)
+		r.heloSPF(s.IP, helo)
+	}
+}
+
+// heloSPF checks the SPF of the HELO identity (RFC 7208 section 2.3): it is
+// what receivers check for the bounces the platform sends, whose envelope
+// sender is empty.
+func (r *run) heloSPF(ip netip.Addr, helo string) {
+	checker := &spf.Checker{Resolver: r.c.Resolver}
+	out := checker.Check(r.ctx, ip, "", helo)
+	subject := "HELO " + helo
+	fix := zoneTXT(helo, r.ttl(), "v=spf1 a -all")
+	switch out.Result {
+	case spf.Pass:
+		r.add(Finding{Check: CheckSPF, Subject: subject, Status: OK,
+			Meaning: fmt.Sprintf("SPF of the HELO name passes for %s, so the bounces it sends pass SPF.", ip),
+			Detail:  fmt.Sprintf("matched %s", strings.Join(out.Trail, " → "))})
+	case spf.TempError:
+		r.add(tempFinding("", CheckSPF, subject, fmt.Errorf("%s", out.Reason)))
+	case spf.None:
+		r.add(Finding{Check: CheckSPF, Subject: subject, Status: Warning,
+			Meaning: "the HELO name publishes no SPF record: the bounces the platform sends (empty envelope sender) are checked against it and do not pass SPF.",
+			Fix:     fix})
+	default:
+		r.add(Finding{Check: CheckSPF, Subject: subject, Status: Error,
+			Meaning: fmt.Sprintf("SPF of the HELO name gives %s for %s: the bounces the platform sends from it fail SPF.", out.Result, ip),
+			Detail:  strings.TrimSpace(out.Reason + " " + strings.Join(out.Trail, " → ")),
+			Fix:     fix})
 	}
 }
 
