@@ -51,6 +51,11 @@ func (c *Checker) Check(ctx context.Context, domains []string, tenant string) (*
 	}
 	r := &Report{Tenant: tenant, Checked: now().UTC()}
 	run := &run{c: c, ctx: ctx, report: r, spf: map[string]*spfResult{}, dkim: map[string]bool{}}
+	type sender struct {
+		domain, envelope string
+		tenant           *Tenant
+	}
+	var senders []sender
 	var envelopes []string
 	for _, d := range domains {
 		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
@@ -68,10 +73,15 @@ func (c *Checker) Check(ctx context.Context, domains []string, tenant string) (*
 		if env != d && !slices.Contains(envelopes, env) {
 			envelopes = append(envelopes, env)
 		}
-		run.domain(d, env, t)
+		senders = append(senders, sender{d, env, t})
 	}
+	// Bounce and return-path domains first: DMARC of the sender domains
+	// needs their SPF results.
 	for _, e := range envelopes {
 		run.bounceDomain(e)
+	}
+	for _, s := range senders {
+		run.domain(s.domain, s.envelope, s.tenant)
 	}
 	run.reverseDNS()
 	return r, nil
@@ -107,7 +117,7 @@ func (r *run) domain(d, env string, t *Tenant) {
 			why = "the re-enveloping bounce domain"
 		}
 		r.add(Finding{Domain: d, Check: CheckSPF, Subject: "envelope", Status: OK,
-			Meaning: fmt.Sprintf("mail From: %s leaves with an envelope sender on %s, %s, so receivers check SPF there (below).", d, env, why)})
+			Meaning: fmt.Sprintf("mail From: %s leaves with an envelope sender on %s, %s, so receivers check SPF there (above).", d, env, why)})
 	}
 	signer := r.dkimFindings(d, t)
 	r.dmarcFindings(d, env, signer, t)

@@ -259,6 +259,18 @@ func TestFailures(t *testing.T) {
 		{"TLS-RPT present", "example.org", func(f *fixture) {
 			f.srv.MustAdd(`_smtp._tls.example.org. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls@example.org"`)
 		}, dnscheck.OK, dnscheck.CheckTLSRPT, "_smtp._tls.example.org", "mailto:tls@example.org"},
+		{"return-path domain aligns SPF under relaxed DMARC", "example.org", func(f *fixture) {
+			f.platform.Tenants["acme"] = dnscheck.Tenant{Name: "acme", SenderDomains: []string{"example.org"}, ReturnPathDomain: "rp.example.org"}
+			f.srv.Remove("corriere._domainkey.example.org")
+			f.srv.Remove("_dmarc.example.org")
+			f.srv.MustAdd(`_dmarc.example.org. 300 IN TXT "v=DMARC1; p=reject; aspf=r"`,
+				`rp.example.org. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`, `rp.example.org. 300 IN MX 10 mx.platform.example.`)
+		}, dnscheck.OK, dnscheck.CheckDMARC, "alignment", "passes DMARC through SPF (rp.example.org)"},
+		{"return-path domain does not align under strict DMARC", "example.org", func(f *fixture) {
+			f.platform.Tenants["acme"] = dnscheck.Tenant{Name: "acme", SenderDomains: []string{"example.org"}, ReturnPathDomain: "rp.example.org"}
+			f.srv.Remove("corriere._domainkey.example.org")
+			f.srv.MustAdd(`rp.example.org. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`, `rp.example.org. 300 IN MX 10 mx.platform.example.`)
+		}, dnscheck.Error, dnscheck.CheckDMARC, "alignment", "envelope domain rp.example.org does not align with example.org (aspf=s)"},
 		{"DNS failure is a warning", "example.org", func(f *fixture) { f.srv.SetServFail("_dmarc.example.org", true) },
 			dnscheck.Warning, dnscheck.CheckDMARC, "_dmarc.example.org", "SERVFAIL"},
 	}

@@ -68,8 +68,9 @@ type Report struct {
 	Tenant  string    `json:"tenant,omitempty"`
 	Domains []string  `json:"domains"`
 	Checked time.Time `json:"checked"`
-	// Findings are in the order the checks ran: per domain SPF, DKIM,
-	// DMARC, MTA-STS, TLS-RPT; then bounce domains; then reverse DNS.
+	// Findings are in the order the checks ran: the bounce and
+	// return-path domains (MX, SPF); then per sender domain SPF, DKIM,
+	// DMARC, MTA-STS, TLS-RPT; then reverse DNS and HELO of the sources.
 	Findings []Finding `json:"findings"`
 	// Rotation explains how to rotate a DKIM key, when a DKIM finding
 	// asks for a change.

@@ -176,9 +176,9 @@ func (e *evaluation) checkHost(domain string) hostResult {
 			if errors.Is(err, errTemp) {
 				r.result = TempError
 			}
-			var inner *includeError
-			if errors.As(err, &inner) {
-				r.trail = append([]string{domain + ": " + m.text}, inner.trail...)
+			var incl *includeError
+			if errors.As(err, &incl) {
+				r.trail = append([]string{domain + ": " + m.text}, incl.trail...)
 			}
 			return r
 		}
