@@ -32,6 +32,31 @@ type Checker struct {
 // define.
 var ErrUnknownTenant = errors.New("dnscheck: unknown tenant")
 
+// ErrNotADomain is returned for a domain to check that is not a domain
+// name.
+var ErrNotADomain = errors.New("dnscheck: not a domain name")
+
+// validName reports whether d is a domain name mail can come from: at least
+// two labels of 1 to 63 letters, digits, hyphens or underscores.
+func validName(d string) bool {
+	labels := strings.Split(d, ".")
+	if len(d) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Check checks domains with the settings of tenant, or, when tenant is
 // empty, of the tenant whose sender_domains hold each domain (the mail of a
 // domain no tenant claims is checked as sent with its own envelope sender).
@@ -59,8 +84,8 @@ func (c *Checker) Check(ctx context.Context, domains []string, tenant string) (*
 	var envelopes []string
 	for _, d := range domains {
 		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
-		if d == "" {
-			continue
+		if !validName(d) {
+			return nil, fmt.Errorf("%w: %q", ErrNotADomain, d)
 		}
 		r.Domains = append(r.Domains, d)
 		t := fixed

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -297,11 +298,48 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-// TestUnknownTenant checks that --tenant with a name rules/tenants does not
-// define is an error, not a check with no settings.
-func TestUnknownTenant(t *testing.T) {
+// TestRefusedInput checks that a tenant rules/tenants does not define, or
+// something that is not a domain name, is an error, not a check.
+func TestRefusedInput(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.checker().Check(context.Background(), []string{"example.org"}, "nobody"); err == nil {
-		t.Fatal("want an error for an unknown tenant")
+	tests := []struct {
+		domain, tenant string
+		want           error
+	}{
+		{"example.org", "nobody", dnscheck.ErrUnknownTenant},
+		{"[192.0.2.1]", "", dnscheck.ErrNotADomain},
+		{"localhost", "", dnscheck.ErrNotADomain},
+		{"a..example.org", "", dnscheck.ErrNotADomain},
+		{"", "", dnscheck.ErrNotADomain},
+	}
+	for _, tc := range tests {
+		if _, err := f.checker().Check(context.Background(), []string{tc.domain}, tc.tenant); !errors.Is(err, tc.want) {
+			t.Errorf("Check(%q, tenant %q) = %v, want %v", tc.domain, tc.tenant, err, tc.want)
+		}
+	}
+}
+
+// TestSharedSigningDomain checks two sender domains signed by the platform
+// domain: its keys are checked once, and the second domain points at them.
+func TestSharedSigningDomain(t *testing.T) {
+	f := newFixture(t)
+	f.good(t)
+	f.platform.Tenants["clinic"] = dnscheck.Tenant{Name: "clinic", SenderDomains: []string{"doctor.example", "dentist.example"},
+		Reenvelope: true, BounceDomain: "bounces.platform.example"}
+	r, err := f.checker().Check(context.Background(), []string{"doctor.example", "dentist.example"}, "clinic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyChecks, pointers := 0, 0
+	for _, fd := range r.Findings {
+		switch {
+		case fd.Subject == "corriere._domainkey.platform.example":
+			keyChecks++
+		case fd.Domain == "dentist.example" && fd.Subject == "signing domain" && fd.Status == dnscheck.OK:
+			pointers++
+		}
+	}
+	if keyChecks != 1 || pointers != 1 {
+		t.Errorf("%d checks of the platform key and %d pointers to it, want 1 and 1:\n%s", keyChecks, pointers, dump(r))
 	}
 }

@@ -53,6 +53,13 @@ func (r *run) dkimFindings(d string, t *Tenant) signer {
 		return signer{}
 	}
 	if verifies, done := r.dkim[sd]; done {
+		f := Finding{Domain: d, Check: CheckDKIM, Subject: "signing domain", Status: OK,
+			Meaning: fmt.Sprintf("mail From: %s is signed by %s (d=%s), whose keys are checked above and verify.", d, sd, sd)}
+		if !verifies {
+			f.Status = Warning
+			f.Meaning = fmt.Sprintf("mail From: %s is signed by %s (d=%s), whose keys are checked above and do not verify.", d, sd, sd)
+		}
+		r.add(f)
 		return signer{domain: sd, verifies: verifies}
 	}
 	if sd != d {
@@ -66,21 +73,22 @@ func (r *run) dkimFindings(d string, t *Tenant) signer {
 			continue
 		}
 		configured[strings.ToLower(k.Selector)] = true
-		if r.keyFinding(k) && k.Active {
+		if r.keyFinding(d, k) && k.Active {
 			verifies = true
 		}
 	}
-	r.unconfiguredSelectors(sd, configured)
+	r.unconfiguredSelectors(d, sd, configured)
 	r.dkim[sd] = verifies
 	return signer{domain: sd, verifies: verifies}
 }
 
 // keyFinding checks that key k's record is published and holds k's public
-// key, and reports whether it does.
-func (r *run) keyFinding(k Key) bool {
+// key, and reports whether it does. The finding is filed under the sender
+// domain d whose mail the key signs.
+func (r *run) keyFinding(d string, k Key) bool {
 	name := k.Selector + "._domainkey." + k.Domain
 	fix := zoneTXT(name, r.ttl(), k.Record)
-	f := Finding{Domain: k.Domain, Check: CheckDKIM, Subject: name, Status: Error, Fix: fix}
+	f := Finding{Domain: d, Check: CheckDKIM, Subject: name, Status: Error, Fix: fix}
 	waiting := ""
 	if !k.Active {
 		waiting = " The key does not sign yet (it waits in a rotation): publish the record before making it active."
@@ -88,7 +96,7 @@ func (r *run) keyFinding(k Key) bool {
 	}
 	recs, err := r.c.Resolver.LookupTXT(r.ctx, name)
 	if err != nil && !isNotFound(err) {
-		r.add(tempFinding(k.Domain, CheckDKIM, name, err))
+		r.add(tempFinding(d, CheckDKIM, name, err))
 		return false
 	}
 	want := dkimTags(k.Record)["p"]
@@ -117,7 +125,7 @@ func (r *run) keyFinding(k Key) bool {
 		if !k.Active {
 			detail = "published, holds this key; not signing yet: it can be made active"
 		}
-		r.add(Finding{Domain: k.Domain, Check: CheckDKIM, Subject: name, Status: OK,
+		r.add(Finding{Domain: d, Check: CheckDKIM, Subject: name, Status: OK,
 			Meaning: "receivers can verify this key's signatures.", Detail: detail})
 		if !k.Active {
 			r.report.Rotation = RotationSteps
@@ -130,9 +138,10 @@ func (r *run) keyFinding(k Key) bool {
 	return false
 }
 
-// unconfiguredSelectors looks for DKIM records of d under selectors that
-// rules/dkim.lua does not give d: those of other domains and common ones.
-func (r *run) unconfiguredSelectors(d string, configured map[string]bool) {
+// unconfiguredSelectors looks for DKIM records of signing domain sd under
+// selectors that rules/dkim.lua does not give it: those of other domains and
+// common ones. Findings are filed under the sender domain d.
+func (r *run) unconfiguredSelectors(d, sd string, configured map[string]bool) {
 	var probe []string
 	for _, k := range r.c.Platform.Keys {
 		probe = append(probe, strings.ToLower(k.Selector))
@@ -144,7 +153,7 @@ func (r *run) unconfiguredSelectors(d string, configured map[string]bool) {
 		if configured[s] {
 			continue
 		}
-		name := s + "._domainkey." + d
+		name := s + "._domainkey." + sd
 		recs, err := r.c.Resolver.LookupTXT(r.ctx, name)
 		if err != nil {
 			continue

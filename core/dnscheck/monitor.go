@@ -96,7 +96,9 @@ func (m *Monitor) Run(ctx context.Context) {
 	}
 }
 
-// CheckAll checks the sender domains of every tenant that has some.
+// CheckAll checks the sender domains of every tenant that has some. A
+// tenant that cannot be checked (a sender domain that is not a domain name)
+// is logged and skipped.
 func (m *Monitor) CheckAll(ctx context.Context) error {
 	c, err := m.opts.Checker()
 	if err != nil {
@@ -114,7 +116,7 @@ func (m *Monitor) CheckAll(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if _, err := m.check(ctx, c, name); err != nil {
-			return err
+			m.opts.Logger.Warn("dns check: tenant not checked", "tenant", name, "err", err)
 		}
 	}
 	return nil
