@@ -67,7 +67,9 @@ bounce and return-path domains, and the DKIM keys of rules/dkim.lua.
 
 Each finding is ok, warning or error, with what it means for delivery and the
 exact record to publish. The tenant is --tenant, or the one whose
-sender_domains hold the domain. Exits 1 when there is an error.
+sender_domains hold the domain; with --tenant and no DOMAIN, the tenant's
+sender_domains and bounce domain are checked. Exits 1 when there is an
+error.
 
 Example:
 
@@ -95,8 +97,8 @@ func dnsCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return status
 	}
 	domains = append(domains, flags.Args()...)
-	if len(domains) == 0 {
-		fmt.Fprintln(stderr, "corriere dns check: name at least one domain")
+	if len(domains) == 0 && *tenant == "" {
+		fmt.Fprintln(stderr, "corriere dns check: name at least one domain, or a --tenant whose sender_domains to check")
 		return 2
 	}
 	if *hostname == "" {
@@ -127,6 +129,9 @@ func dnsCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	default:
 		platform.Keys = dkim.DNSCheckKeys(r)
+	}
+	if t, ok := platform.Tenants[*tenant]; ok && len(domains) == 0 {
+		domains = t.SenderDomains
 	}
 	server := ""
 	if len(servers) > 0 {

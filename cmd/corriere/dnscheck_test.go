@@ -52,7 +52,8 @@ func dnsCheckRules(t *testing.T) (dir, record string) {
 // TestDNSCheckCommand runs `corriere dns check` with the settings of a
 // configuration file against a DNS server on loopback: a correct zone exits
 // 0, and a zone whose DKIM record holds another key exits 1 with that error
-// and the record to publish, in text and in JSON.
+// and the record to publish, in text and in JSON (where --tenant alone
+// checks the tenant's sender_domains).
 func TestDNSCheckCommand(t *testing.T) {
 	rules, record := dnsCheckRules(t)
 	srv, err := authserver.Start("127.0.0.1:0")
@@ -93,12 +94,12 @@ func TestDNSCheckCommand(t *testing.T) {
 		t.Errorf("wrong key: no record to publish:\n%s", stdout.String())
 	}
 	stdout.Reset()
-	runDNS(t.Context(), []string{"check", "--json", "--config", config, "example.org"}, &stdout, &stderr)
+	runDNS(t.Context(), []string{"check", "--json", "--config", config, "--tenant", "acme"}, &stdout, &stderr)
 	var report dnscheck.Report
 	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
 		t.Fatalf("--json: %v\n%s", err, stdout.String())
 	}
-	if report.Count(dnscheck.Error) != 1 { // the key: DMARC still passes through SPF
+	if strings.Join(report.Domains, ",") != "example.org" || report.Count(dnscheck.Error) != 1 { // the key: DMARC still passes through SPF
 		t.Errorf("--json: %d errors, want 1:\n%s", report.Count(dnscheck.Error), stdout.String())
 	}
 }

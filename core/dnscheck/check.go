@@ -60,7 +60,8 @@ func validName(d string) bool {
 // Check checks domains with the settings of tenant, or, when tenant is
 // empty, of the tenant whose sender_domains hold each domain (the mail of a
 // domain no tenant claims is checked as sent with its own envelope sender).
-// Reverse DNS of the source IPs is checked once, at the end.
+// The bounce and return-path domains of the tenants involved are checked
+// first, and reverse DNS of the source IPs once, at the end.
 func (c *Checker) Check(ctx context.Context, domains []string, tenant string) (*Report, error) {
 	now := time.Now
 	if c.Now != nil {
@@ -82,6 +83,16 @@ func (c *Checker) Check(ctx context.Context, domains []string, tenant string) (*
 	}
 	var senders []sender
 	var envelopes []string
+	if fixed != nil {
+		// The tenant's own bounce and return-path domains, even when no
+		// domain checked uses them (a re-enveloping account may have no
+		// sender_domains at all).
+		for _, e := range []string{fixed.EnvelopeDomain(""), fixed.ReturnPathDomain} {
+			if e != "" && !slices.Contains(envelopes, e) {
+				envelopes = append(envelopes, e)
+			}
+		}
+	}
 	for _, d := range domains {
 		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
 		if !validName(d) {

@@ -319,6 +319,27 @@ func TestRefusedInput(t *testing.T) {
 	}
 }
 
+// TestTenantWithoutSenderDomains checks a re-enveloping account that may
+// send From: any domain: its bounce domain is still checked.
+func TestTenantWithoutSenderDomains(t *testing.T) {
+	f := newFixture(t)
+	f.good(t)
+	f.platform.Tenants["relay"] = dnscheck.Tenant{Name: "relay", Reenvelope: true, BounceDomain: "bounces.platform.example"}
+	r, err := f.checker().Check(context.Background(), nil, "relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checked []string
+	for _, fd := range r.Findings {
+		if fd.Domain == "bounces.platform.example" && fd.Status == dnscheck.OK {
+			checked = append(checked, string(fd.Check)+" "+fd.Subject)
+		}
+	}
+	if strings.Join(checked, ",") != "mx MX,spf 192.0.2.10,spf 192.0.2.11" || r.Count(dnscheck.Error) != 0 {
+		t.Errorf("bounce domain checks %q, want its MX and SPF ok:\n%s", checked, dump(r))
+	}
+}
+
 // TestSharedSigningDomain checks two sender domains signed by the platform
 // domain: its keys are checked once, and the second domain points at them.
 func TestSharedSigningDomain(t *testing.T) {

@@ -96,7 +96,8 @@ func (m *Monitor) Run(ctx context.Context) {
 	}
 }
 
-// CheckAll checks the sender domains of every tenant that has some. A
+// CheckAll checks every tenant that has sender domains, or a bounce or
+// return-path domain. A
 // tenant that cannot be checked (a sender domain that is not a domain name)
 // is logged and skipped.
 func (m *Monitor) CheckAll(ctx context.Context) error {
@@ -106,7 +107,7 @@ func (m *Monitor) CheckAll(ctx context.Context) error {
 	}
 	names := make([]string, 0, len(c.Platform.Tenants))
 	for name, t := range c.Platform.Tenants {
-		if len(t.SenderDomains) > 0 {
+		if len(t.SenderDomains) > 0 || t.EnvelopeDomain("") != "" || t.ReturnPathDomain != "" {
 			names = append(names, name)
 		}
 	}
