@@ -28,12 +28,19 @@ type Check string
 
 // The checks.
 const (
-	CheckSPF    Check = "spf"
-	CheckDKIM   Check = "dkim"
-	CheckDMARC  Check = "dmarc"
-	CheckPTR    Check = "ptr"
-	CheckMX     Check = "mx"
+	// CheckSPF is an SPF evaluation of a domain or a HELO name.
+	CheckSPF Check = "spf"
+	// CheckDKIM is a DKIM key record, or the signing of a domain.
+	CheckDKIM Check = "dkim"
+	// CheckDMARC is a DMARC record, or the alignment of the mail.
+	CheckDMARC Check = "dmarc"
+	// CheckPTR is the reverse DNS and HELO name of a source IP.
+	CheckPTR Check = "ptr"
+	// CheckMX is the MX of a bounce or return-path domain.
+	CheckMX Check = "mx"
+	// CheckMTASTS is an MTA-STS record (RFC 8461).
 	CheckMTASTS Check = "mta-sts"
+	// CheckTLSRPT is a TLS-RPT record (RFC 8460).
 	CheckTLSRPT Check = "tls-rpt"
 )
 

@@ -15,12 +15,19 @@ type Result string
 
 // The results of check_host().
 const (
-	None      Result = "none"
-	Neutral   Result = "neutral"
-	Pass      Result = "pass"
-	Fail      Result = "fail"
-	SoftFail  Result = "softfail"
+	// None: the domain is not a valid name, or publishes no SPF record.
+	None Result = "none"
+	// Neutral: the record makes no assertion about the IP ("?" or no match).
+	Neutral Result = "neutral"
+	// Pass: the IP is authorised.
+	Pass Result = "pass"
+	// Fail: the IP is not authorised.
+	Fail Result = "fail"
+	// SoftFail: the IP is probably not authorised ("~").
+	SoftFail Result = "softfail"
+	// TempError: a DNS failure; a later check may succeed.
 	TempError Result = "temperror"
+	// PermError: the record is broken or goes over a processing limit.
 	PermError Result = "permerror"
 )
 
