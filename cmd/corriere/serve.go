@@ -74,6 +74,7 @@ type serveFlags struct {
 	idle, maxAge, firstCommand, dataTimeout         time.Duration
 	retry                                           string
 	insecureAuth                                    bool
+	dnsCheckInterval                                time.Duration
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -118,6 +119,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
 	fs.Var(&f.fblAddresses, "fbl-address", "feedback-loop `address` registered with the providers, whose MX is --bounce-listen, may repeat: complaints about re-enveloped mail sent there suppress the complainer")
 	fs.StringVar(&f.postmaster, "postmaster", "", "operator's `address` that receives the mail sent to postmaster@ the bounce listener's domains; default: such mail is accepted and recorded as an event only")
+	fs.DurationVar(&f.dnsCheckInterval, "dns-check-interval", 24*time.Hour, "how often every tenant's sender domains are checked (corriere dns check; the last report is at GET /api/tenants/T/dns); a negative value turns it off")
 	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
 	return fs, f
 }
@@ -213,6 +215,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
 	}
+	cfg.DNSCheckInterval = f.dnsCheckInterval
 	if f.minFree != "" {
 		n, err := parseSize(f.minFree)
 		if err != nil || n == 0 {

@@ -32,6 +32,7 @@ const (
 	Suspended  Type = "suspended"  // a provider or (provider, IP) was paused
 	Resumed    Type = "resumed"    // a suspension ended
 	PolicyLoad Type = "policy"     // a policy generation was loaded or refused, a hook quarantined or released
+	DNSCheck   Type = "dns_check"  // a finding of a tenant's daily DNS check changed status
 )
 
 // Event is one state change. Zero-valued fields are omitted from the log.

@@ -126,6 +126,11 @@ type Config struct {
 	// postmaster of the bounce listener's domains. The default value is
 	// "": such mail is accepted and recorded as an event only.
 	Postmaster string
+	// DNSCheckInterval is how often every tenant's sender domains are
+	// checked (core/dnscheck); the first check runs 10 minutes after start,
+	// or after the interval when that is shorter. A negative value turns
+	// the check off. The default value is 24h.
+	DNSCheckInterval time.Duration
 	// VERPKeyFile holds the key that signs VERP addresses (hex). The
 	// default value is SpoolDir/verp.key, made on first start.
 	VERPKeyFile string

@@ -18,6 +18,7 @@ import (
 	"corriere/core/bouncein"
 	"corriere/core/deliver"
 	"corriere/core/dns"
+	"corriere/core/dnscheck"
 	"corriere/core/event"
 	"corriere/core/extension"
 	"corriere/core/ingest"
@@ -58,6 +59,7 @@ type Node struct {
 	bounces     *bouncein.Server
 	bounceLn    net.Listener
 	admin       *admin.Server
+	dnsCheck    *dnscheck.Monitor
 
 	cancel     context.CancelFunc
 	background sync.WaitGroup  // goroutines that use the spool until cancel
@@ -100,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startDelivery(&undo); err != nil {
 		return nil, err
 	}
+	n.startDNSCheck()
 	if err := n.startListeners(&undo); err != nil {
 		return nil, err
 	}
@@ -325,6 +328,7 @@ func (n *Node) serve() {
 		defer n.background.Done()
 		n.pruneBounceRefs(wctx)
 	}()
+	n.runDNSCheck(wctx)
 	adminAddr := ""
 	if n.admin != nil {
 		adminAddr = n.admin.Addr()
@@ -366,6 +370,9 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
 	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy, Live: n.queue}, n.policy, n.queue))
+	if n.dnsCheck != nil {
+		maps.Copy(h, n.dnsCheck.AdminHandlers())
+	}
 	return h
 }
 
