@@ -26,6 +26,7 @@ import (
 	"corriere/core/metrics"
 	"corriere/core/plugin"
 	"corriere/core/queue"
+	"corriere/core/reputation"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
 	"corriere/core/stats"
@@ -46,6 +47,7 @@ type Node struct {
 	metrics     *metrics.Metrics
 	metricsSrv  *metrics.Server
 	stats       *stats.Counters
+	reputation  *reputation.Tracker
 	spool       *spool.Spool
 	suppression *suppress.List
 	suppressRec *suppress.Recorder
@@ -123,8 +125,9 @@ func (c cleanups) run() {
 }
 
 // openSpool opens what lives in the spool directory: the event log, the
-// spool database and the suppression list, and subscribes the event log,
-// the counters and the suppression recorder to the node's events.
+// spool database, the reputation and the suppression list, and subscribes
+// the event log, the counters, the reputation tracker and the suppression
+// recorder to the node's events.
 func (n *Node) openSpool(undo *cleanups) (err error) {
 	if err := os.MkdirAll(n.cfg.SpoolDir, 0o750); err != nil {
 		return fmt.Errorf("node: spool directory: %w", err)
@@ -144,6 +147,11 @@ func (n *Node) openSpool(undo *cleanups) (err error) {
 	undo.add(func() { n.spool.Close() })
 	// The reserve the spool chose, for the effective configuration.
 	n.cfg.MinFree = n.spool.MinFree()
+	if n.reputation, err = reputation.Open(n.spool, reputation.Options{Logger: n.log}); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	undo.add(func() { n.reputation.Close() })
+	n.events.Subscribe(n.reputation)
 	n.suppression = suppress.New(n.spool, nil)
 	n.suppressRec = suppress.NewRecorder(n.suppression, &suppress.RecorderOptions{Logger: n.log})
 	n.events.Subscribe(n.suppressRec)
@@ -352,6 +360,9 @@ func (n *Node) Queue() *queue.Queue { return n.queue }
 // Bounces returns the bounce listener, or nil when it is off.
 func (n *Node) Bounces() *bouncein.Server { return n.bounces }
 
+// Reputation returns the node's reputation tracker, to read it.
+func (n *Node) Reputation() *reputation.Tracker { return n.reputation }
+
 // Subscribe adds s to the sinks of the node's events.
 func (n *Node) Subscribe(s event.Sink) { n.events.Subscribe(s) }
 
@@ -364,6 +375,7 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 	if n.bounces != nil {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
+	maps.Copy(h, reputation.AdminHandlers(n.reputation, n.queue))
 	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy, Live: n.queue}, n.policy, n.queue))
 	return h
 }
@@ -436,7 +448,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		errs = append(errs, n.queue.Stop(ctx))
 		closePlugins(n.plugins, n.log)
-		errs = append(errs, n.suppressRec.Close(), n.evlog.Close(), n.spool.Close())
+		errs = append(errs, n.suppressRec.Close(), n.reputation.Close(), n.evlog.Close(), n.spool.Close())
 		n.stopErr = errors.Join(errs...)
 		n.log.Info("stopped", "pending_recipients", n.queue.Pending())
 	})
