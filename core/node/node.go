@@ -30,6 +30,7 @@ import (
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
 	"corriere/core/stats"
+	"corriere/core/statuspage"
 	"corriere/core/suppress"
 	"corriere/core/tenant"
 	"corriere/core/verp"
@@ -296,10 +297,15 @@ func (n *Node) startListeners(undo *cleanups) (err error) {
 	// The admin API starts last: nothing after it can fail, so it needs no
 	// cleanup.
 	if cfg.AdminListen != "" {
+		page, err := statuspage.New(statuspage.Options{Reputation: n.reputation, Queue: n.queue, Policy: n.policy,
+			Hostname: cfg.Hostname, Logger: n.log})
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
 		n.admin, err = admin.Start(admin.Options{
 			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
 			Policy: n.policy, Queue: n.queue, Rejections: n.ingest.Rejections, Logger: n.log,
-			Handlers: n.adminHandlers(), Public: n.metrics.Handlers(),
+			Handlers: n.adminHandlers(), Public: n.metrics.Handlers(), Page: page,
 		})
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
