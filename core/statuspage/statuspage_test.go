@@ -81,13 +81,13 @@ func TestPageShowsEverySection(t *testing.T) {
 	page := get("/")
 	for _, want := range []string{
 		"mta.example", "generation 7", "rules/providers.lua:12: unexpected symbol", // policy
-		`<td class="n" id="pending">42</td>`, // overview
-		"<td>gmail</td><td class=\"n\">2</td>", // queue by provider: critical first
+		`<td class="n" id="pending">42</td>`,                            // overview
+		"<td>gmail</td><td class=\"n\">2</td>",                          // queue by provider: critical first
 		"suspended", "421 4.7.28 &lt;script&gt;too fast&lt;/script&gt;", // lanes and suspensions, escaped
 		"300/min", "50.0%", // limits and rate factor
 		"warm-up day 2", "<title>25 of 100</title>", // warm-up
 		`<svg class="chart"`, "last 24 hours: 2 delivered, 1 deferred, 1 bounced", // charts
-		"userunknown", // the tenant's main bounce
+		"userunknown",                         // the tenant's main bounce
 		`data-refresh="2000"`, "/status/live", // live updates
 	} {
 		if !strings.Contains(page, want) {
