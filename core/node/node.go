@@ -168,7 +168,7 @@ func (n *Node) startExtensions(ctx context.Context, undo *cleanups) (err error) 
 		ids = plugin.IDs()
 	}
 	pctx := extension.Context{RulesDir: n.cfg.RulesDir, DataDir: n.cfg.SpoolDir, Logger: n.log, Events: n.events, Tenants: policyTenants{n}}
-	if n.plugins, err = plugin.Start(ctx, ids, pctx, nil); err != nil {
+	if n.plugins, err = plugin.Start(ctx, ids, pctx, n.cfg.PluginConfig); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	undo.add(func() { closePlugins(n.plugins, n.log) })
