@@ -183,7 +183,7 @@ func (n *Node) startExtensions(ctx context.Context, undo *cleanups) (err error) 
 func (n *Node) loadPolicy() (err error) {
 	n.policy, err = luart.New(luart.Options{
 		ScriptsDir: n.cfg.ScriptsDir, RulesDir: n.cfg.RulesDir, Sources: n.cfg.Sources,
-		CallMemory: n.cfg.LuaCallMemory, StateMemory: n.cfg.LuaStateMemory, Counters: n.stats,
+		CallMemory: n.cfg.LuaCallMemory, StateMemory: n.cfg.LuaStateMemory, Counters: n.stats, Reputation: n.reputation,
 		Modules: implementers[luart.Module](n.plugins), Preparers: implementers[extension.Preparer](n.plugins),
 		Logger: n.log, Events: n.events,
 	})

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"corriere/core/event"
+	"corriere/core/policy"
 )
 
 // Window is a row's counts over one window, with their rates.
@@ -178,4 +179,43 @@ func (t *Tracker) Reason(provider, source string) string {
 		return prov.Reason
 	}
 	return ""
+}
+
+var _ policy.Reputation = (*Tracker)(nil)
+
+// Reputation implements policy.Reputation for the Lua policy: the counts
+// of one row over the window of 1 hour, 24 hours or 7 days that covers
+// window.
+func (t *Tracker) Reputation(kind, name, provider string, window time.Duration) policy.ReputationCounts {
+	k := key{dim: Dimension(kind), name: name, provider: provider}
+	if k.dim == ByProvider {
+		k.provider = name
+	}
+	now := t.opts.Now()
+	var c Counts
+	t.mu.Lock()
+	if s, ok := t.rows[k]; ok {
+		if window <= time.Hour {
+			cur := now.UnixNano() / int64(fineBucket)
+			for b, bc := range s.fine {
+				if b > cur-fineBuckets && b <= cur {
+					c.add(bc)
+				}
+			}
+		} else {
+			n := int64(dayBuckets)
+			if window > 24*time.Hour {
+				n = weekBuckets
+			}
+			cur := now.UnixNano() / int64(hourBucket)
+			for b, bc := range s.hourly {
+				if b > cur-n && b <= cur {
+					c.add(bc)
+				}
+			}
+		}
+	}
+	t.mu.Unlock()
+	return policy.ReputationCounts{Sent: c.Sent, Delivered: c.Delivered, Deferred: c.Deferred, Bounced: c.Bounced,
+		Complained: c.Complained, Opened: c.Opened, Clicked: c.Clicked, MachineOpened: c.MachineOpened, ScannerClicked: c.ScannerClicked}
 }

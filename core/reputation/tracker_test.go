@@ -201,3 +201,33 @@ func TestSuspensionReasons(t *testing.T) {
 		t.Errorf("suspensions after two minutes = %+v, want outlook's", s)
 	}
 }
+
+// TestReputationForLua: the policy's view of one row picks the window
+// that covers the duration asked for.
+func TestReputationForLua(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	c := &clock{now: now}
+	tr, sp := openTracker(t, t.TempDir(), c)
+	defer sp.Close()
+	defer tr.Close()
+	for _, ago := range []time.Duration{time.Minute, 3 * time.Hour, 3 * 24 * time.Hour} {
+		tr.Emit(&event.Event{Time: now.Add(-ago), Type: event.Delivered, Source: "10.0.0.1", Provider: "gmail", MX: "mx", Tenant: "shop"})
+	}
+	tests := []struct {
+		kind, name, provider string
+		window               time.Duration
+		want                 int64
+	}{
+		{"ip", "10.0.0.1", "gmail", 5 * time.Minute, 1},
+		{"ip", "10.0.0.1", "gmail", 2 * time.Hour, 2},
+		{"ip", "10.0.0.1", "", 7 * 24 * time.Hour, 3},
+		{"tenant", "shop", "gmail", 24 * time.Hour, 2},
+		{"provider", "gmail", "", 7 * 24 * time.Hour, 3},
+		{"ip", "10.0.0.2", "gmail", time.Hour, 0},
+	}
+	for _, tt := range tests {
+		if got := tr.Reputation(tt.kind, tt.name, tt.provider, tt.window); got.Delivered != tt.want || got.Sent != tt.want {
+			t.Errorf("Reputation(%s, %s, %s, %v) = %+v, want %d delivered", tt.kind, tt.name, tt.provider, tt.window, got, tt.want)
+		}
+	}
+}
