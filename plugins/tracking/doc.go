@@ -29,8 +29,10 @@
 // flagged with the categories event.MachineOpen and event.ScannerClick
 // and deduplicated apart from the human ones, so that a scanner's visit
 // neither counts as a reader nor hides the reader's own click. Which
-// recipients were seen is kept in memory for dedup_window (30 days by
-// default); a restart forgets it.
+// recipients were seen is kept for dedup_window (30 days by default), in
+// memory and in the spool directory's tracking.seen, one line per first
+// event, compacted at each start (to the default window): a restart does
+// not count them again.
 //
 // The provider and source IP of an open or click come from the delivered
 // event of the recipient, which the plugin remembers for the tracked

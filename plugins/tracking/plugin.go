@@ -67,7 +67,7 @@ func (p *Plugin) Provision(ctx *extension.Context) error {
 		return err
 	}
 	p.signer = signer{key: key}
-	return nil
+	return p.seen.open(filepath.Join(ctx.DataDir, SeenFile), defaultDedupWindow, p.now())
 }
 
 // Validate checks the listening address.
@@ -113,12 +113,13 @@ func (p *Plugin) Addr() string {
 // Close stops the listener, letting requests in progress end for a few
 // seconds.
 func (p *Plugin) Close() error {
-	if p.srv == nil {
-		return nil
+	var err error
+	if p.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = p.srv.Shutdown(ctx)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return p.srv.Shutdown(ctx)
+	return errors.Join(err, p.seen.close())
 }
 
 // Prepare implements extension.Preparer: it reads rules/tracking.lua, and
@@ -228,42 +229,6 @@ func (d *deliveries) get(msgID, rcpt string) (delivery, bool) {
 	defer d.mu.Unlock()
 	v, ok := d.m[[2]string{msgID, rcpt}]
 	return v, ok
-}
-
-// seenKey is what an open or click is deduplicated by.
-type seenKey struct {
-	typ         event.Type
-	category    event.Category
-	msgID, rcpt string
-}
-
-// seen remembers the first opens and clicks of each recipient.
-type seen struct {
-	mu     sync.Mutex
-	m      map[seenKey]time.Time
-	pruned time.Time
-}
-
-// first records k at now and reports whether it is new within window.
-func (s *seen) first(k seenKey, now time.Time, window time.Duration) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[seenKey]time.Time{}
-	}
-	if now.Sub(s.pruned) > time.Hour {
-		for k, at := range s.m {
-			if now.Sub(at) > window {
-				delete(s.m, k)
-			}
-		}
-		s.pruned = now
-	}
-	if at, ok := s.m[k]; ok && now.Sub(at) <= window {
-		return false
-	}
-	s.m[k] = now
-	return true
 }
 
 var (

@@ -83,7 +83,11 @@ func (p *Plugin) record(typ event.Type, c claims, r *http.Request) {
 			why = "followed " + c.URL
 		}
 	}
-	if !p.seen.first(seenKey{typ: typ, category: cat, msgID: c.MsgID, rcpt: c.Rcpt}, now, rules.DedupWindow) {
+	isFirst, err := p.seen.first(seenKey{typ: typ, category: cat, msgID: c.MsgID, rcpt: c.Rcpt}, now, rules.DedupWindow)
+	if err != nil {
+		p.log.Error("tracking: first open or click not recorded; a restart may count it again", "msg_id", c.MsgID, "err", err)
+	}
+	if !isFirst {
 		return
 	}
 	e := &event.Event{Time: now, Type: typ, MsgID: c.MsgID, Recipient: c.Rcpt, Tenant: c.Tenant, Class: c.Class,
