@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +89,12 @@ func TestStatusPageInABrowser(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+adminAddr+"/"), chromedp.WaitVisible(chromedp.CSS("#lanes"))); err != nil {
 		t.Fatalf("loading the status page: %v", err)
 	}
+	// The page swaps its live part in every two seconds: read an
+	// element's text in one step of the page's own script, so that a swap
+	// cannot come between finding the element and reading it.
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](`(function(){var e=document.querySelector(`+strconv.Quote(sel)+`);return e?e.innerText:""})()`))
 		if err != nil {
 			t.Fatalf("reading %s: %v", sel, err)
 		}
