@@ -208,10 +208,6 @@ func rewriteHTMLPart(h *textproto.Header, body []byte, l *linker) ([]byte, bool)
 	return out, true
 }
 
-// anchorHref finds the href attribute of each <a> element: group 1 is
-// everything before the value, group 2 the value with its quotes.
-var anchorHref = regexp.MustCompile(`(?is)(<a\s(?:[^>]*?\s)?href\s*=\s*)("[^"]*"|'[^']*'|[^\s>"']+)`)
-
 // bodyEnd finds the last </body>.
 var bodyEnd = regexp.MustCompile(`(?i)</body\s*>`)
 
@@ -220,20 +216,9 @@ var bodyEnd = regexp.MustCompile(`(?i)</body\s*>`)
 func rewriteHTML(doc []byte, l *linker) ([]byte, bool) {
 	changed := false
 	if l.clicks {
-		doc = anchorHref.ReplaceAllFunc(doc, func(m []byte) []byte {
-			sub := anchorHref.FindSubmatch(m)
-			value := string(sub[2])
-			if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') {
-				value = value[1 : len(value)-1]
-			}
-			link := strings.TrimSpace(html.UnescapeString(value))
-			if !trackable(link) || l.keep[link] {
-				return m
-			}
-			l.rewritten++
-			changed = true
-			return append(append(append([]byte{}, sub[1]...), '"'), html.EscapeString(l.clickURL(link))+`"`...)
-		})
+		before := l.rewritten
+		doc = rewriteAnchors(doc, l)
+		changed = l.rewritten > before
 	}
 	if l.opens {
 		img := []byte(`<img src="` + html.EscapeString(l.pixelURL()) + `" width="1" height="1" alt="" style="border:0;width:1px;height:1px">`)
@@ -247,6 +232,101 @@ func rewriteHTML(doc []byte, l *linker) ([]byte, bool) {
 		changed = true
 	}
 	return doc, changed
+}
+
+// rewriteAnchors replaces the value of the href attribute of each <a>
+// element whose link is trackable. It scans the markup by hand: a regular
+// expression over a whole newsletter costs ten times as much.
+func rewriteAnchors(doc []byte, l *linker) []byte {
+	var out []byte
+	last := 0
+	for pos := 0; pos < len(doc); {
+		lt := bytes.IndexByte(doc[pos:], '<')
+		if lt < 0 {
+			break
+		}
+		tag := pos + lt
+		pos = tag + 1
+		if tag+2 >= len(doc) || (doc[tag+1] != 'a' && doc[tag+1] != 'A') || !isSpace(doc[tag+2]) {
+			continue
+		}
+		start, end, ok := hrefValue(doc, tag+2)
+		if !ok {
+			continue
+		}
+		pos = end
+		value := doc[start:end]
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') {
+			value = value[1 : len(value)-1]
+		}
+		link := strings.TrimSpace(html.UnescapeString(string(value)))
+		if !trackable(link) || l.keep[link] {
+			continue
+		}
+		out = append(out, doc[last:start]...)
+		out = append(out, '"')
+		out = append(out, html.EscapeString(l.clickURL(link))...)
+		out = append(out, '"')
+		last = end
+		l.rewritten++
+	}
+	if out == nil {
+		return doc
+	}
+	return append(out, doc[last:]...)
+}
+
+// hrefValue finds the href attribute among the attributes that start at
+// i, up to the end of the tag, and returns the bounds of its value,
+// quotes included.
+func hrefValue(doc []byte, i int) (start, end int, ok bool) {
+	for i < len(doc) {
+		for i < len(doc) && (isSpace(doc[i]) || doc[i] == '/') {
+			i++
+		}
+		if i >= len(doc) || doc[i] == '>' {
+			return 0, 0, false
+		}
+		name := i
+		for i < len(doc) && !isSpace(doc[i]) && doc[i] != '=' && doc[i] != '>' && doc[i] != '/' {
+			i++
+		}
+		isHref := strings.EqualFold(string(doc[name:i]), "href")
+		for i < len(doc) && isSpace(doc[i]) {
+			i++
+		}
+		if i >= len(doc) || doc[i] != '=' {
+			continue // an attribute without a value
+		}
+		i++
+		for i < len(doc) && isSpace(doc[i]) {
+			i++
+		}
+		if i >= len(doc) {
+			return 0, 0, false
+		}
+		vstart := i
+		if q := doc[i]; q == '"' || q == '\'' {
+			e := bytes.IndexByte(doc[i+1:], q)
+			if e < 0 {
+				return 0, 0, false
+			}
+			i += e + 2
+		} else {
+			for i < len(doc) && !isSpace(doc[i]) && doc[i] != '>' {
+				i++
+			}
+		}
+		if isHref {
+			return vstart, i, i > vstart
+		}
+	}
+	return 0, 0, false
+}
+
+// isSpace reports whether c is HTML's ASCII whitespace.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
 }
 
 // trackable reports whether link is an absolute http or https URL; other
