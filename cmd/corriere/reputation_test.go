@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,15 +81,22 @@ func TestReputationAgreesWithTheReceiver(t *testing.T) {
 	}
 	conn.Close()
 
-	report := func(args ...string) reputation.Report {
-		t.Helper()
+	tryReport := func(args ...string) (reputation.Report, error) {
 		var out, errb bytes.Buffer
 		if status := reputationCmd(context.Background(), append([]string{"--spool", spool, "--json"}, args...), &out, &errb); status != 0 {
-			t.Fatalf("reputation: status %d: %s", status, errb.String())
+			return reputation.Report{}, fmt.Errorf("status %d: %s", status, errb.String())
 		}
 		var r reputation.Report
 		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-			t.Fatalf("reputation --json: %v\n%s", err, out.String())
+			return reputation.Report{}, fmt.Errorf("--json: %v\n%s", err, out.String())
+		}
+		return r, nil
+	}
+	report := func(args ...string) reputation.Report {
+		t.Helper()
+		r, err := tryReport(args...)
+		if err != nil {
+			t.Fatalf("reputation: %v", err)
 		}
 		return r
 	}
@@ -106,7 +115,11 @@ func TestReputationAgreesWithTheReceiver(t *testing.T) {
 		}
 	}()
 	testlib.WaitForWithin(t, 20*time.Second, "every recipient delivered or bounced", func() bool {
-		row, ok := providerRow(report())
+		r, err := tryReport()
+		if err != nil {
+			return false // the admin API may not listen yet
+		}
+		row, ok := providerRow(r)
 		provider = row.Name
 		return ok && row.Hour.Delivered+row.Hour.Bounced == int64(len(rcpts))
 	})
@@ -148,7 +161,16 @@ func TestReputationAgreesWithTheReceiver(t *testing.T) {
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("serve stopped with %v:\n%s", err, p.logs())
 	}
+	if err := os.Remove(filepath.Join(spool, "admin.addr")); err != nil {
+		t.Fatal(err)
+	}
 	p = serve()
+	// The node takes SMTP connections a moment before its admin API
+	// has written where it listens.
+	testlib.WaitFor(t, "the restarted node's admin API", func() bool {
+		_, err := tryReport()
+		return err == nil
+	})
 	check(report("--provider", provider))
 
 	var out, errb bytes.Buffer
