@@ -111,7 +111,8 @@ func TestReputationAgreesWithTheReceiver(t *testing.T) {
 	var provider string
 	defer func() {
 		if t.Failed() {
-			t.Logf("report: %+v\nlogs: %s", report(), p.logs())
+			r, err := tryReport()
+			t.Logf("report: %+v (%v)\nlogs: %s", r, err, p.logs())
 		}
 	}()
 	testlib.WaitForWithin(t, 20*time.Second, "every recipient delivered or bounced", func() bool {
