@@ -184,8 +184,8 @@ func (t *Tracker) Reason(provider, source string) string {
 var _ policy.Reputation = (*Tracker)(nil)
 
 // Reputation implements policy.Reputation for the Lua policy: the counts
-// of one row over the window of 1 hour, 24 hours or 7 days that covers
-// window.
+// of one row over window: up to an hour, the 5-minute buckets it overlaps
+// (the oldest counted whole); beyond, 24 hours or 7 days.
 func (t *Tracker) Reputation(kind, name, provider string, window time.Duration) policy.ReputationCounts {
 	k := key{dim: Dimension(kind), name: name, provider: provider}
 	if k.dim == ByProvider {
@@ -196,9 +196,12 @@ func (t *Tracker) Reputation(kind, name, provider string, window time.Duration) 
 	t.mu.Lock()
 	if s, ok := t.rows[k]; ok {
 		if window <= time.Hour {
+			// The 5-minute buckets that overlap window: the oldest is
+			// counted whole, as the windows of Rows are.
 			cur := now.UnixNano() / int64(fineBucket)
+			oldest := max(cur-fineBuckets+1, now.Add(-window).UnixNano()/int64(fineBucket))
 			for b, bc := range s.fine {
-				if b > cur-fineBuckets && b <= cur {
+				if b >= oldest && b <= cur {
 					c.add(bc)
 				}
 			}
@@ -218,4 +221,27 @@ func (t *Tracker) Reputation(kind, name, provider string, window time.Duration) 
 	t.mu.Unlock()
 	return policy.ReputationCounts{Sent: c.Sent, Delivered: c.Delivered, Deferred: c.Deferred, Bounced: c.Bounced,
 		Complained: c.Complained, Opened: c.Opened, Clicked: c.Clicked, MachineOpened: c.MachineOpened, ScannerClicked: c.ScannerClicked}
+}
+
+// rateBuckets is how many 5-minute buckets Rate reads: the current one
+// and the two before it, 10 to 15 minutes.
+const rateBuckets = 3
+
+// Rate returns how many attempts a row made per minute lately: over the
+// current 5-minute bucket and the two before it.
+func (t *Tracker) Rate(kind Dimension, name, provider string) float64 {
+	now := t.opts.Now()
+	cur := now.UnixNano() / int64(fineBucket)
+	since := time.Unix(0, (cur-rateBuckets+1)*int64(fineBucket))
+	var sent int64
+	t.mu.Lock()
+	if s, ok := t.rows[key{dim: kind, name: name, provider: provider}]; ok {
+		for b, c := range s.fine {
+			if b > cur-rateBuckets && b <= cur {
+				sent += c.Sent
+			}
+		}
+	}
+	t.mu.Unlock()
+	return float64(sent) / now.Sub(since).Minutes()
 }

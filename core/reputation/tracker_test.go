@@ -219,6 +219,7 @@ func TestReputationForLua(t *testing.T) {
 		want                 int64
 	}{
 		{"ip", "10.0.0.1", "gmail", 5 * time.Minute, 1},
+		{"ip", "10.0.0.1", "gmail", 30 * time.Second, 1}, // the bucket 30 s ago began at 11:55
 		{"ip", "10.0.0.1", "gmail", 2 * time.Hour, 2},
 		{"ip", "10.0.0.1", "", 7 * 24 * time.Hour, 3},
 		{"tenant", "shop", "gmail", 24 * time.Hour, 2},
@@ -229,5 +230,24 @@ func TestReputationForLua(t *testing.T) {
 		if got := tr.Reputation(tt.kind, tt.name, tt.provider, tt.window); got.Delivered != tt.want || got.Sent != tt.want {
 			t.Errorf("Reputation(%s, %s, %s, %v) = %+v, want %d delivered", tt.kind, tt.name, tt.provider, tt.window, got, tt.want)
 		}
+	}
+}
+
+// TestRate: attempts per minute over the current 5-minute bucket and the
+// two before it.
+func TestRate(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 5, 0, 0, time.UTC) // 10 minutes into the three buckets
+	c := &clock{now: now}
+	tr, sp := openTracker(t, t.TempDir(), c)
+	defer sp.Close()
+	defer tr.Close()
+	for _, ago := range []time.Duration{time.Second, 4 * time.Minute, 9 * time.Minute, 9 * time.Minute, 11 * time.Minute} {
+		tr.Emit(&event.Event{Time: now.Add(-ago), Type: event.Delivered, Source: "10.0.0.1", Provider: "gmail", MX: "mx"})
+	}
+	if got := tr.Rate(ByIP, "10.0.0.1", "gmail"); got != 0.4 {
+		t.Errorf("Rate = %v, want 0.4 (4 attempts in 10 minutes; the one 11 minutes ago is older)", got)
+	}
+	if got := tr.Rate(ByIP, "10.0.0.2", "gmail"); got != 0 {
+		t.Errorf("Rate of an unknown row = %v", got)
 	}
 }

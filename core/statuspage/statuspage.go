@@ -28,6 +28,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"classes":  func() []message.Class { return message.Classes },
 	"orSystem": orSystem,
 	"dict":     dict,
+	"perMin":   func(f float64) string { return fmt.Sprintf("%.1f/min", f) },
 }).ParseFS(files, "templates/*.html"))
 
 // Queue is what the page needs of the queue.
@@ -130,11 +131,14 @@ type lane struct {
 	Connections      int
 	Limits           string
 	SentHour         int64
-	RateFactor       float64
-	Suspended        bool
-	Until            time.Time
-	Reason           string
-	Warmup           *queue.WarmupStatus
+	// PerMinute is the attempts per minute of the last 10 to 15
+	// minutes; RateFactor the slow-down the provider's replies imposed.
+	PerMinute  float64
+	RateFactor float64
+	Suspended  bool
+	Until      time.Time
+	Reason     string
+	Warmup     *queue.WarmupStatus
 }
 
 // warmup is one warming source's progress at a provider.
@@ -180,7 +184,8 @@ func (p *page) view() view {
 		pq.InFlight += l.InFlight
 		ln := lane{Provider: l.Provider, Source: l.Source, Depth: depth, InFlight: l.InFlight, Connections: l.Connections,
 			Limits: limitsText(l.Limits), SentHour: sentHour[[2]string{l.Provider, l.Source}], RateFactor: l.RateFactor,
-			Until: l.SuspendedUntil, Warmup: l.Warmup}
+			PerMinute: p.opts.Reputation.Rate(reputation.ByIP, l.Source, l.Provider),
+			Until:     l.SuspendedUntil, Warmup: l.Warmup}
 		if !l.SuspendedUntil.IsZero() {
 			ln.Suspended = true
 			ln.Reason = p.opts.Reputation.Reason(l.Provider, l.Source)

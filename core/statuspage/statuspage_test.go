@@ -84,7 +84,7 @@ func TestPageShowsEverySection(t *testing.T) {
 		`<td class="n" id="pending">42</td>`,                            // overview
 		"<td>gmail</td><td class=\"n\">2</td>",                          // queue by provider: critical first
 		"suspended", "421 4.7.28 &lt;script&gt;too fast&lt;/script&gt;", // lanes and suspensions, escaped
-		"300/min", "50.0%", // limits and rate factor
+		"300/min", "50.0%", "0.1/min", // limits, rate factor, rate of the last 10 minutes
 		"warm-up day 2", "<title>25 of 100</title>", // warm-up
 		`<svg class="chart"`, "last 24 hours: 2 delivered, 1 deferred, 1 bounced", // charts
 		"userunknown",                         // the tenant's main bounce
