@@ -62,6 +62,11 @@ func (p *Plugin) Provision(ctx *extension.Context) error {
 		}
 		p.listen = s
 	}
+	if ctx.DataDir == "" {
+		// No node runs (corriere rules check): the plugin only reads its
+		// rules, and makes no key or file.
+		return nil
+	}
 	key, err := loadOrCreateKey(filepath.Join(ctx.DataDir, KeyFile))
 	if err != nil {
 		return err
@@ -74,6 +79,9 @@ func (p *Plugin) Provision(ctx *extension.Context) error {
 func (p *Plugin) Validate() error {
 	if p.listen == "" {
 		return nil
+	}
+	if p.signer.key == nil {
+		return errors.New("tracking: a listener needs the node's spool directory, for the signing key")
 	}
 	if _, _, err := net.SplitHostPort(p.listen); err != nil {
 		return fmt.Errorf("tracking: listen %q: want host:port: %w", p.listen, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"corriere/core/event"
+	"corriere/core/extension"
 )
 
 // TestSeenSurvivesRestart: a recipient's first open is not first again
@@ -62,5 +63,26 @@ func TestSeenSurvivesRestart(t *testing.T) {
 	}
 	if strings.Contains(string(b), "m0") || strings.Count(string(b), "\n") != 3 {
 		t.Errorf("file after compaction and one more click:\n%s", b)
+	}
+}
+
+// TestProvisionWithoutANode: provisioned for a policy check, without a
+// spool directory, the plugin makes no key and no file where it runs.
+func TestProvisionWithoutANode(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	p := new(Plugin)
+	if err := p.Provision(&extension.Context{RulesDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files made: %v", entries)
+	}
+	p.listen = "127.0.0.1:0"
+	if err := p.Validate(); err == nil {
+		t.Error("a listener without a signing key is valid")
 	}
 }
