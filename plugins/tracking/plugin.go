@@ -208,6 +208,10 @@ const (
 type deliveries struct {
 	mu sync.Mutex
 	m  map[[2]string]delivery
+	// pruned is when the map was last pruned: a full map is pruned at
+	// most once a minute, so that a burst beyond the bound costs a scan
+	// a minute rather than one per delivery.
+	pruned time.Time
 }
 
 func (d *deliveries) put(msgID, rcpt string, v delivery) {
@@ -217,6 +221,10 @@ func (d *deliveries) put(msgID, rcpt string, v delivery) {
 		d.m = map[[2]string]delivery{}
 	}
 	if len(d.m) >= maxDeliveries {
+		if v.at.Sub(d.pruned) < time.Minute {
+			return
+		}
+		d.pruned = v.at
 		for k, old := range d.m {
 			if v.at.Sub(old.at) > deliveryTTL {
 				delete(d.m, k)
