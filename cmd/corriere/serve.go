@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -62,6 +63,7 @@ type serveFlags struct {
 	listen, spool, events, hostname, scripts, rules string
 	tlsCert, tlsKey, logLevel, admin, adminToken    string
 	bounceListen, verpKey, minFree, dataMemory      string
+	trackingListen                                  string
 	dns, sources, relayNets, fblAddresses           stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound int
 	maxLineLength                                   int
@@ -116,6 +118,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.metrics, "metrics", "", "`address` serving /metrics, /healthz and /readyz without a token, apart from the admin API (which serves them too); default: only on --admin")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:8025", "admin HTTP API `address` (status, reload); \"none\" disables it")
 	fs.StringVar(&f.adminToken, "admin-token", "", "admin API bearer `token`; default: a random one written to SPOOL/admin.token")
+	fs.StringVar(&f.trackingListen, "tracking-listen", "", "open and click tracking listener `address`, where the tenants' tracking domains (rules/tracking.lua) point; default: off, links are not rewritten")
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
 	fs.Var(&f.fblAddresses, "fbl-address", "feedback-loop `address` registered with the providers, whose MX is --bounce-listen, may repeat: complaints about re-enveloped mail sent there suppress the complainer")
 	fs.StringVar(&f.postmaster, "postmaster", "", "operator's `address` that receives the mail sent to postmaster@ the bounce listener's domains; default: such mail is accepted and recorded as an event only")
@@ -216,6 +219,12 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		cfg.AdminListen = f.admin
 	}
 	cfg.DNSCheckInterval = f.dnsCheckInterval
+	if f.trackingListen != "" {
+		if _, _, err := net.SplitHostPort(f.trackingListen); err != nil {
+			return cfg, fmt.Errorf("--tracking-listen %q: want host:port such as 0.0.0.0:8080: %w", f.trackingListen, err)
+		}
+		cfg.PluginConfig = map[string]map[string]any{"tracking": {"listen": f.trackingListen}}
+	}
 	if f.minFree != "" {
 		n, err := parseSize(f.minFree)
 		if err != nil || n == 0 {

@@ -100,6 +100,10 @@ type Options struct {
 	// Live redraws a table in place with ANSI escape codes (for a
 	// terminal); otherwise a progress line is printed now and then.
 	Live bool
+	// Admin is the address of the node's admin listener, which serves the
+	// API and the status page (open to loopback clients) while the demo
+	// runs. The default value, "", runs none.
+	Admin string
 	// Interval is how often progress is shown. The default value is 500ms
 	// when Live and 3s otherwise.
 	Interval time.Duration
@@ -248,6 +252,7 @@ func (d *run) start(ctx context.Context) error {
 		BounceListen:         net.JoinHostPort(bounceMX, strconv.Itoa(d.port)),
 		MaxAge:               d.opts.MaxAge,
 		Retry:                retrySchedule,
+		AdminListen:          d.opts.Admin,
 		Logger:               d.log.With("component", "corriere"),
 	})
 	if err != nil {

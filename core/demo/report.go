@@ -174,6 +174,9 @@ func (d *run) intro() {
 		tenantShop, shopDomain, tenantPlatform, connsPerTenant[tenantShop]+connsPerTenant[tenantPlatform])
 	fmt.Fprintf(w, "  corriere   SMTP %s · sources %s-%s · policy %s and %s with the demo tenants added\n",
 		d.node.Addr(), sources[0].IP, sources[len(sources)-1].IP, d.opts.ScriptsDir, d.opts.RulesDir)
+	if a := d.node.AdminAddr(); a != "" {
+		fmt.Fprintf(w, "  status     http://%s/ (the status page; the admin API's token is in the spool's admin.token)\n", a)
+	}
 	fmt.Fprintf(w, "  internet   DNS %s · every MX on port %d of its 127.0.x.y · senders' MX (DSNs, bounces, complaints) 127.0.0.1:%d\n",
 		d.sim.DNSAddr(), d.port, d.port)
 	fmt.Fprintf(w, "  bounces    %s re-envelopes: VERP envelope senders on %s, whose MX is Corriere's bounce listener %s\n",

@@ -55,6 +55,24 @@ func coreModule(st *state) loader {
 				L.Push(countsTable(L, c))
 				return 1
 			},
+			"reputation": func(L *lua.LState) int {
+				window := 24 * time.Hour
+				if L.GetTop() >= 4 {
+					window = checkDuration(L, 4)
+				}
+				var c policy.ReputationCounts
+				if e.opts.Reputation != nil {
+					c = e.opts.Reputation.Reputation(L.CheckString(1), L.OptString(2, ""), L.OptString(3, ""), window)
+				}
+				t := L.CreateTable(0, 9)
+				for k, v := range map[string]int64{"sent": c.Sent, "delivered": c.Delivered, "deferred": c.Deferred,
+					"bounced": c.Bounced, "complained": c.Complained, "opened": c.Opened, "clicked": c.Clicked,
+					"machine_opened": c.MachineOpened, "scanner_clicked": c.ScannerClicked} {
+					t.RawSetString(k, lua.LNumber(v))
+				}
+				L.Push(t)
+				return 1
+			},
 			"hash": coreHash,
 			"now": func(L *lua.LState) int {
 				L.Push(lua.LNumber(float64(e.now().UnixMilli()) / 1000))

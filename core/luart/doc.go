@@ -223,6 +223,12 @@
 //	                                  window in seconds or "5m" (default 5m)
 //	core.tenant_counts(tenant, window) the same counts for one tenant's mail
 //	                                  (complained: its feedback-loop complaints)
+//	core.reputation(kind, name, provider, window)
+//	                                  persistent reputation { sent=, delivered=, deferred=,
+//	                                  bounced=, complained=, opened=, clicked=,
+//	                                  machine_opened=, scanner_clicked= } of a source IP
+//	                                  (kind "ip"), "tenant", "class" or "provider" at a
+//	                                  provider ("" for all); window 1h, 24h (default) or 7d
 //	core.hash(...)                    stable non-negative integer of the arguments
 //	core.provider(mx_host)            provider name, as the core sees it
 //	core.domain(address)              lower-case domain of an address, or nil

@@ -90,6 +90,9 @@ type Options struct {
 	// Counters are the live delivery counters scripts read with
 	// core.counts(); nil reads as zero everywhere.
 	Counters policy.Counters
+	// Reputation is the persistent reputation scripts read with
+	// core.reputation(); nil reads as zero everywhere.
+	Reputation policy.Reputation
 	// Modules are extra Lua modules registered by plugins.
 	Modules []Module
 	// Preparers are the plugins whose files in RulesDir load with every

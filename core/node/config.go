@@ -103,6 +103,10 @@ type Config struct {
 	// Plugins lists the plugin IDs to enable. The default value (nil) is
 	// every registered plugin; an empty list enables none.
 	Plugins []string
+	// PluginConfig holds plugins' configuration sections, by plugin ID,
+	// handed to each plugin at Provision (the tracking plugin's "listen"
+	// address comes from --tracking-listen). The default value is none.
+	PluginConfig map[string]map[string]any
 	// AdminListen is the admin API address, host:port. The default value
 	// is "": no admin API.
 	AdminListen string
@@ -295,6 +299,11 @@ func (c *Config) Validate() error {
 	for _, id := range c.Plugins {
 		if !slices.Contains(registered, id) {
 			return fmt.Errorf("node: Plugins: %q is not registered (registered: %v)", id, registered)
+		}
+	}
+	for id := range c.PluginConfig {
+		if !slices.Contains(c.Plugins, id) {
+			return fmt.Errorf("node: PluginConfig: plugin %q is not enabled (enabled: %v)", id, c.Plugins)
 		}
 	}
 	return nil

@@ -160,6 +160,9 @@ func TestValidate(t *testing.T) {
 		{"negative first command timeout", func(c *Config) { c.FirstCommandTimeout = -time.Second }, "FirstCommandTimeout -1s"},
 		{"negative data timeout", func(c *Config) { c.DataTimeout = -time.Second }, "DataTimeout -1s"},
 		{"negative max age", func(c *Config) { c.MaxAge = -time.Hour }, "MaxAge -1h0m0s"},
+		{"configuration of a plugin not enabled", func(c *Config) {
+			c.Plugins, c.PluginConfig = []string{}, map[string]map[string]any{"tracking": {"listen": "127.0.0.1:0"}}
+		}, `PluginConfig: plugin "tracking" is not enabled`},
 		{"zero retry step", func(c *Config) { c.Retry = []time.Duration{time.Minute, 0} }, "Retry [1m0s 0s]: each step must be a positive duration"},
 		{"unknown plugin", func(c *Config) { c.Plugins = []string{"nosuch"} }, `Plugins: "nosuch" is not registered`},
 	}

@@ -4,4 +4,5 @@ package all
 
 import (
 	_ "corriere/plugins/dkim"
+	_ "corriere/plugins/tracking"
 )
