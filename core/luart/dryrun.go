@@ -391,6 +391,7 @@ func (d *DryRun) WriteText(w io.Writer) error {
 		}
 	}
 	line("Route", "pool %s, source %s", orNone(d.Route.Pool), src)
+	line("TLS", "%s", tlsText(d.Route.TLS))
 	from := "the system's address"
 	if d.Route.Source != "" {
 		from = d.Route.Source
@@ -521,4 +522,19 @@ func limitsText(l policy.Limits) string {
 		return "no limits"
 	}
 	return strings.ReplaceAll(strings.Join(parts, ", "), " /", "/")
+}
+
+// tlsText says what a route's TLS policy does.
+func tlsText(p policy.TLSPolicy) string {
+	switch p {
+	case policy.TLSOpportunistic:
+		return "opportunistic: STARTTLS when offered, any certificate; DANE and MTA-STS ignored"
+	case policy.TLSRequired:
+		return "required: TLS with a certificate valid for the MX host (DANE where published, else the certificate authorities), or the mail waits"
+	case policy.TLSDANE:
+		return "dane: only MX hosts authenticated by DNSSEC-signed TLSA records, or the mail waits"
+	case policy.TLSMTASTS:
+		return "mta-sts: the domain's MTA-STS policy, enforced even in testing mode; without a policy the mail waits"
+	}
+	return "auto: DANE where the MX hosts publish TLSA records, else the domain's MTA-STS policy, else opportunistic STARTTLS"
 }
