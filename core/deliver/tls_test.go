@@ -26,8 +26,8 @@ import (
 	"corriere/core/queue"
 	"corriere/core/reply"
 	"corriere/core/smtpclient"
-	"corriere/core/tlsrpt"
 	"corriere/core/testlib"
+	"corriere/core/tlsrpt"
 )
 
 // The MX hosts of the TLS tests, each on its own loopback address: one

@@ -76,7 +76,6 @@ func (w *policyWorld) resolver(t *testing.T) *dns.Resolver {
 	return r
 }
 
-
 func TestCacheFetchPersistRefresh(t *testing.T) {
 	w := startPolicyWorld(t, "mta-sts.secure.test")
 	ctx := context.Background()
