@@ -75,10 +75,10 @@ func TestReport(t *testing.T) {
 
 func TestParseRecord(t *testing.T) {
 	for txt, want := range map[string]string{
-		"v=TLSRPTv1; rua=mailto:tls@example.org":                       "mailto:tls@example.org",
+		"v=TLSRPTv1; rua=mailto:tls@example.org":                        "mailto:tls@example.org",
 		"v=TLSRPTv1;rua=mailto:a@example.org,https://r.example.org/tls": "mailto:a@example.org https://r.example.org/tls",
 		"v=TLSRPTv1; rua=http://insecure.example.org/":                  "",
-		"v=TLSRPTv2; rua=mailto:tls@example.org":                       "",
+		"v=TLSRPTv2; rua=mailto:tls@example.org":                        "",
 		"v=TLSRPTv1":                                                    "",
 	} {
 		us, err := ParseRecord(txt)
@@ -112,7 +112,7 @@ func TestSend(t *testing.T) {
 	}
 	t.Cleanup(as.Close)
 	as.MustAdd(
-		`_smtp._tls.sts.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@sts.test,`+srv.URL+`/report"`,
+		`_smtp._tls.sts.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@sts.test,` + srv.URL + `/report"`,
 		// dane.test publishes no TLSRPT record: its report is dropped.
 	)
 	res, err := dns.New(dns.Options{Servers: []string{as.Addr}, Timeout: 2 * time.Second})
