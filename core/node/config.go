@@ -48,6 +48,21 @@ type Config struct {
 	// MXPort is the TCP port used to reach MX hosts. The default value is
 	// 25.
 	MXPort int
+	// NoMTASTS stops the node from applying the recipient domains'
+	// MTA-STS policies. The default value false applies them.
+	NoMTASTS bool
+	// MTASTSPort is the HTTPS port of MTA-STS policy servers. The default
+	// value is 443; the simulator serves its policies on another.
+	MTASTSPort int
+	// DANEResolvers are the trusted validating resolvers, host:port, whose
+	// AD bit authenticates TLSA records: a resolver on this machine or on
+	// a network the operator controls (see README, "Outbound TLS"). The
+	// default value is none: DANE is off.
+	DANEResolvers []string
+	// TLSRoots is a PEM file of the certificate authorities that MX hosts
+	// and MTA-STS policy servers must chain to. The default value "" means
+	// the system's roots.
+	TLSRoots string
 	// Sources are the egress IPs (with HELO names). The default value is
 	// none: the system picks the address.
 	Sources []policy.Source

@@ -24,6 +24,7 @@ import (
 	"corriere/core/inspect"
 	"corriere/core/luart"
 	"corriere/core/metrics"
+	"corriere/core/mtasts"
 	"corriere/core/plugin"
 	"corriere/core/queue"
 	"corriere/core/smtpclient"
@@ -31,6 +32,7 @@ import (
 	"corriere/core/stats"
 	"corriere/core/suppress"
 	"corriere/core/tenant"
+	"corriere/core/tlsrpt"
 	"corriere/core/verp"
 	"corriere/core/warmup"
 )
@@ -58,6 +60,8 @@ type Node struct {
 	bounces     *bouncein.Server
 	bounceLn    net.Listener
 	admin       *admin.Server
+	mtasts      *mtasts.Cache
+	tlsrpt      *tlsrpt.Recorder
 
 	cancel     context.CancelFunc
 	background sync.WaitGroup  // goroutines that use the spool until cancel
@@ -192,8 +196,13 @@ func (n *Node) startDelivery(undo *cleanups) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	tr, err := deliver.New(deliver.Options{Resolver: res, Port: n.cfg.MXPort, Logger: n.log,
-		Client: smtpclient.Options{Helo: n.cfg.Hostname}})
+	dopts, tlsConf, err := n.outboundTLS(res)
+	if err != nil {
+		return err
+	}
+	dopts.Resolver, dopts.Port, dopts.Logger = res, n.cfg.MXPort, n.log
+	dopts.Client = smtpclient.Options{Helo: n.cfg.Hostname, TLSConfig: tlsConf}
+	tr, err := deliver.New(dopts)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -324,6 +333,7 @@ func (n *Node) serve() {
 		defer n.background.Done()
 		n.pruneBounceRefs(wctx)
 	}()
+	n.runTLS(wctx)
 	adminAddr := ""
 	if n.admin != nil {
 		adminAddr = n.admin.Addr()
