@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -218,3 +219,30 @@ func (s *Sim) servePolicies() error {
 // PolicyPort returns the port of the MTA-STS policy server on 127.0.0.1,
 // 0 when no domain publishes a policy.
 func (s *Sim) PolicyPort() int { return s.policyPort }
+
+// tlsSummary describes a provider's TLS publications and attack, for
+// Provider.Summary.
+func tlsSummary(p *Provider) []string {
+	var parts []string
+	for _, d := range p.Domains {
+		if d.MTASTS != nil {
+			parts = append(parts, fmt.Sprintf("%s MTA-STS %s", d.Name, d.MTASTS.Mode))
+		}
+		if d.DANE {
+			parts = append(parts, d.Name+" DANE")
+		}
+	}
+	if p.Attack != "" {
+		parts = append(parts, "attacked: "+p.Attack)
+	}
+	return parts
+}
+
+// CertificatePEM returns the certificate of Certificate in PEM, for a
+// node's --tls-roots; nil when no MX host offers STARTTLS.
+func (s *Sim) CertificatePEM() []byte {
+	if s.cert == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Raw})
+}

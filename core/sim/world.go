@@ -494,6 +494,7 @@ func (p *Provider) Summary() string {
 	if p.Tarpit > 0 {
 		parts = append(parts, fmt.Sprintf("tarpit %s", time.Duration(p.Tarpit)))
 	}
+	parts = append(parts, tlsSummary(p)...)
 	if len(parts) == 0 {
 		return "accepts everything"
 	}
