@@ -97,8 +97,9 @@ func (e *PolicyError) asClientError() error {
 	return &smtpclient.Error{Stage: smtpclient.StageStartTLS, Reply: reply.New(451, status, e.Error()), Err: e}
 }
 
-// daneCacheTTL is how long a DANE lookup result is reused for the reuse
-// checks of open sessions; dials look up afresh.
+// daneCacheTTL is how long a DANE lookup result (a failure included) is
+// reused, by dials and by the reuse checks of open sessions, so that a
+// busy domain does not cost a TLSA query per message.
 const daneCacheTTL = 5 * time.Minute
 
 // daneEntry is a cached DANE lookup.
