@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"corriere/core/event"
+	"corriere/core/mailtest"
 	"corriere/core/sim"
 	"corriere/core/testlib"
 	"corriere/core/tlsrpt"
@@ -46,15 +47,22 @@ func tlsWorld() *sim.World {
 			`_smtp._tls.enforce.example. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls@reports.example"`,
 			`_smtp._tls.testing.example. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls@reports.example"`,
 			`_smtp._tls.dane.example. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls@reports.example"`,
+			// The sender's own MX, where the DSNs go: a mailtest receiver.
+			"sender.example. 300 IN MX 10 mx.sender.example.",
+			"mx.sender.example. 300 IN A " + senderMX,
 		},
 	}
 }
 
+// senderMX is the address of the sender domain's MX in tlsWorld.
+const senderMX = "127.0.17.9"
+
 // TestOutboundTLSPolicies is the outside check of issue 17: mail to the
 // enforce and the mismatching DANE domain waits (deferred with a 4.7.x
-// reply in the event log, nothing delivered), mail to the testing domain
-// is delivered in clear and the failure reported, and the day's TLS-RPT
-// reports go out through the queue.
+// reply in the event log, nothing delivered) until it expires with a DSN
+// that gives the policy's reply, mail to the testing domain is delivered
+// in clear and the failure reported, and the day's TLS-RPT reports go out
+// through the queue.
 func TestOutboundTLSPolicies(t *testing.T) {
 	t.Parallel()
 	s, err := sim.Start(context.Background(), tlsWorld(), sim.Options{})
@@ -62,6 +70,7 @@ func TestOutboundTLSPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	dsnBox := mailtest.Start(t, fmt.Sprintf("%s:%d", senderMX, s.MXPort()), mailtest.Options{Domain: "mx.sender.example"})
 	roots := filepath.Join(t.TempDir(), "roots.pem")
 	if err := os.WriteFile(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
@@ -73,7 +82,7 @@ func TestOutboundTLSPolicies(t *testing.T) {
 		DANEResolvers: []string{s.DNSAddr()}, MTASTSPort: s.PolicyPort(), TLSRoots: roots,
 		RelayNets:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: filepath.Join("..", "..", "rules"),
-		Retry: []time.Duration{100 * time.Millisecond}, AdminListen: "",
+		Retry: []time.Duration{100 * time.Millisecond}, MaxAge: 3 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +160,20 @@ func TestOutboundTLSPolicies(t *testing.T) {
 	sent, err := rec.Send(context.Background(), today)
 	if err != nil || sent != 3 {
 		t.Fatalf("Send = %d, %v; want 3 reports", sent, err)
+	}
+	// Past MaxAge the held mail expires, and the DSN says why it waited.
+	msgs := dsnBox.Wait(t, 2, 20*time.Second)
+	var dsns strings.Builder
+	for _, m := range msgs {
+		dsns.Write(m.Data)
+	}
+	for _, want := range []string{
+		"Final-Recipient: rfc822; a@enforce.example", "451 4.7.10 TLS policy mta-sts enforce: mx.enforce.example: STARTTLS unavailable",
+		"Final-Recipient: rfc822; c@dane.example", "451 4.7.5 TLS policy dane: mx.dane.example",
+	} {
+		if !strings.Contains(strings.ReplaceAll(dsns.String(), "\r\n ", " "), want) {
+			t.Errorf("the DSNs lack %q:\n%s", want, dsns.String())
+		}
 	}
 	testlib.WaitFor(t, "the three reports delivered to tls@reports.example", func() bool {
 		n := 0
