@@ -112,3 +112,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func FuzzFindRecord(f *testing.F) {
+	f.Add("v=STSv1; id=20260101T000000;", "v=spf1 -all")
+	f.Add("v=STSv1;id=a;id=b", "")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		id, err := FindRecord([]string{a, b})
+		if err == nil && (id == "" || len(id) > 32 || !alnum(id)) {
+			t.Fatalf("FindRecord(%q, %q) = %q, an invalid id", a, b, id)
+		}
+	})
+}
+
+func BenchmarkMatches(b *testing.B) {
+	p := &Policy{Mode: Enforce, MX: []string{"mx1.example.org", "mx2.example.org", "*.mail.example.org"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !p.Matches("a.mail.example.org") {
+			b.Fatal("no match")
+		}
+	}
+}

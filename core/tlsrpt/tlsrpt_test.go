@@ -181,3 +181,19 @@ func decode(t *testing.T, gz []byte) *Report {
 	}
 	return &rep
 }
+
+func FuzzParseRecord(f *testing.F) {
+	f.Add("v=TLSRPTv1; rua=mailto:tls@example.org,https://r.example.org/tls")
+	f.Add("v=TLSRPTv1;rua=mailto:%40@x")
+	f.Fuzz(func(t *testing.T, txt string) {
+		us, err := ParseRecord(txt)
+		if err != nil {
+			return
+		}
+		for _, u := range us {
+			if u.Scheme != "mailto" && u.Scheme != "https" {
+				t.Fatalf("ParseRecord(%q) returned %s", txt, u)
+			}
+		}
+	})
+}
