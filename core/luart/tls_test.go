@@ -4,7 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"corriere/core/dns"
+	"corriere/core/dns/authserver"
 	"corriere/core/message"
 	"corriere/core/policy"
 )
@@ -51,5 +54,39 @@ func TestRouteTLS(t *testing.T) {
 				t.Fatalf("Route = %+v, %v; want TLS %q", rt, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDryRunShowsMTASTS: with a resolver, the TLS line of a dry run says
+// whether the recipient domain publishes MTA-STS.
+func TestDryRunShowsMTASTS(t *testing.T) {
+	t.Parallel()
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	ds.MustAdd(
+		"bank.example. 300 IN MX 10 mx.bank.example.",
+		`_mta-sts.bank.example. 300 IN TXT "v=STSv1; id=2026"`,
+		"plain.example. 300 IN MX 10 mx.plain.example.",
+		"twice.example. 300 IN MX 10 mx.twice.example.",
+		`_mta-sts.twice.example. 300 IN TXT "v=STSv1; id=a"`,
+		`_mta-sts.twice.example. 300 IN TXT "v=STSv1; id=b"`,
+	)
+	res, err := dns.New(dns.Options{Servers: []string{ds.Addr}, Timeout: time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := defaultEngine(t, Options{})
+	for rcpt, want := range map[string]string{
+		"a@bank.example":  "bank.example publishes an MTA-STS record (id 2026): the node fetches and applies its policy",
+		"a@plain.example": "plain.example publishes no MTA-STS record",
+		"a@twice.example": "twice.example publishes an invalid MTA-STS record",
+	} {
+		_, text := dryRunOnce(t, e, DryRunInput{Recipient: rcpt, Resolver: res})
+		if !strings.Contains(text, "TLS        auto: DANE where") || !strings.Contains(text, want) {
+			t.Errorf("%s: dry run lacks %q:\n%s", rcpt, want, text)
+		}
 	}
 }
