@@ -11,5 +11,8 @@
 // https: report is POSTed gzipped as application/tlsrpt+gzip, with the
 // certificate validated against Options.RootCAs. A day's results stay on
 // disk (Options.Path) until its reports are sent, so a restart loses
-// nothing; Run sends yesterday's reports shortly after midnight UTC.
+// nothing; Run sends yesterday's reports shortly after midnight UTC, and
+// after a restart those of any day missed. A report that cannot be
+// delivered (no TLSRPT record, a refused POST) is logged and dropped: TLS
+// reporting is best effort and must not hold results forever.
 package tlsrpt

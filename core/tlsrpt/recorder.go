@@ -211,12 +211,12 @@ func (r *Recorder) Save() error {
 	return nil
 }
 
-// Run saves the results every minute and, shortly after each midnight
-// UTC, sends the reports of the day before, until ctx ends; it saves once
-// more on the way out.
+// Run saves the results every minute and sends the reports of every day
+// before today that it holds (yesterday's shortly after midnight UTC, and
+// after a restart any day missed while the node was down), until ctx
+// ends; it saves once more on the way out.
 func (r *Recorder) Run(ctx context.Context) {
 	defer r.save()
-	lastSent := dayKey(r.opts.Clock.Now())
 	for {
 		t := r.opts.Clock.NewTimer(time.Minute)
 		select {
@@ -225,14 +225,27 @@ func (r *Recorder) Run(ctx context.Context) {
 			return
 		case <-t.C():
 		}
+		r.SendDue(ctx)
 		r.save()
-		now := r.opts.Clock.Now()
-		if today := dayKey(now); today != lastSent {
-			lastSent = today
-			yesterday := now.Add(-24 * time.Hour)
-			if _, err := r.Send(ctx, yesterday); err != nil {
-				r.opts.Logger.Warn("TLS-RPT reports not all sent", "day", dayKey(yesterday), "err", err)
-			}
+	}
+}
+
+// SendDue sends the reports of every recorded day before today (UTC).
+func (r *Recorder) SendDue(ctx context.Context) {
+	today := dayKey(r.opts.Clock.Now())
+	r.mu.Lock()
+	var due []string
+	for day := range r.days {
+		if day < today {
+			due = append(due, day)
+		}
+	}
+	r.mu.Unlock()
+	slices.Sort(due)
+	for _, key := range due {
+		day, _ := time.Parse(time.DateOnly, key)
+		if _, err := r.Send(ctx, day); err != nil {
+			r.opts.Logger.Warn("TLS-RPT reports not all sent", "day", key, "err", err)
 		}
 	}
 }

@@ -197,3 +197,38 @@ func FuzzParseRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestSendDue sends every finished day the recorder holds, as after a
+// restart that missed midnight, and keeps today's results.
+func TestSendDue(t *testing.T) {
+	as, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(as.Close)
+	as.MustAdd(`_smtp._tls.sts.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@sts.test"`)
+	res, err := dns.New(dns.Options{Servers: []string{as.Addr}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	r, err := NewRecorder(Options{Submitter: "mta.sender.test", Resolver: res, Clock: clock.NewFake(day.Add(48*time.Hour + time.Hour)),
+		Mail: func(_ context.Context, _, _ string, content []byte) error {
+			subject, _, _ := strings.Cut(string(content[strings.Index(string(content), "Subject: "):]), "\r\n")
+			subjects = append(subjects, subject)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(r) // day and the day after
+	today := day.Add(48 * time.Hour)
+	r.Record(Result{At: today, Domain: "sts.test", PolicyType: PolicySTS})
+	r.SendDue(context.Background())
+	if len(subjects) != 2 || !strings.Contains(subjects[0], "2026-12-02_sts.test") || !strings.Contains(subjects[1], "2026-12-03_sts.test") {
+		t.Fatalf("sent %q; want the reports of 2026-12-02 and 2026-12-03", subjects)
+	}
+	if len(r.Domains(day)) != 0 || len(r.Domains(today)) != 1 {
+		t.Fatalf("after SendDue: %v on the sent day, %v today; want none and sts.test", r.Domains(day), r.Domains(today))
+	}
+}
