@@ -231,10 +231,23 @@ func (t *Transport) daneLookup(key string, lookup func() daneEntry) daneEntry {
 	e = lookup()
 	e.until = now.Add(daneCacheTTL)
 	t.dane.mu.Lock()
+	if len(t.dane.m) >= daneCacheSweep {
+		// Sending to many domains: forget the expired entries, so the
+		// cache holds only what the last few minutes looked up.
+		for k, old := range t.dane.m {
+			if !now.Before(old.until) {
+				delete(t.dane.m, k)
+			}
+		}
+	}
 	t.dane.m[key] = e
 	t.dane.mu.Unlock()
 	return e
 }
+
+// daneCacheSweep is the size of the DANE cache past which an insertion
+// first removes the expired entries.
+const daneCacheSweep = 10000
 
 // clientOptions sets the TLS options of a dial under hp.
 func (t *Transport) clientOptions(opts *smtpclient.Options, hp *hostPolicy, host string) {

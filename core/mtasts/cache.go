@@ -235,11 +235,17 @@ func (c *Cache) Run(ctx context.Context) {
 }
 
 // RefreshDue refetches every cached policy past half its max_age whose
-// domain still publishes a record, and drops the expired ones.
+// domain still publishes a record, and drops the expired policies and the
+// remembered failures whose time is over.
 func (c *Cache) RefreshDue(ctx context.Context) {
 	now := c.opts.Clock.Now()
 	var due []string
 	c.mu.Lock()
+	for d, f := range c.failures {
+		if !now.Before(f.until) {
+			delete(c.failures, d)
+		}
+	}
 	for d, e := range c.entries {
 		switch {
 		case !now.Before(e.expires()):
