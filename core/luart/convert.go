@@ -194,7 +194,9 @@ func toRoute(v lua.LValue, fn *lua.LFunction, sources []policy.Source) (policy.R
 		if terr != nil {
 			r.fail("%v", terr)
 		}
-		rt.TLS = tlsPolicy
+		if tlsPolicy != policy.TLSAuto {
+			rt.TLS = tlsPolicy // auto stays the zero value, as when absent
+		}
 	}
 	if rt.Source != "" {
 		if _, perr := netip.ParseAddr(rt.Source); perr != nil && r.err == nil {

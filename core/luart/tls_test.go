@@ -23,7 +23,7 @@ func TestRouteTLS(t *testing.T) {
 		wantErr string
 	}{
 		{"", "", ""},
-		{`"auto"`, policy.TLSAuto, ""},
+		{`"auto"`, "", ""},
 		{`"opportunistic"`, policy.TLSOpportunistic, ""},
 		{`"required"`, policy.TLSRequired, ""},
 		{`"dane"`, policy.TLSDANE, ""},
@@ -88,5 +88,45 @@ func TestDryRunShowsMTASTS(t *testing.T) {
 		if !strings.Contains(text, "TLS        auto: DANE where") || !strings.Contains(text, want) {
 			t.Errorf("%s: dry run lacks %q:\n%s", rcpt, want, text)
 		}
+	}
+}
+
+// TestRouteTLSFromRules: the shipped route hook takes the TLS policy from
+// rules/tls.lua, the tenant's before the provider's before the class's,
+// and a bad value in the file refuses the policy at load.
+func TestRouteTLSFromRules(t *testing.T) {
+	t.Parallel()
+	scripts, rules := policyDirs(t, map[string]string{
+		"rules/tls.lua": `return {
+  default = "opportunistic",
+  classes = { critical = "mta-sts", transactional = "required" },
+  providers = { gmail = "dane" },
+  tenants = { clinic = "required" },
+}`,
+	})
+	e := newEngine(t, Options{ScriptsDir: scripts, RulesDir: rules})
+	for _, tc := range []struct {
+		tenant   string
+		class    message.Class
+		provider string
+		want     policy.TLSPolicy
+	}{
+		{"clinic", message.Newsletter, "gmail", policy.TLSRequired},       // the tenant's
+		{"example", message.Critical, "gmail", policy.TLSDANE},            // the provider's
+		{"example", message.Critical, "yahoo", policy.TLSMTASTS},          // the class's
+		{"example", message.Newsletter, "yahoo", policy.TLSOpportunistic}, // the default
+	} {
+		m := loadMessage(t, "transactional.eml", tc.tenant)
+		m.Class = tc.class
+		rt, err := e.Route(context.Background(), delivery(m, "a@example.org", tc.provider))
+		if err != nil || rt.TLS != tc.want {
+			t.Errorf("%s, %s, %s: Route = %+v, %v; want TLS %q", tc.tenant, tc.class, tc.provider, rt, err, tc.want)
+		}
+	}
+
+	scripts, rules = policyDirs(t, map[string]string{"rules/tls.lua": `return { providers = { gmail = "strict" } }`})
+	if _, err := New(Options{ScriptsDir: scripts, RulesDir: rules, CallTimeout: testCallTimeout}); err == nil ||
+		!strings.Contains(err.Error(), "tls.lua") || !strings.Contains(err.Error(), "providers.gmail") {
+		t.Fatalf("New with a bad rules/tls.lua: %v; want an error naming the file and the entry", err)
 	}
 }
