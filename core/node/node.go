@@ -375,6 +375,7 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
 	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy, Live: n.queue}, n.policy, n.queue))
+	maps.Copy(h, tlsrpt.AdminHandlers(n.tlsrpt))
 	return h
 }
 

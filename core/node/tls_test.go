@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"corriere/core/admin"
 	"corriere/core/event"
 	"corriere/core/mailtest"
 	"corriere/core/sim"
@@ -83,6 +84,7 @@ func TestOutboundTLSPolicies(t *testing.T) {
 		RelayNets:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		ScriptsDir: filepath.Join("..", "..", "scripts"), RulesDir: filepath.Join("..", "..", "rules"),
 		Retry: []time.Duration{100 * time.Millisecond}, MaxAge: 3 * time.Second,
+		AdminListen: "127.0.0.1:0", AdminToken: "tls-test",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,9 +159,12 @@ func TestOutboundTLSPolicies(t *testing.T) {
 	if rep := rec.Report(today, "dane-ok.example"); rep == nil || rep.Policies[0].Summary.Successful == 0 || rep.Policies[0].Summary.Failed != 0 {
 		t.Fatalf("report of dane-ok.example: %+v; want successes only", rep)
 	}
-	sent, err := rec.Send(context.Background(), today)
-	if err != nil || sent != 3 {
-		t.Fatalf("Send = %d, %v; want 3 reports", sent, err)
+	// Sent now through the admin API, as corriere tlsrpt --send does,
+	// instead of after midnight.
+	var res tlsrpt.SendResult
+	api := &admin.Client{Addr: n.AdminAddr(), Token: "tls-test"}
+	if err := api.Post(context.Background(), "/api/tlsrpt/send?day="+today.UTC().Format(time.DateOnly), &res); err != nil || res.Sent != 3 {
+		t.Fatalf("POST /api/tlsrpt/send: %+v, %v; want 3 reports", res, err)
 	}
 	// Past MaxAge the held mail expires, and the DSN says why it waited.
 	msgs := dsnBox.Wait(t, 2, 20*time.Second)

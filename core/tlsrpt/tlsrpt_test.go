@@ -232,3 +232,16 @@ func TestSendDue(t *testing.T) {
 		t.Fatalf("after SendDue: %v on the sent day, %v today; want none and sts.test", r.Domains(day), r.Domains(today))
 	}
 }
+
+func TestAdminSendRefusesABadDay(t *testing.T) {
+	r, err := NewRecorder(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := AdminHandlers(r)["POST /api/tlsrpt/send"]
+	rw := httptest.NewRecorder()
+	h.ServeHTTP(rw, httptest.NewRequest(http.MethodPost, "/api/tlsrpt/send?day=yesterday", nil))
+	if rw.Code != http.StatusBadRequest || !strings.Contains(rw.Body.String(), "YYYY-MM-DD") {
+		t.Fatalf("bad day: %d %s", rw.Code, rw.Body.String())
+	}
+}
