@@ -13,6 +13,7 @@ import (
 	"corriere/core/dane"
 	"corriere/core/deliver"
 	"corriere/core/dns"
+	"corriere/core/extension"
 	"corriere/core/message"
 	"corriere/core/mtasts"
 	"corriere/core/tlsrpt"
@@ -84,7 +85,7 @@ func (n *Node) TLSReports() *tlsrpt.Recorder { return n.tlsrpt }
 
 // queueReport spools a TLS-RPT report mail to one recipient and hands it
 // to the queue, so that it is delivered like any other mail.
-func (n *Node) queueReport(_ context.Context, from, to string, content []byte) error {
+func (n *Node) queueReport(ctx context.Context, from, to string, content []byte) error {
 	h, body, err := message.Parse(content)
 	if err != nil {
 		return fmt.Errorf("node: TLS-RPT report: %w", err)
@@ -93,6 +94,17 @@ func (n *Node) queueReport(_ context.Context, from, to string, content []byte) e
 	m := &message.Message{
 		Envelope: message.Envelope{Sender: from, Recipients: []message.Recipient{{Addr: to, Notify: message.NotifyNever}}},
 		Header:   h, Body: body, Class: message.Transactional, Received: now,
+	}
+	// RFC 8460 section 5.3 wants mailed reports DKIM-signed: the signing
+	// stages (the dkim plugin, with a key for the node's domain in
+	// rules/dkim.lua) sign it; the other stages are for tenants' mail.
+	for _, st := range implementers[extension.Stage](n.plugins) {
+		if o, ok := st.(extension.StageOrderer); !ok || o.StageOrder() != extension.SignOrder {
+			continue
+		}
+		if err := st.Process(ctx, m); err != nil {
+			return fmt.Errorf("node: sign TLS-RPT report: %w", err)
+		}
 	}
 	b := n.spool.NewBatch()
 	defer b.Close()

@@ -78,7 +78,7 @@ func TestOutboundTLSPolicies(t *testing.T) {
 	}
 	spoolDir := t.TempDir()
 	n, err := Start(context.Background(), Config{
-		Listen: "127.0.0.1:0", SpoolDir: spoolDir, Hostname: "mta.sender.example",
+		Listen: "127.0.0.1:0", SpoolDir: spoolDir, Hostname: "mta.corriere-smarthost.it",
 		DNSServers: []string{s.DNSAddr()}, MXPort: s.MXPort(),
 		DANEResolvers: []string{s.DNSAddr()}, MTASTSPort: s.PolicyPort(), TLSRoots: roots,
 		RelayNets:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
@@ -180,10 +180,14 @@ func TestOutboundTLSPolicies(t *testing.T) {
 			t.Errorf("the DSNs lack %q:\n%s", want, dsns.String())
 		}
 	}
-	testlib.WaitFor(t, "the three reports delivered to tls@reports.example", func() bool {
+	// They are DKIM-signed by the node's domain (rules/dkim.lua signs
+	// corriere-smarthost.it and its subdomains), as RFC 8460 asks.
+	testlib.WaitFor(t, "the three signed reports delivered to tls@reports.example", func() bool {
 		n := 0
 		for _, d := range s.Deliveries() {
-			if d.Recipient == "tls@reports.example" && strings.Contains(string(d.Header), "TLS-Report-Domain:") {
+			h := string(d.Header)
+			if d.Recipient == "tls@reports.example" && strings.Contains(h, "TLS-Report-Domain:") &&
+				strings.Contains(h, "DKIM-Signature:") && strings.Contains(h, "d=corriere-smarthost.it") {
 				n++
 			}
 		}
