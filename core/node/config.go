@@ -171,6 +171,9 @@ func (c *Config) EnsureDefaults() {
 		d.EnsureDefaults()
 		c.DNSServers = d.Servers
 	}
+	if c.MTASTSPort == 0 {
+		c.MTASTSPort = 443
+	}
 	if c.MXPort == 0 {
 		c.MXPort = 25
 	}
@@ -247,6 +250,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			return fmt.Errorf("node: DNSServers: %q is not host:port: %w", s, err)
 		}
+	}
+	if c.MTASTSPort < 1 || c.MTASTSPort > 65535 {
+		return fmt.Errorf("node: MTASTSPort %d: not a TCP port", c.MTASTSPort)
 	}
 	if c.MXPort < 1 || c.MXPort > 65535 {
 		return fmt.Errorf("node: MXPort %d: not a TCP port", c.MXPort)
