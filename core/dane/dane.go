@@ -32,6 +32,9 @@ const (
 
 // Record is one TLSA record.
 type Record struct {
+	// Usage is the certificate usage (UsageDANEEE, UsageDANETA, ...),
+	// Selector what is matched (SelectorCert, SelectorSPKI) and
+	// MatchingType how (MatchFull, MatchSHA256, MatchSHA512).
 	Usage, Selector, MatchingType uint8
 	// Data is the certificate association data.
 	Data []byte
