@@ -94,8 +94,16 @@ func (e *PolicyError) asClientError() error {
 	if e.Result == tlsrpt.ResultStartTLSNotSupported {
 		status = "4.7.10"
 	}
-	return &smtpclient.Error{Stage: smtpclient.StageStartTLS, Reply: reply.New(451, status, e.Error()), Err: e}
+	return &smtpclient.Error{Stage: smtpclient.StageStartTLS, Reply: reply.New(451, status, e.Error()), Err: policyCause{e}}
 }
+
+// policyCause is a PolicyError inside the *smtpclient.Error whose reply
+// already says everything but the cause: it prints only the cause, and
+// errors.As still finds the PolicyError.
+type policyCause struct{ e *PolicyError }
+
+func (c policyCause) Error() string { return c.e.Err.Error() }
+func (c policyCause) Unwrap() error { return c.e }
 
 // daneCacheTTL is how long a DANE lookup result (a failure included) is
 // reused, by dials and by the reuse checks of open sessions, so that a

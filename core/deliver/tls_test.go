@@ -224,6 +224,10 @@ func TestTLSPolicies(t *testing.T) {
 				if !strings.Contains(r.String(), "not sent in clear") {
 					t.Errorf("reply %q does not say the mail waits", r)
 				}
+				var pe *PolicyError
+				if !errors.As(err, &pe) || strings.Count(err.Error(), "TLS policy") != 1 {
+					t.Errorf("Dial: %v; want one PolicyError, named once", err)
+				}
 			} else {
 				if err != nil {
 					t.Fatalf("Dial: %v", err)
