@@ -77,6 +77,10 @@ type serveFlags struct {
 	retry                                           string
 	insecureAuth                                    bool
 	dnsCheckInterval                                time.Duration
+	daneResolvers                                   stringList
+	noMTASTS                                        bool
+	mtastsPort                                      int
+	tlsRoots                                        string
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -89,6 +93,10 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.eventsKeep, "events-keep", 5, "rotated event log files kept (with --events-max-size)")
 	fs.Var(&f.dns, "dns", "nameserver `address` host:port, may repeat; default: the nameservers of /etc/resolv.conf")
 	fs.IntVar(&f.mxPort, "mx-port", 25, "TCP `port` used to reach MX hosts")
+	fs.Var(&f.daneResolvers, "dane-resolver", "trusted validating DNS resolver `address` host:port whose AD bit authenticates TLSA records (DANE), may repeat: one on this machine or a network you control; default: DANE off")
+	fs.BoolVar(&f.noMTASTS, "no-mta-sts", false, "do not apply the recipient domains' MTA-STS policies")
+	fs.IntVar(&f.mtastsPort, "mta-sts-port", 443, "HTTPS `port` of MTA-STS policy servers (another only for tests and the simulator)")
+	fs.StringVar(&f.tlsRoots, "tls-roots", "", "PEM `file` of the certificate authorities MX hosts and MTA-STS policy servers must chain to; default: the system's")
 	fs.Var(&f.sources, "source-ip", "egress `IP` to bind, optionally IP=helo.name, may repeat; default: the system picks")
 	fs.Var(&f.relayNets, "relay-net", "client `CIDR` allowed to relay without AUTH, may repeat; \"none\" requires AUTH from everyone (default 127.0.0.0/8)")
 	fs.StringVar(&f.scripts, "scripts", "./scripts", "Lua policy scripts `directory` (watched)")
@@ -213,6 +221,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
 		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
 		MetricsListen: f.metrics, EventLogKeep: f.eventsKeep, Logger: logger,
+		DANEResolvers: f.daneResolvers, NoMTASTS: f.noMTASTS, MTASTSPort: f.mtastsPort, TLSRoots: f.tlsRoots,
 	}
 	cfg.Postmaster = f.postmaster
 	if f.admin != "none" {

@@ -238,6 +238,10 @@ func (d *run) start(ctx context.Context) error {
 		return err
 	}
 	d.tracker = newTracker(d.wl, lateMail(d.world))
+	tlsCfg, err := d.tlsConfig()
+	if err != nil {
+		return err
+	}
 	n, err := node.Start(ctx, node.Config{
 		Listen:               "127.0.0.1:0",
 		SpoolDir:             d.ws.spool,
@@ -254,6 +258,9 @@ func (d *run) start(ctx context.Context) error {
 		Retry:                retrySchedule,
 		AdminListen:          d.opts.Admin,
 		Logger:               d.log.With("component", "corriere"),
+		TLSRoots:             tlsCfg.TLSRoots,
+		MTASTSPort:           tlsCfg.MTASTSPort,
+		DANEResolvers:        tlsCfg.DANEResolvers,
 	})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)

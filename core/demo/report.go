@@ -55,6 +55,10 @@ type Report struct {
 	// AsyncBounces and Complaints count the bounces and complaint reports
 	// the simulated providers sent to the senders' MX afterwards.
 	AsyncBounces, Complaints int
+	// ClearUnderPolicy counts recipients of domains that publish MTA-STS or
+	// DANE that reached their MX in clear: always 0, since a policy that
+	// cannot be met holds the mail back.
+	ClearUnderPolicy int
 	// LateBounced counts delivered recipients of re-enveloped mail whose
 	// provider bounced them later, as the bounce listener recorded.
 	LateBounced int
@@ -144,6 +148,11 @@ func (d *run) account(left []leftEntry) *Report {
 		}
 	}
 	d.in = d.inbound(r)
+	for _, o := range d.tlsOutcomes(v) {
+		if o.policy {
+			r.ClearUnderPolicy += o.inClear
+		}
+	}
 	r.DSNs = len(v.dsnOf)
 	for id := range v.dsnOf {
 		if v.notices[id].status == event.Delivered {
@@ -223,6 +232,7 @@ func (d *run) summary(r *Report) {
 	}
 
 	d.writeInbound(w, r)
+	d.writeTLS(w, v)
 
 	fmt.Fprintf(w, "\nAccounting of the %s recipients in %d messages:\n", num(r.Recipients), r.Messages)
 	line := func(indent int, label string, n int, note string) {

@@ -190,6 +190,15 @@ func (g *generation) loadData(st *state) error {
 			return err
 		}
 	}
+	if src, ok := g.rules["tls"]; ok {
+		t, err := require("rules.tls")
+		if err != nil {
+			return err
+		}
+		if err := checkTLSRules(src.rel, t); err != nil {
+			return err
+		}
+	}
 	if src, ok := g.rules["bounces"]; ok {
 		t, err := require("rules.bounces")
 		if err != nil {

@@ -49,6 +49,21 @@ type Config struct {
 	// MXPort is the TCP port used to reach MX hosts. The default value is
 	// 25.
 	MXPort int
+	// NoMTASTS stops the node from applying the recipient domains'
+	// MTA-STS policies. The default value false applies them.
+	NoMTASTS bool
+	// MTASTSPort is the HTTPS port of MTA-STS policy servers. The default
+	// value is 443; the simulator serves its policies on another.
+	MTASTSPort int
+	// DANEResolvers are the trusted validating resolvers, host:port, whose
+	// AD bit authenticates TLSA records: a resolver on this machine or on
+	// a network the operator controls (see README, "Outbound TLS"). The
+	// default value is none: DANE is off.
+	DANEResolvers []string
+	// TLSRoots is a PEM file of the certificate authorities that MX hosts
+	// and MTA-STS policy servers must chain to. The default value "" means
+	// the system's roots.
+	TLSRoots string
 	// Sources are the egress IPs (with HELO names). The default value is
 	// none: the system picks the address.
 	Sources []policy.Source
@@ -170,6 +185,9 @@ func (c *Config) EnsureDefaults() {
 		d.EnsureDefaults()
 		c.DNSServers = d.Servers
 	}
+	if c.MTASTSPort == 0 {
+		c.MTASTSPort = 443
+	}
 	if c.MXPort == 0 {
 		c.MXPort = 25
 	}
@@ -249,6 +267,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			return fmt.Errorf("node: DNSServers: %q is not host:port: %w", s, err)
 		}
+	}
+	if c.MTASTSPort < 1 || c.MTASTSPort > 65535 {
+		return fmt.Errorf("node: MTASTSPort %d: not a TCP port", c.MTASTSPort)
 	}
 	if c.MXPort < 1 || c.MXPort > 65535 {
 		return fmt.Errorf("node: MXPort %d: not a TCP port", c.MXPort)

@@ -40,6 +40,10 @@ func TestEnsureDefaults(t *testing.T) {
 		{"Hostname", hostname},
 		{"DNSServers", resolver.Servers},
 		{"MXPort", 25},
+		{"MTASTSPort", 443},
+		{"NoMTASTS", false},
+		{"DANEResolvers", []string(nil)},
+		{"TLSRoots", ""},
 		{"Sources", []policy.Source(nil)},
 		{"RelayNets", []netip.Prefix(nil)},
 		{"ScriptsDir", "./scripts"},
@@ -101,7 +105,7 @@ func TestEnsureDefaultsKeepsSetFields(t *testing.T) {
 	t.Parallel()
 	set := Config{
 		Listen: "127.0.0.1:0", SpoolDir: "spool", EventLog: "/var/log/events.jsonl", Hostname: "mta.example",
-		DNSServers: []string{"127.0.0.1:5300"}, MXPort: 2526, ScriptsDir: "s", RulesDir: "r",
+		DNSServers: []string{"127.0.0.1:5300"}, MXPort: 2526, MTASTSPort: 8443, ScriptsDir: "s", RulesDir: "r",
 		MinFree: 1 << 30, DataMemory: 1 << 20, LuaCallMemory: 1 << 20, LuaStateMemory: 2 << 20,
 		MaxSize: 10, MaxRecipients: 2, MaxLineLength: 5000, MaxSessions: 3, MaxSessionsPerIP: -1, ConnRatePerIP: -1,
 		EventLogKeep: 2,
@@ -145,6 +149,7 @@ func TestValidate(t *testing.T) {
 		{"nameserver without port", func(c *Config) { c.DNSServers = []string{"127.0.0.1"} }, `DNSServers: "127.0.0.1" is not host:port`},
 		{"MX port out of range", func(c *Config) { c.MXPort = 65536 }, "MXPort 65536: not a TCP port"},
 		{"negative MX port", func(c *Config) { c.MXPort = -25 }, "MXPort -25"},
+		{"MTA-STS port out of range", func(c *Config) { c.MTASTSPort = 70000 }, "MTASTSPort 70000: not a TCP port"},
 		{"source that is no IP", func(c *Config) { c.Sources = []policy.Source{{IP: "mta.example"}} }, "Sources:"},
 		{"zero relay network", func(c *Config) { c.RelayNets = []netip.Prefix{{}} }, "RelayNets"},
 		{"certificate without key", func(c *Config) { c.TLSCert = "cert.pem" }, "STARTTLS needs both"},

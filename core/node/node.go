@@ -25,6 +25,7 @@ import (
 	"corriere/core/inspect"
 	"corriere/core/luart"
 	"corriere/core/metrics"
+	"corriere/core/mtasts"
 	"corriere/core/plugin"
 	"corriere/core/queue"
 	"corriere/core/reputation"
@@ -34,6 +35,7 @@ import (
 	"corriere/core/statuspage"
 	"corriere/core/suppress"
 	"corriere/core/tenant"
+	"corriere/core/tlsrpt"
 	"corriere/core/verp"
 	"corriere/core/warmup"
 )
@@ -63,6 +65,8 @@ type Node struct {
 	bounceLn    net.Listener
 	admin       *admin.Server
 	dnsCheck    *dnscheck.Monitor
+	mtasts      *mtasts.Cache
+	tlsrpt      *tlsrpt.Recorder
 
 	cancel     context.CancelFunc
 	background sync.WaitGroup  // goroutines that use the spool until cancel
@@ -204,8 +208,13 @@ func (n *Node) startDelivery(undo *cleanups) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	tr, err := deliver.New(deliver.Options{Resolver: res, Port: n.cfg.MXPort, Logger: n.log,
-		Client: smtpclient.Options{Helo: n.cfg.Hostname}})
+	dopts, tlsConf, err := n.outboundTLS(res)
+	if err != nil {
+		return err
+	}
+	dopts.Resolver, dopts.Port, dopts.Logger = res, n.cfg.MXPort, n.log
+	dopts.Client = smtpclient.Options{Helo: n.cfg.Hostname, TLSConfig: tlsConf}
+	tr, err := deliver.New(dopts)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -343,6 +352,7 @@ func (n *Node) serve() {
 		n.pruneBounceRefs(wctx)
 	}()
 	n.runDNSCheck(wctx)
+	n.runTLS(wctx)
 	adminAddr := ""
 	if n.admin != nil {
 		adminAddr = n.admin.Addr()
@@ -391,6 +401,7 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 	if n.dnsCheck != nil {
 		maps.Copy(h, n.dnsCheck.AdminHandlers())
 	}
+	maps.Copy(h, tlsrpt.AdminHandlers(n.tlsrpt))
 	return h
 }
 

@@ -35,6 +35,8 @@ type Target struct {
 	Source string
 	// Helo is the EHLO name for Source.
 	Helo string
+	// TLS is the route's TLS policy; "" means policy.TLSAuto.
+	TLS policy.TLSPolicy
 }
 
 // Transport opens connections to MX hosts; core/deliver implements it.
@@ -54,6 +56,11 @@ type Conn interface {
 	Send(ctx context.Context, env smtpclient.Envelope, content []byte) (*smtpclient.Result, error)
 	// Broken reports whether the connection can no longer be used.
 	Broken() bool
+	// Serves reports whether the session may carry mail for t, whose MX
+	// hosts include Host: its TLS protection must satisfy t's TLS policy,
+	// or mail for a domain with a stricter policy would leave over a
+	// session opened for one without.
+	Serves(ctx context.Context, t Target) bool
 	// Close ends the session politely (QUIT) and closes it.
 	Close() error
 }

@@ -100,7 +100,8 @@ func (r *runner) deliver(j *job) bool {
 	q.markInFlight(j, true)
 	defer q.markInFlight(j, false)
 	critical := j.msg.meta.Class == message.Critical
-	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent() || (r.onReserve && !critical)) {
+	target := Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo, TLS: j.route.TLS}
+	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent() || (r.onReserve && !critical) || !r.conn.Serves(q.sendCtx, target)) {
 		r.closeConn()
 	}
 	if r.conn == nil {
@@ -127,7 +128,7 @@ func (r *runner) deliver(j *job) bool {
 			return false
 		}
 		start := q.now()
-		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
+		c, err := q.opts.Transport.Dial(q.sendCtx, target)
 		if err != nil {
 			q.dialFailures.Add(1)
 			l.prov.release(r.reserved, false)
