@@ -54,6 +54,9 @@ var sources = func() []policy.Source {
 // its MX is bounceMX, where the node's bounce listener listens.
 const (
 	bounceDomain = "bounces.corriere-smarthost.it"
+	// fblAddress is the feedback-loop address the simulated providers send
+	// their complaint reports to, at the bounce listener.
+	fblAddress = "fbl@" + bounceDomain
 	bounceMX     = "127.0.0.10"
 )
 
@@ -254,6 +257,7 @@ func (d *run) start(ctx context.Context) error {
 		RulesDir:             d.ws.rules,
 		InsecureAuthLoopback: true,
 		BounceListen:         net.JoinHostPort(bounceMX, strconv.Itoa(d.port)),
+		FBLAddresses:         []string{fblAddress},
 		MaxAge:               d.opts.MaxAge,
 		Retry:                retrySchedule,
 		AdminListen:          d.opts.Admin,

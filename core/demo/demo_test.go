@@ -117,6 +117,11 @@ func TestDemoAccountsForEveryMessage(t *testing.T) {
 	if r.LateBounced == 0 {
 		t.Error("no late bounce of re-enveloped mail went through the bounce listener")
 	}
+	// Complaint reports come to the feedback-loop address, and every one
+	// is attributed, whether or not its tenant re-envelopes.
+	if r.FBLComplaints == 0 || r.FBLUnattributed != 0 {
+		t.Errorf("complaint reports at the bounce listener: %d attributed, %d unattributed; want some, all attributed", r.FBLComplaints, r.FBLUnattributed)
+	}
 	if r.DSNs == 0 || r.DSNsDelivered != r.DSNs {
 		t.Errorf("DSNs queued %d, delivered %d: want all of at least one", r.DSNs, r.DSNsDelivered)
 	}

@@ -55,6 +55,11 @@ type Report struct {
 	// AsyncBounces and Complaints count the bounces and complaint reports
 	// the simulated providers sent to the senders' MX afterwards.
 	AsyncBounces, Complaints int
+	// FBLComplaints counts the complaint reports the bounce listener took
+	// at the feedback-loop address and attributed to a tenant and
+	// recipient, through a VERP address or the X-Corriere-Ref header;
+	// FBLUnattributed those it could not attribute.
+	FBLComplaints, FBLUnattributed int
 	// ClearUnderPolicy counts recipients of domains that publish MTA-STS or
 	// DANE that reached their MX in clear: always 0, since a policy that
 	// cannot be met holds the mail back.
@@ -148,6 +153,10 @@ func (d *run) account(left []leftEntry) *Report {
 		}
 	}
 	d.in = d.inbound(r)
+	if b := d.node.Bounces(); b != nil {
+		c := b.Counts()
+		r.FBLComplaints, r.FBLUnattributed = int(c.Complaints), int(c.Unattributed)
+	}
 	for _, o := range d.tlsOutcomes(v) {
 		if o.policy {
 			r.ClearUnderPolicy += o.inClear
@@ -370,9 +379,10 @@ func (d *run) writeInbound(w io.Writer, r *Report) {
 	}
 	if b := d.node.Bounces(); b != nil {
 		c := b.Counts()
-		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform)
+		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail and %s):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform, fblAddress)
 		fmt.Fprintf(w, "  bounces taken                 %5d   %d forwarded to the doctor who wrote, hard ones suppress the address\n", c.Bounces, c.Forwarded)
-		fmt.Fprintf(w, "  complaint reports             %5d\n", c.Complaints)
+		fmt.Fprintf(w, "  complaint reports             %5d   each suppresses the complainer for its tenant; %d known by X-Corriere-Ref alone\n", c.Complaints, c.Referenced)
+		fmt.Fprintf(w, "  unattributed reports          %5d   quoting neither a VERP address nor a reference that verifies\n", c.Unattributed)
 		fmt.Fprintf(w, "  refused: forged %d, not a bounce address %d; ignored %d\n", c.Forged, c.NotVERP, c.Ignored)
 	}
 }
