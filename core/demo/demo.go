@@ -57,7 +57,7 @@ const (
 	// fblAddress is the feedback-loop address the simulated providers send
 	// their complaint reports to, at the bounce listener.
 	fblAddress = "fbl@" + bounceDomain
-	bounceMX     = "127.0.0.10"
+	bounceMX   = "127.0.0.10"
 )
 
 // connsPerSource is the demo's cap on connections from one source to one
