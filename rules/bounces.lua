@@ -17,6 +17,10 @@
 --     command = the SMTP command the failure answered, when the bounce says
 --               it: "connect", "helo", "starttls", "mail", "rcpt", "data",
 --               or "none" when it does not say
+--     host    = domains of a provider: the recipient's domain or the host
+--               that reported the failure (Remote-MTA, or the server a
+--               bounce's prose names: "host mx.example.com[...] said") is
+--               one of them or under one of them: { "icloud.com", "me.com" }
 --     unless  = text fragments that veto the rule
 --   and one of its tests succeeds (a rule without tests matches as soon as
 --   its conditions hold):
@@ -75,7 +79,11 @@ local unknown_user_words = {
   "recipient is not local", "not a local address", "unknown local part", "unknown local-part",
   "address rejected.", "5.1.0 address rejected", "nessun utente", "utilisateur inconnu",
   "destinataire inconnu", "destinataire invalide", "no existe", "unbekannt", "gibt es nicht",
-  { "user ", " not found" }, { "user (", ") unknown" },
+  "address invalid", "invalid address", "can't accept user", "destination server rejected recipients",
+  "mailbox not present", "no mailbox found", "mailbox unavaiable", "recipient is not accepted",
+  "recipient not exist", "invalid-recipient", "user not active", "the following recipients was undeliverable",
+  "not email addresses", "account unavailable", "mailbox unavailable",
+  { "user ", " not found" }, { "user (", ") unknown" }, { "non", "existent user" }, { "unknown e", "mail address" },
 }
 
 -- The same news in the long words of a mailbox directory or a provider's
@@ -83,7 +91,7 @@ local unknown_user_words = {
 local directory_words = {
   "recipient does not exist", "mailbox does not exist", "address does not exist", "account does not exist",
   "that you tried to reach does not exist", "does not exist here", "no mailbox here by that name",
-  "no account by that name", "no mailbox by that name", "mailbox unavailable", "mailbox is unavailable",
+  "no account by that name", "no mailbox by that name", "mailbox is unavailable",
   "mailbox not available", "mailbox invalid", "mailbox is inactive", "resolver.adr.recipnotfound",
   "resolver.adr.recipientnotfound", "recipient not found by smtp address lookup", "returned unknown recipient",
   "address couldn't be found", "address could not be found", "email address wasn't found",
@@ -99,7 +107,8 @@ local directory_words = {
   "ディレクトリのリストにありません",
   { "user ", " does not exist" }, { "user ", " was not found" }, { "recipient ", " was not found in" },
   { "no ", " in name directory" }, { "rcpt <", " does not exist" }, { "<", "> not found" }, { "mailbox ", " does not exist" }, { "recipient ", " does not exist" },
-  { "account ", " does not exist" },
+  { "account ", " does not exist" }, { "recipient address rejected: user ", " does not exist" },
+  "that domain or user isn't in my list of allowed rcpthosts", "resolver.adr.recipient notfound",
 }
 
 -- merge(a, b) is the list of a's entries followed by b's.
@@ -118,7 +127,8 @@ local filtered_words = {
   "refused due to recipient preferences", "user refuses to receive", "recipient refuses",
   "is not accepting any mail", "only accepting mail from specific", "you have been blocked by the recipient",
   "has restricted sms e-mail", "message rejected due to user rules", "account is protected by",
-  "has previously been bounced", "bounced address",
+  "has previously been bounced", "bounced address", "new mail is not currently being accepted for this mailbox",
+  "not found recipient account", "user reject", "refuse to receive mail",
 }
 
 -- Words that say our envelope sender (MAIL FROM), not the recipient, was
@@ -138,7 +148,9 @@ local sender_refused = {
   "delivery not authorized, message refused", "access denied (sender blacklisted)",
   "can't determine purported responsible address", "denied [bouncedeny]", "valid-address-filter",
   "rfc 1035 violation: recursive cname records", "rule imposed mailbox access for",
-  "sender address rejected", "sender domain must exist",
+  "sender domain must exist", "sender email address rejected", "syntax error: empty email address",
+  "isn't on the recipient's list of senders to accept mail from", "senderfilterconfig",
+  "administrative prohibition", "envelope blocked", "invalid domain, see",
 }
 
 -- orange_codes("506", ...) lists the fragments of Orange's and La Poste's
@@ -151,6 +163,32 @@ local function orange_codes(...)
   end
   return fragments
 end
+
+-- spectrum_codes(from, to, ...) lists the fragments of Charter/Spectrum's
+-- refusal codes from "AUP#I-1000" (incoming) or "AUP#O-1000" (outgoing)
+-- on, in the steps of ten its documentation uses.
+local function spectrum_codes(ranges)
+  local fragments = {}
+  for _, r in ipairs(ranges) do
+    for code = r[1], r[2] or r[1], 10 do
+      table.insert(fragments, { "aup#", "-" .. code })
+    end
+  end
+  return fragments
+end
+
+-- The domains of the providers whose replies need their own rules: the
+-- recipient's domain, or the servers that answer for it.
+local apple = { "icloud.com", "me.com", "mac.com", "apple.com" }
+local tencent = { "qq.com", "foxmail.com" }
+local kddi = { "ezweb.ne.jp", "au.com" }
+local docomo = { "docomo.ne.jp" }
+local microsoft = { "outlook.com", "onmicrosoft.com", "exchangelabs.com" }
+local hotmail = { "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.it", "live.com", "msn.com" }
+local yahoo = { "yahoodns.net" }
+local aol = { "aol.com", "aim.com" }
+local google = { "google.com", "googlemail.com" }
+local facebook = { "facebook.com" }
 
 return {
   -----------------------------------------------------------------------
@@ -165,6 +203,229 @@ return {
   -- A success DSN (NOTIFY=SUCCESS), or a 2xx code.
   { category = "delivered", action = { "delivered" } },
   { category = "delivered", status = { "2.*.*" }, reply = { "2xx" } },
+
+  -----------------------------------------------------------------------
+  -- Providers whose replies mean something of their own. These rules
+  -- apply only to mail for the provider's domains or answered by its
+  -- servers (host), and come first: at that provider, its documentation
+  -- says what the words mean better than the generic rules below.
+  -----------------------------------------------------------------------
+
+  -- Apple iCloud (support.apple.com/102322). An address iCloud calls
+  -- inactive has been closed: it will not come back.
+  { category = "userunknown", hard = true, host = apple,
+    text = { "inactive email address", "user does not exist", "unknown or illegal alias" } },
+  { category = "mailboxfull", host = apple, text = { "over quota" } },
+  { category = "notaccept", hard = "permanent", host = apple, text = { "does not accept mail" } },
+  { category = "policyviolation", host = apple, text = { "due to local policy" } },
+  { category = "authfailure", host = apple, text = { "dmarc policy", "failing both spf and dkim" } },
+  { category = "blocked", host = apple, text = { "not accepting connections", "dnsbl-lookup", "spamhaus" } },
+  { category = "speeding", host = apple, text = { "excessive volume" } },
+
+  -- Tencent QQ Mail and Foxmail (service.mail.qq.com/detail/122): short
+  -- English phrases, each with its help page.
+  { category = "authfailure", host = tencent, text = { "spf check failed", "dmarc check failed" } },
+  { category = "blocked", host = tencent,
+    text = { "suspected bounce attack", "suspected spam ip", "connection denied" } },
+  { category = "spamdetected", host = tencent, text = { "spam is embedded", "content denied" } },
+  { category = "rejected", host = tencent, text = { "suspected spam", "rejected by recipients" } },
+  { category = "mesgtoobig", host = tencent, text = { "message too large" } },
+  { category = "syntaxerror", host = tencent, text = { "bad address syntax" } },
+  { category = "toomanyconn", host = tencent, text = { "frequency limited" } },
+  { category = "suspend", host = tencent, text = { "deactivated mailbox", "mailbox unavailable or access denied" } },
+  { category = "userunknown", hard = true, host = tencent, text = { "mailbox not found" } },
+
+  -- KDDI au (ezweb.ne.jp, au.com). "550 <address>: User unknown" is an
+  -- unknown address; without the address ("550 : User unknown") it is the
+  -- recipient's reception filter refusing the sender (below, for any host).
+  -- au's own bounces state the reason in a sentence of their own first
+  -- (and mark those of its spam filter "X-SPASIGN: NG"):
+  -- "The user(s) account is disabled." (or "temporarily limited"), "...
+  -- is temporarily over quota", "Your message was not delivered within".
+  { category = "filtered", text = { "x-spasign: ng" } },
+  { category = "suspend", text = { "the user(s) account is disabled", "the user(s) account is temporarily limited" } },
+  { category = "mailboxfull", text = { "the user(s) account is temporarily over quota" } },
+  { category = "expired", host = kddi, text = { "your message was not delivered within" } },
+  { category = "userunknown", hard = true, host = kddi, text = { ">: user unknown" } },
+
+  -- NTT docomo. The code says it: 5.1.1 is an unknown address, 5.2.0 the
+  -- recipient's reception filter. A bare 5.0.0 after RCPT TO is an unknown
+  -- address, after DATA the filter refusing the sender.
+  { category = "userunknown", hard = true, host = docomo, status = { "5.1.1" } },
+  { category = "filtered", host = docomo, status = { "5.2.0" } },
+  { category = "mailboxfull", host = docomo, text = { "too much mail data" } },
+  { category = "toomanyconn", host = docomo, text = { "552 too many recipients" } },
+  { category = "syntaxerror", host = docomo,
+    text = { "503 bad sequence of commands", "504 command parameter not implemented" } },
+  { category = "userunknown", hard = true, host = docomo, command = { "rcpt" }, status = { "5.0.0" } },
+  { category = "rejected", host = docomo, command = { "data" }, status = { "5.0.0" } },
+
+  -- Verizon Wireless's text-message gateways (vtext.com, vzwpix.com) have
+  -- no filter behind "no such user here": the number does not exist.
+  { category = "userunknown", hard = true, host = { "vtext.com", "vzwpix.com" },
+    text = { "no such user here", "no valid recipients" } },
+
+  -- Exchange Online (learn.microsoft.com, "NDRs in Exchange Online"):
+  -- the enhanced code is precise, and the same words mean different
+  -- things under different codes.
+  { category = "userunknown", hard = true, host = microsoft, all = true,
+    status = { "5.4.1" }, text = { "recipient address rejected: access denied" } },
+  { category = "suspend", host = microsoft, all = true,
+    status = { "5.7.504" }, text = { "recipient address rejected: access denied" } },
+  { category = "suspend", host = microsoft,
+    text = { "access denied, banned recipient", "mailbox cannot be accessed" } },
+  { category = "rejected", host = microsoft, all = true,
+    status = { "5.7.501", "5.7.502", "5.7.503" }, text = { "access denied" } },
+  { category = "rejected", host = microsoft,
+    text = { "sender was not authenticated", "sender not authenticated for group", "sender not in allowed-senders list",
+             "access denied, bad outbound sender", "client blocked from sending from unregistered domains" } },
+  { category = "speeding", host = microsoft,
+    text = { "submission quota exceeded", "reached your daily limit for message recipients",
+             "per hour message receive limit", "has exceeded permitted limits within",
+             "tenant has exceeded threshold", "traffic not accepted from this ip" } },
+  { category = "networkerror", host = microsoft,
+    text = { "smtpsend.dns.nonexistentdomain", "routing loop detected", "hop count exceeded" } },
+  { category = "expired", host = microsoft, text = { "message expired", "message delayed" } },
+  { category = "notaccept", hard = "permanent", host = microsoft,
+    text = { "hosted tenant which has no mail-enabled subscriptions", "not accepting network messages" } },
+  { category = "securityerror", host = microsoft,
+    text = { "starttls is required to send mail", "destination mail server must support tls",
+             "cannot achieve exchange server authentication" } },
+  { category = "systemerror", host = microsoft,
+    text = { "suspiciousremoteservererror", "message failed to be replicated", "server busy. please try again later",
+             "system incorrectly configured", "misconfigured forwarding address" } },
+  { category = "blocked", host = microsoft,
+    text = { "access denied, please try again later", "does not accept email over ipv6", "connection dropped",
+             "must have a reverse dns record", "restrictdomainstoipaddresses" } },
+  { category = "blocked", host = microsoft, all = true, status = { "5.5.4" }, text = { "invalid domain name" } },
+  { category = "userunknown", hard = true, host = microsoft,
+    text = { "storedrv.submit; invalid recipient address", "recipient address reserved by rfc 2606",
+             "recipient addresses in single label domains not accepted", "invalid x.400 address",
+             "remote server returned unknown recipient or mailbox unavailable",
+             "requested action not taken: mailbox unavailable" } },
+  { category = "contenterror", host = microsoft,
+    text = { "too many related errors", "agent generated message depth exceeded", "invalid message content" } },
+  { category = "contenterror", host = microsoft, all = true, status = { "5.6.11" }, text = { "invalid characters" } },
+  { category = "networkerror", host = microsoft, all = true, status = { "4.4.316" }, text = { "connection refused" } },
+  { category = "networkerror", host = microsoft, all = true, status = { "5.4.4" }, text = { "invalid arguments" } },
+  { category = "norelaying", host = microsoft, all = true, status = { "5.4.310" }, text = { "does not exist" } },
+  { category = "notaccept", hard = "permanent", host = microsoft, text = { "missing or bad storedriver mdb properties" } },
+  { category = "rejected", host = microsoft, all = true, status = { "5.7.1" }, text = { "delivery not authorized" } },
+  { category = "policyviolation", host = microsoft,
+    text = { "delivery not authorized, message refused", "x-dg-ref header is too long", "policy violation detected (as345)" } },
+  { category = "rejected", host = microsoft,
+    text = { "sender denied", "message must be rfc 5322 section 3.6.2 compliant" } },
+  { category = "securityerror", host = microsoft, text = { "client was not authenticated to send anonymous mail" } },
+  { category = "spamdetected", host = microsoft, text = { "content filter agent quarantined this message" } },
+  { category = "speeding", host = microsoft, text = { "recipient thread limit exceeded" } },
+  { category = "syntaxerror", host = microsoft, text = { "unrecognized command", "send hello first" } },
+  { category = "systemerror", host = microsoft,
+    text = { "helo / ehlo requires domain address", "destination mailbox address ambiguous",
+             "mailing list expansion problem", "temporary server error. please try again later", "pfa agent busy",
+             "journaling on-premises messages" } },
+  { category = "systemfull", host = microsoft, text = { "insufficient system resources" } },
+
+  -- Outlook.com and Hotmail answer "mailbox unavailable" for an address
+  -- that does not exist.
+  { category = "userunknown", hard = true, host = hotmail, text = { "requested action not taken: mailbox unavailable" } },
+  { category = "hostunknown", hard = true, host = hotmail, text = { "because the domain is not reachable" } },
+
+  -- Yahoo's own servers (*.yahoodns.net) defer or refuse everything from a
+  -- sending IP that users complain about (TSS04, TSS09): the sender is
+  -- refused. Quoted by other servers, the same words are a reputation
+  -- verdict (below).
+  { category = "rejected", host = yahoo,
+    text = { "temporarily deferred due to unexpected volume or user complaints", "will be permanently deferred" } },
+  { category = "suspend", host = yahoo, text = { " is no longer valid." } },
+  { category = "userunknown", hard = true, host = yahoo, text = { "this user doesn't have a", "mailbox not found" } },
+
+  -- AOL's own bounces: a domain it cannot resolve, or one whose MX answer
+  -- makes no sense (a domain that takes no mail).
+  { category = "notaccept", hard = "permanent", host = aol, text = { "type=mx: malformed or unexpected name server reply" } },
+  { category = "hostunknown", hard = true, host = aol, text = { "host or domain name not found" } },
+
+  -- A local delivery agent on the receiving host (procmail, maildrop,
+  -- mail.local, vpopmail, vmailmgr, Dovecot's LDA) refused the message
+  -- after the remote server took it: its own words say why, and when they
+  -- say nothing known, the mailer failed ("mailererror"). A DSN may quote
+  -- procmail's command line before or after its words: both orders.
+  { category = "mailboxfull", command = { "data", "none" },
+    text = { { "procmail", "quota exceeded while writing" }, { "procmail", "user over quota" },
+             { "quota exceeded while writing", "procmail" }, { "user over quota", "procmail" },
+             { "maildrop: ", "maildir over quota" }, { "mail.local: ", "quota exceeded" },
+             { "mail.local: ", "disc quota exceeded" }, { "vdelivermail: ", "over quota" },
+             { "vdeliver: ", "system quota violation" }, { "was automatically rejected:", "quota exceeded" },
+             { "was automatically rejected:", "not enough disk space" } } },
+  { category = "systemfull", command = { "data", "none" },
+    text = { { "procmail", "no space left to finish writing" }, { "no space left to finish writing", "procmail" } } },
+  { category = "systemerror", command = { "data", "none" },
+    text = { { "procmail", "service unavailable" }, { "service unavailable", "procmail" },
+             { "mail.local: ", "temporary file write error" } } },
+  { category = "filtered", command = { "data", "none" },
+    text = { { "vdelivermail: ", "user does not exist, but will deliver to" } } },
+  { category = "suspend", command = { "data", "none" }, text = { { "vdelivermail: ", "account is locked" } } },
+  { category = "userunknown", hard = true, command = { "data", "none" },
+    text = { { "maildrop: ", "cannot find system user" }, { "maildrop: ", "invalid user specified" },
+             { "mail.local: ", "unknown user" }, { "mail.local: ", "user unknown" },
+             { "mail.local: ", "invalid mailbox path" }, { "mail.local: ", "user missing home directory" },
+             { "vdelivermail: ", "no mailbox here by that name" }, { "vdeliver: ", "invalid or unknown" },
+             { "vdeliver: ", "does not refer to a virtual user" },
+             { "was automatically rejected:", "mailbox doesn't exist" } } },
+  { category = "mailererror", command = { "data", "none" },
+    text = { "procmail: ", "/procmail ", "maildrop: ", "mail.local: ", "vdelivermail: ", "vdeliver: " } },
+
+  -- Google's servers (support.google.com/a/answer/3726730): the words of
+  -- its reply table, with the code where the same words mean two things.
+  { category = "userunknown", hard = true, host = google,
+    text = { "we weren't able to find the recipient domain" } },
+  { category = "userunknown", hard = true, host = google, all = true,
+    status = { "5.1.3" }, text = { "is not a valid rfc 5321 address" } },
+  { category = "notcompliantrfc", host = google, text = { "is not a valid rfc 5321 address" } },
+  { category = "mesgtoobig", host = google, all = true,
+    status = { "5.3.4" }, text = { "google's message size limit" } },
+  { category = "exceedlimit", host = google,
+    text = { "google's message size limit", "header size limit", "google's header name limit",
+             "per individual header size", "limit attachments" } },
+  { category = "rejected", host = google, text = { "unauthenticated email is not accepted", "mail sending denied" } },
+  { category = "authfailure", host = google,
+    text = { "senders to authenticate with spf", "senders to authenticate with dkim", "senders to authenticate their email" } },
+  { category = "blocked", host = google,
+    text = { "helo/ehlo argument", "try again later, closing connection" } },
+  { category = "failedstarttls", host = google, text = { "senders to use tls/ssl for smtp", "starttls may not be repeated" } },
+  { category = "networkerror", host = google, text = { "message exceeded 50 hops" } },
+  { category = "norelaying", host = google,
+    text = { "invalid credentials for relay", "is not authorized to send email directly to our servers" } },
+  { category = "policyviolation", host = google,
+    text = { "sending messages with the same message-id", "has a policy that prohibited" } },
+  { category = "requireptr", host = google, text = { "does not match the ip address of the hostname" } },
+  { category = "securityerror", host = google,
+    text = { "application-specific password required", "please log in with your web browser",
+             "please log in through your web browser", "too many login attempts", "username and password not accepted",
+             "no identity changes permitted", "cannot decode response" } },
+  { category = "speeding", host = google,
+    text = { "daily sending quota exceeded", "smtp relay limit exceeded", "smtp relay sending limit exceeded" } },
+  { category = "syntaxerror", host = google,
+    text = { "bad sequence of commands", "ehlo/helo first", "mail first", "rcpt first", "no data after bdat",
+             "optional argument not permitted", "too many unauthenticated commands", "unrecognized command",
+             "unimplemented command", "unrecognized authentication type", "xoauth is no longer supported",
+             "smtp protocol violation" } },
+  { category = "systemerror", host = google,
+    text = { "temporary system problem", "server busy", "temporarily rejected this message", "temporarily rejected message",
+             "domain policy size per transaction exceeded", "multiple destination domains per transaction" } },
+  { category = "expired", host = google, text = { "connection expired" } },
+
+  -- Charter / Spectrum: "AUP#I-nnnn" (mail to Spectrum) or "AUP#O-nnnn"
+  -- (mail from Spectrum users); the number says why
+  -- (spectrumbusiness.net, "understanding email error codes").
+  { category = "blocked", text = spectrum_codes({ { 1000 }, { 1200, 1250 } }) },
+  { category = "rejected", text = spectrum_codes({ { 1010, 1080 }, { 1500 }, { 1520 } }) },
+  { category = "systemerror", text = spectrum_codes({ { 1090 } }) },
+  { category = "requireptr", text = spectrum_codes({ { 1100, 1150 } }) },
+  { category = "policyviolation", text = spectrum_codes({ { 1160, 1190 }, { 1560 } }) },
+  { category = "networkerror", text = spectrum_codes({ { 1260 } }) },
+  { category = "toomanyconn", text = spectrum_codes({ { 1300, 1340 } }) },
+  { category = "speeding", text = spectrum_codes({ { 1350, 1490 }, { 1540, 1550 }, { 1580 } }) },
+  { category = "mesgtoobig", text = spectrum_codes({ { 1530 } }) },
 
   -----------------------------------------------------------------------
   -- Mailbox providers whose own words or codes say more than the generic
@@ -207,11 +468,15 @@ return {
   { category = "badreputation", text = { "temporarily rate limited due to ip reputation" } },
   { category = "authfailure", text = { "does not pass dmarc verification", "must pass either spf or dkim validation" } },
 
-  -- Yahoo and AOL (senders.yahooinc.com/smtp-error-codes). TSS04/TSS09:
-  -- Yahoo defers or refuses everything from the sending IP or domain.
-  { category = "rejected",
-    text = { "temporarily deferred due to unexpected volume or user complaints", " will be permanently deferred",
-             "due to unresolvable rfc.5321" } },
+  -- Yahoo and AOL (senders.yahooinc.com/smtp-error-codes). TSS04/TSS09
+  -- quoted without Yahoo's host name: a verdict on the sending IP's
+  -- reputation.
+  { category = "badreputation", text = { "temporarily deferred due to unexpected volume or user complaints" } },
+  { category = "rejected", text = { " will be permanently deferred", "due to unresolvable rfc.5321" } },
+  { category = "authfailure", text = { "requires all senders to authenticate with either spf or dkim" } },
+  { category = "blocked", text = { "because the ip is in spamhaus's list", "not accepted from ip addresses on spamhaus" } },
+  { category = "notcompliantrfc", text = { "headers are not rfc compliant" } },
+  { category = "toomanyconn", text = { "max message per connection reached" } },
   { category = "policyviolation", text = { "not accepted for policy reasons" } },
   { category = "suspend", text = { "this mailbox is disabled (554.30)" } },
 
@@ -255,6 +520,50 @@ return {
   -- reception filter refuses the sender: the address exists.
   { category = "rejected", command = { "data" }, text = { { "550 unknown user ", "docomo" } } },
 
+  -- amavisd-new, the content filter, says what it found after the
+  -- message's id: "id=12345-01 - INFECTED: ...", "- BAD HEADER: ...".
+  { category = "virusdetected", text = { { "id=", " - infected" } } },
+  { category = "contenterror", text = { { "id=", " - bad header" } } },
+  { category = "exceedlimit", text = { { "id=", " - message size exceeds recipient" } } },
+  { category = "spamdetected", text = { { "id=", " - spam" } } },
+
+  -- PowerMTA adds its own verdict to each recipient of its DSNs
+  -- (X-PowerMTA-BounceCategory). Where it names the content or the
+  -- mailbox's quota it is final; where it names the address or the
+  -- network, the reply's words decide first (see the end of the file).
+  { category = "policyviolation", text = { "x-powermta-bouncecategory: policy-related" } },
+  { category = "mailboxfull", text = { "x-powermta-bouncecategory: quota-issues" } },
+  { category = "spamdetected", text = { "x-powermta-bouncecategory: spam-related" } },
+
+  -- GoDaddy (secureserver.net) names each refusal "IBnnn".
+  { category = "securityerror", text = { " ib401 " } },
+  { category = "notcompliantrfc", text = { " ib501 ", " ib502 " } },
+  { category = "rejected", text = { " ib506 " } },
+  { category = "authfailure", text = { " ib508 " } },
+  { category = "requireptr", text = { " ib108 " } },
+  { category = "spamdetected", text = { " ib212 " } },
+  { category = "virusdetected", text = { " ib705 " } },
+  { category = "toomanyconn", text = { " ib605 ", " ib007 " } },
+  { category = "speeding", text = { " ib101 ", " ib504 ", " ib510 ", " ib607 " } },
+  { category = "badreputation", text = { " ib103 " } },
+  { category = "blocked", text = { " ib104 ", " ib105 ", " ib106 ", " ib110 ", " ib111 ", " ib112 ", " ib113 " } },
+
+  -- Facebook's codes: "POL-P1" (policy), "RCP-P1" (recipient), ...; short
+  -- enough to mean something else elsewhere.
+  { category = "authfailure", host = facebook, text = { "pol-p7" } },
+  { category = "blocked", host = facebook, text = { "pol-p1", "pol-p2", "pol-p3", "pol-p4", "pol-t1", "pol-t2", "pol-t3" } },
+  { category = "spamdetected", host = facebook, text = { "pol-p6" } },
+  { category = "contenterror", host = facebook, text = { "msg-p2" } },
+  { category = "mesgtoobig", host = facebook, text = { "msg-p1", "int-p2" } },
+  { category = "notcompliantrfc", host = facebook, text = { "msg-p3" } },
+  { category = "rejected", host = facebook, text = { "dns-p1", "dns-p2", "dns-t1" } },
+  { category = "requireptr", host = facebook, text = { "dns-p3", "dns-t2" } },
+  { category = "filtered", host = facebook, text = { "rcp-p2", "rcp-p3" } },
+  { category = "suspend", host = facebook, text = { "rcp-t4" } },
+  { category = "systemerror", host = facebook, text = { "rcp-t1" } },
+  { category = "toomanyconn", host = facebook, text = { "con-t1", "con-t2", "con-t3", "con-t4", "msg-t1" } },
+  { category = "userunknown", hard = true, host = facebook, text = { "rcp-p1", "int-p1", "int-p3" } },
+
   -- Exchange Server and Office 365 name the failure in their code
   -- ("RESOLVER.ADR.RecipNotFound"); Exchange 2003 puts a hexadecimal code
   -- in parentheses after "MSEXCH:IMS".
@@ -274,11 +583,10 @@ return {
   { category = "filtered", text = { "(000c0595)" } },
   { category = "contenterror", text = { "(00050311)", "(000502cc)" } },
 
-  -- Apple iCloud.
+  -- Apple iCloud, quoted by other servers.
   { category = "authfailure", text = { "blocked for failing both spf and dkim" } },
   { category = "blocked",
     text = { "rejected due to having a domain present in the spamhaus", "rejected due to listing in spamhaus" } },
-  { category = "suspend", text = { "inactive email address" } },
   { category = "speeding", text = { "deferred due to excessive volume" } },
 
   -- Zoho greylists with a permanent-looking text; MessageLabs (Symantec)
@@ -287,8 +595,10 @@ return {
   { category = "userunknown", hard = true, all = true, reply = { 542 }, text = { "rejected" } },
 
   -- OpenSMTPD's own failure texts.
-  { category = "networkerror",
-    text = { "address family mismatch on destination mxs", "all routes to destination blocked",
+  { category = "hostunknown", hard = true, text = { "invalid domain name" },
+    unless = { "my name was rejected", "helo", "ehlo" } },
+  { category = "networkerror", unless = { "too many received" },
+    text = { "loop detected", "address family mismatch on destination mxs", "all routes to destination blocked",
              "bad dns lookup error code", "could not retrieve source address", "no valid route to remote mx",
              "no valid route to destination", "temporary failure in mx lookup", "network error on destination mxs" } },
   { category = "notaccept", hard = "permanent",
@@ -308,6 +618,21 @@ return {
   { category = "hostunknown", hard = true, text = { "sorry, i couldn't find any host " } },
   { category = "networkerror", text = { "although i'm listed as a best-preference mx or a for that host" } },
   { category = "mesgtoobig", text = { "exceeds my databytes limit" } },
+
+  -- Courier's own failure texts.
+  { category = "systemerror", text = { "domain's dns violates rfc 1035" } },
+  { category = "networkerror", text = { "dns lookup failed." } },
+
+  -- Gmail and Google Workspace report DNS failures of the recipient's
+  -- domain in words of their own.
+  { category = "networkerror", text = { "had no relevant answers" } },
+  { category = "expired", text = { "dns error: could not contact dns servers" } },
+  { category = "hostunknown", hard = true,
+    text = { "dns error: domain name not found", "dns server returned answer with no data" } },
+
+  -- au's (KDDI) prose bounces.
+  { category = "hostunknown", hard = true, text = { "as the remote domain doesnt exist" } },
+  { category = "norelaying", text = { "due to the following smtp relay error" } },
 
   -- Exim's own failure texts.
   { category = "hostunknown", hard = true,
@@ -334,10 +659,16 @@ return {
   -----------------------------------------------------------------------
 
   -- Quota: the owner can make room, so this is soft however it is worded.
+  -- SES's sending quota and RFC 5321's "exceeded storage allocation" (the
+  -- server's, without a mailbox status) are not the mailbox's.
+  { category = "mailboxfull", status = { "4.2.2", "5.2.2" } },
+  { category = "toomanyconn", text = { "throttling failure" } },
+  { category = "systemfull", text = { "exceeded storage allocation" } },
   { category = "mailboxfull",
-    status = { "4.2.2", "5.2.2" },
     text = { "mailbox full", "mailbox is full", "mailbox quota", "mailbox size limit", "mailfolder is full",
-             "quota exceeded", "over quota", "exceeded storage allocation", "exceeds allowed size", "full mailbox",
+             "quota exceeded", "over quota", "exceeds allowed size", "full mailbox", "diskspace quota",
+             "does not have enough space", "not enough disk space", "not sufficient disk space",
+             "over the allowed quota", "over the quota", "mail file size exceeds the maximum size allowed",
              "not enough storage", "no space left", "disk quota", "storage quota", "out of storage space",
              "user's space has been used up", "too much mail data", "user has too many messages",
              "boite du destinataire pleine", "has exceeded quota", "quota violation", "would exceed maximum allowed storage",
@@ -373,7 +704,7 @@ return {
              "recipient account is blocked", "compte du destinataire est bloque", "archived recipient",
              "boite du destinataire archivee", "invalid/inactive user", "recipient suspend the service",
              "user or domain is disabled", "mailbox unavailable or access denied",
-             "this address no longer accepts mail" } },
+             "this address no longer accepts mail", "account has been temporarily suspended", "disabled or discontinued" } },
 
   -- The mailbox is gone and the server says so (sometimes with a new
   -- address): dead.
@@ -409,7 +740,8 @@ return {
     status = { "5.1.10" },
     unless = user_unknown },
   { category = "notaccept", hard = "permanent",
-    text = { "does not accept mail", "doesn't receive email", "no mx record found", "null mx", "nullmx",
+    unless = { "does not accept mail from" },
+    text = { "does not accept mail", "doesn't receive email", "name server: .: host not found", "no mx record found", "null mx", "nullmx",
              "couldn't find a mail exchanger", "could not find a mail exchanger", "mail receiving disabled" } },
 
   -- Gmail's own bounces end the remote server's reply with "(state N)",
@@ -436,7 +768,8 @@ return {
     unless = { "mailbox full", "mailbox is full", "over quota", "quota exceeded", "relay access denied",
                "relaying denied", "not allowed to relay", "sender address rejected", "sender rejected",
                "sender verify failed", "blocked using", "blacklisted", "has been replaced by", "spamhaus",
-               "too many recipients", "host does not accept mail", "is not allowed to send" } },
+               "too many recipients", "host does not accept mail", "is not allowed to send", "client host rejected",
+               "helo command rejected", "dnsbl", "blocked - see", "null mx", "domain does not accept mail" } },
   -- The server refused the address at RCPT TO.
   { category = "userunknown", hard = true, command = { "rcpt" }, text = user_unknown },
   -- Refused after the message was sent: a filter, not the directory.
@@ -469,7 +802,8 @@ return {
              "cannot resolve your address", "ip name lookup failed", "unresolvable relay host name",
              "generic dns ptr", "unverifyable sending ip", "unverifiable sending ip", "mismatches client ip",
              "does not have a ptr", "connections not accepted from servers without a valid sender domain",
-             "invalid rdns", { "dns lookup failure: ", " try again later" } } },
+             "invalid rdns", "forward dns entry does not point to the sending ip",
+             { "dns lookup failure: ", " try again later" } } },
 
   -- The message breaks RFC 5322 (duplicate headers, several From...).
   { category = "notcompliantrfc",
@@ -480,6 +814,9 @@ return {
   { category = "badreputation",
     text = { "poor email reputation", "poor reputation", "very low reputation", "due to ip reputation",
              "ip/domain reputation", "none/bad reputation", "reputation score" } },
+
+  -- A virus scanner refused the content (it may say spam as well).
+  { category = "virusdetected", text = { "prohibited virus", "virus or spam content" } },
 
   -- A spam filter refused the content.
   { category = "spamdetected",
@@ -495,7 +832,10 @@ return {
              "bulk email", "bulk mail", "reject bulk", "classification as bulk", "recurrent pattern detection",
              "high probability of spam", "may consider spam", "antispam", "anti-spam",
              "message filtered. please see", "message filtered. refer to", "too many spam complaints",
-             "ube, id=", "554 5.7.0 reject, id=",
+             "ube, id=", "554 5.7.0 reject, id=", "spam list", "sender domain listed at", "seems to be a spam", "spamprofiler",
+             "unacceptable content", "possible spam", "email is spam", "as spam and has prevented delivery",
+             "spam check", "spamming not allowed", "looked like spam", "too much spam", "accept spam",
+             "similar to spam", "triggered a spam block", "blocked by our filter", "message rejected for policy reasons",
              { "mail score (", " over " }, { "this message scored ", " points" }, { "spam ", " exceeded" } } },
 
   -- Headers or MIME structure the server cannot take.
@@ -503,7 +843,8 @@ return {
     status = { "5.6.*", "4.6.*" },
     text = { "improper use of 8-bit data", "headers too large", "header size exceeds maximum",
              "invalid mime", "mime complexity", "improperly-formatted binary content",
-             "unnecessary base64 encoding", "too many received: headers" } },
+             "unnecessary base64 encoding", "too many received: headers",
+             "message header size, or recipient list, exceeds policy limit" } },
 
   -- Our envelope sender (MAIL FROM) is refused.
   { category = "rejected", status = { "5.1.7", "5.1.8", "4.1.7", "4.1.8" } },
@@ -516,6 +857,11 @@ return {
 
   -- Gmail's transient DNS failures: it will retry, so not "hostunknown".
   { category = "networkerror", all = true, status = { "4.*.*" }, text = { "dns error" } },
+  -- DNS answers that failed, not a domain that does not exist.
+  { category = "networkerror", text = { "host not found, try again", "unrouteable mail domain" } },
+  -- Our HELO name refused: the words may say "host not found", but of the
+  -- sending host.
+  { category = "blocked", text = { "helo command rejected:" } },
 
   -- The recipient's domain does not exist (no MX, no A): dead.
   { category = "hostunknown", hard = true,
@@ -527,6 +873,7 @@ return {
              "unrouteable address", "name or service not known", "domain name not found", "nxdomain",
              "domain is not reachable", "illegal host/domain", "host not found", "dns lookup failure",
              "mail domain mentioned in email address is unknown", "recipient domain must exist",
+             "host unreachable", "unknown domain name", "the account or domain may not exist",
              { "553 ", " does not exist" } } },
 
   -- Too fast or too many: slow down and retry.
@@ -538,7 +885,8 @@ return {
     text = { "too many connections", "connection rate limit", "too many concurrent", "too many smtp sessions",
              "too many recipients", "too many errors from your ip", "maximum connection limit",
              "per-domain connection limit", "trop de connexions", "max emails per hour", "frequency limited",
-             "daily message quota exceeded", "maximum sending rate exceeded" } },
+             "daily message quota exceeded", "maximum sending rate exceeded",
+             "already made numerous attempts to deliver this message" } },
 
   -- Content the recipient's policy does not allow.
   { category = "policyviolation",
@@ -587,7 +935,8 @@ return {
              "duplicated message-id", "loop alert", "could not load drd", "queue file write error",
              "interrupted system call", "timeout waiting for input", "can't create user output file",
              "service currently unavailable", "transaction failed", "encountered an error while being processed",
-             "unable to contact ldap server", "no mdb", { "unable to connect ", "daemon" } } },
+             "unable to contact ldap server", "no mdb", "temporary mta failure on relaying",
+             "rejected by next-hop mta on relaying", { "unable to connect ", "daemon" } } },
   { category = "networkerror",
     text = { "host is unreachable", "no route to host", "host name lookup failure", "name service error",
              "malformed or unexpected name server reply", "malformed name server reply", "too many hops",
@@ -614,7 +963,8 @@ return {
              "delivery attempts will continue", "envelope expired", "not delivered within", "attempts:",
              "host not reachable", "unable to connect to remote server", "could not deliver for the last",
              "retry time not reached for any host after a long failure period", "has been frozen",
-             "was frozen on arrival" } },
+             "was frozen on arrival", "failed to deliver to domain ", "it has not been collected after",
+             "in the queue too long", "message timed out", "message expired after sitting in queue" } },
   { category = "failedstarttls", command = { "starttls" } },
   { category = "failedstarttls",
     reply = { 523, 524, 538 },
@@ -636,6 +986,12 @@ return {
   -- Only a code to go by.
   -----------------------------------------------------------------------
 
+  { category = "userunknown", hard = true, text = { "x-powermta-bouncecategory: bad-mailbox" } },
+  { category = "suspend", text = { "x-powermta-bouncecategory: inactive-mailbox" } },
+  { category = "hostunknown", hard = true, text = { "x-powermta-bouncecategory: bad-domain" } },
+  { category = "expired", text = { "x-powermta-bouncecategory: message-expired" } },
+  { category = "networkerror", text = { "x-powermta-bouncecategory: no-answer-from-host" } },
+  { category = "systemerror", text = { "x-powermta-bouncecategory: routing-errors" } },
   { category = "filtered", status = { "5.2.0", "5.2.1", "5.2.4", "4.2.4", "5.1.4" } },
   { category = "systemerror", status = { "5.3.0", "*.3.3", "*.3.5", "*.1.9", "*.4.3", "5.5.4", "*.5.5", "4.5.3" } },
   { category = "networkerror", status = { "5.4.0", "*.4.2", "*.4.4", "*.4.6", "*.4.8" } },

@@ -12,8 +12,10 @@
 
 local tenants = require "rules.tenants"
 
--- Signals the submitter gave us; the world has no use for them.
-local INTERNAL = { "X-Corriere-Class", "X-Corriere-Campaign" }
+-- Signals the submitter gave us; the world has no use for them. A
+-- submitted X-Corriere-Ref goes too: the core puts its own on every
+-- message, and a copied one must not speak for this message.
+local INTERNAL = { "X-Corriere-Class", "X-Corriere-Campaign", "X-Corriere-Ref" }
 
 function rewrite(msg)
   local t = tenants[msg:tenant() or ""] or {}
@@ -77,5 +79,20 @@ function rewrite(msg)
       msg:set_sender(platform)
       msg:set_header("Sender", platform)
     end
+  end
+
+  -- A custom return path (return_path_domain, e.g. "bounce.shop.example",
+  -- whose MX is the bounce listener and whose SPF includes the platform):
+  -- the envelope sender moves to the tenant's own bounce domain, where the
+  -- core gives each recipient a signed VERP address, so SPF passes for a
+  -- domain aligned with From: under relaxed DMARC and every late bounce
+  -- and complaint comes home. From: stays the tenant's; the
+  -- author still gets the bounces (msg:set_author). A null sender stays
+  -- null: that mail is a bounce itself.
+  if t.return_path_domain and msg:sender() ~= "" then
+    if not msg:author() then
+      msg:set_author(msg:sender())
+    end
+    msg:set_sender("bounces@" .. t.return_path_domain)
   end
 end

@@ -7,8 +7,9 @@
 --          for this provider today (nil when none), and pool the pool an
 --          operator rebound the recipient to (corriere queue rebind; nil
 --          when none).
--- Returns { pool = "...", source = "IP", helo = "name" }; without a source
--- the system picks the address.
+-- Returns { pool = "...", source = "IP", helo = "name", tls = "auto" };
+-- without a source the system picks the address; tls comes from
+-- rules/tls.lua (how the session is protected: MTA-STS, DANE, ...).
 --
 -- The strategy (data in rules/pools.lua): the same kind of message, from the
 -- same sender, to the same provider leaves from the same IP, so receivers
@@ -18,6 +19,11 @@
 
 local core = require "core"
 local pools = require "rules.pools"
+
+-- rules/tls.lua is optional: a rules directory from before it existed
+-- gets "auto" for everything.
+local has_tls, tls_rules = pcall(require, "rules.tls")
+if not has_tls then tls_rules = {} end
 
 local health = pools.health or {}
 local lanes = pools.lanes or {}
@@ -61,14 +67,24 @@ local function node_lane(class)
   return out
 end
 
+-- The TLS policy of a delivery: the tenant's, else the provider's, else
+-- the class's, else the default (nil means auto).
+local function tls_for(msg, rcpt, class)
+  return (tls_rules.tenants or {})[msg:tenant() or ""]
+      or (tls_rules.providers or {})[rcpt.provider]
+      or (tls_rules.classes or {})[class]
+      or tls_rules.default
+end
+
 function route(msg, rcpt)
   local class = msg:class() or "transactional"
+  local tls = tls_for(msg, rcpt, class)
   local name = rcpt.pool or (pools.tenants or {})[msg:tenant() or ""] or pools.classes[class] or "transactional"
   local pool = pools.pools[name] or {}
   local ips = pool.ips or {}
   if #ips == 0 then ips = node_lane(class) end
   if #ips == 0 then
-    return { pool = name } -- no configured sources: the system picks
+    return { pool = name, tls = tls } -- no configured sources: the system picks
   end
 
   local sender = msg:author() or msg:sender()
@@ -88,8 +104,8 @@ function route(msg, rcpt)
     end
     local spare = pick(spares, class, sender, rcpt.provider)
     if spare and healthy(spare.ip, rcpt.provider) then
-      return { pool = "reserve", source = spare.ip, helo = spare.helo }
+      return { pool = "reserve", source = spare.ip, helo = spare.helo, tls = tls }
     end
   end
-  return { pool = name, source = ip.ip, helo = ip.helo }
+  return { pool = name, source = ip.ip, helo = ip.helo, tls = tls }
 end

@@ -24,7 +24,7 @@ func init() {
 	})
 }
 
-const bounceUsage = `Usage: corriere bounce <classify> [flags]
+const bounceUsage = `Usage: corriere bounce <classify|eval> [flags]
 
 Bounces, feedback reports and automatic replies that come back to the node
 are read into one report per recipient and classified by the policy's
@@ -33,6 +33,9 @@ on_bounce hook (scripts/on_bounce.lua with the patterns of rules/bounces.lua).
   classify  read raw messages from files or folders and print one line per
             recipient: file, recipient, category, hard|soft, status; the
             same code path as the live listener, without the network
+  eval      classify a labelled corpus (expected.tsv + mail/) and print the
+            agreement, per-category precision and recall and the confusions,
+            with cross-validation folds for whoever edits the rules
 
 Run 'corriere bounce <subcommand> --help' for its flags.
 `
@@ -45,6 +48,8 @@ func runBounce(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	switch args[0] {
 	case "classify":
 		return bounceClassify(ctx, args[1:], stdin, stdout, stderr)
+	case "eval":
+		return bounceEval(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "corriere bounce: unknown subcommand %q\n\n%s", args[0], bounceUsage)
 		return 2

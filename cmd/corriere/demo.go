@@ -74,6 +74,7 @@ Examples:
   corriere demo
   corriere demo --messages 500 --duration 30s
   corriere demo --keep ./demo-run --seed 7
+  corriere demo --admin 127.0.0.1:8025 --duration 5m   # watch http://127.0.0.1:8025/
 `
 
 func runDemo(ctx context.Context, args []string) int {
@@ -86,6 +87,7 @@ func runDemo(ctx context.Context, args []string) int {
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the workload and of the simulated complaints")
 	fs.StringVar(&opts.ScriptsDir, "scripts", "", "Lua policy scripts `directory` to copy; default: the policy built into the binary")
 	fs.StringVar(&opts.RulesDir, "rules", "", "policy data `directory` to copy; default: the policy built into the binary")
+	fs.StringVar(&opts.Admin, "admin", "", "admin listener `address` serving the API and the status page while the demo runs (open to loopback), such as 127.0.0.1:8025; default: none")
 	if status, ok := parseFlags(fs, args); !ok {
 		return status
 	}

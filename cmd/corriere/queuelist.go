@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"corriere/core/inspect"
 	"corriere/core/luart"
 	"corriere/core/message"
+	"corriere/core/queue"
 	"corriere/core/spool"
 )
 
@@ -278,18 +280,26 @@ const queueActHelp = `
 Acts on the queued recipients the selectors pick (the same as queue list's;
 at least one is required):
 
-  bounce  fail them now: each sender gets a DSN with --reason, and a
-          bounced event is recorded
-  delete  remove them without a DSN, with a deleted event
+  bounce  fail them now: they leave delivery at once, and each sender
+          gets a DSN with --reason and a bounced event is recorded, written
+          in the background (paced while other mail flows; the metric
+          corriere_operator_removals_waiting counts what is left)
+  delete  remove them without a DSN, with a deleted event (in the
+          background too, like a bounce)
   retry   try them now instead of at their next retry time
   rebind  send them from --pool (of rules/pools.lua) from now on: the route
           hook is given the pool at each of their routings until they
-          settle (the running node keeps the binding; a restart forgets it)
+          settle (recorded in the spool: it outlives a restart)
 
 Recipients on their way to delivery at that moment (ready in a lane or in a
 transaction) get a bounce or delete when that attempt ends, unless it
-delivers them; a retry leaves them alone. Actions go through the running
-node's admin API.
+delivers them; a retry leaves them alone.
+
+Actions go through the running node's admin API (found through --spool).
+When no node runs they are taken on the spool directly: a bounce's DSNs,
+a retry and a rebind wait for the node's next start, and the events are
+appended to its event log. Give the node's --config so that the DSNs
+carry its --hostname and --max-age.
 
 Examples:
   corriere queue bounce --domain typo-domain.test --reason "the domain does not exist"
@@ -301,7 +311,9 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 	fs := newFlagSet("queue "+action, "queue "+action+" [selectors] [--reason TEXT]", queueActHelp)
 	fs.SetOutput(stderr)
 	var src queueSource
+	var off offlineSettings
 	src.registerSpool(fs)
+	off.register(fs)
 	f, class := selectorFlags(fs)
 	reason := fs.String("reason", "", "why, in a `sentence`: sent to the sender in a bounce's DSN, recorded in the events")
 	pool := ""
@@ -325,32 +337,64 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 		fmt.Fprintln(stderr, "corriere queue rebind: --pool is required")
 		return 2
 	}
-	client, err := src.node()
-	if err != nil {
-		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-		return 1
-	}
-	q := f.Query()
-	if *reason != "" {
-		q.Set("reason", *reason)
-	}
-	if pool != "" {
-		q.Set("pool", pool)
-	}
 	var res inspect.ActResponse
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if err := client.Post(ctx, "/api/recipients/"+action+"?"+q.Encode(), &res); err != nil {
-		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-		return 1
+	offline := false
+	if client, err := src.node(); err == nil {
+		q := f.Query()
+		if *reason != "" {
+			q.Set("reason", *reason)
+		}
+		if pool != "" {
+			q.Set("pool", pool)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		if err := client.Post(ctx, "/api/recipients/"+action+"?"+q.Encode(), &res); err != nil {
+			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+			return 1
+		}
+	} else {
+		oq, err := openOffline(src.spool, off, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+			return 1
+		}
+		defer oq.Close()
+		if pools := oq.policy.Status().Pools; pool != "" && !slices.Contains(pools, pool) {
+			fmt.Fprintf(stderr, "corriere queue rebind: pool %q is not in rules/pools.lua (pools: %v)\n", pool, pools)
+			return 2
+		}
+		if res, err = oq.in.Act(oq.Queue, action, *f, *reason, pool); err != nil {
+			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+			return 1
+		}
+		offline = true
 	}
 	if *asJSON {
 		writeIndentedJSON(stdout, res)
 		return 0
 	}
+	if offline {
+		fmt.Fprintf(stdout, "%s: %d selected, %d done on the stopped node's spool%s\n", action, res.Selected, res.Done, offlineNote[action])
+		return 0
+	}
+	if action == inspect.ActionBounce {
+		fmt.Fprintf(stdout, "bounce: %d selected, %d bounced now (their DSNs are written in the background), %d when their current attempt ends\n",
+			res.Selected, res.Done, res.Pending)
+		return 0
+	}
 	fmt.Fprintf(stdout, "%s: %d selected, %d done now, %d when their current attempt ends\n",
 		action, res.Selected, res.Done, res.Pending)
 	return 0
+}
+
+// offlineNote says, per action, what happens next to what an action did
+// on a stopped node's spool.
+var offlineNote = map[string]string{
+	inspect.ActionBounce: "; their DSNs go out when the node starts",
+	inspect.ActionDelete: "; they are removed when the node starts",
+	inspect.ActionRetry:  "; they are due when the node starts",
+	inspect.ActionRebind: "; the node routes them with the pool when it starts",
 }
 
 const queueSuspendHelp = `
@@ -360,7 +404,10 @@ Suspends, or resumes, on the running node, the deliveries of a provider
 campaign of it (--tenant and --campaign). A suspension lasts --for and is
 recorded as a suspended event with --reason; resume ends it at once,
 whoever set it (an operator, or the policy after a provider's reply). Mail
-waits in the queue meanwhile; nothing is bounced.
+waits in the queue meanwhile; nothing is bounced. A suspension is recorded
+in the spool, so it outlives a restart, and a suspension of a source IP
+covers the lanes opened after it too. When no node runs, the suspension
+is recorded in its spool and followed when it starts.
 
 Examples:
   corriere queue suspend --provider libero --for 2h --reason "Libero asked us to slow down"
@@ -372,7 +419,9 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 	fs := newFlagSet("queue "+action, "queue "+action+" --provider P | --source IP | --tenant T [--campaign C] [--for DUR --reason TEXT]", queueSuspendHelp)
 	fs.SetOutput(stderr)
 	var src queueSource
+	var off offlineSettings
 	src.registerSpool(fs)
+	off.register(fs)
 	provider := fs.String("provider", "", "the `provider`, as rules/providers.lua names it")
 	source := fs.String("source", "", "the source `IP`")
 	tenant := fs.String("tenant", "", "the `tenant` whose mail to hold")
@@ -390,35 +439,57 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 		fmt.Fprintln(stderr, "corriere queue suspend: --for is required, such as --for 2h")
 		return 2
 	}
-	client, err := src.node()
-	if err != nil {
-		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-		return 1
-	}
-	q := url.Values{}
-	for k, v := range map[string]string{"provider": *provider, "source": *source, "tenant": *tenant, "campaign": *campaign, "reason": *reason} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if action == "suspend" {
-		q.Set("for", dur.String())
-	}
+	scope := queue.Scope{Provider: *provider, Source: *source, Tenant: *tenant, Campaign: *campaign}
 	var res inspect.SuspendResponse
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := client.Post(ctx, "/api/"+action+"?"+q.Encode(), &res); err != nil {
-		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-		return 1
+	offline := false
+	if client, err := src.node(); err == nil {
+		q := url.Values{}
+		for k, v := range map[string]string{"provider": *provider, "source": *source, "tenant": *tenant, "campaign": *campaign, "reason": *reason} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if action == "suspend" {
+			q.Set("for", dur.String())
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := client.Post(ctx, "/api/"+action+"?"+q.Encode(), &res); err != nil {
+			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+			return 1
+		}
+	} else {
+		oq, err := openOffline(src.spool, off, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+			return 1
+		}
+		defer oq.Close()
+		res.Scope = scope
+		if action == "suspend" {
+			res.Until = time.Now().Add(*dur)
+			res.Count, err = oq.Suspend(scope, res.Until, *reason)
+		} else {
+			res.Count, err = oq.Resume(scope)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+			return 1
+		}
+		offline = true
 	}
 	what := fmt.Sprintf("provider %s, source %s", dash(res.Provider), dash(res.Source))
 	if res.Tenant != "" {
 		what = fmt.Sprintf("tenant %s, campaign %s", res.Tenant, dash(res.Campaign))
 	}
+	note := ""
+	if offline {
+		note = "; recorded in the stopped node's spool, which it follows when it starts"
+	}
 	if action == "suspend" {
-		fmt.Fprintf(stdout, "suspended %d (%s) until %s\n", res.Count, what, res.Until.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "suspended %d (%s) until %s%s\n", res.Count, what, res.Until.Format(time.RFC3339), note)
 	} else {
-		fmt.Fprintf(stdout, "resumed %d (%s)\n", res.Count, what)
+		fmt.Fprintf(stdout, "resumed %d (%s)%s\n", res.Count, what, note)
 	}
 	return 0
 }

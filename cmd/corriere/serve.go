@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -38,8 +39,11 @@ Re-enveloping. Tenants with reenvelope = true (rules/tenants/) send with the
 platform's bounce address as envelope sender: each recipient gets a VERP
 address signed with the --verp-key, and the MX of the bounce domain should
 point at --bounce-listen, which accepts only bounces to addresses it signed,
-forwards each to the message's author and feeds the suppression list;
-complaints sent to an --fbl-address count when they quote such an address.
+forwards each to the message's author and feeds the suppression list.
+Tenants with return_path_domain get such VERP addresses on their own domain.
+Complaints sent to an --fbl-address count when they quote such an address
+or the X-Corriere-Ref header every message leaves with; mail to postmaster
+of the listener's domains goes to --postmaster.
 
 Every flag can also be set in a --config file, one "name = value" per line
 (repeat the line for repeatable flags; "#" starts a comment). Flags given on
@@ -59,6 +63,7 @@ type serveFlags struct {
 	listen, spool, events, hostname, scripts, rules string
 	tlsCert, tlsKey, logLevel, admin, adminToken    string
 	bounceListen, verpKey, minFree, dataMemory      string
+	trackingListen                                  string
 	dns, sources, relayNets, fblAddresses           stringList
 	mxPort, maxRecipients, maxSessions, maxOutbound int
 	maxLineLength                                   int
@@ -67,10 +72,16 @@ type serveFlags struct {
 	maxSize, luaCallMemory, luaStateMemory          int64
 	maxSessionsPerIP                                int
 	connRatePerIP                                   float64
+	postmaster                                      string
 	idle, maxAge, firstCommand, dataTimeout         time.Duration
 	retry                                           string
 	insecureAuth                                    bool
 	http                                            httpFlags
+	dnsCheckInterval                                time.Duration
+	daneResolvers                                   stringList
+	noMTASTS                                        bool
+	mtastsPort                                      int
+	tlsRoots                                        string
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -83,6 +94,10 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.eventsKeep, "events-keep", 5, "rotated event log files kept (with --events-max-size)")
 	fs.Var(&f.dns, "dns", "nameserver `address` host:port, may repeat; default: the nameservers of /etc/resolv.conf")
 	fs.IntVar(&f.mxPort, "mx-port", 25, "TCP `port` used to reach MX hosts")
+	fs.Var(&f.daneResolvers, "dane-resolver", "trusted validating DNS resolver `address` host:port whose AD bit authenticates TLSA records (DANE), may repeat: one on this machine or a network you control; default: DANE off")
+	fs.BoolVar(&f.noMTASTS, "no-mta-sts", false, "do not apply the recipient domains' MTA-STS policies")
+	fs.IntVar(&f.mtastsPort, "mta-sts-port", 443, "HTTPS `port` of MTA-STS policy servers (another only for tests and the simulator)")
+	fs.StringVar(&f.tlsRoots, "tls-roots", "", "PEM `file` of the certificate authorities MX hosts and MTA-STS policy servers must chain to; default: the system's")
 	fs.Var(&f.sources, "source-ip", "egress `IP` to bind, optionally IP=helo.name, may repeat; default: the system picks")
 	fs.Var(&f.relayNets, "relay-net", "client `CIDR` allowed to relay without AUTH, may repeat; \"none\" requires AUTH from everyone (default 127.0.0.0/8)")
 	fs.StringVar(&f.scripts, "scripts", "./scripts", "Lua policy scripts `directory` (watched)")
@@ -112,8 +127,11 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.metrics, "metrics", "", "`address` serving /metrics, /healthz and /readyz without a token, apart from the admin API (which serves them too); default: only on --admin")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:8025", "admin HTTP API `address` (status, reload); \"none\" disables it")
 	fs.StringVar(&f.adminToken, "admin-token", "", "admin API bearer `token`; default: a random one written to SPOOL/admin.token")
+	fs.StringVar(&f.trackingListen, "tracking-listen", "", "open and click tracking listener `address`, where the tenants' tracking domains (rules/tracking.lua) point; default: off, links are not rewritten")
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
 	fs.Var(&f.fblAddresses, "fbl-address", "feedback-loop `address` registered with the providers, whose MX is --bounce-listen, may repeat: complaints about re-enveloped mail sent there suppress the complainer")
+	fs.StringVar(&f.postmaster, "postmaster", "", "operator's `address` that receives the mail sent to postmaster@ the bounce listener's domains; default: such mail is accepted and recorded as an event only")
+	fs.DurationVar(&f.dnsCheckInterval, "dns-check-interval", 24*time.Hour, "how often every tenant's sender domains are checked (corriere dns check; the last report is at GET /api/tenants/T/dns); a negative value turns it off")
 	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
 	f.http.register(fs)
 	return fs, f
@@ -205,12 +223,21 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
 		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
 		MetricsListen: f.metrics, EventLogKeep: f.eventsKeep, Logger: logger,
+		DANEResolvers: f.daneResolvers, NoMTASTS: f.noMTASTS, MTASTSPort: f.mtastsPort, TLSRoots: f.tlsRoots,
 	}
+	cfg.Postmaster = f.postmaster
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin
 	}
 	if err := f.http.apply(&cfg); err != nil {
 		return cfg, err
+	}
+	cfg.DNSCheckInterval = f.dnsCheckInterval
+	if f.trackingListen != "" {
+		if _, _, err := net.SplitHostPort(f.trackingListen); err != nil {
+			return cfg, fmt.Errorf("--tracking-listen %q: want host:port such as 0.0.0.0:8080: %w", f.trackingListen, err)
+		}
+		cfg.PluginConfig = map[string]map[string]any{"tracking": {"listen": f.trackingListen}}
 	}
 	if f.minFree != "" {
 		n, err := parseSize(f.minFree)

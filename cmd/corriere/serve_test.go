@@ -106,6 +106,14 @@ func (p *serveProcess) kill() {
 	}
 }
 
+// stop asks the node to shut down, as systemctl stop does, and waits.
+func (p *serveProcess) stop() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Wait()
+	}
+}
+
 func (p *serveProcess) logs() string {
 	b, _ := os.ReadFile(p.log.Name())
 	return string(b)

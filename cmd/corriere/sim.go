@@ -106,7 +106,15 @@ func runSim(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "corriere sim: %v\n", err)
 		return 1
 	}
-	fmt.Printf("\nPoint Corriere at it:\n\n  corriere serve --dns %s --mx-port %d\n\n", s.DNSAddr(), s.MXPort())
+	tlsFlags, rootsFile, err := simTLSFlags(s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "corriere sim: %v\n", err)
+		return 1
+	}
+	if rootsFile != "" {
+		defer os.Remove(rootsFile)
+	}
+	fmt.Printf("\nPoint Corriere at it:\n\n  corriere serve --dns %s --mx-port %d%s\n\n", s.DNSAddr(), s.MXPort(), tlsFlags)
 	fmt.Println("Send from source addresses 127.0.0.2-127.0.0.9 (127.0.0.9 is block-listed). Ctrl-C stops the simulator.")
 	fmt.Printf(`
 Mail to the senders' own domains is not simulated: Corriere's DSNs (and, with
@@ -128,4 +136,34 @@ checks every DSN arrives.
 		return 1
 	}
 	return 0
+}
+
+// simTLSFlags writes the simulator's certificate to a temporary file,
+// which the caller removes, and returns the serve flags that make a node
+// verify the simulated MX hosts and policy servers: the certificate as the
+// only authority, the MTA-STS policy port and the simulator's DNS as the
+// validating resolver for DANE.
+func simTLSFlags(s *sim.Sim) (flags, rootsFile string, err error) {
+	pemBytes := s.CertificatePEM()
+	if pemBytes == nil {
+		return "", "", nil
+	}
+	f, err := os.CreateTemp("", "corriere-sim-roots-*.pem")
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := f.Write(pemBytes); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", "", err
+	}
+	flags = " \\\n      --tls-roots " + f.Name()
+	if p := s.PolicyPort(); p != 0 {
+		flags += fmt.Sprintf(" --mta-sts-port %d", p)
+	}
+	return flags + " --dane-resolver " + s.DNSAddr(), f.Name(), nil
 }

@@ -4,7 +4,9 @@
 // subsystems mount through Options.Handlers (the suppression list).
 //
 // Every request needs the node's token as "Authorization: Bearer <token>",
-// but those of Options.Public (the metrics and health checks).
+// but those of Options.Public (the metrics and health checks) and the
+// status page (Options.Page), which has a login form and a cookie of its
+// own and is open to clients on loopback.
 // When no token is configured, the node makes one at start and writes it,
 // with the listening address, to its spool directory (admin.token, mode
 // 0600, and admin.addr), where the command-line tools on the same machine
@@ -63,6 +65,11 @@ type Options struct {
 	// but outside /api/: the metrics and health checks, which monitoring
 	// systems fetch without credentials.
 	Public map[string]http.Handler
+	// Page is the status page, served at "/" and under "/status/" to
+	// clients on loopback and to browsers logged in with the token
+	// (a form at /login sets a cookie). The default value, nil, serves
+	// no page.
+	Page   http.Handler
 	Logger *slog.Logger
 }
 
@@ -114,6 +121,9 @@ func Start(opts Options) (*Server, error) {
 	handler, err := public(opts.Public, s.authorize(mux))
 	if err != nil {
 		return nil, err
+	}
+	if opts.Page != nil {
+		handler = s.withPage(opts.Page, handler)
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {

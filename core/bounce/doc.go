@@ -38,6 +38,18 @@
 // rule) and does not allocate. The Lua engine exposes Classify to scripts,
 // and its default on_bounce hook is Classify itself.
 //
+// A rule may be limited to a provider (host): the recipient's domain, the
+// Remote-MTA (or the server a bounce's prose names, or else the
+// Reporting-MTA) must be one of its domains. Parse keeps in the diagnostic
+// what the sending MTA says besides the reply: the comment of a DSN's
+// Status field, PowerMTA's X-PowerMTA-BounceCategory, au's verdict sentence
+// and X-SPASIGN mark.
+//
+// ReadExpectations, EvaluateFile and ScoreOutcomes measure the rules on a
+// labelled corpus (agreement, per-category precision and recall,
+// confusions), and Fold splits it for cross-validation; "corriere bounce
+// eval" prints them.
+//
 // Classify (the function) is the single path from raw message to verdicts:
 // Parse, then policy.Policy.OnBounce for each failure. The bounce listener
 // and "corriere bounce classify" both use it, and FormatLine prints its

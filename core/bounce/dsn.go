@@ -9,6 +9,9 @@ import (
 // dsnRecipient is one per-recipient block of an RFC 3464 delivery-status.
 type dsnRecipient struct {
 	final, original, action, status, diagnostic, remote string
+	// category is PowerMTA's own classification of the failure
+	// (X-PowerMTA-BounceCategory: bad-mailbox).
+	category string
 }
 
 // parseDSN reads the machine-readable delivery-status fields of a DSN:
@@ -34,7 +37,11 @@ func parseDSN(e *entity) []policy.BounceReport {
 		}
 	}
 	var rcpts []*dsnRecipient
+	reporting := ""
 	for _, b := range blocks {
+		if reporting == "" {
+			reporting = reportingMTA(b)
+		}
 		rcpts = append(rcpts, readDSNFields(b)...)
 	}
 	if len(rcpts) == 0 {
@@ -76,10 +83,18 @@ func parseDSN(e *entity) []policy.BounceReport {
 			Diagnostic: stripDiagnosticType(r.diagnostic),
 			RemoteMTA:  stripDiagnosticType(r.remote),
 		}
-		if f.Diagnostic == "" {
-			// "Status: 4.0.0 (host name lookup failure)": some MTAs say
-			// why in a comment.
-			f.Diagnostic = statusComment(r.status)
+		// "Status: 4.0.0 (host name lookup failure)": some MTAs say why
+		// in a comment, which may be more precise than the reply.
+		if c := statusComment(r.status); c != "" && !strings.Contains(strings.ToLower(f.Diagnostic), strings.ToLower(c)) {
+			f.Diagnostic = strings.TrimSpace(f.Diagnostic + " (" + c + ")")
+		}
+		if f.RemoteMTA == "" && remoteHostIn(f.Diagnostic) == "" {
+			// The host that wrote the DSN reported the failure itself.
+			f.RemoteMTA = reporting
+		}
+		if r.category != "" {
+			// The sending MTA's own verdict, for the rules to weigh.
+			f.Diagnostic = strings.TrimSpace(f.Diagnostic + " (X-PowerMTA-BounceCategory: " + r.category + ")")
 		}
 		hb := human.find(rcpt)
 		switch {
@@ -109,6 +124,17 @@ func validMailbox(s string) bool {
 func humanText(e *entity) (humanBlocks, string) {
 	errText := cutDSNFields(e.errText())
 	return recipientBlocks(errText, e.skipper(), nil), generalDiagnostic(errText)
+}
+
+// reportingMTA returns the host of a delivery-status block's Reporting-MTA
+// field, or "".
+func reportingMTA(block string) string {
+	for _, fv := range headerLines(block) {
+		if fv[0] == "reporting-mta" {
+			return stripDiagnosticType(fv[1])
+		}
+	}
+	return ""
 }
 
 // cutDSNFields cuts text at the first line that starts DSN fields.
@@ -165,7 +191,7 @@ func readDSNFields(text string) []*dsnRecipient {
 				} else {
 					cur.original = value
 				}
-			case "action", "status", "diagnostic-code", "remote-mta":
+			case "action", "status", "diagnostic-code", "remote-mta", "x-powermta-bouncecategory":
 				if cur == nil {
 					pending = append(pending, fv)
 				} else {
@@ -203,6 +229,10 @@ func (r *dsnRecipient) set(name, value string) {
 	case "remote-mta":
 		if r.remote == "" {
 			r.remote = value
+		}
+	case "x-powermta-bouncecategory":
+		if r.category == "" {
+			r.category = strings.TrimSpace(value)
 		}
 	}
 }

@@ -90,11 +90,22 @@ func parse(raw []byte, depth int) (*Report, error) {
 		r.Original = e.inlineOriginal()
 	}
 	r.Kind = kind
+	verdict := ""
+	if kind == KindDSN || kind == KindText {
+		verdict = carrierVerdict(e.errText())
+		if strings.EqualFold(strings.TrimSpace(e.header.Get("X-SPASIGN")), "NG") {
+			// au's spam filter marks the bounces of mail it refused.
+			verdict = strings.TrimSpace("X-SPASIGN: NG " + verdict)
+		}
+	}
 	for i := range failures {
 		f := &failures[i]
 		f.Kind = kind
 		f.Subject = r.Subject
 		f.From = r.From
+		if verdict != "" && !strings.Contains(f.Diagnostic, verdict) {
+			f.Diagnostic = verdict + " " + f.Diagnostic
+		}
 		finishFailure(f)
 	}
 	r.Failures = failures

@@ -483,3 +483,19 @@ func TestParseLayouts(t *testing.T) {
 		})
 	}
 }
+
+func TestRemoteHostIn(t *testing.T) {
+	tests := []struct{ diag, want string }{
+		{"host mx1.example.com[192.0.2.1] said: 550 5.1.1 unknown user (in reply to RCPT TO command)", "mx1.example.com"},
+		{"SMTP error from remote mail server after RCPT TO:<a@example.org>: host mx.Example.ORG [192.0.2.2]: 550 no", "mx.example.org"},
+		{"... while talking to mail.example.net.: >>> DATA <<< 554 rejected", "mail.example.net"},
+		{"host 192.0.2.3[192.0.2.3] said: 550 no such user", ""},
+		{"550 5.1.1 <a@example.org>: Recipient address rejected", ""},
+		{"Giving up on host 192.0.2.4 and then host mx.example.com said no", "mx.example.com"},
+	}
+	for _, tt := range tests {
+		if got := remoteHostIn(tt.diag); got != tt.want {
+			t.Errorf("remoteHostIn(%q) = %q, want %q", tt.diag, got, tt.want)
+		}
+	}
+}

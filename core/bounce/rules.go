@@ -50,6 +50,7 @@ type rule struct {
 	kind     []string
 	action   []string
 	command  []string
+	host     []string // domain suffixes, lower case
 }
 
 // textPattern is one or more fragments that must occur in this order.
@@ -93,7 +94,7 @@ func LoadRulesFile(path string) (*Rules, error) {
 // ruleFields are the keys a rule table may have.
 var ruleFields = map[string]bool{
 	"category": true, "hard": true, "text": true, "unless": true, "status": true, "reply": true,
-	"kind": true, "action": true, "command": true, "all": true,
+	"kind": true, "action": true, "command": true, "all": true, "host": true,
 }
 
 // decodeRules builds Rules from a Lua value; source prefixes the errors.
@@ -180,7 +181,7 @@ func (b *rulesBuilder) rule(v lua.LValue) (rule, error) {
 	if len(keys) > 0 {
 		sort.Strings(keys)
 		return rule{}, fmt.Errorf("unknown field %s (fields are category, hard, all, text, unless, status, "+
-			"reply, kind, action, command)", keys[0])
+			"reply, kind, action, command, host)", keys[0])
 	}
 	switch c := t.RawGetString("category").(type) {
 	case *lua.LNilType:
@@ -244,6 +245,16 @@ func (b *rulesBuilder) rule(v lua.LValue) (rule, error) {
 	commandWords := []string{"connect", "helo", "ehlo", "starttls", "mail", "rcpt", "data", "none"}
 	if r.command, err = wordList(t, "command", commandWords); err != nil {
 		return rule{}, err
+	}
+	if r.host, err = wordList(t, "host", nil); err != nil {
+		return rule{}, err
+	}
+	for i, h := range r.host {
+		h = strings.TrimPrefix(h, ".")
+		if h == "" || strings.ContainsAny(h, " @/") {
+			return rule{}, fmt.Errorf("host %d: %q is not a domain (write \"icloud.com\")", i+1, r.host[i])
+		}
+		r.host[i] = h
 	}
 	return r, nil
 }
@@ -420,13 +431,15 @@ type facts struct {
 	kind      string
 	action    string
 	command   string // "rcpt", "data"... or "none"
+	domain    string // the recipient's domain
+	remote    string // the host that reported the failure
 }
 
 // Classify decides the category of one report and whether it is hard. The
 // rules are tried in order and the first that matches decides; when none
 // does, the category is "onhold" (a diagnostic nobody recognises) or
 // "undefined" (no diagnostic at all), both soft. Classify is safe for
-// concurrent use and does not allocate for rule sets of up to 1024 text
+// concurrent use and does not allocate for rule sets of up to 2048 text
 // fragments.
 func (r *Rules) Classify(b *policy.BounceReport) policy.BounceVerdict {
 	f := reportFacts(b)
@@ -444,7 +457,7 @@ func (r *Rules) Explain(b *policy.BounceReport) string {
 	if i < 0 {
 		return "no rule (" + string(v.Category) + ")"
 	}
-	var buf [16]uint64
+	var buf [32]uint64
 	found := r.scan(&f, buf[:])
 	return fmt.Sprintf("rule %d (%s): %s", i+1, v.Category, r.rules[i].why(&f, found))
 }
@@ -494,6 +507,7 @@ func (r *Rules) ClassifyReply(rp *reply.Reply) policy.BounceVerdict {
 // TO is the directory, and after DATA a filter).
 func (r *Rules) ClassifyAttempt(a *policy.Attempt) policy.BounceVerdict {
 	f := replyFacts(a.Reply, stageCommand[a.Stage])
+	f.domain, f.remote = domainOf(a.Recipient), hostOf(a.MXHost)
 	v, _ := r.decide(&f)
 	return v
 }
@@ -509,7 +523,8 @@ var stageCommand = map[policy.Stage]string{
 }
 
 func reportFacts(b *policy.BounceReport) facts {
-	f := facts{text: b.Diagnostic, kind: b.Kind, action: b.Action, code: b.ReplyCode}
+	f := facts{text: b.Diagnostic, kind: b.Kind, action: b.Action, code: b.ReplyCode,
+		domain: domainOf(b.Recipient), remote: hostOf(b.RemoteMTA)}
 	if !isLowerASCII(f.action) {
 		f.action = strings.ToLower(f.action)
 	}
@@ -560,8 +575,8 @@ func replyFacts(rp *reply.Reply, command string) facts {
 // when none matched.
 func (r *Rules) decide(f *facts) (policy.BounceVerdict, int) {
 	// The set of fragments found in the text: on the stack for rule sets
-	// of up to 1024 fragments.
-	var buf [16]uint64
+	// of up to 2048 fragments.
+	var buf [32]uint64
 	found := r.scan(f, buf[:])
 	for i := range r.rules {
 		if r.rules[i].matches(f, found) {
@@ -593,8 +608,46 @@ func (r *Rules) scan(f *facts, buf []uint64) []uint64 {
 				break
 			}
 		}
+		if f.command == "none" {
+			f.command = bareCommand(f.text)
+		}
 	}
 	return found
+}
+
+// bareCommands are the commands of a mail transaction as servers and
+// MTAs quote them, in upper case, from the earliest to the latest. HELO
+// and STARTTLS are left out: bounces name them in passing ("while
+// performing the HELO handshake") more often than as the failed step.
+var bareCommands = []struct{ word, command string }{
+	{"MAIL F", "mail"}, {"RCPT", "rcpt"}, {"DATA", "data"},
+}
+
+// bareCommand returns the command word of the latest SMTP command that text
+// names in upper case as a word of its own ("Error following RCPT
+// command", "<<< 550 ... >>> DATA"), or "none". The latest wins: a failure
+// quoted with the dialogue that led to it came at its last step.
+func bareCommand(text string) string {
+	for i := len(bareCommands) - 1; i >= 0; i-- {
+		w := bareCommands[i].word
+		for from := 0; from+len(w) <= len(text); {
+			j := strings.Index(text[from:], w)
+			if j < 0 {
+				break
+			}
+			at := from + j
+			end := at + len(w)
+			if (at == 0 || !isWordByte(text[at-1])) && (end == len(text) || !isWordByte(text[end]) || w == "MAIL F") {
+				return bareCommands[i].command
+			}
+			from = at + 1
+		}
+	}
+	return "none"
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '@' || c == '`'
 }
 
 // commandWord turns a command as bounces name it into the word rules use.
@@ -624,6 +677,9 @@ func (ru *rule) matches(f *facts, found []uint64) bool {
 		return false
 	}
 	if len(ru.command) > 0 && !contains(ru.command, f.command) {
+		return false
+	}
+	if len(ru.host) > 0 && !anyHost(ru.host, f) {
 		return false
 	}
 	for i := range ru.unless {
@@ -658,6 +714,34 @@ func (ru *rule) matches(f *facts, found []uint64) bool {
 		return passed == tests
 	}
 	return tests == 0 || passed > 0
+}
+
+// domainOf returns the domain of an address, or "".
+func domainOf(addr string) string {
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		return strings.TrimRight(addr[at+1:], ">. ")
+	}
+	return ""
+}
+
+// anyHost reports whether the recipient's domain or the reporting host is
+// one of hosts or under one of them.
+func anyHost(hosts []string, f *facts) bool {
+	for _, h := range hosts {
+		if underDomain(f.domain, h) || underDomain(f.remote, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// underDomain reports whether name is domain or a name under it, ignoring
+// ASCII case.
+func underDomain(name, domain string) bool {
+	if len(name) < len(domain) || !strings.EqualFold(name[len(name)-len(domain):], domain) {
+		return false
+	}
+	return len(name) == len(domain) || name[len(name)-len(domain)-1] == '.'
 }
 
 func anyStatus(ps []statusPattern, st reply.Status) bool {

@@ -50,6 +50,8 @@ func TestRulesFromLuaErrors(t *testing.T) {
 		{`return { { category = "blocked", command = { "quit" } } }`, `command 1: "quit" is not one of`},
 		{`return { { category = "blocked" }, extra = 1 }`, `unexpected key "extra"`},
 		{`return { "blocked" }`, "rule 1: must be a table, got string"},
+		{`return { { category = "blocked", host = { "a b" } } }`, `host 1: "a b" is not a domain`},
+		{`return { { category = "blocked", host = 5 } }`, "host must be a string or a list of strings"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -113,6 +115,7 @@ const semanticsRules = `return {
   { category = "blocked", reply = { "55x" }, command = { "none" } },
   { category = "expired", action = { "delayed" } },
   { category = "systemerror", status = { "5.3.*" } },
+  { category = "speeding", host = { "icloud.com", ".me.com" }, text = { "excessive volume" } },
 }`
 
 func TestClassifySemantics(t *testing.T) {
@@ -146,7 +149,13 @@ func TestClassifySemantics(t *testing.T) {
 		{"reply pattern, command known", policy.BounceReport{ReplyCode: 554, Diagnostic: "go away (in reply to MAIL FROM command)"}, "onhold", false},
 		{"fallback on action", policy.BounceReport{Action: "delayed", Diagnostic: "try later"}, "expired", false},
 		{"status subject wildcard", policy.BounceReport{Status: "5.3.5", Diagnostic: "x"}, "systemerror", false},
-		{"nothing matches", policy.BounceReport{Diagnostic: "something new"}, event.CategoryOnHold, false},
+		{"host: the recipient's domain", policy.BounceReport{Recipient: "a@icloud.com", Diagnostic: "excessive volume"}, "speeding", false},
+		{"host: a subdomain, any case", policy.BounceReport{Recipient: "a@Mail.ME.com", Diagnostic: "excessive volume"}, "speeding", false},
+		{"host: the remote MTA", policy.BounceReport{Recipient: "a@example.org", RemoteMTA: "mx01.mail.icloud.com [192.0.2.1]", Diagnostic: "excessive volume"}, "speeding", false},
+		{"host: only whole labels", policy.BounceReport{Recipient: "a@noticloud.com", RemoteMTA: "mx.fakeicloud.com", Diagnostic: "excessive volume"}, "onhold", false},
+		{"command in upper case", policy.BounceReport{Diagnostic: "SMTP server rejected recipient (Error following RCPT command): user unknown"}, "userunknown", true},
+		{"the latest command quoted", policy.BounceReport{Diagnostic: "RCPT accepted, then DATA refused: user unknown"}, "onhold", false},
+		{"lower case is prose", policy.BounceReport{Diagnostic: "the rcpt said: user unknown"}, "onhold", false},
 		{"nothing at all", policy.BounceReport{}, event.CategoryUndefined, false},
 	}
 	for _, tt := range tests {

@@ -33,6 +33,14 @@ func parseText(e *entity) []policy.BounceReport {
 			}
 			diag = general
 		}
+		if len(blocks) == 1 && !anyReplyCode([]string{diag}) {
+			// The one failure, and its lines quote no reply: the reply
+			// may stand elsewhere, under a heading of its own ("Error
+			// message below:").
+			if l := firstReplyLine(errText); l != "" {
+				diag = l + " " + diag
+			}
+		}
 		if len(blocks) == 1 && commandOf(diag) == "" {
 			// The one failure: the command may be named elsewhere in the
 			// text (m-FILTER puts it under its own heading).
@@ -330,6 +338,17 @@ func blockLines(lines []string, from int, isStart map[int]bool) []string {
 		out = append(out, lines[i])
 	}
 	return out
+}
+
+// firstReplyLine returns the first line of text that quotes an SMTP reply
+// or status, or "".
+func firstReplyLine(text string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if hasReplyCode(line) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // hasReplyCode reports whether a line quotes an SMTP reply or status.

@@ -418,4 +418,7 @@ func finishFailure(f *policy.BounceReport) {
 	}
 	f.FeedbackType = strings.ToLower(strings.TrimSpace(f.FeedbackType))
 	f.RemoteMTA = strings.TrimSpace(f.RemoteMTA)
+	if f.RemoteMTA == "" {
+		f.RemoteMTA = remoteHostIn(f.Diagnostic)
+	}
 }

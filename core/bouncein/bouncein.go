@@ -4,14 +4,21 @@
 // nothing else.
 //
 // A recipient is accepted only when it is a VERP address whose signature
-// verifies (core/verp), or one of the feedback-loop addresses registered
-// with providers; any other address is refused with 550 5.1.1, a forged or
+// verifies (core/verp), one of the feedback-loop addresses registered
+// with providers, or postmaster of a domain the listener serves (RFC 5321
+// section 4.5.1; see Options.Postmaster for where that mail goes); any
+// other address is refused with 550 5.1.1, a forged or
 // altered VERP address with 550 5.7.1, and both are counted and logged. A
 // forged bounce therefore never reaches the code below: it can neither
 // suppress a recipient nor be forwarded to anyone. A feedback report sent
 // to a feedback-loop address counts only through a VERP address it quotes
 // (its Original-Mail-From, or the Return-Path of the returned header)
-// whose tag verifies; others are counted as unattributed and ignored.
+// whose tag verifies, or through the reference header (verp.RefHeader) of
+// the returned header section when it verifies: that names the tenant,
+// the recipient, the source IP and the provider of any message, even one
+// of a tenant that neither re-envelopes nor has a return-path domain, and
+// even when the report redacts the recipient. Others are counted as
+// unattributed and ignored.
 //
 // For an accepted message, the listener reads the bounce reference the
 // spool kept for the message (tenant, author, recipients), classifies the
@@ -106,6 +113,16 @@ type Options struct {
 	// FBLAddresses are the feedback-loop addresses registered with the
 	// providers, whose MX is this listener. May be empty.
 	FBLAddresses []string
+	// Domains reports whether the listener receives mail for a domain
+	// (lower case) besides Hostname and the domains of FBLAddresses: the
+	// tenants' bounce and return-path domains. Their postmaster is
+	// accepted. May be nil.
+	Domains func(domain string) bool
+	// Postmaster is the operator's address that receives, unchanged but
+	// for a Received field, the mail sent to postmaster of the listener's
+	// domains. The default value is "": such mail is accepted, logged and
+	// recorded as an event, and not kept.
+	Postmaster string
 	// Suppress records hard bounces and complaints durably before the
 	// listener answers 250; *suppress.List implements it. May be nil (the
 	// events then carry them alone).
@@ -155,8 +172,11 @@ type Counts struct {
 	// Forged counts recipients refused because their tag did not verify.
 	Forged int64 `json:"forged"`
 	// Unattributed counts messages to a feedback-loop address that quote
-	// no VERP address of ours that verifies.
+	// neither a VERP address of ours nor a reference header that verifies.
 	Unattributed int64 `json:"unattributed"`
+	// Referenced counts the complaints attributed through the reference
+	// header alone (also counted in Complaints).
+	Referenced int64 `json:"referenced"`
 }
 
 // Server is a running bounce listener.
@@ -164,13 +184,17 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	fbl  map[string]bool // lower-cased feedback-loop addresses
+	// domains are the host name and the feedback-loop addresses' domains,
+	// lower-cased: their postmaster is accepted.
+	domains map[string]bool
 	// run serves the sessions; its Work gate admits the messages being
 	// received and handled.
 	run *smtpserve.Runner
 
-	refMu sync.Mutex // one bounce at a time reads and updates bounce references
+	refMu    sync.Mutex // one bounce at a time reads and updates bounce references
+	seenRefs seenRefs   // references whose complaint was counted (reference.go)
 
-	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed atomic.Int64
+	messages, bounces, complaints, forwarded, ignored, notVERP, forged, unattributed, referenced atomic.Int64
 }
 
 // New returns a Server; Serve starts it.
@@ -208,12 +232,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "bounce-listener"), fbl: map[string]bool{}}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "bounce-listener"), fbl: map[string]bool{},
+		domains: map[string]bool{strings.ToLower(opts.Hostname): true}}
 	for _, a := range opts.FBLAddresses {
-		if !strings.Contains(a, "@") {
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || at == len(a)-1 {
 			return nil, fmt.Errorf("bouncein: feedback-loop address %q is not an address", a)
 		}
 		s.fbl[strings.ToLower(a)] = true
+		s.domains[strings.ToLower(a[at+1:])] = true
+	}
+	if opts.Postmaster != "" && !strings.Contains(opts.Postmaster, "@") {
+		return nil, fmt.Errorf("bouncein: postmaster address %q is not an address", opts.Postmaster)
 	}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
@@ -247,7 +277,7 @@ func (s *Server) Counts() Counts {
 	return Counts{
 		Messages: s.messages.Load(), Bounces: s.bounces.Load(), Complaints: s.complaints.Load(),
 		Forwarded: s.forwarded.Load(), Ignored: s.ignored.Load(), NotVERP: s.notVERP.Load(), Forged: s.forged.Load(),
-		Unattributed: s.unattributed.Load(),
+		Unattributed: s.unattributed.Load(), Referenced: s.referenced.Load(),
 	}
 }
 
@@ -276,7 +306,10 @@ type session struct {
 	from string
 	refs []addressed
 	fbl  bool // sent to a feedback-loop address
-	bad  int  // recipients refused in this session
+	// postmaster is the postmaster address the message was sent to, if
+	// any.
+	postmaster string
+	bad        int // recipients refused in this session
 }
 
 // maxBadRcpts is how many refused recipients a session may try before it
@@ -295,9 +328,12 @@ type addressed struct {
 	// quoted marks a VERP address found in a report sent to a
 	// feedback-loop address: only complaints are taken from it.
 	quoted bool
+	// source and provider are where the message left from and to, when
+	// the report quotes its reference header too.
+	source, provider string
 }
 
-func (se *session) Reset() { se.from, se.refs, se.fbl = "", nil, false }
+func (se *session) Reset() { se.from, se.refs, se.fbl, se.postmaster = "", nil, false, "" }
 
 func (se *session) Logout() error { return nil }
 
@@ -310,6 +346,10 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s := se.s
 	if s.fbl[strings.ToLower(to)] {
 		se.fbl = true
+		return nil
+	}
+	if s.isPostmaster(to) {
+		se.postmaster = to
 		return nil
 	}
 	ref, err := s.opts.VERP.Parse(to)
@@ -352,20 +392,39 @@ func (se *session) Data(r io.Reader) error {
 		}
 		return smtpError(reply.New(451, "4.3.0", "could not read the message; try again later"))
 	}
+	if se.postmaster != "" {
+		if err := s.postmasterMail(se.from, se.peer, se.conn.Hostname(), se.postmaster, raw); err != nil {
+			s.log.Error("mail to postmaster not kept; asked the sender to retry", "from", se.from, "peer", se.peer, "err", err)
+			return smtpError(reply.New(451, "4.3.0", "message could not be stored now; try again later"))
+		}
+		if len(se.refs) == 0 && !se.fbl {
+			s.messages.Add(1)
+			return nil
+		}
+	}
 	refs := slices.Clone(se.refs)
 	if se.fbl {
-		quoted := s.quotedRefs(raw)
-		if len(quoted) == 0 {
-			s.unattributed.Add(1)
-			s.log.Info("feedback report quotes no VERP address of ours; ignored", "from", se.from, "peer", se.peer)
-		}
-		for _, q := range quoted {
+		for _, q := range s.quotedRefs(raw) {
 			if !slices.ContainsFunc(refs, func(a addressed) bool { return a.ref == q.ref }) {
 				refs = append(refs, q)
 			}
 		}
 	}
-	if err := s.handle(se.from, se.peer, raw, refs); err != nil {
+	var byRef *verp.Reference
+	ref, found, refErr := s.quotedReference(raw)
+	switch {
+	case found && refErr == nil:
+		if !refPeer(refs, ref) && se.fbl {
+			byRef = &ref
+		}
+	case found && se.fbl && len(refs) == 0:
+		s.log.Warn("feedback report quotes a reference header that does not verify; nothing done", "from", se.from, "peer", se.peer, "err", refErr)
+	}
+	if se.fbl && len(refs) == 0 && byRef == nil {
+		s.unattributed.Add(1)
+		s.log.Info("feedback report quotes no VERP address or reference of ours; ignored", "from", se.from, "peer", se.peer)
+	}
+	if err := s.handle(se.from, se.peer, raw, refs, byRef); err != nil {
 		s.log.Error("bounce not processed; asked the sender to retry", "from", se.from, "peer", se.peer, "err", err)
 		return smtpError(reply.New(451, "4.3.0", "bounce could not be processed now; try again later"))
 	}
@@ -374,8 +433,9 @@ func (se *session) Data(r io.Reader) error {
 }
 
 // handle classifies one received message and acts on it for every VERP
-// recipient it was sent to.
-func (s *Server) handle(from, peer string, raw []byte, refs []addressed) error {
+// recipient it was sent to or quotes, and for the reference header it
+// quotes when byRef is not nil.
+func (s *Server) handle(from, peer string, raw []byte, refs []addressed, byRef *verp.Reference) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.PolicyTimeout)
 	defer cancel()
 	results, err := bounce.Classify(ctx, raw, s.opts.Policy)
@@ -388,6 +448,9 @@ func (s *Server) handle(from, peer string, raw []byte, refs []addressed) error {
 	var errs []error
 	for _, a := range refs {
 		errs = append(errs, s.handleOne(from, peer, raw, a, results))
+	}
+	if byRef != nil {
+		errs = append(errs, s.handleReference(from, peer, *byRef, results))
 	}
 	return errors.Join(errs...)
 }
@@ -424,7 +487,7 @@ func (s *Server) handleOne(from, peer string, raw []byte, a addressed, results [
 		return nil
 	}
 	base := event.Event{MsgID: ref.MsgID, Recipient: rcpt, Tenant: ref.Tenant, Class: string(ref.Class),
-		Category: r.Verdict.Category, MX: r.Report.RemoteMTA, Reply: diagnostic(r.Report)}
+		Category: r.Verdict.Category, MX: r.Report.RemoteMTA, Reply: diagnostic(r.Report), Source: a.source, Provider: a.provider}
 	switch {
 	case r.Report.Kind == bounce.KindARF:
 		if slices.Contains(ref.Complained, a.ref.Index) {
@@ -576,12 +639,13 @@ func (s *Server) forward(ref *spool.BounceRef, index int, rcpt string, r bounce.
 	if st, ok := reply.ParseStatus(r.Report.Status); ok {
 		rc.Status = st
 	}
-	if r.Report.ReplyCode >= 400 && r.Report.ReplyCode < 600 {
-		rc.Diagnostic = reply.New(r.Report.ReplyCode, r.Report.Status, oneLine(r.Report.Diagnostic))
+	said, text, ok := providerReply(r.Report)
+	if ok {
+		rc.Diagnostic = said
 	}
 	rc.Reason = fmt.Sprintf("The recipient's mail system took the message at first and returned it later (%s).", r.Verdict.Category)
-	if rc.Diagnostic == nil && r.Report.Diagnostic != "" {
-		rc.Reason += " It said: " + oneLine(r.Report.Diagnostic)
+	if !ok && text != "" {
+		rc.Reason += " It said: " + text
 	}
 	rep := &dsn.Report{
 		ReportingMTA: s.opts.Hostname, To: ref.Author, Arrival: ref.Received,
@@ -625,19 +689,19 @@ func (s *Server) emit(e *event.Event) {
 	s.opts.Events.Emit(e)
 }
 
-// diagnostic renders a report's reply for events.
+// diagnostic renders a report's reply, quoted once, for events and
+// suppression reasons.
 func diagnostic(r policy.BounceReport) string {
-	var parts []string
-	if r.ReplyCode != 0 {
-		parts = append(parts, fmt.Sprint(r.ReplyCode))
+	rep, text, ok := providerReply(r)
+	switch {
+	case ok:
+		return rep.String()
+	case r.Status != "" && text != "":
+		return r.Status + " " + text
+	case r.Status != "":
+		return r.Status
 	}
-	if r.Status != "" {
-		parts = append(parts, r.Status)
-	}
-	if d := oneLine(r.Diagnostic); d != "" {
-		parts = append(parts, d)
-	}
-	return strings.Join(parts, " ")
+	return text
 }
 
 func peerName(from, peer string) string {

@@ -28,14 +28,27 @@ import (
 
 // queued records what the listener hands to the queue.
 type queued struct {
-	mu    sync.Mutex
-	metas []*spool.Meta
+	mu      sync.Mutex
+	metas   []*spool.Meta
+	entries [][]*spool.Entry
 }
 
-func (q *queued) Add(meta *spool.Meta, _ []*spool.Entry) {
+func (q *queued) Add(meta *spool.Meta, entries []*spool.Entry) {
 	q.mu.Lock()
 	q.metas = append(q.metas, meta)
+	q.entries = append(q.entries, entries)
 	q.mu.Unlock()
+}
+
+// rcpts returns the recipients of the i-th message queued.
+func (q *queued) rcpts(i int) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []string
+	for _, e := range q.entries[i] {
+		out = append(out, e.Rcpt.Addr)
+	}
+	return out
 }
 
 func (q *queued) list() []*spool.Meta {
@@ -65,8 +78,9 @@ func start(t *testing.T) *fixture {
 	return startWith(t, filepath.Join("..", "..", "scripts"))
 }
 
-// startWith starts a listener whose policy runs the scripts in scripts.
-func startWith(t *testing.T, scripts string) *fixture {
+// startWith starts a listener whose policy runs the scripts in scripts;
+// configure, if any, change its options.
+func startWith(t *testing.T, scripts string, configure ...func(*bouncein.Options)) *fixture {
 	t.Helper()
 	sp, err := spool.Open(spool.Options{Dir: t.TempDir()})
 	if err != nil {
@@ -84,8 +98,12 @@ func startWith(t *testing.T, scripts string) *fixture {
 	f := &fixture{signer: signer, spool: sp, queue: &queued{}, events: &eventtest.Recorder{}, list: suppress.New(sp, nil)}
 	bus := &event.Bus{}
 	bus.Subscribe(f.events)
-	f.srv, err = bouncein.New(bouncein.Options{Hostname: "mta.platform.example", VERP: signer, Spool: sp,
-		Queue: f.queue, Policy: pol, Events: bus, FBLAddresses: []string{fblAddress}, Suppress: f.list})
+	opts := bouncein.Options{Hostname: "mta.platform.example", VERP: signer, Spool: sp,
+		Queue: f.queue, Policy: pol, Events: bus, FBLAddresses: []string{fblAddress}, Suppress: f.list}
+	for _, c := range configure {
+		c(&opts)
+	}
+	f.srv, err = bouncein.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +383,7 @@ func TestRefusesForgedAndForeignAddresses(t *testing.T) {
 		{"signed with another key", other.Address("bounces@bounces.platform.example", f.msgID, 0), 550, smtp.EnhancedCode{5, 7, 1}},
 		{"recipient index changed", strings.Replace(good, "-0-", "-1-", 1), 550, smtp.EnhancedCode{5, 7, 1}},
 		{"tag cut short", good[:at-2] + good[at:], 550, smtp.EnhancedCode{5, 7, 1}},
-		{"not a bounce address", "postmaster@bounces.platform.example", 550, smtp.EnhancedCode{5, 1, 1}},
+		{"not a bounce address", "abuse@bounces.platform.example", 550, smtp.EnhancedCode{5, 1, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

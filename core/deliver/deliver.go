@@ -7,9 +7,21 @@
 // is skipped for the next one, so a dead primary (nolisting) or one broken
 // host of several costs one attempt, not the delivery. When every host
 // fails, the most telling error wins: a server's reply over a bare network
-// failure. STARTTLS is opportunistic; a host whose TLS handshake fails is
-// retried in clear at once and remembered for an hour, as a broken TLS
-// stack should delay mail, not stop it.
+// failure.
+//
+// The route's TLS policy (queue.Target.TLS) and what the recipient domain
+// publishes decide how each session is protected (see tls.go and the
+// README's TLS section): DANE for MX hosts with authenticated TLSA records
+// (Options.DANE), else the domain's MTA-STS policy (Options.MTASTS), else
+// opportunistic STARTTLS. Under DANE or an enforced MTA-STS policy a host
+// that does not offer STARTTLS, presents a certificate that does not
+// verify, or is not among the policy's MX hosts is skipped with a
+// *PolicyError whose 451 reply the queue records: the mail waits, it never
+// leaves in clear. Without such a policy STARTTLS is opportunistic; a host
+// whose TLS handshake fails is then retried in clear at once and
+// remembered for an hour, as a broken TLS stack should delay mail, not
+// stop it. Every session under DANE or MTA-STS is reported to
+// Options.Reporter (TLS-RPT).
 package deliver
 
 import (
@@ -20,11 +32,16 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"corriere/core/dane"
+	"corriere/core/mtasts"
+	"corriere/core/policy"
 	"corriere/core/queue"
 	"corriere/core/smtpclient"
+	"corriere/core/tlsrpt"
 )
 
 // AddressResolver finds a host's addresses; *dns.Resolver implements it.
@@ -45,6 +62,15 @@ type Options struct {
 	// TLSMemory is how long a host whose TLS handshake failed is contacted
 	// without STARTTLS. The default value is 1h.
 	TLSMemory time.Duration
+	// MTASTS looks up the recipient domains' MTA-STS policies. The default
+	// value nil disables MTA-STS.
+	MTASTS *mtasts.Cache
+	// DANE asks the trusted validating resolver for TLSA records. The
+	// default value nil disables DANE.
+	DANE *dane.Resolver
+	// Reporter receives the outcome of every session under a DANE or
+	// MTA-STS policy. The default value nil reports nothing.
+	Reporter TLSReporter
 	// Logger logs skipped hosts. The default value is slog.Default().
 	Logger *slog.Logger
 }
@@ -56,6 +82,7 @@ type Transport struct {
 	mu     sync.Mutex
 	noTLS  map[string]time.Time // host → until when STARTTLS is skipped
 	nowFun func() time.Time
+	dane   daneCache
 }
 
 var _ queue.Transport = (*Transport)(nil)
@@ -74,7 +101,7 @@ func New(opts Options) (*Transport, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Transport{opts: opts, noTLS: map[string]time.Time{}, nowFun: time.Now}, nil
+	return &Transport{opts: opts, noTLS: map[string]time.Time{}, nowFun: time.Now, dane: daneCache{m: map[string]daneEntry{}}}, nil
 }
 
 // DialError is returned when no MX host could be reached; it names the host
@@ -99,7 +126,8 @@ func (e *DialError) Unwrap() error { return e.Err }
 // MXHost names the host of the failure, for the queue's event records.
 func (e *DialError) MXHost() string { return e.Host }
 
-// Dial connects to the first MX host of t that accepts a session.
+// Dial connects to the first MX host of t that accepts a session under
+// the TLS policy.
 func (t *Transport) Dial(ctx context.Context, tg queue.Target) (queue.Conn, error) {
 	var best *DialError
 	tried := 0
@@ -109,7 +137,26 @@ func (t *Transport) Dial(ctx context.Context, tg queue.Target) (queue.Conn, erro
 			source = a
 		}
 	}
+	tt := newTLSTarget(tg)
+	dp, err := t.domainPolicy(ctx, tt, true)
+	if err != nil {
+		var pe *PolicyError
+		if errors.As(err, &pe) {
+			t.opts.Logger.Warn("TLS policy defers the delivery", "domain", tg.Domain, "policy", pe.Policy, "result", pe.Result, "err", pe.Err)
+			return nil, &DialError{Host: tg.Domain, Err: pe.asClientError()}
+		}
+		return nil, &DialError{Host: tg.Domain, Err: err}
+	}
 	for _, mx := range tg.MX.Hosts {
+		hp, err := t.host(ctx, dp, mx.Host)
+		if err != nil {
+			var pe *PolicyError
+			errors.As(err, &pe)
+			t.report(tt, hp, mx.Host, "", pe.Result, pe.Err.Error())
+			t.opts.Logger.Warn("MX host skipped by the TLS policy", "domain", tg.Domain, "mx", mx.Host, "policy", pe.Policy, "result", pe.Result, "err", pe.Err)
+			best = better(best, &DialError{Host: mx.Host, Err: pe.asClientError()})
+			continue
+		}
 		addrs, err := t.opts.Resolver.LookupIP(ctx, mx.Host)
 		if err != nil {
 			best = better(best, &DialError{Host: mx.Host, Err: err})
@@ -120,7 +167,7 @@ func (t *Transport) Dial(ctx context.Context, tg queue.Target) (queue.Conn, erro
 				continue // a v4 source cannot reach a v6 host, nor the reverse
 			}
 			tried++
-			c, err := t.dialHost(ctx, mx.Host, a, tg)
+			c, err := t.dialHost(ctx, mx.Host, a, tg, tt, hp)
 			if err == nil {
 				return c, nil
 			}
@@ -138,7 +185,16 @@ func (t *Transport) Dial(ctx context.Context, tg queue.Target) (queue.Conn, erro
 	return nil, best
 }
 
-func (t *Transport) dialHost(ctx context.Context, host string, a netip.Addr, tg queue.Target) (*conn, error) {
+// newTLSTarget returns the part of tg the TLS policy reads.
+func newTLSTarget(tg queue.Target) tlsTarget {
+	mode := tg.TLS
+	if mode == "" {
+		mode = policy.TLSAuto
+	}
+	return tlsTarget{domain: strings.ToLower(tg.Domain), source: tg.Source, mode: mode}
+}
+
+func (t *Transport) dialHost(ctx context.Context, host string, a netip.Addr, tg queue.Target, tt tlsTarget, hp *hostPolicy) (*conn, error) {
 	opts := t.opts.Client
 	opts.LocalAddr = tg.Source
 	if tg.Helo != "" {
@@ -146,21 +202,44 @@ func (t *Transport) dialHost(ctx context.Context, host string, a netip.Addr, tg 
 		// node's hostname (Options.Client.Helo) stays.
 		opts.Helo = tg.Helo
 	}
-	if t.skipTLS(host) {
+	t.clientOptions(&opts, hp, host)
+	if hp.auth == authNone && t.skipTLS(host) {
 		opts.TLSMode = smtpclient.TLSDisabled
 	}
-	addr := net.JoinHostPort(a.String(), strconv.Itoa(t.opts.Port))
+	remote := a.String()
+	addr := net.JoinHostPort(remote, strconv.Itoa(t.opts.Port))
 	c, err := smtpclient.Dial(ctx, addr, host, opts)
+	reported := false
 	if errors.Is(err, smtpclient.ErrTLSFailed) && opts.TLSMode == smtpclient.TLSOpportunistic {
+		if hp.testing {
+			t.report(tt, hp, host, remote, certResult(err, tlsrpt.ResultValidationFailure), err.Error())
+			reported = true
+		}
 		t.opts.Logger.Info("STARTTLS failed; delivering in clear and skipping TLS for this host for a while", "mx", host, "err", err)
 		t.rememberNoTLS(host)
 		opts.TLSMode = smtpclient.TLSDisabled
 		c, err = smtpclient.Dial(ctx, addr, host, opts)
 	}
 	if err != nil {
+		if pe, ok := policyFailure(hp, host, err); ok {
+			t.report(tt, hp, host, remote, pe.Result, pe.Err.Error())
+			t.opts.Logger.Warn("MX host failed the TLS policy", "domain", tg.Domain, "mx", host, "addr", remote, "policy", pe.Policy, "result", pe.Result, "err", pe.Err)
+			return nil, pe.asClientError()
+		}
 		return nil, err
 	}
-	return &conn{Client: c, host: host}, nil
+	switch {
+	case hp.testing && !reported:
+		result, reason := t.checkTesting(c, hp, host)
+		t.report(tt, hp, host, remote, result, reason)
+		if result != "" {
+			t.opts.Logger.Warn("MTA-STS testing policy would have refused this host; delivering as the policy asks", "domain", tg.Domain, "mx", host, "result", result, "reason", reason)
+		}
+	case hp.auth != authNone:
+		t.report(tt, hp, host, remote, "", "")
+	}
+	_, encrypted := c.TLS()
+	return &conn{Client: c, host: host, t: t, target: tt, auth: hp.auth, encrypted: encrypted}, nil
 }
 
 func (t *Transport) skipTLS(host string) bool {
@@ -200,6 +279,36 @@ func better(cur, next *DialError) *DialError {
 type conn struct {
 	*smtpclient.Client
 	host string
+	t    *Transport
+	// target is what the session was opened for, auth how the host was
+	// authenticated, encrypted whether the session is under TLS.
+	target    tlsTarget
+	auth      auth
+	encrypted bool
+}
+
+// Serves reports whether the session may carry mail for tg: the same
+// domain and policy it was opened for, or another whose TLS policy the
+// session's protection satisfies for this host.
+func (c *conn) Serves(ctx context.Context, tg queue.Target) bool {
+	tt := newTLSTarget(tg)
+	if tt.domain == c.target.domain && tt.mode == c.target.mode {
+		return true
+	}
+	dp, err := c.t.domainPolicy(ctx, tt, false)
+	if err != nil {
+		return false
+	}
+	hp, err := c.t.host(ctx, dp, c.host)
+	switch {
+	case err != nil:
+		return false
+	case hp.auth == authNone:
+		return true
+	case hp.auth == authAny:
+		return c.encrypted
+	}
+	return c.auth == hp.auth
 }
 
 // quitTimeout bounds the courtesy QUIT.

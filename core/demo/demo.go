@@ -54,7 +54,10 @@ var sources = func() []policy.Source {
 // its MX is bounceMX, where the node's bounce listener listens.
 const (
 	bounceDomain = "bounces.corriere-smarthost.it"
-	bounceMX     = "127.0.0.10"
+	// fblAddress is the feedback-loop address the simulated providers send
+	// their complaint reports to, at the bounce listener.
+	fblAddress = "fbl@" + bounceDomain
+	bounceMX   = "127.0.0.10"
 )
 
 // connsPerSource is the demo's cap on connections from one source to one
@@ -100,6 +103,10 @@ type Options struct {
 	// Live redraws a table in place with ANSI escape codes (for a
 	// terminal); otherwise a progress line is printed now and then.
 	Live bool
+	// Admin is the address of the node's admin listener, which serves the
+	// API and the status page (open to loopback clients) while the demo
+	// runs. The default value, "", runs none.
+	Admin string
 	// Interval is how often progress is shown. The default value is 500ms
 	// when Live and 3s otherwise.
 	Interval time.Duration
@@ -234,6 +241,10 @@ func (d *run) start(ctx context.Context) error {
 		return err
 	}
 	d.tracker = newTracker(d.wl, lateMail(d.world))
+	tlsCfg, err := d.tlsConfig()
+	if err != nil {
+		return err
+	}
 	n, err := node.Start(ctx, node.Config{
 		Listen:               "127.0.0.1:0",
 		SpoolDir:             d.ws.spool,
@@ -246,9 +257,14 @@ func (d *run) start(ctx context.Context) error {
 		RulesDir:             d.ws.rules,
 		InsecureAuthLoopback: true,
 		BounceListen:         net.JoinHostPort(bounceMX, strconv.Itoa(d.port)),
+		FBLAddresses:         []string{fblAddress},
 		MaxAge:               d.opts.MaxAge,
 		Retry:                retrySchedule,
+		AdminListen:          d.opts.Admin,
 		Logger:               d.log.With("component", "corriere"),
+		TLSRoots:             tlsCfg.TLSRoots,
+		MTASTSPort:           tlsCfg.MTASTSPort,
+		DANEResolvers:        tlsCfg.DANEResolvers,
 	})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)

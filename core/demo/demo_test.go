@@ -117,10 +117,21 @@ func TestDemoAccountsForEveryMessage(t *testing.T) {
 	if r.LateBounced == 0 {
 		t.Error("no late bounce of re-enveloped mail went through the bounce listener")
 	}
+	// Complaint reports come to the feedback-loop address, and every one
+	// is attributed, whether or not its tenant re-envelopes.
+	if r.FBLComplaints == 0 || r.FBLUnattributed != 0 {
+		t.Errorf("complaint reports at the bounce listener: %d attributed, %d unattributed; want some, all attributed", r.FBLComplaints, r.FBLUnattributed)
+	}
 	if r.DSNs == 0 || r.DSNsDelivered != r.DSNs {
 		t.Errorf("DSNs queued %d, delivered %d: want all of at least one", r.DSNs, r.DSNsDelivered)
 	}
-	for _, want := range []string{"Accounting OK", "Final state per provider and class", "Event log:"} {
+	// The attacked hospital's MTA-STS policy holds its mail back: nothing
+	// to a domain with a policy reaches its MX in clear.
+	if r.ClearUnderPolicy != 0 {
+		t.Errorf("%d recipients of MTA-STS or DANE domains delivered in clear", r.ClearUnderPolicy)
+	}
+	for _, want := range []string{"Accounting OK", "Final state per provider and class", "Event log:",
+		"ospedale-attaccato.it", "TLS-RPT for ospedale-attaccato.it: 0 sessions succeeded"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -18,6 +18,14 @@
 // behaviour of the world (unknown users, full mailboxes, greylisting,
 // nolisting, null MX, NXDOMAIN, the tarpit, rate and connection limits).
 //
+// TLS. The node trusts the simulator's certificate as its only authority,
+// fetches the MTA-STS policies from the simulator's policy server and
+// takes the simulator's DNS server as its validating resolver, so mail to
+// the world's MTA-STS and DANE domains goes over verified TLS, and mail to
+// the attacked domain (an enforce policy, STARTTLS stripped on the path)
+// waits, deferred with 451 4.7.10, until it expires with a DSN: the summary
+// shows it was never sent in clear, and the day's TLS-RPT figures.
+//
 // Ports. Corriere reaches every MX host on one port, the simulator's MX
 // port; the senders' domains resolve to 127.0.0.1 in the default world, so
 // the receiver listens on 127.0.0.1 at that same port, and the simulator is

@@ -55,6 +55,15 @@ type Report struct {
 	// AsyncBounces and Complaints count the bounces and complaint reports
 	// the simulated providers sent to the senders' MX afterwards.
 	AsyncBounces, Complaints int
+	// FBLComplaints counts the complaint reports the bounce listener took
+	// at the feedback-loop address and attributed to a tenant and
+	// recipient, through a VERP address or the X-Corriere-Ref header;
+	// FBLUnattributed those it could not attribute.
+	FBLComplaints, FBLUnattributed int
+	// ClearUnderPolicy counts recipients of domains that publish MTA-STS or
+	// DANE that reached their MX in clear: always 0, since a policy that
+	// cannot be met holds the mail back.
+	ClearUnderPolicy int
 	// LateBounced counts delivered recipients of re-enveloped mail whose
 	// provider bounced them later, as the bounce listener recorded.
 	LateBounced int
@@ -144,6 +153,15 @@ func (d *run) account(left []leftEntry) *Report {
 		}
 	}
 	d.in = d.inbound(r)
+	if b := d.node.Bounces(); b != nil {
+		c := b.Counts()
+		r.FBLComplaints, r.FBLUnattributed = int(c.Complaints), int(c.Unattributed)
+	}
+	for _, o := range d.tlsOutcomes(v) {
+		if o.policy {
+			r.ClearUnderPolicy += o.inClear
+		}
+	}
 	r.DSNs = len(v.dsnOf)
 	for id := range v.dsnOf {
 		if v.notices[id].status == event.Delivered {
@@ -174,6 +192,9 @@ func (d *run) intro() {
 		tenantShop, shopDomain, tenantPlatform, connsPerTenant[tenantShop]+connsPerTenant[tenantPlatform])
 	fmt.Fprintf(w, "  corriere   SMTP %s · sources %s-%s · policy %s and %s with the demo tenants added\n",
 		d.node.Addr(), sources[0].IP, sources[len(sources)-1].IP, d.opts.ScriptsDir, d.opts.RulesDir)
+	if a := d.node.AdminAddr(); a != "" {
+		fmt.Fprintf(w, "  status     http://%s/ (the status page; the admin API's token is in the spool's admin.token)\n", a)
+	}
 	fmt.Fprintf(w, "  internet   DNS %s · every MX on port %d of its 127.0.x.y · senders' MX (DSNs, bounces, complaints) 127.0.0.1:%d\n",
 		d.sim.DNSAddr(), d.port, d.port)
 	fmt.Fprintf(w, "  bounces    %s re-envelopes: VERP envelope senders on %s, whose MX is Corriere's bounce listener %s\n",
@@ -220,6 +241,7 @@ func (d *run) summary(r *Report) {
 	}
 
 	d.writeInbound(w, r)
+	d.writeTLS(w, v)
 
 	fmt.Fprintf(w, "\nAccounting of the %s recipients in %d messages:\n", num(r.Recipients), r.Messages)
 	line := func(indent int, label string, n int, note string) {
@@ -357,9 +379,10 @@ func (d *run) writeInbound(w io.Writer, r *Report) {
 	}
 	if b := d.node.Bounces(); b != nil {
 		c := b.Counts()
-		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform)
+		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail and %s):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform, fblAddress)
 		fmt.Fprintf(w, "  bounces taken                 %5d   %d forwarded to the doctor who wrote, hard ones suppress the address\n", c.Bounces, c.Forwarded)
-		fmt.Fprintf(w, "  complaint reports             %5d\n", c.Complaints)
+		fmt.Fprintf(w, "  complaint reports             %5d   each suppresses the complainer for its tenant; %d known by X-Corriere-Ref alone\n", c.Complaints, c.Referenced)
+		fmt.Fprintf(w, "  unattributed reports          %5d   quoting neither a VERP address nor a reference that verifies\n", c.Unattributed)
 		fmt.Fprintf(w, "  refused: forged %d, not a bounce address %d; ignored %d\n", c.Forged, c.NotVERP, c.Ignored)
 	}
 }

@@ -101,6 +101,7 @@ type worldFacts struct {
 	greylists []string // one domain of each greylisting provider
 	tarpits   []string
 	nolisting []string // domains whose primary MX is dead
+	attacked  []string // domains whose MX an attacker tampers with
 	nullMX    []string
 	nx        []string
 	unknown   []prefixed // a domain and the prefix that makes a user unknown
@@ -118,6 +119,12 @@ func factsOf(w *sim.World) worldFacts {
 		if p.Tarpit > 0 {
 			for _, d := range p.Domains {
 				f.tarpits = append(f.tarpits, d.Name)
+			}
+			continue
+		}
+		if p.Attack != "" {
+			for _, d := range p.Domains {
+				f.attacked = append(f.attacked, d.Name)
 			}
 			continue
 		}
@@ -294,6 +301,7 @@ func (g *generator) newsletter(n int) []*message {
 		add(1, func() string { return g.addr("", d) })
 	}
 	add(len(g.facts.nolisting), func() string { return g.at(g.facts.nolisting) })
+	add(min(3, share(n, 1, 1))*len(g.facts.attacked), func() string { return g.at(g.facts.attacked) })
 	add(n-len(list), g.ordinary)
 
 	byDomain := map[string][]string{}

@@ -93,6 +93,15 @@ const (
 	// CategoryForgedVERP is the category of a Rejected event for a bounce
 	// whose VERP address does not carry a valid signature.
 	CategoryForgedVERP Category = "forged_verp"
+	// MachineOpen is the category of an Opened event for a pixel fetched
+	// by a machine on the reader's behalf (Apple Mail Privacy Protection,
+	// Gmail's image proxy): it says the message reached the mailbox, not
+	// that someone read it. A human open has no category.
+	MachineOpen Category = "machine"
+	// ScannerClick is the category of a Clicked event for a link followed
+	// by a security scanner (a HEAD request, a click seconds after
+	// delivery, a scanner's network). A human click has no category.
+	ScannerClick Category = "scanner"
 )
 
 // Valid reports whether c is a category of the bounce taxonomy.

@@ -32,6 +32,9 @@ const (
 	Suspended  Type = "suspended"  // a provider or (provider, IP) was paused
 	Resumed    Type = "resumed"    // a suspension ended
 	PolicyLoad Type = "policy"     // a policy generation was loaded or refused, a hook quarantined or released
+	DNSCheck   Type = "dns_check"  // a finding of a tenant's daily DNS check changed status
+	Opened     Type = "opened"     // a tracking pixel was fetched (Category MachineOpen when a proxy fetched it)
+	Clicked    Type = "clicked"    // a tracked link was followed (Category ScannerClick when a scanner followed it)
 )
 
 // Event is one state change. Zero-valued fields are omitted from the log.

@@ -13,10 +13,10 @@ import (
 
 // Actor acts on queued recipients; *queue.Queue implements it.
 type Actor interface {
-	Bounce(ids []queue.EntryID, reason string) queue.ActResult
+	Bounce(ids []queue.EntryID, reason string) (queue.ActResult, error)
 	Delete(ids []queue.EntryID, reason string) (queue.ActResult, error)
-	Retry(ids []queue.EntryID) queue.ActResult
-	Rebind(ids []queue.EntryID, pool string) queue.ActResult
+	Retry(ids []queue.EntryID) (queue.ActResult, error)
+	Rebind(ids []queue.EntryID, pool string) (queue.ActResult, error)
 }
 
 // The actions, named as in the admin API and the CLI.
@@ -72,13 +72,13 @@ func (in *Inspector) Act(a Actor, action string, f Filter, reason, pool string) 
 	res.Selected = len(ids)
 	switch action {
 	case ActionBounce:
-		res.ActResult = a.Bounce(ids, reason)
+		res.ActResult, err = a.Bounce(ids, reason)
 	case ActionDelete:
 		res.ActResult, err = a.Delete(ids, reason)
 	case ActionRetry:
-		res.ActResult = a.Retry(ids)
+		res.ActResult, err = a.Retry(ids)
 	case ActionRebind:
-		res.ActResult = a.Rebind(ids, pool)
+		res.ActResult, err = a.Rebind(ids, pool)
 	}
 	return res, err
 }

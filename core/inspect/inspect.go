@@ -18,6 +18,7 @@ const (
 	StateScheduled = "scheduled"
 	StateInFlight  = queue.LiveInFlight
 	StateSuspended = queue.LiveSuspended
+	StateRemoving  = queue.LiveRemoving
 )
 
 // Filter selects recipients: every field that is set must match.
@@ -42,7 +43,7 @@ type Filter struct {
 // Validate reports a filter that cannot match as the operator meant.
 func (f *Filter) Validate() error {
 	switch f.State {
-	case "", StateReady, StateDeferred, StateScheduled, StateInFlight, StateSuspended:
+	case "", StateReady, StateDeferred, StateScheduled, StateInFlight, StateSuspended, StateRemoving:
 	default:
 		return fmt.Errorf("inspect: state %q: want ready, deferred, scheduled, inflight or suspended", f.State)
 	}

@@ -137,6 +137,10 @@ func TestExplainOverHTTP(t *testing.T) {
 	if s := steps["route"]; !strings.Contains(s.Decided, "provider gmail") || !strings.Contains(s.Where, ".lua:") {
 		t.Errorf("route step %+v: want provider gmail and file:line", s)
 	}
+	// Tenant example overrides classify: the trace points at its line.
+	if s := steps["classify"]; !strings.Contains(s.Where, "tenants/example.lua:") || !strings.Contains(s.Where, "override") {
+		t.Errorf("classify step %+v: want the tenant override's file:line", s)
+	}
 	if s := steps["on_response"]; !strings.Contains(s.Decided, "451 4.7.28") {
 		t.Errorf("on_response step %+v does not judge the last reply", s)
 	}

@@ -3,7 +3,6 @@ package inspect
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -102,8 +101,8 @@ func trace(ctx context.Context, pol Policy, hooks map[string]luart.HookStatus, m
 		if !ok {
 			return ""
 		}
-		if slices.Contains(h.Overrides, meta.Tenant) {
-			return "scripts/tenants/" + meta.Tenant + ".lua (the tenant's override)"
+		if at, ok := h.OverridesAt[meta.Tenant]; ok {
+			return at + " (the tenant's override)"
 		}
 		return h.Defined
 	}

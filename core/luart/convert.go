@@ -178,7 +178,7 @@ func toClassification(v lua.LValue, fn *lua.LFunction, m *message.Message) (poli
 	return c, r.err
 }
 
-var routeFields = []string{"pool", "source", "helo"}
+var routeFields = []string{"pool", "source", "helo", "tls"}
 
 // toRoute reads route's table. Source must be an IP address or empty;
 // a missing helo is taken from the node's configured sources.
@@ -189,6 +189,15 @@ func toRoute(v lua.LValue, fn *lua.LFunction, sources []policy.Source) (policy.R
 	}
 	r.known(routeFields)
 	rt := policy.Route{Pool: r.str("pool"), Source: r.str("source"), Helo: r.str("helo")}
+	if name := r.str("tls"); name != "" {
+		tlsPolicy, terr := policy.ParseTLSPolicy(name)
+		if terr != nil {
+			r.fail("%v", terr)
+		}
+		if tlsPolicy != policy.TLSAuto {
+			rt.TLS = tlsPolicy // auto stays the zero value, as when absent
+		}
+	}
 	if rt.Source != "" {
 		if _, perr := netip.ParseAddr(rt.Source); perr != nil && r.err == nil {
 			r.fail("source %q; want an IP address", rt.Source)

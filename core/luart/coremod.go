@@ -39,12 +39,37 @@ func coreModule(st *state) loader {
 				if e.opts.Counters != nil {
 					c = e.opts.Counters.Counts(L.OptString(1, ""), L.OptString(2, ""), L.OptString(3, ""), window)
 				}
-				t := L.CreateTable(0, 5)
-				t.RawSetString("attempted", lua.LNumber(c.Attempted))
-				t.RawSetString("delivered", lua.LNumber(c.Delivered))
-				t.RawSetString("deferred", lua.LNumber(c.Deferred))
-				t.RawSetString("bounced", lua.LNumber(c.Bounced))
-				t.RawSetString("complained", lua.LNumber(c.Complained))
+				L.Push(countsTable(L, c))
+				return 1
+			},
+			"tenant_counts": func(L *lua.LState) int {
+				tenant := L.CheckString(1)
+				window := 5 * time.Minute
+				if L.GetTop() >= 2 {
+					window = checkDuration(L, 2)
+				}
+				var c policy.Counts
+				if tc, ok := e.opts.Counters.(tenantCounters); ok {
+					c = tc.TenantCounts(tenant, window)
+				}
+				L.Push(countsTable(L, c))
+				return 1
+			},
+			"reputation": func(L *lua.LState) int {
+				window := 24 * time.Hour
+				if L.GetTop() >= 4 {
+					window = checkDuration(L, 4)
+				}
+				var c policy.ReputationCounts
+				if e.opts.Reputation != nil {
+					c = e.opts.Reputation.Reputation(L.CheckString(1), L.OptString(2, ""), L.OptString(3, ""), window)
+				}
+				t := L.CreateTable(0, 9)
+				for k, v := range map[string]int64{"sent": c.Sent, "delivered": c.Delivered, "deferred": c.Deferred,
+					"bounced": c.Bounced, "complained": c.Complained, "opened": c.Opened, "clicked": c.Clicked,
+					"machine_opened": c.MachineOpened, "scanner_clicked": c.ScannerClicked} {
+					t.RawSetString(k, lua.LNumber(v))
+				}
 				L.Push(t)
 				return 1
 			},
@@ -71,6 +96,24 @@ func coreModule(st *state) loader {
 		})
 		return mod, nil
 	}
+}
+
+// tenantCounters is implemented by counters that also count per tenant
+// (*stats.Counters does).
+type tenantCounters interface {
+	TenantCounts(tenant string, window time.Duration) policy.Counts
+}
+
+// countsTable returns c as the table core.counts and core.tenant_counts
+// return.
+func countsTable(L *lua.LState, c policy.Counts) *lua.LTable {
+	t := L.CreateTable(0, 5)
+	t.RawSetString("attempted", lua.LNumber(c.Attempted))
+	t.RawSetString("delivered", lua.LNumber(c.Delivered))
+	t.RawSetString("deferred", lua.LNumber(c.Deferred))
+	t.RawSetString("bounced", lua.LNumber(c.Bounced))
+	t.RawSetString("complained", lua.LNumber(c.Complained))
+	return t
 }
 
 // coreHash returns a stable non-negative integer for its arguments (FNV-1a

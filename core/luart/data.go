@@ -72,8 +72,19 @@ func toTenant(src *source, t *lua.LTable) (*tenant.Tenant, error) {
 		if !strings.Contains(string(d), ".") || strings.ContainsAny(string(d), "@ \t") {
 			return nil, fail("bounce_domain = %q is not a domain name", d)
 		}
+		tn.ReturnPath.BounceDomain = strings.ToLower(string(d))
 	default:
 		return nil, fail("bounce_domain must be a domain name")
+	}
+	switch d := t.RawGetString("return_path_domain").(type) {
+	case *lua.LNilType:
+	case lua.LString:
+		var err error
+		if tn.ReturnPath.Domain, err = tenant.CheckDomain("return_path_domain", string(d)); err != nil {
+			return nil, fail("%v", err)
+		}
+	default:
+		return nil, fail("return_path_domain must be a domain name")
 	}
 	for _, f := range []struct {
 		name string

@@ -141,9 +141,14 @@
 // route(msg, rcpt) chooses the egress for one recipient, before every
 // attempt. rcpt is { address=, domain=, provider=, mx=, attempts=,
 // previous_source= }; the result is { pool = "bulk", source = "192.0.2.10",
-// helo = "out10.example.net" }: source must be an IP address or absent
-// (the system chooses), helo defaults to the EHLO name Options.Sources
-// gives the source.
+// helo = "out10.example.net", tls = "auto" }: source must be an IP address
+// or absent (the system chooses), helo defaults to the EHLO name
+// Options.Sources gives the source, and tls is how the session is
+// protected: "auto" (the default: DANE, else the domain's MTA-STS policy,
+// else opportunistic STARTTLS), "opportunistic", "required" (TLS with a
+// certificate valid for the MX host), "dane" (only DANE-authenticated
+// hosts) or "mta-sts" (the domain's MTA-STS policy, enforced even in
+// testing mode).
 //
 // shape(provider, source) returns the sending limits for a source IP ("" when
 // the system chooses the address) at a provider:
@@ -221,6 +226,14 @@
 //	                                  live counts { attempted=, delivered=, deferred=,
 //	                                  bounced=, complained= }; "" is a wildcard;
 //	                                  window in seconds or "5m" (default 5m)
+//	core.tenant_counts(tenant, window) the same counts for one tenant's mail
+//	                                  (complained: its feedback-loop complaints)
+//	core.reputation(kind, name, provider, window)
+//	                                  persistent reputation { sent=, delivered=, deferred=,
+//	                                  bounced=, complained=, opened=, clicked=,
+//	                                  machine_opened=, scanner_clicked= } of a source IP
+//	                                  (kind "ip"), "tenant", "class" or "provider" at a
+//	                                  provider ("" for all); window 1h, 24h (default) or 7d
 //	core.hash(...)                    stable non-negative integer of the arguments
 //	core.provider(mx_host)            provider name, as the core sees it
 //	core.domain(address)              lower-case domain of an address, or nil

@@ -14,6 +14,7 @@ import (
 	"corriere/core/address"
 	"corriere/core/dns"
 	"corriere/core/message"
+	"corriere/core/mtasts"
 	"corriere/core/policy"
 	"corriere/core/reply"
 	"corriere/core/shape"
@@ -88,6 +89,10 @@ type DryRun struct {
 	// no mail) rather than try again later.
 	MXError  string
 	MXBounce bool
+	// MTASTS says whether the recipient domain publishes an MTA-STS
+	// record, when the MX was looked up with a resolver that finds TXT
+	// records; "" when it was not looked up.
+	MTASTS string
 	// Route is route's answer and Limits shape's for (Provider, Route.Source);
 	// Total is shape's answer for the provider as a whole (every source
 	// together), which the node enforces as well.
@@ -216,6 +221,36 @@ func (d *DryRun) lookupMX(ctx context.Context, r MXResolver) {
 		return
 	}
 	d.MXHost, d.MXLookedUp, d.MXImplicit = mx.Hosts[0].Host, true, mx.Implicit
+	if tr, ok := r.(TXTResolver); ok {
+		d.MTASTS = lookupMTASTS(ctx, tr, d.Domain)
+	}
+}
+
+// TXTResolver is the optional capability of an MXResolver that also finds
+// TXT records, with which a dry run tells whether the recipient domain
+// publishes MTA-STS; *dns.Resolver implements it.
+type TXTResolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+// lookupMTASTS describes the domain's _mta-sts record for the TLS line.
+func lookupMTASTS(ctx context.Context, r TXTResolver, domain string) string {
+	txts, err := r.LookupTXT(ctx, "_mta-sts."+domain)
+	var de *dns.Error
+	switch {
+	case errors.As(err, &de) && de.Kind == dns.NotFound:
+		return "no MTA-STS record"
+	case err != nil:
+		return "MTA-STS record lookup failed: " + err.Error()
+	}
+	id, err := mtasts.FindRecord(txts)
+	switch {
+	case errors.Is(err, mtasts.ErrNoRecord):
+		return "no MTA-STS record"
+	case err != nil:
+		return "an invalid MTA-STS record (" + err.Error() + "): no policy"
+	}
+	return "an MTA-STS record (id " + id + "): the node fetches and applies its policy"
 }
 
 // Burst is how many messages a limiter lets go back to back, and how long
@@ -391,6 +426,10 @@ func (d *DryRun) WriteText(w io.Writer) error {
 		}
 	}
 	line("Route", "pool %s, source %s", orNone(d.Route.Pool), src)
+	line("TLS", "%s", tlsText(d.Route.TLS))
+	if d.MTASTS != "" {
+		more("%s publishes %s", d.Domain, d.MTASTS)
+	}
 	from := "the system's address"
 	if d.Route.Source != "" {
 		from = d.Route.Source
@@ -521,4 +560,19 @@ func limitsText(l policy.Limits) string {
 		return "no limits"
 	}
 	return strings.ReplaceAll(strings.Join(parts, ", "), " /", "/")
+}
+
+// tlsText says what a route's TLS policy does.
+func tlsText(p policy.TLSPolicy) string {
+	switch p {
+	case policy.TLSOpportunistic:
+		return "opportunistic: STARTTLS when offered, any certificate; DANE and MTA-STS ignored"
+	case policy.TLSRequired:
+		return "required: TLS with a certificate valid for the MX host (DANE where published, else the certificate authorities), or the mail waits"
+	case policy.TLSDANE:
+		return "dane: only MX hosts authenticated by DNSSEC-signed TLSA records, or the mail waits"
+	case policy.TLSMTASTS:
+		return "mta-sts: the domain's MTA-STS policy, enforced even in testing mode; without a policy the mail waits"
+	}
+	return "auto: DANE where the MX hosts publish TLSA records, else the domain's MTA-STS policy, else opportunistic STARTTLS"
 }

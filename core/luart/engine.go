@@ -90,6 +90,9 @@ type Options struct {
 	// Counters are the live delivery counters scripts read with
 	// core.counts(); nil reads as zero everywhere.
 	Counters policy.Counters
+	// Reputation is the persistent reputation scripts read with
+	// core.reputation(); nil reads as zero everywhere.
+	Reputation policy.Reputation
 	// Modules are extra Lua modules registered by plugins.
 	Modules []Module
 	// Preparers are the plugins whose files in RulesDir load with every
@@ -487,6 +490,9 @@ type HookStatus struct {
 	Defined string `json:"defined"`
 	// Overrides lists the tenants whose scripts override this hook.
 	Overrides []string `json:"overrides,omitempty"`
+	// OverridesAt says where each of those overrides is defined
+	// ("file:line"), by tenant.
+	OverridesAt map[string]string `json:"overrides_at,omitempty"`
 	// Calls, Errors, Timeouts and MemoryFailures count calls since
 	// start; errors, timeouts and memory failures (calls stopped by their
 	// memory budget) took the safe outcome.
@@ -543,6 +549,10 @@ func (e *Engine) Status() Status {
 		for t, hooks := range g.overrides {
 			if contains(hooks, hookNames[h]) {
 				hs.Overrides = append(hs.Overrides, t)
+				if hs.OverridesAt == nil {
+					hs.OverridesAt = map[string]string{}
+				}
+				hs.OverridesAt[t] = g.overridePos[t][h]
 			}
 		}
 		sort.Strings(hs.Overrides)

@@ -35,9 +35,11 @@ type generation struct {
 	bounces   bounceClassifier
 
 	// hookPos is where each default hook is defined ("" when it falls back
-	// to the built-in Go policy); overrides lists each tenant's hooks.
-	hookPos   [numHooks]string
-	overrides map[string][]string
+	// to the built-in Go policy); overrides lists each tenant's hooks and
+	// overridePos where each is defined.
+	hookPos     [numHooks]string
+	overrides   map[string][]string
+	overridePos map[string]*[numHooks]string
 
 	// pool holds the idle states; slots has one token per state in
 	// existence, so at most Options.PoolSize states exist and as many hook
@@ -61,17 +63,18 @@ func build(e *Engine, number uint64) (*generation, error) {
 		return nil, err
 	}
 	g := &generation{
-		engine:    e,
-		number:    number,
-		loadedAt:  e.now(),
-		sources:   srcs,
-		rules:     map[string]*source{},
-		tenants:   map[string]*tenant.Tenant{},
-		bounces:   statusClassifier{},
-		overrides: map[string][]string{},
-		pool:      make(chan *state, e.opts.PoolSize),
-		slots:     make(chan struct{}, e.opts.PoolSize),
-		shapes:    map[shapeKey]policy.Limits{},
+		engine:      e,
+		number:      number,
+		loadedAt:    e.now(),
+		sources:     srcs,
+		rules:       map[string]*source{},
+		tenants:     map[string]*tenant.Tenant{},
+		bounces:     statusClassifier{},
+		overrides:   map[string][]string{},
+		overridePos: map[string]*[numHooks]string{},
+		pool:        make(chan *state, e.opts.PoolSize),
+		slots:       make(chan struct{}, e.opts.PoolSize),
+		shapes:      map[shapeKey]policy.Limits{},
 	}
 	for _, src := range srcs {
 		switch src.kind {
@@ -99,11 +102,14 @@ func build(e *Engine, number uint64) (*generation, error) {
 		}
 	}
 	for name, set := range st.tenants {
+		pos := &[numHooks]string{}
 		for h, fn := range set {
 			if fn != nil {
 				g.overrides[name] = append(g.overrides[name], hookNames[h])
+				pos[h] = funcPos(fn)
 			}
 		}
+		g.overridePos[name] = pos
 	}
 	g.pool <- st
 	if err := g.smoke(); err != nil {
@@ -181,6 +187,15 @@ func (g *generation) loadData(st *state) error {
 			return err
 		}
 		if g.warmups, g.pools, err = checkPools(src.rel, t); err != nil {
+			return err
+		}
+	}
+	if src, ok := g.rules["tls"]; ok {
+		t, err := require("rules.tls")
+		if err != nil {
+			return err
+		}
+		if err := checkTLSRules(src.rel, t); err != nil {
 			return err
 		}
 	}

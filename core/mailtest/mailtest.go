@@ -9,6 +9,7 @@ package mailtest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,8 @@ type Received struct {
 	Helo string
 	// At is when DATA completed.
 	At time.Time
+	// TLS says whether the message came over STARTTLS.
+	TLS bool
 }
 
 // Options script a Receiver. Nil hooks accept.
@@ -49,6 +52,9 @@ type Options struct {
 	Domain string
 	// CountOnly keeps no message data, only counts (for benchmarks).
 	CountOnly bool
+	// TLSConfig, when set, makes the receiver offer STARTTLS with its
+	// certificates. The default value nil offers no STARTTLS.
+	TLSConfig *tls.Config
 	// RefuseFrom answers every RCPT from a client IP in the map with that
 	// IP's error; changing the map while the receiver runs is not safe, use
 	// SetRefuseFrom.
@@ -98,6 +104,7 @@ func Start(t testing.TB, addr string, opts Options) *Receiver {
 	r.srv.ReadTimeout = 30 * time.Second
 	r.srv.WriteTimeout = 30 * time.Second
 	r.srv.ErrorLog = discardLogger{}
+	r.srv.TLSConfig = opts.TLSConfig
 	go func() { _ = r.srv.Serve(byeListener{l}) }() // returns when the server closes
 	t.Cleanup(func() { r.srv.Close() })
 	return r
@@ -226,7 +233,7 @@ func (r *Receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	r.openFrom[host]++
 	r.peakFrom[host] = max(r.peakFrom[host], r.openFrom[host])
 	r.mu.Unlock()
-	s := &session{r: r, peer: host, helo: c.Hostname(), opened: time.Now()}
+	s := &session{r: r, conn: c, peer: host, helo: c.Hostname(), opened: time.Now()}
 	r.mu.Lock()
 	r.sessions = append(r.sessions, s)
 	r.mu.Unlock()
@@ -238,6 +245,7 @@ func (r *Receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 type session struct {
 	r     *Receiver
+	conn  *smtp.Conn
 	peer  string
 	helo  string
 	from  string
@@ -246,6 +254,12 @@ type session struct {
 	// opened and closed (zero while open) are the session's span, guarded
 	// by r.mu.
 	opened, closed time.Time
+}
+
+// tls reports whether the session is under TLS.
+func (s *session) tls() bool {
+	_, ok := s.conn.TLSConnectionState()
+	return ok
 }
 
 // end stops counting the session as open: when the server says goodbye
@@ -308,7 +322,7 @@ func (s *session) Data(rd io.Reader) error {
 	if s.r.opts.CountOnly {
 		s.r.counted += len(s.to)
 	} else {
-		s.r.msgs = append(s.r.msgs, Received{From: s.from, To: s.to, Data: bytes.Clone(data), Peer: s.peer, Helo: s.helo, At: time.Now()})
+		s.r.msgs = append(s.r.msgs, Received{From: s.from, To: s.to, Data: bytes.Clone(data), Peer: s.peer, Helo: s.helo, At: time.Now(), TLS: s.tls()})
 	}
 	s.r.mu.Unlock()
 	select {

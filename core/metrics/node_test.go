@@ -200,6 +200,8 @@ func TestMetricsAfterRealMail(t *testing.T) {
 		{"corriere_hook_duration_seconds", map[string]string{"hook": "on_response"}, atLeast(3), "at least 3 calls"},
 		{"corriere_spool_commit_duration_seconds", map[string]string{"sync": "true"}, atLeast(1), "at least 1 synced commit (the message)"},
 		{"corriere_smtp_sessions_in_total", nil, eq(1), "1"},
+		{"corriere_smtp_sessions_out_total", nil, atLeast(1), "at least 1"},
+		{"corriere_smtp_dial_failures_total", nil, eq(0), "0"},
 		{"corriere_queue_pending_recipients", nil, atLeast(1), "at least 1 (the deferred recipient)"},
 		{"corriere_queue_scheduled_recipients", nil, atLeast(1), "at least 1 (the deferred recipient)"},
 		{"corriere_event_log_dropped_total", nil, eq(0), "0"},

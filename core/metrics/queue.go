@@ -20,6 +20,12 @@ var (
 		"Lanes (source IP, provider) suspended right now, by provider.", []string{"provider"}, nil)
 	descConnsOut = prometheus.NewDesc("corriere_smtp_connections_out_open",
 		"Outbound SMTP connections open across all lanes.", nil, nil)
+	descRemovalsWaiting = prometheus.NewDesc("corriere_operator_removals_waiting",
+		"Recipients an operator bounced or deleted that are still to be settled: entries removed, DSNs and events written (paced while other mail flows).", nil, nil)
+	descSessionsOut = prometheus.NewDesc("corriere_smtp_sessions_out_total",
+		"Outbound SMTP connections opened since the node started.", nil, nil)
+	descDialFailures = prometheus.NewDesc("corriere_smtp_dial_failures_total",
+		"Attempts to open an outbound SMTP connection that failed (no MX answered, a refused connection, a refusing greeting).", nil, nil)
 )
 
 // queueCollector turns a queue.Depth into gauges when scraped.
@@ -30,7 +36,7 @@ type queueCollector struct {
 
 // Describe implements prometheus.Collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReady, descInFlight, descScheduled, descPending, descSuspended, descConnsOut} {
+	for _, d := range []*prometheus.Desc{descReady, descInFlight, descScheduled, descPending, descSuspended, descConnsOut, descSessionsOut, descDialFailures, descRemovalsWaiting} {
 		ch <- d
 	}
 }
@@ -64,6 +70,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descScheduled, prometheus.GaugeValue, float64(d.Scheduled))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(d.Pending))
 	ch <- prometheus.MustNewConstMetric(descConnsOut, prometheus.GaugeValue, float64(d.Connections))
+	ch <- prometheus.MustNewConstMetric(descSessionsOut, prometheus.CounterValue, float64(d.SessionsOpened))
+	ch <- prometheus.MustNewConstMetric(descDialFailures, prometheus.CounterValue, float64(d.DialFailures))
+	ch <- prometheus.MustNewConstMetric(descRemovalsWaiting, prometheus.GaugeValue, float64(d.RemovalsWaiting))
 }
 
 func boolInt(b bool) int {

@@ -46,9 +46,19 @@ type caseStudy struct {
 	node *Node
 	sim  *sim.Sim
 	key  *verp.Signer
+	port int // the MX port of the simulated internet
 }
 
-func startCaseStudy(t *testing.T) *caseStudy {
+// caseTweak changes a case study before it starts; either function may be
+// nil.
+type caseTweak struct {
+	// world changes the rules directory and the simulated world.
+	world func(rules string, world *sim.World)
+	// config changes the node's configuration.
+	config func(cfg *Config)
+}
+
+func startCaseStudy(t *testing.T, tweaks ...caseTweak) *caseStudy {
 	t.Helper()
 	world, err := sim.LoadWorld(filepath.Join("..", "..", "testdata", "sim", "world.json"))
 	if err != nil {
@@ -74,6 +84,12 @@ func startCaseStudy(t *testing.T) *caseStudy {
 `, hash)
 	if err := os.WriteFile(filepath.Join(rules, "tenants", "ricette.lua"), []byte(tenant), 0o644); err != nil {
 		t.Fatal(err)
+	}
+
+	for _, tw := range tweaks {
+		if tw.world != nil {
+			tw.world(rules, world)
+		}
 	}
 
 	// Corriere reaches every MX on one port; the simulator sends its late
@@ -105,7 +121,7 @@ func startCaseStudy(t *testing.T) *caseStudy {
 	t.Cleanup(func() { s.Close() })
 
 	spoolDir := t.TempDir()
-	n, err := Start(context.Background(), Config{
+	cfg := Config{
 		Listen: "127.0.0.1:0", SpoolDir: spoolDir, Hostname: "mta.corriere-smarthost.it",
 		DNSServers: []string{s.DNSAddr()}, MXPort: port,
 		Sources:    []policy.Source{{IP: "127.0.0.2", Helo: "mta2.corriere-smarthost.it"}},
@@ -113,7 +129,13 @@ func startCaseStudy(t *testing.T) *caseStudy {
 		InsecureAuthLoopback: true, Retry: []time.Duration{200 * time.Millisecond},
 		BounceListen: fmt.Sprintf("127.0.0.10:%d", port), FBLAddresses: []string{fblAddress},
 		AdminListen: "127.0.0.1:0", AdminToken: "case-study",
-	})
+	}
+	for _, tw := range tweaks {
+		if tw.config != nil {
+			tw.config(&cfg)
+		}
+	}
+	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +152,7 @@ func startCaseStudy(t *testing.T) *caseStudy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &caseStudy{node: n, sim: s, key: signer}
+	return &caseStudy{node: n, sim: s, key: signer, port: port}
 }
 
 // submit sends one message over SMTP with AUTH and returns the error of

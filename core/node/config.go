@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"corriere/core/dns"
@@ -48,6 +49,21 @@ type Config struct {
 	// MXPort is the TCP port used to reach MX hosts. The default value is
 	// 25.
 	MXPort int
+	// NoMTASTS stops the node from applying the recipient domains'
+	// MTA-STS policies. The default value false applies them.
+	NoMTASTS bool
+	// MTASTSPort is the HTTPS port of MTA-STS policy servers. The default
+	// value is 443; the simulator serves its policies on another.
+	MTASTSPort int
+	// DANEResolvers are the trusted validating resolvers, host:port, whose
+	// AD bit authenticates TLSA records: a resolver on this machine or on
+	// a network the operator controls (see README, "Outbound TLS"). The
+	// default value is none: DANE is off.
+	DANEResolvers []string
+	// TLSRoots is a PEM file of the certificate authorities that MX hosts
+	// and MTA-STS policy servers must chain to. The default value "" means
+	// the system's roots.
+	TLSRoots string
 	// Sources are the egress IPs (with HELO names). The default value is
 	// none: the system picks the address.
 	Sources []policy.Source
@@ -102,6 +118,10 @@ type Config struct {
 	// Plugins lists the plugin IDs to enable. The default value (nil) is
 	// every registered plugin; an empty list enables none.
 	Plugins []string
+	// PluginConfig holds plugins' configuration sections, by plugin ID,
+	// handed to each plugin at Provision (the tracking plugin's "listen"
+	// address comes from --tracking-listen). The default value is none.
+	PluginConfig map[string]map[string]any
 	// AdminListen is the admin API address, host:port. The default value
 	// is "": no admin API.
 	AdminListen string
@@ -131,6 +151,15 @@ type Config struct {
 	// about re-enveloped mail suppress the complainer's address. They need
 	// a BounceListen. The default value is none.
 	FBLAddresses []string
+	// Postmaster is the operator's address that receives the mail sent to
+	// postmaster of the bounce listener's domains. The default value is
+	// "": such mail is accepted and recorded as an event only.
+	Postmaster string
+	// DNSCheckInterval is how often every tenant's sender domains are
+	// checked (core/dnscheck); the first check runs 10 minutes after start,
+	// or after the interval when that is shorter. A negative value turns
+	// the check off. The default value is 24h.
+	DNSCheckInterval time.Duration
 	// VERPKeyFile holds the key that signs VERP addresses (hex). The
 	// default value is SpoolDir/verp.key, made on first start.
 	VERPKeyFile string
@@ -165,6 +194,9 @@ func (c *Config) EnsureDefaults() {
 		d := dns.Options{}
 		d.EnsureDefaults()
 		c.DNSServers = d.Servers
+	}
+	if c.MTASTSPort == 0 {
+		c.MTASTSPort = 443
 	}
 	if c.MXPort == 0 {
 		c.MXPort = 25
@@ -238,10 +270,16 @@ func (c *Config) Validate() error {
 	if len(c.FBLAddresses) > 0 && c.BounceListen == "" {
 		return errors.New("node: FBLAddresses need a BounceListen: feedback reports arrive at the bounce listener")
 	}
+	if c.Postmaster != "" && (c.BounceListen == "" || !strings.Contains(c.Postmaster, "@")) {
+		return fmt.Errorf("node: Postmaster %q: want an address, and a BounceListen that receives the mail for postmaster", c.Postmaster)
+	}
 	for _, s := range c.DNSServers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			return fmt.Errorf("node: DNSServers: %q is not host:port: %w", s, err)
 		}
+	}
+	if c.MTASTSPort < 1 || c.MTASTSPort > 65535 {
+		return fmt.Errorf("node: MTASTSPort %d: not a TCP port", c.MTASTSPort)
 	}
 	if c.MXPort < 1 || c.MXPort > 65535 {
 		return fmt.Errorf("node: MXPort %d: not a TCP port", c.MXPort)
@@ -292,6 +330,11 @@ func (c *Config) Validate() error {
 	for _, id := range c.Plugins {
 		if !slices.Contains(registered, id) {
 			return fmt.Errorf("node: Plugins: %q is not registered (registered: %v)", id, registered)
+		}
+	}
+	for id := range c.PluginConfig {
+		if !slices.Contains(c.Plugins, id) {
+			return fmt.Errorf("node: PluginConfig: plugin %q is not enabled (enabled: %v)", id, c.Plugins)
 		}
 	}
 	return nil

@@ -40,6 +40,10 @@ func TestEnsureDefaults(t *testing.T) {
 		{"Hostname", hostname},
 		{"DNSServers", resolver.Servers},
 		{"MXPort", 25},
+		{"MTASTSPort", 443},
+		{"NoMTASTS", false},
+		{"DANEResolvers", []string(nil)},
+		{"TLSRoots", ""},
 		{"Sources", []policy.Source(nil)},
 		{"RelayNets", []netip.Prefix(nil)},
 		{"ScriptsDir", "./scripts"},
@@ -71,6 +75,7 @@ func TestEnsureDefaults(t *testing.T) {
 		{"AdminToken", ""},
 		{"BounceListen", ""},
 		{"FBLAddresses", []string(nil)},
+		{"Postmaster", ""},
 		{"VERPKeyFile", "/var/spool/corriere/verp.key"},
 		{"Logger", slog.Default()},
 	}
@@ -100,7 +105,7 @@ func TestEnsureDefaultsKeepsSetFields(t *testing.T) {
 	t.Parallel()
 	set := Config{
 		Listen: "127.0.0.1:0", SpoolDir: "spool", EventLog: "/var/log/events.jsonl", Hostname: "mta.example",
-		DNSServers: []string{"127.0.0.1:5300"}, MXPort: 2526, ScriptsDir: "s", RulesDir: "r",
+		DNSServers: []string{"127.0.0.1:5300"}, MXPort: 2526, MTASTSPort: 8443, ScriptsDir: "s", RulesDir: "r",
 		MinFree: 1 << 30, DataMemory: 1 << 20, LuaCallMemory: 1 << 20, LuaStateMemory: 2 << 20,
 		MaxSize: 10, MaxRecipients: 2, MaxLineLength: 5000, MaxSessions: 3, MaxSessionsPerIP: -1, ConnRatePerIP: -1,
 		EventLogKeep: 2,
@@ -139,9 +144,12 @@ func TestValidate(t *testing.T) {
 		{"admin without port", func(c *Config) { c.AdminListen = "localhost" }, `AdminListen "localhost": want host:port`},
 		{"bounce listener without port", func(c *Config) { c.BounceListen = "::1" }, `BounceListen "::1"`},
 		{"FBL without bounce listener", func(c *Config) { c.FBLAddresses = []string{"fbl@example.com"} }, "FBLAddresses need a BounceListen"},
+		{"postmaster without bounce listener", func(c *Config) { c.Postmaster = "ops@example.com" }, `Postmaster "ops@example.com"`},
+		{"postmaster that is no address", func(c *Config) { c.BounceListen, c.Postmaster = "127.0.0.1:2526", "ops" }, `Postmaster "ops"`},
 		{"nameserver without port", func(c *Config) { c.DNSServers = []string{"127.0.0.1"} }, `DNSServers: "127.0.0.1" is not host:port`},
 		{"MX port out of range", func(c *Config) { c.MXPort = 65536 }, "MXPort 65536: not a TCP port"},
 		{"negative MX port", func(c *Config) { c.MXPort = -25 }, "MXPort -25"},
+		{"MTA-STS port out of range", func(c *Config) { c.MTASTSPort = 70000 }, "MTASTSPort 70000: not a TCP port"},
 		{"source that is no IP", func(c *Config) { c.Sources = []policy.Source{{IP: "mta.example"}} }, "Sources:"},
 		{"zero relay network", func(c *Config) { c.RelayNets = []netip.Prefix{{}} }, "RelayNets"},
 		{"certificate without key", func(c *Config) { c.TLSCert = "cert.pem" }, "STARTTLS needs both"},
@@ -157,6 +165,9 @@ func TestValidate(t *testing.T) {
 		{"negative first command timeout", func(c *Config) { c.FirstCommandTimeout = -time.Second }, "FirstCommandTimeout -1s"},
 		{"negative data timeout", func(c *Config) { c.DataTimeout = -time.Second }, "DataTimeout -1s"},
 		{"negative max age", func(c *Config) { c.MaxAge = -time.Hour }, "MaxAge -1h0m0s"},
+		{"configuration of a plugin not enabled", func(c *Config) {
+			c.Plugins, c.PluginConfig = []string{}, map[string]map[string]any{"tracking": {"listen": "127.0.0.1:0"}}
+		}, `PluginConfig: plugin "tracking" is not enabled`},
 		{"zero retry step", func(c *Config) { c.Retry = []time.Duration{time.Minute, 0} }, "Retry [1m0s 0s]: each step must be a positive duration"},
 		{"unknown plugin", func(c *Config) { c.Plugins = []string{"nosuch"} }, `Plugins: "nosuch" is not registered`},
 	}

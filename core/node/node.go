@@ -18,6 +18,7 @@ import (
 	"corriere/core/bouncein"
 	"corriere/core/deliver"
 	"corriere/core/dns"
+	"corriere/core/dnscheck"
 	"corriere/core/event"
 	"corriere/core/extension"
 	"corriere/core/httpin"
@@ -25,13 +26,17 @@ import (
 	"corriere/core/inspect"
 	"corriere/core/luart"
 	"corriere/core/metrics"
+	"corriere/core/mtasts"
 	"corriere/core/plugin"
 	"corriere/core/queue"
+	"corriere/core/reputation"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
 	"corriere/core/stats"
+	"corriere/core/statuspage"
 	"corriere/core/suppress"
 	"corriere/core/tenant"
+	"corriere/core/tlsrpt"
 	"corriere/core/verp"
 	"corriere/core/warmup"
 )
@@ -47,6 +52,7 @@ type Node struct {
 	metrics     *metrics.Metrics
 	metricsSrv  *metrics.Server
 	stats       *stats.Counters
+	reputation  *reputation.Tracker
 	spool       *spool.Spool
 	suppression *suppress.List
 	suppressRec *suppress.Recorder
@@ -61,6 +67,9 @@ type Node struct {
 	httpIn      *httpin.Server
 	httpLn      net.Listener
 	admin       *admin.Server
+	dnsCheck    *dnscheck.Monitor
+	mtasts      *mtasts.Cache
+	tlsrpt      *tlsrpt.Recorder
 
 	cancel     context.CancelFunc
 	background sync.WaitGroup  // goroutines that use the spool until cancel
@@ -103,6 +112,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.startDelivery(&undo); err != nil {
 		return nil, err
 	}
+	n.startDNSCheck()
 	if err := n.startListeners(&undo); err != nil {
 		return nil, err
 	}
@@ -126,8 +136,9 @@ func (c cleanups) run() {
 }
 
 // openSpool opens what lives in the spool directory: the event log, the
-// spool database and the suppression list, and subscribes the event log,
-// the counters and the suppression recorder to the node's events.
+// spool database, the reputation and the suppression list, and subscribes
+// the event log, the counters, the reputation tracker and the suppression
+// recorder to the node's events.
 func (n *Node) openSpool(undo *cleanups) (err error) {
 	if err := os.MkdirAll(n.cfg.SpoolDir, 0o750); err != nil {
 		return fmt.Errorf("node: spool directory: %w", err)
@@ -147,6 +158,11 @@ func (n *Node) openSpool(undo *cleanups) (err error) {
 	undo.add(func() { n.spool.Close() })
 	// The reserve the spool chose, for the effective configuration.
 	n.cfg.MinFree = n.spool.MinFree()
+	if n.reputation, err = reputation.Open(n.spool, reputation.Options{Logger: n.log}); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	undo.add(func() { n.reputation.Close() })
+	n.events.Subscribe(n.reputation)
 	n.suppression = suppress.New(n.spool, nil)
 	n.suppressRec = suppress.NewRecorder(n.suppression, &suppress.RecorderOptions{Logger: n.log})
 	n.events.Subscribe(n.suppressRec)
@@ -162,7 +178,7 @@ func (n *Node) startExtensions(ctx context.Context, undo *cleanups) (err error) 
 		ids = plugin.IDs()
 	}
 	pctx := extension.Context{RulesDir: n.cfg.RulesDir, DataDir: n.cfg.SpoolDir, Logger: n.log, Events: n.events, Tenants: policyTenants{n}}
-	if n.plugins, err = plugin.Start(ctx, ids, pctx, nil); err != nil {
+	if n.plugins, err = plugin.Start(ctx, ids, pctx, n.cfg.PluginConfig); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	undo.add(func() { closePlugins(n.plugins, n.log) })
@@ -177,7 +193,7 @@ func (n *Node) startExtensions(ctx context.Context, undo *cleanups) (err error) 
 func (n *Node) loadPolicy() (err error) {
 	n.policy, err = luart.New(luart.Options{
 		ScriptsDir: n.cfg.ScriptsDir, RulesDir: n.cfg.RulesDir, Sources: n.cfg.Sources,
-		CallMemory: n.cfg.LuaCallMemory, StateMemory: n.cfg.LuaStateMemory, Counters: n.stats,
+		CallMemory: n.cfg.LuaCallMemory, StateMemory: n.cfg.LuaStateMemory, Counters: n.stats, Reputation: n.reputation,
 		Modules: implementers[luart.Module](n.plugins), Preparers: implementers[extension.Preparer](n.plugins),
 		Logger: n.log, Events: n.events,
 	})
@@ -195,8 +211,13 @@ func (n *Node) startDelivery(undo *cleanups) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	tr, err := deliver.New(deliver.Options{Resolver: res, Port: n.cfg.MXPort, Logger: n.log,
-		Client: smtpclient.Options{Helo: n.cfg.Hostname}})
+	dopts, tlsConf, err := n.outboundTLS(res)
+	if err != nil {
+		return err
+	}
+	dopts.Resolver, dopts.Port, dopts.Logger = res, n.cfg.MXPort, n.log
+	dopts.Client = smtpclient.Options{Helo: n.cfg.Hostname, TLSConfig: tlsConf}
+	tr, err := deliver.New(dopts)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -213,7 +234,7 @@ func (n *Node) startDelivery(undo *cleanups) error {
 	}
 	n.queue, err = queue.New(queue.Options{
 		Spool: n.spool, Policy: n.policy, Resolver: res, Transport: tr, Events: n.events,
-		Logger: n.log, Hostname: n.cfg.Hostname, Retry: n.cfg.Retry, MaxAge: n.cfg.MaxAge, Warmup: wu, VERP: n.verp,
+		Logger: n.log, Hostname: n.cfg.Hostname, Retry: n.cfg.Retry, MaxAge: n.cfg.MaxAge, Warmup: wu, VERP: n.verp, Reference: n.verp,
 		MaxConnections: n.cfg.MaxOutbound,
 	})
 	if err != nil {
@@ -278,6 +299,7 @@ func (n *Node) startListeners(undo *cleanups) (err error) {
 		n.bounces, err = bouncein.New(bouncein.Options{
 			Hostname: cfg.Hostname, VERP: n.verp, Spool: n.spool, Queue: n.queue, Policy: n.policy,
 			FBLAddresses: cfg.FBLAddresses, Suppress: n.suppression, Events: n.events, Logger: n.log,
+			Domains: n.bounceDomain, Postmaster: cfg.Postmaster,
 		})
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
@@ -295,10 +317,15 @@ func (n *Node) startListeners(undo *cleanups) (err error) {
 	// The admin API starts last: nothing after it can fail, so it needs no
 	// cleanup.
 	if cfg.AdminListen != "" {
+		page, err := statuspage.New(statuspage.Options{Reputation: n.reputation, Queue: n.queue, Policy: n.policy,
+			Hostname: cfg.Hostname, Logger: n.log})
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
 		n.admin, err = admin.Start(admin.Options{
 			Addr: cfg.AdminListen, Token: cfg.AdminToken, StateDir: cfg.SpoolDir,
 			Policy: n.policy, Queue: n.queue, Rejections: n.ingest.Rejections, Logger: n.log,
-			Handlers: n.adminHandlers(), Public: n.metrics.Handlers(),
+			Handlers: n.adminHandlers(), Public: n.metrics.Handlers(), Page: page,
 		})
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
@@ -332,6 +359,8 @@ func (n *Node) serve() {
 		defer n.background.Done()
 		n.pruneBounceRefs(wctx)
 	}()
+	n.runDNSCheck(wctx)
+	n.runTLS(wctx)
 	adminAddr := ""
 	if n.admin != nil {
 		adminAddr = n.admin.Addr()
@@ -360,6 +389,9 @@ func (n *Node) Queue() *queue.Queue { return n.queue }
 // Bounces returns the bounce listener, or nil when it is off.
 func (n *Node) Bounces() *bouncein.Server { return n.bounces }
 
+// Reputation returns the node's reputation tracker, to read it.
+func (n *Node) Reputation() *reputation.Tracker { return n.reputation }
+
 // Subscribe adds s to the sinks of the node's events.
 func (n *Node) Subscribe(s event.Sink) { n.events.Subscribe(s) }
 
@@ -372,10 +404,15 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 	if n.bounces != nil {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
+	maps.Copy(h, reputation.AdminHandlers(n.reputation, n.queue))
 	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy, Live: n.queue}, n.policy, n.queue))
 	for _, p := range implementers[extension.AdminRoutes](n.plugins) {
 		maps.Copy(h, p.AdminHandlers())
 	}
+	if n.dnsCheck != nil {
+		maps.Copy(h, n.dnsCheck.AdminHandlers())
+	}
+	maps.Copy(h, tlsrpt.AdminHandlers(n.tlsrpt))
 	return h
 }
 
@@ -447,7 +484,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		errs = append(errs, n.queue.Stop(ctx))
 		closePlugins(n.plugins, n.log)
-		errs = append(errs, n.suppressRec.Close(), n.evlog.Close(), n.spool.Close())
+		errs = append(errs, n.suppressRec.Close(), n.reputation.Close(), n.evlog.Close(), n.spool.Close())
 		n.stopErr = errors.Join(errs...)
 		n.log.Info("stopped", "pending_recipients", n.queue.Pending())
 	})

@@ -26,6 +26,7 @@ func (n *Node) warnSetup() {
 				"tenants", len(tenants))
 		}
 	}
+	n.warnReturnPaths()
 	demo := demoPasswordHashes()
 	for _, name := range tenants {
 		if t, ok := n.policy.Lookup(name); ok && t.PasswordHash != "" && demo[t.PasswordHash] {

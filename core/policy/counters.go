@@ -22,3 +22,21 @@ type Counters interface {
 // Windows are the sliding windows the core keeps counters for; other
 // durations are rounded up to the next of these.
 var Windows = []time.Duration{5 * time.Minute, time.Hour, 24 * time.Hour}
+
+// ReputationCounts are what a source IP, tenant or class sent to a
+// provider over a window, as the persistent reputation keeps them (see
+// core/reputation): attempts and their outcomes, complaints, and the
+// first human opens and clicks of each recipient apart from those made by
+// image proxies and link scanners.
+type ReputationCounts struct {
+	Sent, Delivered, Deferred, Bounced, Complained int64
+	Opened, Clicked, MachineOpened, ScannerClicked int64
+}
+
+// Reputation gives a policy read access to the persistent reputation, kept
+// over 1 hour, 24 hours and 7 days across restarts. Kind is "ip",
+// "tenant", "class" or "provider"; an empty provider is every provider
+// (for "provider", name is the provider).
+type Reputation interface {
+	Reputation(kind, name, provider string, window time.Duration) ReputationCounts
+}

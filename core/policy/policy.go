@@ -107,6 +107,8 @@ type Route struct {
 	Source string
 	// Helo is the name to announce in EHLO; "" uses the node's hostname.
 	Helo string
+	// TLS is how the session is protected; "" means TLSAuto.
+	TLS TLSPolicy
 }
 
 // Limits are the shaping limits for a provider, or a (provider, source) pair.

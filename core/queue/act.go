@@ -64,41 +64,26 @@ func (q *Queue) takeAct(e *spool.Entry) (pendingAct, bool) {
 	return act, ok
 }
 
-// operatorReply is the reply recorded for an operator's bounce.
-func operatorReply(reason string) *reply.Reply {
-	return reply.New(550, "5.0.0", "Removed from the queue by the operator: "+reason)
-}
-
-// Bounce fails the targets now, as a permanent failure with reason: each
-// gets a DSN to its sender (or author) and a bounced event, the reply
-// naming the operator. Recipients waiting for their first attempt or a
-// retry are bounced at once; for those on their way to delivery the bounce
-// waits for the attempt to end, and a delivery wins.
-func (q *Queue) Bounce(targets []EntryID, reason string) ActResult {
+// Bounce fails the targets as a permanent failure with reason: each gets
+// a DSN to its sender (or author) and a bounced event, the reply naming
+// the operator. Recipients waiting for their first attempt or a retry are
+// taken out of delivery at once, and the order is recorded in the spool;
+// their DSNs are written in the background, paced while other mail flows
+// (see settleRemovals), and after a restart if need be. For those on their
+// way to delivery the bounce waits for the attempt to end, and a delivery
+// wins.
+func (q *Queue) Bounce(targets []EntryID, reason string) (ActResult, error) {
 	taken, busy := q.take(targets)
-	rp := operatorReply(reason)
-	pending := q.deferAct(busy, pendingAct{bounce: true, reply: rp, reason: reason})
-	items := q.sched.load(taken)
-	done := 0
-	for start := 0; start < len(items); start += actBatch {
-		part := items[start:min(start+actBatch, len(items))]
-		if err := q.bounceNow(part, rp); err != nil {
-			q.log.Error("operator bounce not recorded; the recipients stay queued", "err", err)
-			for _, it := range items[start:] {
-				q.sched.push(it)
-			}
-			break
+	pending := q.deferAct(busy, pendingAct{bounce: true, reply: operatorReply(reason), reason: reason})
+	if err := q.orderRemovals(taken, removeBounce, reason); err != nil {
+		for _, r := range taken {
+			q.sched.pushRef(r)
 		}
-		done += len(part)
+		return ActResult{Pending: pending}, fmt.Errorf("queue: bounce: not recorded; the recipients stay queued: %w", err)
 	}
-	q.log.Info("operator bounce", "recipients", done, "pending_until_their_attempt_ends", pending, "reason", reason)
-	return ActResult{Done: done, Pending: pending}
+	q.log.Info("operator bounce", "recipients", len(taken), "pending_until_their_attempt_ends", pending, "reason", reason)
+	return ActResult{Done: len(taken), Pending: pending}, nil
 }
-
-// actBatch is how many recipients one synced spool commit of an
-// operator's action carries: a bulk action over 100,000 recipients costs a
-// hundred fsyncs, not 100,000.
-const actBatch = 1000
 
 // bounceNow fails items with rp in one spool batch: their entries go and
 // one DSN per message comes, in one synced commit; then the DSNs are
@@ -159,50 +144,58 @@ func (q *Queue) bounceNow(items []*item, rp *reply.Reply) error {
 	return nil
 }
 
-// Delete removes the targets without a DSN, each with a deleted event; for
-// those on their way to delivery it waits for the attempt to end, and a
-// delivery wins.
+// Delete removes the targets without a DSN, each with a deleted event.
+// Like a bounce, it takes those waiting for an attempt out of delivery at
+// once and records the order, and the entries are removed in the
+// background; for those on their way to delivery it waits for the attempt
+// to end, and a delivery wins.
 func (q *Queue) Delete(targets []EntryID, reason string) (ActResult, error) {
 	taken, busy := q.take(targets)
 	pending := q.deferAct(busy, pendingAct{reason: reason})
-	items := q.sched.load(taken)
-	for start := 0; start < len(items); start += actBatch {
-		part := items[start:min(start+actBatch, len(items))]
-		b := q.opts.Spool.NewBatch()
-		for _, it := range part {
-			b.RemoveOf(it.entry, it.msg.meta.Tenant)
+	if err := q.orderRemovals(taken, removeDelete, reason); err != nil {
+		for _, r := range taken {
+			q.sched.pushRef(r)
 		}
-		err := q.commitOutcome(b, true)
-		b.Close()
-		if err != nil {
-			// Nothing of this part changed on disk: schedule it again.
-			for _, it := range items[start:] {
-				q.sched.push(it)
-			}
-			return ActResult{Done: start, Pending: pending}, fmt.Errorf("queue: delete: %w", err)
-		}
-		for _, it := range part {
-			q.emit(event.Deleted, it, func(e *event.Event) {
-				e.Reason = reason
-				e.Attempt = it.entry.Attempts
-			})
-		}
-		q.pending.Add(-int64(len(part)))
+		return ActResult{Pending: pending}, fmt.Errorf("queue: delete: not recorded; the recipients stay queued: %w", err)
 	}
-	q.log.Info("operator delete", "recipients", len(items), "pending_until_their_attempt_ends", pending, "reason", reason)
-	return ActResult{Done: len(items), Pending: pending}, nil
+	q.log.Info("operator delete", "recipients", len(taken), "pending_until_their_attempt_ends", pending, "reason", reason)
+	return ActResult{Done: len(taken), Pending: pending}, nil
 }
 
-// Retry makes the targets waiting for a retry due now; those already on
-// their way to delivery need nothing.
-func (q *Queue) Retry(targets []EntryID) ActResult {
+// deleteNow removes items in one synced commit, with their events.
+func (q *Queue) deleteNow(items []*item, reason string) error {
+	b := q.opts.Spool.NewBatch()
+	defer b.Close()
+	for _, it := range items {
+		b.RemoveOf(it.entry, it.msg.meta.Tenant)
+	}
+	if err := q.commitOutcome(b, true); err != nil {
+		return fmt.Errorf("queue: delete: %w", err)
+	}
+	for _, it := range items {
+		q.emit(event.Deleted, it, func(e *event.Event) {
+			e.Reason = reason
+			e.Attempt = it.entry.Attempts
+		})
+	}
+	q.pending.Add(-int64(len(items)))
+	return nil
+}
+
+// Retry makes the targets waiting for a retry due now, in the spool too;
+// those already on their way to delivery need nothing.
+func (q *Queue) Retry(targets []EntryID) (ActResult, error) {
 	taken, _ := q.take(targets)
-	now := q.now().UnixNano()
+	now := q.now()
+	err := q.persistDue(taken, now)
 	for _, r := range taken {
-		r.due = now
+		r.due = now.UnixNano()
 		q.sched.pushRef(r)
 	}
-	return ActResult{Done: len(taken)}
+	if err != nil {
+		return ActResult{}, err
+	}
+	return ActResult{Done: len(taken)}, nil
 }
 
 // take removes the targets from the scheduler, in one pass over it, and
@@ -250,9 +243,12 @@ func EntryIDs(entries []*spool.Entry) []EntryID {
 // Rebind sends the targets from pool from now on: the route hook is given
 // the pool (policy.Delivery.Pool) at every routing of theirs until they
 // settle. Those waiting for a retry are routed again at once; the others
-// take the pool at their next routing. The binding lives in the running
-// queue: a restart forgets it.
-func (q *Queue) Rebind(targets []EntryID, pool string) ActResult {
+// take the pool at their next routing. The binding is recorded in the
+// spool first, so that it outlives a restart.
+func (q *Queue) Rebind(targets []EntryID, pool string) (ActResult, error) {
+	if err := q.recordRebinds(targets, pool); err != nil {
+		return ActResult{}, err
+	}
 	q.rebindsMu.Lock()
 	for _, id := range targets {
 		q.rebinds[id] = pool
@@ -265,7 +261,7 @@ func (q *Queue) Rebind(targets []EntryID, pool string) ActResult {
 		q.sched.pushRef(r)
 	}
 	q.log.Info("operator rebind", "recipients", len(targets), "pool", pool)
-	return ActResult{Done: len(taken), Pending: len(busy)}
+	return ActResult{Done: len(taken), Pending: len(busy)}, nil
 }
 
 // reboundPool returns the pool an operator bound entry e to, or "".
@@ -278,11 +274,17 @@ func (q *Queue) reboundPool(e *spool.Entry) string {
 	return q.rebinds[EntryID{ID: e.MsgID, Index: e.Index}]
 }
 
-// forgetRebind drops the binding of a settled entry.
+// forgetRebind drops the binding of a settled entry, and its record.
 func (q *Queue) forgetRebind(e *spool.Entry) {
+	id := EntryID{ID: e.MsgID, Index: e.Index}
 	q.rebindsMu.Lock()
-	if len(q.rebinds) > 0 {
-		delete(q.rebinds, EntryID{ID: e.MsgID, Index: e.Index})
-	}
+	_, bound := q.rebinds[id]
+	delete(q.rebinds, id)
 	q.rebindsMu.Unlock()
+	if !bound {
+		return
+	}
+	if err := q.opts.Spool.Keyspace(rebindsKeyspace).Delete(rebindKey(id), false); err != nil {
+		q.log.Warn("rebind record not removed; the next start removes it", "msg_id", e.MsgID, "err", err)
+	}
 }

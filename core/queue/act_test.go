@@ -34,9 +34,9 @@ func TestOperatorActions(t *testing.T) {
 	retried := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "d@slow.test")
 	testlib.WaitFor(t, "four deferrals", func() bool { return w.events.Count(event.Deferred, "") == 4 })
 
-	res := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}, {ID: bounced.ID, Index: 1}}, "no longer wanted")
-	if res.Done != 2 || res.Pending != 0 {
-		t.Errorf("bounce: %+v, want 2 done", res)
+	res, err := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}, {ID: bounced.ID, Index: 1}}, "no longer wanted")
+	if err != nil || res.Done != 2 || res.Pending != 0 {
+		t.Errorf("bounce: %+v, %v, want 2 done", res, err)
 	}
 	dsn := senderMX.Wait(t, 1, 10*time.Second)[0]
 	for _, want := range []string{"a@slow.test", "b@slow.test", "no longer wanted"} {
@@ -47,12 +47,10 @@ func TestOperatorActions(t *testing.T) {
 	if res, err := w.q.Delete([]queue.EntryID{{ID: deleted.ID, Index: 0}}, "test mail"); err != nil || res.Done != 1 {
 		t.Errorf("delete: %+v, %v", res, err)
 	}
-	if n := w.events.Count(event.Deleted, "c@slow.test"); n != 1 {
-		t.Errorf("%d deleted events for c@slow.test, want 1", n)
-	}
+	testlib.WaitFor(t, "the deleted event of c@slow.test", func() bool { return w.events.Count(event.Deleted, "c@slow.test") == 1 })
 	before := w.events.Count(event.Deferred, "d@slow.test")
-	if res := w.q.Retry([]queue.EntryID{{ID: retried.ID, Index: 0}}); res.Done != 1 {
-		t.Errorf("retry: %+v", res)
+	if res, err := w.q.Retry([]queue.EntryID{{ID: retried.ID, Index: 0}}); err != nil || res.Done != 1 {
+		t.Errorf("retry: %+v, %v", res, err)
 	}
 	testlib.WaitFor(t, "the retried recipient's second attempt", func() bool {
 		return w.events.Count(event.Deferred, "d@slow.test") == before+1
@@ -64,8 +62,8 @@ func TestOperatorActions(t *testing.T) {
 		t.Errorf("%d messages at the sender's MX, want the one DSN of the bounce", got)
 	}
 	// An action on what is already gone does nothing.
-	if res := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}}, "again"); res.Done != 0 || res.Pending != 0 {
-		t.Errorf("bounce of a settled recipient: %+v", res)
+	if res, err := w.q.Bounce([]queue.EntryID{{ID: bounced.ID, Index: 0}}, "again"); err != nil || res.Done != 0 || res.Pending != 0 {
+		t.Errorf("bounce of a settled recipient: %+v, %v", res, err)
 	}
 }
 
@@ -89,8 +87,11 @@ func TestBounceInFlightWaitsForTheAttempt(t *testing.T) {
 	if got := w.q.LiveState(m.ID, 0, "", ""); got != queue.LiveInFlight {
 		t.Errorf("LiveState in the middle of RCPT = %q, want %q", got, queue.LiveInFlight)
 	}
-	res := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}}, "stop it")
+	res, err := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}}, "stop it")
 	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res.Done != 0 || res.Pending != 1 {
 		t.Errorf("bounce in flight: %+v, want 1 pending", res)
 	}
@@ -141,8 +142,8 @@ func TestRebindRoutesAgainWithThePool(t *testing.T) {
 	}})
 	m := w.send("app@sender.test", message.NotifyNever, message.RetHdrs, "a@slow.test", "b@slow.test")
 	testlib.WaitFor(t, "two deferrals", func() bool { return w.events.Count(event.Deferred, "") == 2 })
-	if res := w.q.Rebind([]queue.EntryID{{ID: m.ID, Index: 0}}, "warm"); res.Done != 1 {
-		t.Errorf("rebind: %+v", res)
+	if res, err := w.q.Rebind([]queue.EntryID{{ID: m.ID, Index: 0}}, "warm"); err != nil || res.Done != 1 {
+		t.Errorf("rebind: %+v, %v", res, err)
 	}
 	testlib.WaitFor(t, "a@slow.test routed again", func() bool { return len(pol.of("a@slow.test")) == 2 })
 	if got := pol.of("a@slow.test"); got[1] != "warm" {
@@ -150,5 +151,111 @@ func TestRebindRoutesAgainWithThePool(t *testing.T) {
 	}
 	if got := pol.of("b@slow.test"); len(got) != 1 || got[0] != "" {
 		t.Errorf("pools given for b@slow.test: %q, want one routing without a pool", got)
+	}
+}
+
+// TestStandingOrdersOutliveARestart checks that an operator's hold, rebind
+// and retry are recorded in the spool: after a restart the tenant's mail
+// is still held until a resume, the rebound recipient is still routed with
+// its pool, and the retried one is due at once rather than at its old
+// retry time.
+func TestStandingOrdersOutliveARestart(t *testing.T) {
+	t.Parallel()
+	pol := &poolRecorder{pools: map[string][]string{}}
+	w := newWorld(t, pol, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
+	w.mx("fast.test", "mx.fast.test", "127.0.0.23")
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		return mailtest.Reply(451, "4.3.0", "try again later")
+	}})
+	fast := w.receiver("127.0.0.23", mailtest.Options{})
+	m := w.send("app@sender.test", message.NotifyNever, message.RetHdrs, "a@slow.test", "b@slow.test")
+	testlib.WaitFor(t, "two deferrals", func() bool { return w.events.Count(event.Deferred, "") == 2 })
+
+	if _, err := w.q.Rebind([]queue.EntryID{{ID: m.ID, Index: 0}}, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	testlib.WaitFor(t, "a@slow.test deferred again", func() bool { return w.events.Count(event.Deferred, "a@slow.test") == 2 })
+	if _, err := w.q.Suspend(queue.Scope{Tenant: "acme"}, w.now().Add(time.Hour), "wrong link"); err != nil {
+		t.Fatal(err)
+	}
+	// b waits for its retry in an hour; the retry given now is recorded.
+	before := w.events.Count(event.Deferred, "b@slow.test")
+	if _, err := w.q.Retry([]queue.EntryID{{ID: m.ID, Index: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	w.restart()
+
+	w.send("app@sender.test", message.NotifyNever, message.RetHdrs, "c@fast.test")
+	testlib.WaitFor(t, "a scheduled, b and c held by the recorded hold", func() bool { return w.q.Depth().Scheduled == 3 })
+	if got := len(fast.Messages()); got != 0 {
+		t.Fatalf("%d messages delivered while the tenant is held", got)
+	}
+	if n, err := w.q.Resume(queue.Scope{Tenant: "acme"}); err != nil || n != 1 {
+		t.Fatalf("resume: %d, %v", n, err)
+	}
+	fast.Wait(t, 1, 10*time.Second)
+	testlib.WaitFor(t, "b tried after the resume", func() bool { return w.events.Count(event.Deferred, "b@slow.test") > before })
+
+	// a keeps its pool across the restart.
+	if _, err := w.q.Retry([]queue.EntryID{{ID: m.ID, Index: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	testlib.WaitFor(t, "a@slow.test routed after the restart", func() bool { return len(pol.of("a@slow.test")) == 3 })
+	if got := pol.of("a@slow.test"); got[2] != "warm" {
+		t.Errorf("pools given for a@slow.test: %q, want the last to be warm", got)
+	}
+}
+
+// TestBounceOrderOutlivesARestart checks that an operator's bounce and
+// delete not settled before the queue stopped (a stopped node, or a crash
+// in the middle of a bulk action) are settled after the restart, without
+// another delivery attempt: the DSN written, the entries removed.
+func TestBounceOrderOutlivesARestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil, func(o *queue.Options) { o.Retry = []time.Duration{time.Hour} })
+	w.mx("slow.test", "mx.slow.test", "127.0.0.21")
+	w.mx("sender.test", "mx.sender.test", "127.0.0.22")
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		return mailtest.Reply(451, "4.3.0", "try again later")
+	}})
+	senderMX := w.receiver("127.0.0.22", mailtest.Options{})
+	m := w.send("app@sender.test", message.NotifyFailure, message.RetHdrs, "a@slow.test", "b@slow.test", "c@slow.test")
+	testlib.WaitFor(t, "three deferrals", func() bool { return w.events.Count(event.Deferred, "") == 3 })
+	w.stopQueue()
+	if res, err := w.q.Delete([]queue.EntryID{{ID: m.ID, Index: 2}}, "test address"); err != nil || res.Done != 1 {
+		t.Fatalf("delete on the stopped queue: %+v, %v", res, err)
+	}
+	res, err := w.q.Bounce([]queue.EntryID{{ID: m.ID, Index: 0}, {ID: m.ID, Index: 1}}, "campaign withdrawn")
+	if err != nil || res.Done != 2 {
+		t.Fatalf("bounce on the stopped queue: %+v, %v", res, err)
+	}
+	if got := w.q.Depth().RemovalsWaiting; got != 3 {
+		t.Errorf("RemovalsWaiting = %d, want 3", got)
+	}
+	deferrals := w.events.Count(event.Deferred, "")
+	w.restart()
+	dsn := senderMX.Wait(t, 1, 10*time.Second)[0]
+	for _, want := range []string{"a@slow.test", "b@slow.test", "campaign withdrawn"} {
+		if !strings.Contains(string(dsn.Data), want) {
+			t.Errorf("the DSN lacks %q", want)
+		}
+	}
+	if strings.Contains(string(dsn.Data), "c@slow.test") {
+		t.Errorf("the DSN names the deleted recipient")
+	}
+	testlib.WaitFor(t, "the queue empty", func() bool { return w.q.Pending() == 0 && w.q.Depth().RemovalsWaiting == 0 })
+	if got := w.events.Count(event.Bounced, ""); got != 2 {
+		t.Errorf("%d bounced events, want 2", got)
+	}
+	if got := w.events.Count(event.Deleted, "c@slow.test"); got != 1 {
+		t.Errorf("%d deleted events for c@slow.test, want 1", got)
+	}
+	if got := w.events.Count(event.Deferred, ""); got != deferrals {
+		t.Errorf("%d more deferrals after the bounce: the bounced recipients were tried again", got-deferrals)
+	}
+	w.restart()
+	if got := w.q.Pending(); got != 0 {
+		t.Errorf("after another restart the queue holds %d recipients", got)
 	}
 }

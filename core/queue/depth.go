@@ -12,6 +12,13 @@ type Depth struct {
 	Scheduled int
 	// Connections counts the outbound connections open across lanes.
 	Connections int
+	// SessionsOpened counts the outbound connections opened since the
+	// queue started, and DialFailures the attempts to open one that
+	// failed (no MX answered, a refused connection, a 4xx/5xx greeting).
+	SessionsOpened, DialFailures int64
+	// RemovalsWaiting counts the recipients an operator bounced or deleted
+	// that are still to be settled (entries removed, DSNs written).
+	RemovalsWaiting int
 	// Lanes holds one entry per lane.
 	Lanes []LaneDepth
 }
@@ -33,7 +40,9 @@ type LaneDepth struct {
 // waiting in them, which Options.MaxReady bounds, not with the recipients
 // scheduled for later.
 func (q *Queue) Depth() Depth {
-	d := Depth{Pending: q.pending.Load(), Scheduled: q.sched.len(), Connections: q.slots.inUse()}
+	d := Depth{Pending: q.pending.Load(), Scheduled: q.sched.len(), Connections: q.slots.inUse(),
+		SessionsOpened: q.sessionsOut.Load(), DialFailures: q.dialFailures.Load(),
+		RemovalsWaiting: q.removals.len()}
 	now := q.now()
 	q.mu.Lock()
 	lanes := make([]*lane, 0, len(q.lanes))

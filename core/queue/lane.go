@@ -69,6 +69,7 @@ func (q *Queue) laneFor(source, providerName string) *lane {
 	l.limits = q.shape(providerName, source, policy.DefaultLimits)
 	l.limiter = shape.NewLimiter(l.limits)
 	l.throttle = newThrottle(l.limiter)
+	q.applyLaneOrdersLocked(l)
 	q.lanes[k] = l
 	return l
 }

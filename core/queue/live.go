@@ -5,6 +5,7 @@ package queue
 const (
 	LiveInFlight  = "inflight"
 	LiveSuspended = "suspended"
+	LiveRemoving  = "removing"
 )
 
 // markInFlight records that the recipients of j are in a transaction (on)
@@ -22,8 +23,9 @@ func (q *Queue) markInFlight(j *job, on bool) {
 	}
 }
 
-// LiveState returns LiveInFlight for a recipient in a transaction now, and
-// LiveSuspended for one whose provider, or the lane from provider's source
+// LiveState returns LiveInFlight for a recipient in a transaction now,
+// LiveRemoving for one an operator bounced or deleted that is still to
+// be settled, and LiveSuspended for one whose provider, or the lane from provider's source
 // source, is suspended now; "" otherwise. provider and source are those of
 // the recipient's last attempt ("" when it has had none).
 func (q *Queue) LiveState(id string, index int, provider, source string) string {
@@ -32,6 +34,9 @@ func (q *Queue) LiveState(id string, index int, provider, source string) string 
 	q.inflightMu.Unlock()
 	if busy {
 		return LiveInFlight
+	}
+	if q.removals.has(EntryID{ID: id, Index: index}) {
+		return LiveRemoving
 	}
 	if provider == "" {
 		return ""

@@ -35,6 +35,8 @@ type Target struct {
 	Source string
 	// Helo is the EHLO name for Source.
 	Helo string
+	// TLS is the route's TLS policy; "" means policy.TLSAuto.
+	TLS policy.TLSPolicy
 }
 
 // Transport opens connections to MX hosts; core/deliver implements it.
@@ -54,6 +56,11 @@ type Conn interface {
 	Send(ctx context.Context, env smtpclient.Envelope, content []byte) (*smtpclient.Result, error)
 	// Broken reports whether the connection can no longer be used.
 	Broken() bool
+	// Serves reports whether the session may carry mail for t, whose MX
+	// hosts include Host: its TLS protection must satisfy t's TLS policy,
+	// or mail for a domain with a stricter policy would leave over a
+	// session opened for one without.
+	Serves(ctx context.Context, t Target) bool
 	// Close ends the session politely (QUIT) and closes it.
 	Close() error
 }
@@ -102,6 +109,9 @@ type Options struct {
 	// travels in a transaction of its own. May be nil (the envelope sender
 	// is used as it is).
 	VERP VERP
+	// Reference, when set, seals a reference header on top of every
+	// message that leaves (withReference). May be nil (no header).
+	Reference Referencer
 	// MaxConnections bounds the outbound connections open at once across
 	// all lanes; runners wait for a free one. Critical mail has a tenth
 	// more of its own. The default value is 1000.
@@ -234,7 +244,7 @@ type Queue struct {
 	log  *slog.Logger
 
 	sched      *scheduler
-	scheduling sync.WaitGroup // the scheduler's goroutine
+	scheduling sync.WaitGroup // the scheduler's and the removals' goroutines
 	router     *router
 
 	mu        sync.Mutex
@@ -250,7 +260,10 @@ type Queue struct {
 	stopping  atomic.Bool
 
 	pending atomic.Int64 // recipients held by the queue
-	slots   *connSlots   // outbound connections across lanes
+	// sessionsOut and dialFailures count the outbound connections opened
+	// and the attempts to open one that failed, since the queue started.
+	sessionsOut, dialFailures atomic.Int64
+	slots                     *connSlots // outbound connections across lanes
 
 	actsMu sync.Mutex
 	acts   map[EntryID]pendingAct // operators' actions waiting for an attempt to end
@@ -264,6 +277,14 @@ type Queue struct {
 
 	rebindsMu sync.Mutex
 	rebinds   map[EntryID]string // pools operators bound recipients to
+
+	// bounces are the operators' bounces and deletes waiting to be
+	// settled.
+	removals *removalWork
+
+	// laneOrders are operators' suspensions of source IPs, applied to the
+	// lanes created while they run; guarded by mu.
+	laneOrders []standingSuspension
 }
 
 // New returns a queue; it does nothing until Start.
@@ -282,6 +303,7 @@ func New(opts Options) (*Queue, error) {
 		holds:     map[holdKey]time.Time{},
 		heldIDs:   map[holdKey][]EntryID{},
 		rebinds:   map[EntryID]string{},
+		removals:  newRemovalWork(),
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
@@ -292,9 +314,13 @@ func New(opts Options) (*Queue, error) {
 }
 
 // Recover schedules every pending entry of the spool at its recorded due
-// time. It keeps only a reference to each entry: entries are read again
-// from the spool as they come due. Call it once, before Start.
+// time, and follows the operators' suspensions and rebinds recorded there.
+// It keeps only a reference to each entry: entries are read again from the
+// spool as they come due. Call it once, before Start.
 func (q *Queue) Recover() (messages, recipients int, err error) {
+	if err := q.restoreOrders(); err != nil {
+		return 0, 0, err
+	}
 	last := ""
 	err = q.opts.Spool.Recover(func(p spool.Pending) error {
 		if p.MsgID != last {
@@ -303,6 +329,9 @@ func (q *Queue) Recover() (messages, recipients int, err error) {
 		}
 		recipients++
 		q.pending.Add(1)
+		if q.removals.has(EntryID{ID: p.MsgID, Index: p.Index}) {
+			return nil // an operator's bounce or delete is still to settle it
+		}
 		q.sched.pushRef(ref{due: p.Due.UnixNano(), id: p.MsgID, idx: int32(p.Index)})
 		return nil
 	})
@@ -326,6 +355,11 @@ func (q *Queue) Start() {
 	go func() {
 		defer q.scheduling.Done()
 		q.sched.run(q.ctx)
+	}()
+	q.scheduling.Add(1)
+	go func() {
+		defer q.scheduling.Done()
+		q.settleRemovals(q.ctx)
 	}()
 	q.router.start(q.ctx, q.opts.RouterWorkers)
 	go q.maintain(q.ctx)

@@ -100,7 +100,8 @@ func (r *runner) deliver(j *job) bool {
 	q.markInFlight(j, true)
 	defer q.markInFlight(j, false)
 	critical := j.msg.meta.Class == message.Critical
-	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent() || (r.onReserve && !critical)) {
+	target := Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo, TLS: j.route.TLS}
+	if r.conn != nil && (r.conn.Broken() || !servesHost(j, r.conn.Host()) || r.connectionSpent() || (r.onReserve && !critical) || !r.conn.Serves(q.sendCtx, target)) {
 		r.closeConn()
 	}
 	if r.conn == nil {
@@ -127,14 +128,16 @@ func (r *runner) deliver(j *job) bool {
 			return false
 		}
 		start := q.now()
-		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
+		c, err := q.opts.Transport.Dial(q.sendCtx, target)
 		if err != nil {
+			q.dialFailures.Add(1)
 			l.prov.release(r.reserved, false)
 			r.releaseSlot()
 			q.dialFailed(l, j, err, q.now().Sub(start))
 			l.finish(j)
 			return true
 		}
+		q.sessionsOut.Add(1)
 		r.conn, r.sent = c, 0
 	}
 
@@ -254,8 +257,9 @@ func (q *Queue) envelope(j *job, content []byte) smtpclient.Envelope {
 	if q.perRecipient(m) && len(j.items) == 1 {
 		from = q.opts.VERP.Address(m.Sender, m.ID, j.items[0].entry.Index)
 	}
+	header := q.reference(j)
 	env := smtpclient.Envelope{
-		From: from, Size: int64(len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
+		From: from, Header: header, Size: int64(len(header) + len(content)), Ret: string(m.Ret), EnvID: m.EnvID,
 		UTF8: m.UTF8, EightBit: has8bit(content),
 		Rcpts: make([]smtpclient.Rcpt, len(j.items)),
 	}

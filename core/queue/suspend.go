@@ -31,12 +31,17 @@ func (s Scope) check() error {
 }
 
 // Suspend holds back the deliveries of scope until until, as an operator's
-// action; mail waits in the queue meanwhile. A lane not used yet cannot be
-// suspended; a provider, a tenant and a campaign can. It returns how many
-// providers, lanes or tenants it covered; each new or longer suspension
+// action; mail waits in the queue meanwhile. A suspension of a source IP
+// covers its lanes created later too. The suspension is recorded in the
+// spool first, synced, so that it outlives a restart; it returns how many
+// providers, lanes or tenants it covers now; each new or longer suspension
 // emits a suspended event naming reason.
 func (q *Queue) Suspend(scope Scope, until time.Time, reason string) (int, error) {
 	if err := scope.check(); err != nil {
+		return 0, err
+	}
+	order := standingSuspension{Scope: scope, Until: until, Reason: reason}
+	if err := q.recordSuspension(order); err != nil {
 		return 0, err
 	}
 	why := "operator: " + reason
@@ -51,6 +56,7 @@ func (q *Queue) Suspend(scope Scope, until time.Time, reason string) (int, error
 		p.suspend(q, until, why)
 		return 1, nil
 	}
+	q.orderLanes(order)
 	n := 0
 	for _, l := range q.lanesOf(scope.Provider, scope.Source) {
 		l.suspend(until, why)
@@ -61,10 +67,13 @@ func (q *Queue) Suspend(scope Scope, until time.Time, reason string) (int, error
 
 // Resume ends the suspensions Suspend would set for scope, whoever set
 // them (an operator, or the policy after a provider's reply): a lane or
-// provider within a second, held mail at once. It returns how many it
-// ended.
+// provider within a second, held mail at once; and forgets the recorded
+// one. It returns how many it ended.
 func (q *Queue) Resume(scope Scope) (int, error) {
 	if err := scope.check(); err != nil {
+		return 0, err
+	}
+	if err := q.forgetSuspension(scope); err != nil {
 		return 0, err
 	}
 	if scope.Tenant != "" {
@@ -81,6 +90,15 @@ func (q *Queue) Resume(scope Scope) (int, error) {
 		q.mu.Unlock()
 		if p != nil && p.throttle.resume(now) {
 			n++
+		}
+	} else {
+		q.mu.Lock()
+		before := len(q.laneOrders)
+		q.laneOrders = q.dropLaneOrderLocked(scope)
+		dropped := before - len(q.laneOrders)
+		q.mu.Unlock()
+		if dropped > 0 && len(q.lanesOf(scope.Provider, scope.Source)) == 0 {
+			n++ // an order for lanes not created yet
 		}
 	}
 	for _, l := range q.lanesOf(scope.Provider, scope.Source) {

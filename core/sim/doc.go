@@ -37,6 +37,15 @@
 //     the provider's feedback-loop address.
 //   - Tarpit: every reply is delayed by a fixed duration.
 //   - STARTTLS with a self-signed ECDSA P-256 certificate made at Start.
+//   - Outbound TLS policies, per domain: an MTA-STS policy (mta_sts)
+//     naming the domain's MX hosts, served over HTTPS on 127.0.0.1 at
+//     Options.PolicyPort with the same certificate, and DANE (dane): TLSA
+//     records for the certificate's key, whose answers, and the domain's
+//     MX answers, carry the AD bit when the query asks for DNSSEC, as from
+//     a validating resolver. A provider may be attacked: "strip-starttls"
+//     hides STARTTLS, "wrong-certificate" presents another certificate.
+//     CertificatePEM, PolicyPort and DNSAddr are what an MTA needs to
+//     verify them (corriere sim prints the flags).
 //
 // Every reply that closes the session (421) is followed by closing the
 // connection, as real servers do.

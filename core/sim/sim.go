@@ -49,6 +49,10 @@ type Options struct {
 	// MaxDeliveries is how many accepted recipients Deliveries keeps, the
 	// most recent. The default value is 10000.
 	MaxDeliveries int
+	// PolicyPort is the HTTPS port of the MTA-STS policy server, on
+	// 127.0.0.1. The default value 0 picks a free port (see
+	// Sim.PolicyPort).
+	PolicyPort int
 }
 
 // EnsureDefaults fills the zero fields of o with their default values.
@@ -152,6 +156,9 @@ type Sim struct {
 	cert      *x509.Certificate
 	outbox    *outbox
 
+	tlsConfig, attackerTLS *tls.Config
+	policyPort             int
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -191,6 +198,10 @@ func Start(ctx context.Context, w *World, opts Options) (*Sim, error) {
 		s.cancel()
 		return nil, err
 	}
+	if err := s.makeCertificates(hosts); err != nil {
+		s.cancel()
+		return nil, err
+	}
 	// With port 0, authserver picks a port free for both UDP and TCP.
 	dns, err := authserver.Start(opts.DNSAddr)
 	if err != nil {
@@ -198,11 +209,16 @@ func Start(ctx context.Context, w *World, opts Options) (*Sim, error) {
 		return nil, fmt.Errorf("sim: dns: %w", err)
 	}
 	s.dns = dns
-	if err := s.dns.Add(s.zone(hosts)...); err != nil {
+	if err := s.dns.Add(append(s.zone(hosts), s.tlsRecords()...)...); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sim: dns: %w", err)
 	}
+	s.secureZones()
 	if err := s.serveMX(hosts); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.servePolicies(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -274,29 +290,12 @@ func (s *Sim) zone(hosts []host) []string {
 // serveMX listens on every live host and starts its SMTP server.
 func (s *Sim) serveMX(hosts []host) error {
 	var live, dead []string
-	needTLS := false
 	for _, h := range hosts {
 		if h.dead {
 			dead = append(dead, h.ip)
 			continue
 		}
 		live = append(live, h.ip)
-		needTLS = needTLS || h.p.cfg.STARTTLS
-	}
-	var tlsConfig *tls.Config
-	if needTLS {
-		var names []string
-		var ips []net.IP
-		for _, h := range hosts {
-			names = append(names, h.name)
-			ips = append(ips, net.ParseIP(h.ip))
-		}
-		cert, err := selfSigned(names, ips, time.Now()) // TLS clients check validity against the real clock
-		if err != nil {
-			return fmt.Errorf("sim: tls: %w", err)
-		}
-		s.cert = cert.Leaf
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	listeners, port, err := listenAll(live, dead, s.opts.MXPort)
 	if err != nil {
@@ -310,9 +309,7 @@ func (s *Sim) serveMX(hosts []host) error {
 			continue
 		}
 		srv := s.newServer(h)
-		if h.p.cfg.STARTTLS {
-			srv.TLSConfig = tlsConfig
-		}
+		srv.TLSConfig = s.serverTLS(h.p.cfg)
 		l := &listener{Listener: listeners[i], sim: s, host: h}
 		i++
 		s.servers = append(s.servers, srv)

@@ -81,6 +81,12 @@ type Provider struct {
 	// STARTTLS makes the MX servers offer STARTTLS with the simulator's
 	// self-signed certificate.
 	STARTTLS bool `json:"starttls,omitempty"`
+	// Attack puts an attacker on the path to the provider's MX hosts:
+	// "strip-starttls" removes STARTTLS from their EHLO replies,
+	// "wrong-certificate" has them present a certificate of the
+	// attacker's instead of the simulator's. The default value "" leaves
+	// them alone.
+	Attack string `json:"attack,omitempty"`
 	// Tarpit delays every reply (the greeting included) by this duration.
 	Tarpit Duration `json:"tarpit,omitempty"`
 	// MaxConnectionsPerIP is how many connections one source address may
@@ -118,6 +124,12 @@ type Domain struct {
 	Name string `json:"name"`
 	// MX are the domain's MX hosts.
 	MX []MX `json:"mx"`
+	// MTASTS, when set, publishes an MTA-STS policy naming the domain's MX
+	// hosts, served over HTTPS by the simulator (see Sim.PolicyPort).
+	MTASTS *MTASTS `json:"mta_sts,omitempty"`
+	// DANE publishes TLSA records for the domain's MX hosts, answered with
+	// the AD bit as from a DNSSEC-signed zone.
+	DANE bool `json:"dane,omitempty"`
 }
 
 // MX is one MX record and the host it names. A host shared by several
@@ -318,6 +330,9 @@ func (v *validator) provider(p *Provider) error {
 				return fmt.Errorf("domains[%d].mx[%d] (%s): %w", i, j, d.Name, err)
 			}
 		}
+		if err := validTLS(p, d); err != nil {
+			return fmt.Errorf("domains[%d] (%s): %w", i, d.Name, err)
+		}
 	}
 	if p.Tarpit < 0 {
 		return errors.New("tarpit is negative")
@@ -479,6 +494,7 @@ func (p *Provider) Summary() string {
 	if p.Tarpit > 0 {
 		parts = append(parts, fmt.Sprintf("tarpit %s", time.Duration(p.Tarpit)))
 	}
+	parts = append(parts, tlsSummary(p)...)
 	if len(parts) == 0 {
 		return "accepts everything"
 	}

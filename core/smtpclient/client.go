@@ -187,6 +187,10 @@ func (c *Client) startTLS(ctx context.Context) error {
 	}
 	cfg.ServerName = c.serverName
 	cfg.InsecureSkipVerify = !required
+	if required && c.opts.TLSVerify != nil {
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = c.opts.TLSVerify
+	}
 	if err := c.setDeadline(ctx, c.opts.CommandTimeout); err != nil {
 		return c.fail(ctx, StageStartTLS, nil, err)
 	}

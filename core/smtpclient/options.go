@@ -60,6 +60,14 @@ type Options struct {
 	// defaults.
 	TLSConfig *tls.Config
 
+	// TLSVerify, when set, replaces the certificate verification of
+	// TLSRequired: the handshake fails unless it returns nil for the
+	// server's connection state. DANE (core/dane) authenticates servers
+	// this way, by TLSA records instead of certificate authorities. The
+	// default value nil verifies the chain and the name with TLSConfig's
+	// roots.
+	TLSVerify func(tls.ConnectionState) error
+
 	// ConnectTimeout bounds the TCP connection. The default value is 30s.
 	ConnectTimeout time.Duration
 

@@ -2,6 +2,7 @@ package smtpclient
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -48,6 +49,11 @@ type Envelope struct {
 	// content is sent unchanged, as MTAs commonly do, since converting it
 	// would break its DKIM signatures.
 	EightBit bool
+	// Header holds header fields sent before the content, each ending in
+	// CRLF: a field that differs per transaction (a reference header)
+	// then costs no copy of the message. Size must count them. nil sends
+	// none.
+	Header []byte
 }
 
 // Result holds the replies of one transaction.
@@ -106,7 +112,7 @@ func (c *Client) Send(ctx context.Context, env Envelope, content []byte) (*Resul
 	}
 	size := env.Size
 	if size <= 0 {
-		size = int64(len(content))
+		size = int64(len(env.Header) + len(content))
 	}
 	utf8 := env.needsUTF8()
 	if res.Mail = c.refuse(env, size, utf8); res.Mail != nil {
@@ -178,7 +184,7 @@ func (c *Client) sendPipelined(ctx context.Context, env Envelope, content []byte
 	case r.Code != 354:
 		return c.rset(ctx)
 	}
-	return c.sendContent(ctx, content, res)
+	return c.sendContent(ctx, env.Header, content, res)
 }
 
 // sendLockstep sends the MAIL written by Send, then each RCPT and DATA,
@@ -214,15 +220,16 @@ func (c *Client) sendLockstep(ctx context.Context, env Envelope, content []byte,
 	case r.Code != 354:
 		return c.rset(ctx)
 	}
-	return c.sendContent(ctx, content, res)
+	return c.sendContent(ctx, env.Header, content, res)
 }
 
-// sendContent sends the content after a 354 and reads the final reply, all
-// within DataTimeout.
-func (c *Client) sendContent(ctx context.Context, content []byte, res *Result) error {
+// sendContent sends the header fields and the content after a 354 and
+// reads the final reply, all within DataTimeout.
+func (c *Client) sendContent(ctx context.Context, header, content []byte, res *Result) error {
 	if err := c.setDeadline(ctx, c.opts.DataTimeout); err != nil {
 		return c.fail(ctx, StageData, nil, err)
 	}
+	c.w.Write(header) // validated: whole CRLF lines, none starting with a dot
 	writeData(c.w, content)
 	var err error
 	res.Data, err = c.roundTrip(ctx, StageData, 0)
@@ -292,6 +299,10 @@ func (env *Envelope) validate() error {
 	}
 	if len(env.EnvID) > 100 || hasControl(env.EnvID) || !isASCII(env.EnvID) {
 		return fmt.Errorf("smtpclient: invalid ENVID %q", env.EnvID)
+	}
+	if h := env.Header; len(h) > 0 && (h[0] == '.' || !bytes.HasSuffix(h, []byte("\r\n")) || bytes.Contains(h, []byte("\n.")) ||
+		bytes.Count(h, []byte("\n")) != bytes.Count(h, []byte("\r\n")) || bytes.Count(h, []byte("\r")) != bytes.Count(h, []byte("\r\n"))) {
+		return fmt.Errorf("smtpclient: header fields %q are not CRLF lines that need no dot-stuffing", h)
 	}
 	for i, rc := range env.Rcpts {
 		if rc.Addr == "" || hasControl(rc.Addr) {

@@ -55,6 +55,24 @@ func (k *Keyspace) Set(key string, value []byte, sync bool) error {
 	return nil
 }
 
+// SetAll stores value under every key of keys in one write, which costs
+// one commit however many keys there are; with sync it returns after the
+// write is on disk. It is refused like Set.
+func (k *Keyspace) SetAll(keys []string, value []byte, sync bool) error {
+	if err := k.space.settle(); err != nil {
+		return fmt.Errorf("spool: %s: set %d keys: %w", k.name, len(keys), err)
+	}
+	b := k.db.NewBatch()
+	defer b.Close()
+	for _, key := range keys {
+		_ = b.Set(k.key(key), value, nil) // fails only on a closed batch
+	}
+	if err := b.Commit(writeOptions(sync)); err != nil {
+		return fmt.Errorf("spool: %s: set %d keys: %w", k.name, len(keys), err)
+	}
+	return nil
+}
+
 // Delete removes key.
 func (k *Keyspace) Delete(key string, sync bool) error {
 	if err := k.space.settle(); err != nil {

@@ -221,6 +221,16 @@ func TestKeyspace(t *testing.T) {
 	if err := b.Set("t1/0", []byte("other"), false); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.SetAll([]string{"t3/a", "t3/b"}, []byte("many"), true); err != nil {
+		t.Fatal(err)
+	}
+	var many []string
+	if err := b.Scan("t3/", func(k string, v []byte) error { many = append(many, k+"="+string(v)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(many) != "[t3/a=many t3/b=many]" {
+		t.Errorf("SetAll then Scan = %v", many)
+	}
 	var keys []string
 	if err := a.Scan("t1/", func(k string, v []byte) error { keys = append(keys, k); return nil }); err != nil {
 		t.Fatal(err)

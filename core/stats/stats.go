@@ -46,9 +46,10 @@ type series [3]ring
 // Counters is the live counter store. The zero value is not usable; call
 // New.
 type Counters struct {
-	mu  sync.Mutex
-	m   map[key]*series
-	now func() time.Time
+	mu      sync.Mutex
+	m       map[key]*series
+	tenants map[string]*series // tenant.go
+	now     func() time.Time
 }
 
 var (
@@ -86,6 +87,11 @@ func (c *Counters) Emit(e *event.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for mask := 0; mask < 8; mask++ {
+		// An empty field is the wildcard already: filling it in would
+		// count the event twice under the same key.
+		if (mask&1 != 0 && e.Source == "") || (mask&2 != 0 && e.Provider == "") || (mask&4 != 0 && e.Class == "") {
+			continue
+		}
 		k := key{}
 		if mask&1 != 0 {
 			k.source = e.Source
@@ -103,6 +109,7 @@ func (c *Counters) Emit(e *event.Event) {
 		}
 		s.add(t, add)
 	}
+	c.addTenant(e.Tenant, t, add)
 }
 
 // Counts implements policy.Counters: window is rounded up to 5m, 1h or 24h.

@@ -34,6 +34,8 @@ type Tenant struct {
 	// NullSender allows MAIL FROM:<> (the tenant sends its own bounces or
 	// auto-replies). The default value is false: refused with 553 5.7.1.
 	NullSender bool
+	// ReturnPath holds the tenant's bounce domains (see ReturnPath).
+	ReturnPath ReturnPath
 	// AddressLiterals allows recipients at address literals
 	// ("user@[192.0.2.1]"). The default value is false: refused with
 	// 550 5.1.3.

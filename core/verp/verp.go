@@ -1,7 +1,10 @@
 // Package verp makes and checks the variable envelope return paths (VERP)
 // of re-enveloped mail: an envelope sender per recipient on the platform's
 // bounce domain that says which message and which recipient a bounce is
-// about, signed so that nobody else can make one.
+// about, signed so that nobody else can make one. With the same key it
+// seals the reference header (RefHeader) every message leaves with, which
+// lets a complaint that quotes only the message's header section be
+// attributed (reference.go).
 //
 // An address looks like
 //
@@ -20,6 +23,7 @@
 package verp
 
 import (
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -74,7 +78,8 @@ type Ref struct {
 
 // Signer makes and checks VERP addresses with one key.
 type Signer struct {
-	key []byte
+	key  []byte
+	aead cipher.AEAD // seals reference headers (reference.go)
 }
 
 // New returns a Signer with key, which must have at least MinKeySize bytes.
@@ -82,7 +87,7 @@ func New(key []byte) (*Signer, error) {
 	if len(key) < MinKeySize {
 		return nil, fmt.Errorf("verp: key of %d bytes; at least %d are needed", len(key), MinKeySize)
 	}
-	return &Signer{key: append([]byte(nil), key...)}, nil
+	return &Signer{key: append([]byte(nil), key...), aead: newAEAD(key)}, nil
 }
 
 // Address returns the VERP address for recipient index of message msgID,

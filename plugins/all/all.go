@@ -4,5 +4,6 @@ package all
 
 import (
 	_ "corriere/plugins/dkim"
+	_ "corriere/plugins/tracking"
 	_ "corriere/plugins/webhook"
 )

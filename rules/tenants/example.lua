@@ -16,6 +16,13 @@
 --                   sender and Sender:, From: stays the author's, bounces go
 --                   back to the author (see scripts/rewrite.lua)
 --   bounce_domain   with reenvelope, the domain of the envelope sender
+--   return_path_domain  the tenant's own bounce domain, e.g. "bounce.example.com":
+--                   every message leaves with a per-recipient VERP envelope
+--                   sender on it (From: unchanged), so SPF aligns with From:
+--                   and late bounces and complaints come home. Needs an MX
+--                   to the bounce listener and an SPF record including the
+--                   platform (README, "Re-enveloping, bounces and
+--                   suppression")
 --   suppression     "reject" refuses suppressed recipients at RCPT TO,
 --                   "drop" accepts them and does not deliver
 --   unsubscribe     List-Unsubscribe added to newsletters that lack one:

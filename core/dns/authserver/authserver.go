@@ -28,6 +28,7 @@ type Server struct {
 	records  map[string][]mdns.RR // by lower-case FQDN
 	servfail map[string]bool
 	drop     map[string]bool
+	secure   map[string]bool
 	queries  int
 
 	ep *Endpoint
@@ -43,6 +44,7 @@ func Start(addr string) (*Server, error) {
 		records:  map[string][]mdns.RR{},
 		servfail: map[string]bool{},
 		drop:     map[string]bool{},
+		secure:   map[string]bool{},
 	}
 	ep, err := Serve(addr, s)
 	if err != nil {
@@ -180,6 +182,16 @@ func (s *Server) SetDrop(name string, on bool) {
 	s.drop[fqdn(name)] = on
 }
 
+// SetSecure makes the answers for name carry the AD bit, as a validating
+// resolver sets it for a DNSSEC-signed zone, so that DANE tests and the
+// simulator can publish authenticated TLSA records. Only queries that ask
+// for DNSSEC (the DO or AD bit) get it, as from a real resolver.
+func (s *Server) SetSecure(name string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secure[fqdn(name)] = on
+}
+
 // Queries returns how many queries the server has received.
 func (s *Server) Queries() int {
 	s.mu.RLock()
@@ -202,7 +214,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 
 	s.mu.Lock()
 	s.queries++
-	drop, servfail := s.drop[name], s.servfail[name]
+	drop, servfail, secure := s.drop[name], s.servfail[name], s.secure[name]
 	s.mu.Unlock()
 	if drop {
 		return
@@ -210,6 +222,9 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	m := new(mdns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
+	if opt := req.IsEdns0(); secure && (req.AuthenticatedData || opt != nil && opt.Do()) {
+		m.AuthenticatedData = true
+	}
 	if servfail {
 		m.Rcode = mdns.RcodeServerFailure
 		_ = w.WriteMsg(m)

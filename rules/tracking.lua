@@ -1,0 +1,44 @@
+-- rules/tracking.lua: open and click tracking (the tracking plugin), opt-in
+-- per tenant and class. It loads with the rest of the policy; a mistake
+-- refuses the whole reload with its file:line, like a broken script.
+--
+-- For the tenants listed, mail of the classes listed gets its links (http
+-- and https links of its HTML parts) rewritten to the tenant's tracking
+-- domain, and an open pixel, before DKIM signs it. mailto: and tel: links,
+-- and the links of List-Unsubscribe, are never touched. The tracking
+-- domain is a CNAME to the address of `corriere serve --tracking-listen`;
+-- without that listener nothing is rewritten.
+--
+-- Why it matters: opens and clicks are how a sender sees that mail reaches
+-- the inbox and is wanted; the status page and `corriere reputation` show
+-- them per provider, source IP, tenant and class. Machines open and click
+-- too: Apple Mail Privacy Protection and Gmail's image proxy fetch every
+-- image, security scanners follow every link. Their opens and clicks are
+-- flagged ("machine", "scanner") and counted apart from the readers'.
+--
+-- Fields:
+--   tenants                 tenant = {
+--                             url = "https://click.shop.example",  -- the tracking domain
+--                             classes = { "newsletter" },          -- the classes tracked
+--                             opens = true, clicks = true,          -- both by default
+--                           }
+--   machine_open_agents     user-agent words of image proxies
+--                           (default { "GoogleImageProxy", "YahooMailProxy" })
+--   machine_open_networks   networks of image proxies (default { "17.0.0.0/8" }:
+--                           Apple's, from which Mail Privacy Protection fetches)
+--   scanner_agents          user-agent words of link scanners (default: Barracuda,
+--                           Mimecast, Proofpoint, urldefense, SafeLinks, Bitdefender)
+--   scanner_networks        networks of link scanners (default none: add your
+--                           recipients' gateways as you learn them)
+--   scanner_window          a click this soon after delivery is a scanner's
+--                           (default "5s"); HEAD requests always are
+--   dedup_window            how long a recipient's first open and click are
+--                           remembered (default "720h", 30 days)
+return {
+  tenants = {
+    -- negozio = {
+    --   url = "https://click.negozio-esempio.it",
+    --   classes = { "newsletter" },
+    -- },
+  },
+}
