@@ -17,7 +17,6 @@ import (
 	"corriere/core/policy"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
-	"corriere/core/warmup"
 )
 
 // Resolver finds the MX hosts of a domain; *dns.Resolver implements it.
@@ -94,8 +93,12 @@ type Options struct {
 	// concurrently. The default value is 8.
 	RouterWorkers int
 	// Warmup counts what warming-up IPs send, when the policy implements
-	// policy.WarmupPolicy. May be nil (no warm-up caps).
-	Warmup *warmup.Tracker
+	// policy.WarmupPolicy: a *warmup.Tracker, or core/cluster's counts
+	// shared by several nodes. May be nil (no warm-up caps).
+	Warmup WarmupCounter
+	// Shared, when set, holds the limits that several nodes share (see
+	// Shared). May be nil: the limits are the node's own.
+	Shared Shared
 	// VERP, when set, gives every recipient of a re-enveloped message (one
 	// with an Author) its own signed envelope sender, so that a bounce
 	// says which recipient failed and for whom; each such recipient then
@@ -264,6 +267,21 @@ type Queue struct {
 
 	rebindsMu sync.Mutex
 	rebinds   map[EntryID]string // pools operators bound recipients to
+
+	// share is the node's share of every limit (SetShare), under mu.
+	share float64
+}
+
+// WarmupCounter counts what warming-up IPs send per provider and day;
+// *warmup.Tracker implements it.
+type WarmupCounter interface {
+	// Sent returns how many recipients source has sent to provider today.
+	Sent(source, provider string) int64
+	// Reserve takes up to n recipients of today's allowance of limit and
+	// returns how many it took.
+	Reserve(source, provider string, limit, n int) (int, error)
+	// NextDay returns the start of the next UTC day, when caps reset.
+	NextDay() time.Time
 }
 
 // New returns a queue; it does nothing until Start.
@@ -282,6 +300,7 @@ func New(opts Options) (*Queue, error) {
 		holds:     map[holdKey]time.Time{},
 		heldIDs:   map[holdKey][]EntryID{},
 		rebinds:   map[EntryID]string{},
+		share:     1,
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())

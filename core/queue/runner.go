@@ -44,7 +44,7 @@ func (r *runner) closeConn() {
 	if r.conn != nil {
 		_ = r.conn.Close() // QUIT is a courtesy; the transactions are settled
 		r.conn = nil
-		r.l.prov.release(r.reserved, r.connShed)
+		r.l.prov.release(r.l.q.opts.Shared, r.reserved, r.connShed)
 		r.connShed = false
 	}
 	r.releaseSlot()
@@ -129,7 +129,7 @@ func (r *runner) deliver(j *job) bool {
 		start := q.now()
 		c, err := q.opts.Transport.Dial(q.sendCtx, Target{Domain: j.domain, MX: j.mx, Source: j.route.Source, Helo: j.route.Helo})
 		if err != nil {
-			l.prov.release(r.reserved, false)
+			l.prov.release(q.opts.Shared, r.reserved, false)
 			r.releaseSlot()
 			q.dialFailed(l, j, err, q.now().Sub(start))
 			l.finish(j)
@@ -209,7 +209,10 @@ func (r *runner) waitRate(critical bool) bool {
 		w := l.limiter.Reserve(now, critical)
 		if w == 0 {
 			if w = l.prov.limiter.Reserve(now, critical); w == 0 {
-				return true
+				if w = q.reserveShared(l, critical); w == 0 {
+					return true
+				}
+				l.prov.limiter.Cancel(now)
 			}
 			l.limiter.Cancel(now)
 		}
