@@ -93,6 +93,12 @@ const (
 	// CategoryForgedVERP is the category of a Rejected event for a bounce
 	// whose VERP address does not carry a valid signature.
 	CategoryForgedVERP Category = "forged_verp"
+	// ClusterFallback is the category of a Cluster event for a node that
+	// cannot reach Redis and keeps to its share of each limit.
+	ClusterFallback Category = "fallback"
+	// ClusterReconciled is the category of a Cluster event for a node
+	// that reached Redis again and gave back what it counted meanwhile.
+	ClusterReconciled Category = "reconciled"
 )
 
 // Valid reports whether c is a category of the bounce taxonomy.

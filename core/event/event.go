@@ -32,6 +32,7 @@ const (
 	Suspended  Type = "suspended"  // a provider or (provider, IP) was paused
 	Resumed    Type = "resumed"    // a suspension ended
 	PolicyLoad Type = "policy"     // a policy generation was loaded or refused, a hook quarantined or released
+	Cluster    Type = "cluster"    // the node lost or regained the counts it shares with other nodes through Redis
 )
 
 // Event is one state change. Zero-valued fields are omitted from the log.
