@@ -70,6 +70,8 @@ type serveFlags struct {
 	idle, maxAge, firstCommand, dataTimeout         time.Duration
 	retry                                           string
 	insecureAuth                                    bool
+	redis, redisPassword, redisCA, nodeID           string
+	redisTLS                                        bool
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -114,6 +116,11 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.bounceListen, "bounce-listen", "", "bounce listener `address` for the bounce domain's MX (bounces and feedback reports to VERP addresses of re-enveloped mail); default: off")
 	fs.Var(&f.fblAddresses, "fbl-address", "feedback-loop `address` registered with the providers, whose MX is --bounce-listen, may repeat: complaints about re-enveloped mail sent there suppress the complainer")
 	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
+	fs.StringVar(&f.redis, "redis", "", "Redis `address` host:port shared with the other nodes of a cluster: rate limits, connection counts, warm-up counts, suspensions and the suppression list; default: none, the node shares nothing")
+	fs.StringVar(&f.redisPassword, "redis-password", "", "Redis `password` (AUTH)")
+	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk to Redis over TLS")
+	fs.StringVar(&f.redisCA, "redis-ca", "", "PEM `file` of the CA that signed Redis's certificate (with --redis-tls); default: the system's roots")
+	fs.StringVar(&f.nodeID, "node-id", "", "`name` of this node in the cluster (with --redis); default: HOSTNAME/LISTEN")
 	return fs, f
 }
 
@@ -203,6 +210,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		MaxAge: f.maxAge, MaxOutbound: f.maxOutbound, AdminToken: f.adminToken, BounceListen: f.bounceListen, VERPKeyFile: f.verpKey,
 		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
 		MetricsListen: f.metrics, EventLogKeep: f.eventsKeep, Logger: logger,
+		Redis: f.redis, RedisPassword: f.redisPassword, RedisTLS: f.redisTLS, RedisCA: f.redisCA, NodeID: f.nodeID,
 	}
 	if f.admin != "none" {
 		cfg.AdminListen = f.admin

@@ -56,8 +56,6 @@ type Options struct {
 	Info func() NodeInfo
 	// Events receives the Cluster events. May be nil.
 	Events event.Sink
-	// Registerer, when set, registers the cluster's metrics.
-	Registerer prometheus.Registerer
 	// Logger logs the fallbacks and reconciliations. The default value is
 	// slog.Default().
 	Logger *slog.Logger
@@ -180,7 +178,7 @@ func Open(opts Options) (*Cluster, error) {
 		MaxRetries: -1, PoolSize: 32,
 	})
 	c.live.Store(1)
-	c.metrics = newMetrics(opts.Registerer)
+	c.metrics = newMetrics()
 	c.supp.init()
 	if err := c.heartbeat(); err != nil {
 		c.fallback(err)
@@ -214,6 +212,14 @@ func (c *Cluster) Close() error {
 	}
 	if err := c.rdb.Close(); err != nil {
 		return fmt.Errorf("cluster: close: %w", err)
+	}
+	return nil
+}
+
+// RegisterMetrics registers the cluster's metrics with reg.
+func (c *Cluster) RegisterMetrics(reg prometheus.Registerer) error {
+	if err := c.metrics.register(reg); err != nil {
+		return fmt.Errorf("cluster: metrics: %w", err)
 	}
 	return nil
 }

@@ -10,8 +10,8 @@ type metrics struct {
 	calls     prometheus.Counter
 }
 
-// newMetrics makes the metrics and registers them with reg, if not nil.
-func newMetrics(reg prometheus.Registerer) metrics {
+// newMetrics makes the metrics, unregistered.
+func newMetrics() metrics {
 	m := metrics{
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "corriere_cluster_redis_up",
@@ -30,10 +30,17 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Help: "Round trips to Redis for cluster-wide rates (each reserves a batch of messages).",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.up, m.live, m.fallbacks, m.calls)
-	}
 	return m
+}
+
+// register registers the metrics with reg.
+func (m metrics) register(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.up, m.live, m.fallbacks, m.calls} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setUp records whether Redis answers.
