@@ -147,6 +147,10 @@ type Cluster struct {
 
 	leasesMu sync.Mutex
 	leases   map[string][]string // provider → lease members held
+	// holdUntil is when, after falling back, the node may open new
+	// connections: the other nodes first close what they hold over their
+	// share.
+	holdUntil time.Time
 	leaseSeq atomic.Uint64
 
 	supp suppressSync
@@ -175,7 +179,9 @@ func Open(opts Options) (*Cluster, error) {
 	c.rdb = redis.NewClient(&redis.Options{
 		Addr: opts.Addr, Password: opts.Password, TLSConfig: opts.TLS,
 		DialTimeout: opts.Timeout, ReadTimeout: opts.Timeout, WriteTimeout: opts.Timeout,
-		MaxRetries: -1, PoolSize: 32,
+		// One dial, no retries: a Redis that does not answer at once puts
+		// the node in fallback rather than holding a message back.
+		MaxRetries: -1, DialerRetries: 1, PoolSize: 32,
 	})
 	c.live.Store(1)
 	c.metrics = newMetrics()
@@ -277,6 +283,10 @@ func (c *Cluster) fail(err error) {
 // fallback says that the node keeps to its share of each limit: the log
 // line, the event and the metric, and the queue's share.
 func (c *Cluster) fallback(err error) {
+	c.leasesMu.Lock()
+	// Two heartbeats: an idle node learns of the outage at its next one.
+	c.holdUntil = time.Now().Add(2 * c.opts.Heartbeat)
+	c.leasesMu.Unlock()
 	c.metrics.setUp(false)
 	share := c.Share()
 	c.log.Warn("redis unreachable; keeping to this node's share of each limit until it returns",
@@ -290,6 +300,22 @@ func (c *Cluster) setUp() {
 	c.up.Store(true)
 	c.metrics.setUp(true)
 	c.applyShare(1)
+}
+
+// recovered puts the node back on the shared counts after an outage. The
+// node keeps to its own share for two more heartbeats: the other nodes,
+// still in fallback until their next heartbeat, hold connections that a
+// restarted Redis does not know of yet.
+func (c *Cluster) recovered() {
+	c.up.Store(true)
+	c.metrics.setUp(true)
+	c.log.Info("redis reachable again; back on the shared counts", "live_nodes", c.live.Load())
+	c.emit(event.ClusterReconciled, fmt.Sprintf("redis %s reachable again; %d live nodes", c.opts.Addr, c.live.Load()))
+	time.AfterFunc(2*c.opts.Heartbeat, func() {
+		if c.up.Load() {
+			c.applyShare(1)
+		}
+	})
 }
 
 func (c *Cluster) applyShare(s float64) {
@@ -324,9 +350,7 @@ func (c *Cluster) heartbeatLoop() {
 		if err == nil && !wasUp {
 			err = c.reconcile()
 			if err == nil {
-				c.setUp()
-				c.log.Info("redis reachable again; back on the shared counts", "live_nodes", c.live.Load())
-				c.emit(event.ClusterReconciled, fmt.Sprintf("redis %s reachable again; %d live nodes", c.opts.Addr, c.live.Load()))
+				c.recovered()
 			}
 		}
 		if err != nil && wasUp {
@@ -339,7 +363,7 @@ func (c *Cluster) heartbeatLoop() {
 // the live nodes, in one round trip.
 func (c *Cluster) heartbeat() error {
 	info := c.opts.Info()
-	info.ID, info.Started, info.Fallback = c.opts.NodeID, c.started, !c.up.Load()
+	info.ID, info.Started, info.Seen, info.Fallback = c.opts.NodeID, c.started, time.Now(), !c.up.Load()
 	blob, err := json.Marshal(info)
 	if err != nil {
 		return fmt.Errorf("cluster: node info: %w", err)

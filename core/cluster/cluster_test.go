@@ -239,9 +239,7 @@ func TestFallbackAndReconcile(t *testing.T) {
 	}
 	srv.Start()
 	testlib.WaitFor(t, "reconciliation", func() bool { return a.Up() })
-	if got := recA.Share(); got != 1 {
-		t.Fatalf("share after reconciliation = %v, want 1", got)
-	}
+	testlib.WaitFor(t, "the whole limit after two heartbeats", func() bool { return recA.Share() == 1 })
 	if n := recA.count(event.ClusterFallback); n != 1 {
 		t.Fatalf("%d fallback events, want 1", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -11,10 +12,19 @@ import (
 // AcquireConn implements queue.Shared: it takes a lease on one of the
 // limit connections of provider, unless the live leases of every node
 // already reach it. In fallback it takes a lease locally only, which the
-// next heartbeat after Redis returns registers.
+// next heartbeat after Redis returns registers, and none in the first two
+// heartbeats, while the other nodes close the connections they hold over
+// their share.
 func (c *Cluster) AcquireConn(provider string, limit int) bool {
 	member := c.opts.NodeID + "#" + strconv.FormatUint(c.leaseSeq.Add(1), 10)
-	if c.up.Load() {
+	if !c.up.Load() {
+		c.leasesMu.Lock()
+		hold := time.Now().Before(c.holdUntil)
+		c.leasesMu.Unlock()
+		if hold {
+			return false
+		}
+	} else {
 		ctx, cancel := c.ctx()
 		defer cancel()
 		ok, err := acquireScript.Run(ctx, c.rdb, []string{c.key("conns", provider)}, member, limit, c.opts.LeaseTTL.Milliseconds()).Int64()

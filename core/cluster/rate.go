@@ -90,6 +90,9 @@ func (c *Cluster) Reserve(r queue.SharedRate) time.Duration {
 	b := c.batchFor(rateKey{r.Provider, r.Source})
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !c.up.Load() {
+		return 0 // Redis went away while another runner asked it
+	}
 	now := time.Now()
 	if sameArgs(b.args, args) {
 		if b.tokens > 0 && now.Before(b.expires) {
@@ -122,6 +125,21 @@ func (c *Cluster) Reserve(r queue.SharedRate) time.Duration {
 	wait := max(time.Duration(res[1])*time.Microsecond, time.Millisecond)
 	b.retry = now.Add(wait)
 	return wait
+}
+
+// Cancel implements queue.Shared: the message the last Reserve let through
+// did not go, so its allowance goes back to the node's batch.
+func (c *Cluster) Cancel(provider, source string) {
+	b := c.batchFor(rateKey{provider, source})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.args == nil {
+		return
+	}
+	b.tokens++
+	if now := time.Now(); now.After(b.expires) {
+		b.expires = now.Add(2 * c.opts.BatchSpan)
+	}
 }
 
 // batchFor returns the batch of k, creating it.

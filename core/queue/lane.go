@@ -68,7 +68,7 @@ func (q *Queue) laneFor(source, providerName string) *lane {
 	l = &lane{q: q, key: k, prov: q.providerLocked(providerName), notify: make(chan struct{}), reload: make(chan struct{}), active: q.now()}
 	l.limits = q.shape(providerName, source, policy.DefaultLimits)
 	l.limiter = shape.NewLimiter(l.limits)
-	l.limiter.SetShare(q.share)
+	l.limiter.SetShare(q.localShare())
 	l.throttle = newThrottle(l.limiter)
 	q.lanes[k] = l
 	return l
@@ -403,7 +403,7 @@ func (q *Queue) providerLocked(name string) *provider {
 	if !ok {
 		lim := q.shape(name, policy.AllSources, policy.Limits{})
 		p = &provider{name: name, limits: lim, limiter: shape.NewLimiter(lim), waiting: map[*lane]bool{}}
-		p.limiter.SetShare(q.share)
+		p.limiter.SetShare(q.localShare())
 		p.throttle = newThrottle(p.limiter)
 		q.providers[name] = p
 	}
@@ -456,12 +456,13 @@ func (p *provider) acquire(l *lane, reserved bool) bool {
 }
 
 // shed reports whether one more connection must close to bring the
-// provider back under a lowered limit, and counts it as closing: exactly
-// the excess closes, the reserved critical runners' connections aside.
-func (p *provider) shed() bool {
+// provider back under a lowered limit (or a lowered share of it, when the
+// node lost the cluster), and counts it as closing: exactly the excess
+// closes, the reserved critical runners' connections aside.
+func (p *provider) shed(q *Queue) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	limit := p.limits.MaxConnections
+	limit := q.shareOf(p.limits.MaxConnections)
 	if limit > 0 && p.conns-p.shedding > limit+p.reservedConns {
 		p.shedding++
 		return true

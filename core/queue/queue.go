@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -268,8 +269,9 @@ type Queue struct {
 	rebindsMu sync.Mutex
 	rebinds   map[EntryID]string // pools operators bound recipients to
 
-	// share is the node's share of every limit (SetShare), under mu.
-	share float64
+	// share is the node's share of every limit (SetShare), as the bits
+	// of a float64: the connection caps read it under a provider's lock.
+	share atomic.Uint64
 }
 
 // WarmupCounter counts what warming-up IPs send per provider and day;
@@ -300,8 +302,8 @@ func New(opts Options) (*Queue, error) {
 		holds:     map[holdKey]time.Time{},
 		heldIDs:   map[holdKey][]EntryID{},
 		rebinds:   map[EntryID]string{},
-		share:     1,
 	}
+	q.share.Store(math.Float64bits(1))
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
 	q.slots = newConnSlots(opts.MaxConnections)

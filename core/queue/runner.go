@@ -65,7 +65,7 @@ func (r *runner) shedLocked() bool {
 		r.shed = true
 		return true
 	}
-	if r.conn != nil && !r.connShed && l.prov.shed() {
+	if r.conn != nil && !r.connShed && l.prov.shed(l.q) {
 		r.connShed = true
 		return true
 	}
@@ -123,6 +123,9 @@ func (r *runner) deliver(j *job) bool {
 			r.release, r.onReserve = release, fromReserve
 		}
 		if !l.prov.acquire(l, r.reserved) {
+			// The message does not go now: its rate allowance goes back,
+			// for the runners that hold a connection.
+			q.cancelRate(l)
 			l.requeue(j)
 			return false
 		}

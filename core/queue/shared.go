@@ -26,6 +26,10 @@ type Shared interface {
 	AcquireConn(provider string, limit int) bool
 	// ReleaseConn gives back a connection AcquireConn took.
 	ReleaseConn(provider string)
+	// Cancel gives back the allowance the last Reserve for the lane of
+	// provider and source took, when the message could not go after all
+	// (no connection was free).
+	Cancel(provider, source string)
 	// Throttled tells the other nodes about a suspension or slow-down the
 	// policy decided on this node.
 	Throttled(t Throttle)
@@ -67,7 +71,7 @@ const connRetry = 100 * time.Millisecond
 // never under one connection.
 func (q *Queue) SetShare(s float64) {
 	q.mu.Lock()
-	q.share = s
+	q.share.Store(math.Float64bits(s))
 	lanes := make([]*lane, 0, len(q.lanes))
 	for _, l := range q.lanes {
 		l.limiter.SetShare(s)
@@ -84,14 +88,15 @@ func (q *Queue) SetShare(s float64) {
 
 // shareOf returns the node's share of a connection limit.
 func (q *Queue) shareOf(limit int) int {
-	q.mu.Lock()
-	s := q.share
-	q.mu.Unlock()
+	s := q.localShare()
 	if limit <= 0 || s >= 1 {
 		return limit
 	}
 	return max(1, int(math.Floor(float64(limit)*s)))
 }
+
+// localShare returns the node's share of every limit (SetShare).
+func (q *Queue) localShare() float64 { return math.Float64frombits(q.share.Load()) }
 
 // reserveShared asks Options.Shared for one message's cluster-wide
 // allowance of l; 0 means it may go.
@@ -109,6 +114,17 @@ func (q *Queue) reserveShared(l *lane, critical bool) time.Duration {
 		Provider: l.key.provider, Source: l.key.source, Lane: lim, Prov: plim,
 		LaneFactor: l.throttle.factor(), ProvFactor: l.prov.throttle.factor(), Critical: critical,
 	})
+}
+
+// cancelRate gives back the rate allowance waitRate took for a message of
+// l that cannot go now: the lane's, the provider's and the cluster's.
+func (q *Queue) cancelRate(l *lane) {
+	now := q.now()
+	l.limiter.Cancel(now)
+	l.prov.limiter.Cancel(now)
+	if q.opts.Shared != nil {
+		q.opts.Shared.Cancel(l.key.provider, l.key.source)
+	}
 }
 
 // publishThrottle tells the other nodes about a throttle decided here.
