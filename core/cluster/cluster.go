@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -138,6 +139,10 @@ type Cluster struct {
 
 	up   atomic.Bool
 	live atomic.Int64 // live nodes when last seen, at least 1
+	// epoch is the epoch of Redis's data at the last heartbeat (only the
+	// heartbeat goroutine uses it); restarted is set when it changed.
+	epoch     string
+	restarted atomic.Bool
 
 	targetMu sync.Mutex
 	target   Target
@@ -151,7 +156,7 @@ type Cluster struct {
 	// connections: the other nodes first close what they hold over their
 	// share.
 	holdUntil time.Time
-	leaseSeq atomic.Uint64
+	leaseSeq  atomic.Uint64
 
 	supp suppressSync
 	warm *Warmup
@@ -305,15 +310,20 @@ func (c *Cluster) setUp() {
 // recovered puts the node back on the shared counts after an outage. The
 // node keeps to its own share for two more heartbeats: the other nodes,
 // still in fallback until their next heartbeat, hold connections that a
-// restarted Redis does not know of yet.
+// restarted Redis does not know of yet. Then it merges the suppression
+// lists again, to take what those nodes pushed when they came back.
 func (c *Cluster) recovered() {
 	c.up.Store(true)
 	c.metrics.setUp(true)
 	c.log.Info("redis reachable again; back on the shared counts", "live_nodes", c.live.Load())
 	c.emit(event.ClusterReconciled, fmt.Sprintf("redis %s reachable again; %d live nodes", c.opts.Addr, c.live.Load()))
 	time.AfterFunc(2*c.opts.Heartbeat, func() {
-		if c.up.Load() {
-			c.applyShare(1)
+		if !c.up.Load() {
+			return
+		}
+		c.applyShare(1)
+		if err := c.supp.resync(c); err != nil {
+			c.fail(err)
 		}
 	})
 }
@@ -347,7 +357,10 @@ func (c *Cluster) heartbeatLoop() {
 		}
 		wasUp := c.up.Load()
 		err := c.heartbeat()
-		if err == nil && !wasUp {
+		restarted := c.restarted.Swap(false)
+		if err == nil && (!wasUp || restarted) {
+			// Back from an outage, or Redis restarted between two
+			// heartbeats: either way it lacks what this node counted.
 			err = c.reconcile()
 			if err == nil {
 				c.recovered()
@@ -370,13 +383,19 @@ func (c *Cluster) heartbeat() error {
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
-	res, err := heartbeatScript.Run(ctx, c.rdb, []string{c.key("nodes"), c.key("node", c.opts.NodeID)},
-		c.opts.NodeID, blob, c.opts.NodeTTL.Milliseconds()).Int64()
+	res, err := heartbeatScript.Run(ctx, c.rdb, []string{c.key("nodes"), c.key("node", c.opts.NodeID), c.key("epoch")},
+		c.opts.NodeID, blob, c.opts.NodeTTL.Milliseconds(), rand.Text()).Slice()
 	if err != nil {
 		return fmt.Errorf("cluster: heartbeat: %w", err)
 	}
-	c.live.Store(max(1, res))
-	c.metrics.live.Set(float64(res))
+	live, _ := res[0].(int64)
+	epoch, _ := res[1].(string)
+	if c.epoch != "" && epoch != c.epoch {
+		c.restarted.Store(true)
+	}
+	c.epoch = epoch
+	c.live.Store(max(1, live))
+	c.metrics.live.Set(float64(live))
 	return c.renewLeases(ctx)
 }
 
@@ -391,7 +410,8 @@ func (c *Cluster) reconcile() error {
 
 // heartbeatScript registers a node (KEYS[2] its info, for ARGV[3] ms),
 // drops the nodes not seen for that long from KEYS[1], and returns how
-// many are live.
+// many are live and the epoch of this Redis's data (KEYS[3], set to
+// ARGV[4] when missing): a new epoch means Redis lost what it held.
 var heartbeatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -399,7 +419,12 @@ local ttl = tonumber(ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
-return redis.call('ZCARD', KEYS[1])
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[3], epoch)
+end
+return {redis.call('ZCARD', KEYS[1]), epoch}
 `)
 
 // clientLog passes go-redis's own messages (each failed dial while Redis
