@@ -29,8 +29,12 @@ func (c *Cluster) AcquireConn(provider string, limit int) bool {
 		defer cancel()
 		ok, err := acquireScript.Run(ctx, c.rdb, []string{c.key("conns", provider)}, member, limit, c.opts.LeaseTTL.Milliseconds()).Int64()
 		if err != nil {
+			// In fallback from now on: the node asks again under its share
+			// once the others have closed what they hold over theirs.
 			c.fail(fmt.Errorf("cluster: connection lease of %s: %w", provider, err))
-		} else if ok == 0 {
+			return false
+		}
+		if ok == 0 {
 			return false
 		}
 	}

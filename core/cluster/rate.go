@@ -104,12 +104,18 @@ func (c *Cluster) Reserve(r queue.SharedRate) time.Duration {
 		}
 	}
 	b.args, b.tokens = args, 0
+	// A node without a connection to the provider asks only if one is
+	// free: its runners would otherwise take allowance they cannot use.
+	connLimit := 0
+	if r.Prov.MaxConnections > 0 && !c.holdsLease(r.Provider) {
+		connLimit = r.Prov.MaxConnections
+	}
 	ctx, cancel := c.ctx()
 	defer cancel()
 	c.metrics.calls.Inc()
 	res, err := rateScript.Run(ctx, c.rdb,
-		[]string{c.key("rate", r.Provider), c.key("rate", r.Provider+"|"+r.Source), c.key("providers"), c.key("sent", r.Provider)},
-		args...).Int64Slice()
+		[]string{c.key("rate", r.Provider), c.key("rate", r.Provider+"|"+r.Source), c.key("providers"), c.key("sent", r.Provider), c.key("conns", r.Provider)},
+		append(args, connLimit)...).Int64Slice()
 	if err != nil || len(res) != 2 {
 		if err == nil {
 			err = fmt.Errorf("rate script answered %v", res)
@@ -142,6 +148,13 @@ func (c *Cluster) Cancel(provider, source string) {
 	}
 }
 
+// holdsLease reports whether the node holds a connection lease of provider.
+func (c *Cluster) holdsLease(provider string) bool {
+	c.leasesMu.Lock()
+	defer c.leasesMu.Unlock()
+	return len(c.leases[provider]) > 0
+}
+
 // batchFor returns the batch of k, creating it.
 func (c *Cluster) batchFor(k rateKey) *batch {
 	c.ratesMu.Lock()
@@ -172,10 +185,19 @@ func sameArgs(a, b []any) bool {
 // per-minute rates (GCRA, whose capacity is the fifth), per-hour and
 // per-day volumes (sliding windows). It also records the provider's name
 // in KEYS[3] and counts what it granted in KEYS[4] and in KEYS[4]'s
-// per-minute counters, for cluster status.
+// per-minute counters, for cluster status. When ARGV[13] is not 0 the node
+// holds no connection to the provider, and gets nothing while the live
+// leases of KEYS[5] reach that limit.
 var rateScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local connLimit = tonumber(ARGV[13])
+if connLimit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', math.floor(now / 1000))
+  if redis.call('ZCARD', KEYS[5]) >= connLimit then
+    return {0, 100000}
+  end
+end
 local want = tonumber(ARGV[1])
 local grant = want
 local wait = 0

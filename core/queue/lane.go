@@ -396,6 +396,10 @@ type provider struct {
 	shedding      int
 	waiting       map[*lane]bool
 	throttle      *throttle
+	// clusterFull is when the cluster's connections to the provider were
+	// last all held by other nodes (Options.Shared): until connRetry after
+	// it, runners without a connection take no rate allowance.
+	clusterFull time.Time
 }
 
 func (q *Queue) providerLocked(name string) *provider {
@@ -448,6 +452,7 @@ func (p *provider) acquire(l *lane, reserved bool) bool {
 		if reserved {
 			p.reservedConns--
 		}
+		p.clusterFull = q.now()
 		p.mu.Unlock()
 		q.opts.Clock.AfterFunc(connRetry, l.wake)
 		return false

@@ -209,7 +209,13 @@ func (r *runner) waitRate(critical bool) bool {
 			return false
 		}
 		now := q.now()
-		w := l.limiter.Reserve(now, critical)
+		w := time.Duration(0)
+		if r.conn == nil {
+			w = l.prov.clusterFullFor(now)
+		}
+		if w == 0 {
+			w = l.limiter.Reserve(now, critical)
+		}
 		if w == 0 {
 			if w = l.prov.limiter.Reserve(now, critical); w == 0 {
 				if w = q.reserveShared(l, critical); w == 0 {

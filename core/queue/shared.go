@@ -95,6 +95,18 @@ func (q *Queue) shareOf(limit int) int {
 	return max(1, int(math.Floor(float64(limit)*s)))
 }
 
+// clusterFullFor returns how long a runner without a connection waits
+// before it asks for rate allowance: the rest of connRetry after the
+// cluster's connections to p were last found all held elsewhere.
+func (p *provider) clusterFullFor(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.clusterFull.IsZero() {
+		return 0
+	}
+	return max(0, p.clusterFull.Add(connRetry).Sub(now))
+}
+
 // localShare returns the node's share of every limit (SetShare).
 func (q *Queue) localShare() float64 { return math.Float64frombits(q.share.Load()) }
 
