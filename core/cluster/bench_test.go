@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -33,13 +34,14 @@ func BenchmarkReserve(b *testing.B) {
 		}
 	}
 	b.Run("local", func(b *testing.B) { local(b, nil) })
+	quiet := slog.New(slog.DiscardHandler)
 	srv := testlib.Redis(b)
 	for _, bc := range []struct {
 		name  string
 		batch time.Duration
 	}{{"redis-batched", 0}, {"redis-unbatched", time.Nanosecond}} {
 		b.Run(bc.name, func(b *testing.B) {
-			c, err := Open(Options{Addr: srv.Addr, NodeID: "bench", BatchSpan: bc.batch})
+			c, err := Open(Options{Addr: srv.Addr, NodeID: "bench", BatchSpan: bc.batch, Logger: quiet})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -49,7 +51,7 @@ func BenchmarkReserve(b *testing.B) {
 		})
 	}
 	b.Run("fallback", func(b *testing.B) {
-		c, err := Open(Options{Addr: "127.0.0.1:1", NodeID: "bench"})
+		c, err := Open(Options{Addr: "127.0.0.1:1", NodeID: "bench", Logger: quiet})
 		if err != nil {
 			b.Fatal(err)
 		}
