@@ -199,7 +199,7 @@ func Open(opts Options) (*Cluster, error) {
 	}
 	c.done.Add(2)
 	go c.heartbeatLoop()
-	go c.subscribe()
+	go c.subscribe(c.openSubscription())
 	return c, nil
 }
 

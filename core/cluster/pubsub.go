@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/redis/go-redis/v9"
+
 	"corriere/core/queue"
 	"corriere/core/suppress"
 )
@@ -183,11 +185,25 @@ func (c *Cluster) Throttled(t queue.Throttle) {
 	}()
 }
 
+// openSubscription subscribes to the other nodes' messages and, when Redis
+// answers, waits until the subscription is active: a suppression published
+// after the first merge of the lists must not be missed.
+func (c *Cluster) openSubscription() *redis.PubSub {
+	ps := c.rdb.Subscribe(context.Background(), c.key(chanThrottle), c.key(chanSuppress))
+	if c.up.Load() {
+		ctx, cancel := c.ctx()
+		defer cancel()
+		if _, err := ps.Receive(ctx); err != nil {
+			c.fail(fmt.Errorf("cluster: subscribe: %w", err))
+		}
+	}
+	return ps
+}
+
 // subscribe receives the other nodes' throttles and suppressions until
 // Close; the client subscribes again by itself after an outage.
-func (c *Cluster) subscribe() {
+func (c *Cluster) subscribe(ps *redis.PubSub) {
 	defer c.done.Done()
-	ps := c.rdb.Subscribe(context.Background(), c.key(chanThrottle), c.key(chanSuppress))
 	defer ps.Close()
 	msgs := ps.Channel()
 	for {
