@@ -242,8 +242,9 @@ func TestClusterOutsideCheck(t *testing.T) {
 	// the nodes that finished first bring the whole run's down.
 	lo, hi := rate*0.95, rate*1.05
 	if !full {
-		// A second of sending: starting connections weigh more.
-		lo, hi = rate*0.70, rate*1.10
+		// About a second of sending before the kill, where the first burst
+		// (3 messages, a tenth of a second's batch) weighs 8%.
+		lo, hi = rate*0.70, rate*1.15
 	}
 	if shared < lo || shared > hi {
 		t.Errorf("aggregate rate with redis up %.2f/s, want %.1f..%.1f", shared, lo, hi)
