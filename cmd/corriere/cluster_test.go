@@ -258,3 +258,37 @@ func TestClusterOutsideCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterStatusCommand checks what `corriere cluster status` prints
+// for two nodes, one of them on another policy.
+func TestClusterStatusCommand(t *testing.T) {
+	srv := testlib.Redis(t)
+	for _, n := range []struct {
+		id, hash string
+	}{{"node1", "aaaaaaaaaaaaaaaa"}, {"node2", "aaaaaaaaaaaaaaaa"}, {"node3", "bbbbbbbbbbbbbbbb"}} {
+		c, err := cluster.Open(cluster.Options{Addr: srv.Addr, NodeID: n.id, Info: func() cluster.NodeInfo {
+			return cluster.NodeInfo{SMTP: "127.0.0.1:2525", Generation: 2, PolicyHash: n.hash}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	var out, errb bytes.Buffer
+	if st := clusterStatus(context.Background(), []string{"--redis", srv.Addr}, &out, &errb); st != 0 {
+		t.Fatalf("cluster status: %d: %s", st, errb.String())
+	}
+	text := out.String()
+	for _, want := range []string{"node1", "node2", "aaaaaaaaaaaa ", "node3", "bbbbbbbbbbbb (differs)", "3 live nodes"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("cluster status lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "(differs)") != 1 {
+		t.Errorf("cluster status marks other than the odd node out:\n%s", text)
+	}
+	out.Reset()
+	if st := clusterStatus(context.Background(), []string{}, &out, &errb); st != 2 {
+		t.Errorf("cluster status without --redis: status %d, want 2", st)
+	}
+}
