@@ -1,6 +1,8 @@
 package queue_test
 
 import (
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,4 +52,58 @@ func TestApplyThrottleFromAnotherNode(t *testing.T) {
 		t.Fatalf("Resume ended %d suspensions, %v", n, err)
 	}
 	rx.Wait(t, 2, 10*time.Second)
+}
+
+// recordingShared is the cluster side of a node alone: it lets every
+// message and connection through and remembers the throttles the queue
+// would tell the other nodes.
+type recordingShared struct {
+	mu        sync.Mutex
+	throttles []queue.Throttle
+}
+
+func (s *recordingShared) Reserve(queue.SharedRate) time.Duration { return 0 }
+func (s *recordingShared) AcquireConn(string, int) bool           { return true }
+func (s *recordingShared) ReleaseConn(string)                     {}
+func (s *recordingShared) Cancel(string, string)                  {}
+func (s *recordingShared) Throttled(t queue.Throttle) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttles = append(s.throttles, t)
+}
+
+func (s *recordingShared) published() []queue.Throttle {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]queue.Throttle(nil), s.throttles...)
+}
+
+// TestThrottlePublished checks that a 421 4.7.28 the policy answers with a
+// suspension and a slow-down is told to the other nodes, once each, with
+// the lane, the factor, the end and the reply.
+func TestThrottlePublished(t *testing.T) {
+	t.Parallel()
+	pol := luaPolicy(t, map[string]string{
+		"rules/providers.lua": acmeProviders(`{ connections = 1 }`,
+			`{ { match = "4%.7%.28", scope = "source", delay = "1h", category = "speeding", rate_factor = 0.5 } }`),
+	}, nil, nil, nil)
+	shared := &recordingShared{}
+	w := newWorld(t, pol, func(o *queue.Options) { o.Shared = shared })
+	w.mx("acme.test", "mx.acme.test", "127.0.0.21")
+	w.receiver("127.0.0.21", mailtest.Options{Rcpt: func(string, int) error {
+		return mailtest.Reply(421, "4.7.28", "Our system has detected an unusual rate of unsolicited mail")
+	}})
+	w.send("s@sender.test", 0, "", "r@acme.test")
+	testlib.WaitFor(t, "the throttle told to the other nodes", func() bool { return len(shared.published()) == 2 })
+	got := shared.published()
+	slow, susp := got[0], got[1]
+	if slow.Provider != "acme" || slow.Factor != 0.5 || !slow.Until.IsZero() || !strings.Contains(slow.Reason, "4.7.28") {
+		t.Errorf("slow-down published %+v, want acme at 0.5 with the reply", slow)
+	}
+	if susp.Provider != "acme" || susp.Factor != 0 || susp.Until.Sub(w.now()) < 59*time.Minute || !strings.Contains(susp.Reason, "4.7.28") {
+		t.Errorf("suspension published %+v, want acme for an hour with the reply", susp)
+	}
+	if slow.Source != susp.Source {
+		t.Errorf("the slow-down names source %q, the suspension %q", slow.Source, susp.Source)
+	}
 }
