@@ -159,7 +159,7 @@ type Cluster struct {
 	leaseSeq  atomic.Uint64
 
 	supp suppressSync
-	warm *Warmup
+	warm atomic.Pointer[Warmup]
 
 	metrics metrics
 
@@ -203,9 +203,8 @@ func Open(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// Close stops the heartbeat, gives back the connection leases and closes
-// the connection to Redis; the node stays in the live list until NodeTTL
-// passes.
+// Close stops the heartbeat, gives back the connection leases, leaves the
+// live list and closes the connection to Redis.
 func (c *Cluster) Close() error {
 	close(c.stop)
 	c.done.Wait()
@@ -402,7 +401,7 @@ func (c *Cluster) heartbeat() error {
 // reconcile gives Redis back what the node counted while it could not
 // reach it, and takes the suppressions added elsewhere meanwhile.
 func (c *Cluster) reconcile() error {
-	if err := c.warm.reconcile(); err != nil {
+	if err := c.warm.Load().reconcile(); err != nil {
 		return err
 	}
 	return c.supp.resync(c)

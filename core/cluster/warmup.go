@@ -34,7 +34,7 @@ var _ queue.WarmupCounter = (*Warmup)(nil)
 // Warmup returns the shared counts over local, the node's own tracker.
 func (c *Cluster) Warmup(local *warmup.Tracker) *Warmup {
 	w := &Warmup{c: c, local: local, shared: map[warmKey]int64{}, pending: map[warmKey]int64{}}
-	c.warm = w
+	c.warm.Store(w)
 	return w
 }
 
