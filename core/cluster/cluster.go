@@ -235,12 +235,17 @@ func (c *Cluster) RegisterMetrics(reg prometheus.Registerer) error {
 }
 
 // Attach makes the cluster act on t: its share of the limits, and the
-// throttles other nodes decide.
+// throttles other nodes decide, starting with the suspensions in force.
 func (c *Cluster) Attach(t Target) {
 	c.targetMu.Lock()
 	c.target = t
 	c.targetMu.Unlock()
 	t.SetShare(c.Share())
+	if c.up.Load() {
+		if err := c.applySuspensions(); err != nil {
+			c.fail(err)
+		}
+	}
 }
 
 // Up reports whether the node uses the shared counts (true) or keeps to
@@ -402,6 +407,9 @@ func (c *Cluster) heartbeat() error {
 // reach it, and takes the suppressions added elsewhere meanwhile.
 func (c *Cluster) reconcile() error {
 	if err := c.warm.Load().reconcile(); err != nil {
+		return err
+	}
+	if err := c.applySuspensions(); err != nil {
 		return err
 	}
 	return c.supp.resync(c)

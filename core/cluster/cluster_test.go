@@ -301,6 +301,13 @@ func TestThrottleShared(t *testing.T) {
 	if n := len(recA.throttled()); n != 0 {
 		t.Fatalf("the deciding node applied its own throttle %d times again", n)
 	}
+	// A node that joins later starts suspended, without the slow-down
+	// (each node's rate recovers on its own schedule).
+	_, recD := join(t, srv.Addr, "d")
+	late := recD.throttled()
+	if len(late) != 1 || late[0].Provider != "example" || !late[0].Until.Equal(want.Until) || late[0].Factor != 0 {
+		t.Fatalf("the late node got %+v, want the suspension of example until %v", late, want.Until)
+	}
 }
 
 // openSpool opens a spool in a new directory.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -166,8 +167,9 @@ func (s *suppressSync) resync(c *Cluster) error {
 	return nil
 }
 
-// Throttled implements queue.Shared: it publishes t to the other nodes.
-// In fallback the throttle stays this node's.
+// Throttled implements queue.Shared: it publishes t to the other nodes,
+// and keeps a suspension in Redis until it ends, for the nodes that join
+// or come back meanwhile. In fallback the throttle stays this node's.
 func (c *Cluster) Throttled(t queue.Throttle) {
 	if !c.up.Load() {
 		return
@@ -179,10 +181,47 @@ func (c *Cluster) Throttled(t queue.Throttle) {
 	go func() {
 		ctx, cancel := c.ctx()
 		defer cancel()
-		if err := c.rdb.Publish(ctx, c.key(chanThrottle), blob).Err(); err != nil {
+		pipe := c.rdb.Pipeline()
+		pipe.Publish(ctx, c.key(chanThrottle), blob)
+		if left := time.Until(t.Until); left > 0 {
+			pipe.Set(ctx, c.key("suspension", t.Provider+"|"+t.Source), blob, left)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
 			c.fail(fmt.Errorf("cluster: publish throttle of %s: %w", t.Provider, err))
 		}
 	}()
+}
+
+// applySuspensions applies the suspensions other nodes decided that are
+// still in force: at Attach and after an outage, when their messages may
+// have gone by.
+func (c *Cluster) applySuspensions() error {
+	c.targetMu.Lock()
+	target := c.target
+	c.targetMu.Unlock()
+	if target == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*c.opts.Timeout)
+	defer cancel()
+	iter := c.rdb.Scan(ctx, 0, c.key("suspension", "*"), 100).Iterator()
+	for iter.Next(ctx) {
+		blob, err := c.rdb.Get(ctx, iter.Val()).Result()
+		if err != nil {
+			continue // ended between the two reads
+		}
+		var m message
+		if err := json.Unmarshal([]byte(blob), &m); err != nil || m.Throttle == nil || m.Origin == c.opts.NodeID {
+			continue
+		}
+		if time.Now().Before(m.Throttle.Until) {
+			target.ApplyThrottle(queue.Throttle{Provider: m.Throttle.Provider, Source: m.Throttle.Source, Until: m.Throttle.Until, Reason: m.Throttle.Reason})
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("cluster: read suspensions: %w", err)
+	}
+	return nil
 }
 
 // openSubscription subscribes to the other nodes' messages and, when Redis
