@@ -82,6 +82,8 @@ type serveFlags struct {
 	noMTASTS                                        bool
 	mtastsPort                                      int
 	tlsRoots                                        string
+	redis, redisPassword, redisCA, nodeID           string
+	redisTLS                                        bool
 }
 
 func newServeFlags() (*flag.FlagSet, *serveFlags) {
@@ -134,6 +136,11 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.dnsCheckInterval, "dns-check-interval", 24*time.Hour, "how often every tenant's sender domains are checked (corriere dns check; the last report is at GET /api/tenants/T/dns); a negative value turns it off")
 	fs.StringVar(&f.verpKey, "verp-key", "", "`file` with the hex key that signs VERP addresses; default: SPOOL/verp.key, made on first start (keep it: bounces to addresses signed with a lost key are ignored)")
 	f.http.register(fs)
+	fs.StringVar(&f.redis, "redis", "", "Redis `address` host:port shared with the other nodes of a cluster: rate limits, connection counts, warm-up counts, suspensions and the suppression list; default: none, the node shares nothing")
+	fs.StringVar(&f.redisPassword, "redis-password", "", "Redis `password` (AUTH)")
+	fs.BoolVar(&f.redisTLS, "redis-tls", false, "talk to Redis over TLS")
+	fs.StringVar(&f.redisCA, "redis-ca", "", "PEM `file` of the CA that signed Redis's certificate (with --redis-tls); default: the system's roots")
+	fs.StringVar(&f.nodeID, "node-id", "", "`name` of this node in the cluster (with --redis); default: HOSTNAME/LISTEN")
 	return fs, f
 }
 
@@ -224,6 +231,7 @@ func (f *serveFlags) nodeConfig() (node.Config, error) {
 		FBLAddresses: f.fblAddresses, LuaCallMemory: f.luaCallMemory, LuaStateMemory: f.luaStateMemory,
 		MetricsListen: f.metrics, EventLogKeep: f.eventsKeep, Logger: logger,
 		DANEResolvers: f.daneResolvers, NoMTASTS: f.noMTASTS, MTASTSPort: f.mtastsPort, TLSRoots: f.tlsRoots,
+		Redis: f.redis, RedisPassword: f.redisPassword, RedisTLS: f.redisTLS, RedisCA: f.redisCA, NodeID: f.nodeID,
 	}
 	cfg.Postmaster = f.postmaster
 	if f.admin != "none" {

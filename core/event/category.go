@@ -102,6 +102,12 @@ const (
 	// by a security scanner (a HEAD request, a click seconds after
 	// delivery, a scanner's network). A human click has no category.
 	ScannerClick Category = "scanner"
+	// ClusterFallback is the category of a Cluster event for a node that
+	// cannot reach Redis and keeps to its share of each limit.
+	ClusterFallback Category = "fallback"
+	// ClusterReconciled is the category of a Cluster event for a node
+	// that reached Redis again and gave back what it counted meanwhile.
+	ClusterReconciled Category = "reconciled"
 )
 
 // Valid reports whether c is a category of the bounce taxonomy.

@@ -35,6 +35,7 @@ const (
 	DNSCheck   Type = "dns_check"  // a finding of a tenant's daily DNS check changed status
 	Opened     Type = "opened"     // a tracking pixel was fetched (Category MachineOpen when a proxy fetched it)
 	Clicked    Type = "clicked"    // a tracked link was followed (Category ScannerClick when a scanner followed it)
+	Cluster    Type = "cluster"    // the node lost or regained the counts it shares with other nodes through Redis
 )
 
 // Event is one state change. Zero-valued fields are omitted from the log.

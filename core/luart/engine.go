@@ -458,6 +458,8 @@ type Status struct {
 	RulesDir   string `json:"rules_dir"`
 	// Files are the policy files of the current generation.
 	Files []string `json:"files"`
+	// FilesHash is the SHA-256 of those files' names and contents.
+	FilesHash string `json:"files_hash"`
 	// Tenants are the tenants defined in rules/tenants, sorted.
 	Tenants []string `json:"tenants"`
 	// Providers are the providers of rules/providers.lua, in file order.
@@ -516,6 +518,7 @@ func (e *Engine) Status() Status {
 		ScriptsDir:   e.opts.ScriptsDir,
 		RulesDir:     e.opts.RulesDir,
 		Files:        g.fileList(),
+		FilesHash:    g.filesHash(),
 		Providers:    g.providers.names(),
 		Pools:        g.pools,
 		ReloadErrors: e.reloadErrors.Load(),

@@ -163,6 +163,21 @@ type Config struct {
 	// VERPKeyFile holds the key that signs VERP addresses (hex). The
 	// default value is SpoolDir/verp.key, made on first start.
 	VERPKeyFile string
+	// Redis is the Redis server, host:port, through which several nodes
+	// share their rate limits, connection counts, warm-up counts,
+	// suspensions and suppression list (see core/cluster). The default
+	// value is "": the node shares nothing.
+	Redis string
+	// RedisPassword authenticates to Redis. The default value is none.
+	RedisPassword string
+	// RedisTLS talks to Redis over TLS, checking its certificate against
+	// RedisCA, a PEM file, or the system's roots when RedisCA is empty. The
+	// default value is false.
+	RedisTLS bool
+	RedisCA  string
+	// NodeID names the node in the cluster; nodes sharing a Redis need
+	// different ones. The default value, with Redis, is Hostname/Listen.
+	NodeID string
 	// Logger logs the node's life. The default value is slog.Default().
 	Logger *slog.Logger
 }
@@ -209,6 +224,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Redis != "" && c.NodeID == "" {
+		c.NodeID = c.Hostname + "/" + c.Listen
 	}
 
 	lua := luart.Options{}
@@ -293,6 +311,14 @@ func (c *Config) Validate() error {
 		if !p.IsValid() {
 			return fmt.Errorf("node: RelayNets: %v is not a network", p)
 		}
+	}
+	if c.Redis != "" {
+		if err := checkAddr("Redis", c.Redis); err != nil {
+			return err
+		}
+	}
+	if c.RedisCA != "" && !c.RedisTLS {
+		return errors.New("node: RedisCA is set but RedisTLS is not: the CA checks the certificate of a TLS connection")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("node: TLSCert %q and TLSKey %q: STARTTLS needs both", c.TLSCert, c.TLSKey)

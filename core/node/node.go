@@ -16,6 +16,7 @@ import (
 
 	"corriere/core/admin"
 	"corriere/core/bouncein"
+	"corriere/core/cluster"
 	"corriere/core/deliver"
 	"corriere/core/dns"
 	"corriere/core/dnscheck"
@@ -60,6 +61,7 @@ type Node struct {
 	policy      *luart.Engine
 	verp        *verp.Signer
 	queue       *queue.Queue
+	cluster     *cluster.Cluster // nil without Config.Redis
 	ingest      *ingest.Server
 	ln          net.Listener
 	bounces     *bouncein.Server
@@ -232,13 +234,20 @@ func (n *Node) startDelivery(undo *cleanups) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	if err := n.openCluster(undo); err != nil {
+		return err
+	}
+	shared, counts := n.sharedLimits(wu)
 	n.queue, err = queue.New(queue.Options{
 		Spool: n.spool, Policy: n.policy, Resolver: res, Transport: tr, Events: n.events,
-		Logger: n.log, Hostname: n.cfg.Hostname, Retry: n.cfg.Retry, MaxAge: n.cfg.MaxAge, Warmup: wu, VERP: n.verp, Reference: n.verp,
-		MaxConnections: n.cfg.MaxOutbound,
+		Logger: n.log, Hostname: n.cfg.Hostname, Retry: n.cfg.Retry, MaxAge: n.cfg.MaxAge, Warmup: counts, VERP: n.verp, Reference: n.verp,
+		MaxConnections: n.cfg.MaxOutbound, Shared: shared,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
+	}
+	if n.cluster != nil {
+		n.cluster.Attach(n.queue)
 	}
 	msgs, rcpts, err := n.queue.Recover()
 	if err != nil {
@@ -249,6 +258,11 @@ func (n *Node) startDelivery(undo *cleanups) error {
 		return err
 	}
 	undo.add(func() { n.stopMetrics(context.Background()) })
+	if n.cluster != nil {
+		if err := n.cluster.RegisterMetrics(n.metrics.Registry()); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+	}
 	n.policy.OnReload(func(uint64) { go n.queue.PolicyChanged() })
 	n.queue.Start()
 	undo.add(func() {
@@ -405,6 +419,7 @@ func (n *Node) adminHandlers() map[string]http.Handler {
 		h["GET /api/bounces"] = n.bounces.CountsHandler()
 	}
 	maps.Copy(h, reputation.AdminHandlers(n.reputation, n.queue))
+	h["GET /api/cluster"] = n.clusterHandler()
 	maps.Copy(h, inspect.AdminHandlers(&inspect.Inspector{Spool: n.spool, Providers: n.policy, Live: n.queue}, n.policy, n.queue))
 	for _, p := range implementers[extension.AdminRoutes](n.plugins) {
 		maps.Copy(h, p.AdminHandlers())
@@ -483,6 +498,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			<-n.watchDone
 		}
 		errs = append(errs, n.queue.Stop(ctx))
+		if n.cluster != nil {
+			// After the queue, which gives its connection leases back, and
+			// before the spool, where other nodes' suppressions are stored.
+			errs = append(errs, n.cluster.Close())
+		}
 		closePlugins(n.plugins, n.log)
 		errs = append(errs, n.suppressRec.Close(), n.reputation.Close(), n.evlog.Close(), n.spool.Close())
 		n.stopErr = errors.Join(errs...)

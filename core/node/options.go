@@ -23,7 +23,7 @@ const redacted = "<redacted>"
 
 // secrets are the Config fields whose values the effective configuration
 // never shows.
-var secrets = map[string]bool{"AdminToken": true}
+var secrets = map[string]bool{"AdminToken": true, "RedisPassword": true}
 
 // setting is one field of the effective configuration.
 type setting struct{ name, value string }

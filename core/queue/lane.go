@@ -68,6 +68,7 @@ func (q *Queue) laneFor(source, providerName string) *lane {
 	l = &lane{q: q, key: k, prov: q.providerLocked(providerName), notify: make(chan struct{}), reload: make(chan struct{}), active: q.now()}
 	l.limits = q.shape(providerName, source, policy.DefaultLimits)
 	l.limiter = shape.NewLimiter(l.limits)
+	l.limiter.SetShare(q.localShare())
 	l.throttle = newThrottle(l.limiter)
 	q.applyLaneOrdersLocked(l)
 	q.lanes[k] = l
@@ -396,6 +397,10 @@ type provider struct {
 	shedding      int
 	waiting       map[*lane]bool
 	throttle      *throttle
+	// clusterFull is when the cluster's connections to the provider were
+	// last all held by other nodes (Options.Shared): until connRetry after
+	// it, runners without a connection take no rate allowance.
+	clusterFull time.Time
 }
 
 func (q *Queue) providerLocked(name string) *provider {
@@ -403,6 +408,7 @@ func (q *Queue) providerLocked(name string) *provider {
 	if !ok {
 		lim := q.shape(name, policy.AllSources, policy.Limits{})
 		p = &provider{name: name, limits: lim, limiter: shape.NewLimiter(lim), waiting: map[*lane]bool{}}
+		p.limiter.SetShare(q.localShare())
 		p.throttle = newThrottle(p.limiter)
 		q.providers[name] = p
 	}
@@ -422,32 +428,47 @@ func (p *provider) refreshLimits(q *Queue) {
 
 // acquire takes a connection slot for l; the reserved critical runner may
 // exceed the provider's cap by one. When no slot is free, l is woken when
-// one is released.
+// one is released. With Options.Shared, the slot must also be free across
+// the cluster; when other nodes hold them all, l asks again shortly.
 func (p *provider) acquire(l *lane, reserved bool) bool {
+	q := l.q
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	limit := p.limits.MaxConnections
+	limit := q.shareOf(p.limits.MaxConnections)
 	if limit > 0 && reserved {
 		limit++
 	}
 	if limit > 0 && p.conns >= limit {
 		p.waiting[l] = true
+		p.mu.Unlock()
 		return false
 	}
 	p.conns++
 	if reserved {
 		p.reservedConns++
 	}
+	p.mu.Unlock()
+	if limit > 0 && q.opts.Shared != nil && !q.opts.Shared.AcquireConn(p.name, limit) {
+		p.mu.Lock()
+		p.conns--
+		if reserved {
+			p.reservedConns--
+		}
+		p.clusterFull = q.now()
+		p.mu.Unlock()
+		q.opts.Clock.AfterFunc(connRetry, l.wake)
+		return false
+	}
 	return true
 }
 
 // shed reports whether one more connection must close to bring the
-// provider back under a lowered limit, and counts it as closing: exactly
-// the excess closes, the reserved critical runners' connections aside.
-func (p *provider) shed() bool {
+// provider back under a lowered limit (or a lowered share of it, when the
+// node lost the cluster), and counts it as closing: exactly the excess
+// closes, the reserved critical runners' connections aside.
+func (p *provider) shed(q *Queue) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	limit := p.limits.MaxConnections
+	limit := q.shareOf(p.limits.MaxConnections)
 	if limit > 0 && p.conns-p.shedding > limit+p.reservedConns {
 		p.shedding++
 		return true
@@ -457,7 +478,7 @@ func (p *provider) shed() bool {
 
 // release frees a connection slot taken by acquire (reserved as there),
 // ending a shed counted by shed, and wakes the lanes waiting for a slot.
-func (p *provider) release(reserved, shed bool) {
+func (p *provider) release(shared Shared, reserved, shed bool) {
 	p.mu.Lock()
 	p.conns--
 	if reserved {
@@ -469,6 +490,9 @@ func (p *provider) release(reserved, shed bool) {
 	waiting := p.waiting
 	p.waiting = map[*lane]bool{}
 	p.mu.Unlock()
+	if shared != nil {
+		shared.ReleaseConn(p.name)
+	}
 	for l := range waiting {
 		l.wake()
 	}

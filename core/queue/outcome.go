@@ -324,9 +324,11 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			switch {
 			case v.Scope == policy.ScopeProvider && !slowedProv:
 				f.l.prov.throttle.slowDown(v.RateFactor, now, lim)
+				q.publishThrottle(Throttle{Provider: f.l.key.provider, Factor: v.RateFactor, Reason: r.reply.String()})
 				slowedProv = true
 			case v.Scope != policy.ScopeProvider && !slowedLane:
 				f.l.throttle.slowDown(v.RateFactor, now, lim)
+				q.publishThrottle(Throttle{Provider: f.l.key.provider, Source: f.l.key.source, Factor: v.RateFactor, Reason: r.reply.String()})
 				slowedLane = true
 			}
 		}
@@ -339,9 +341,11 @@ func (q *Queue) settle(f attemptFacts, done []settled) {
 			switch {
 			case v.Scope == policy.ScopeProvider && !suspendedProv:
 				f.l.prov.suspend(q, now.Add(delay), why)
+				q.publishThrottle(Throttle{Provider: f.l.key.provider, Until: now.Add(delay), Reason: why})
 				suspendedProv = true
 			case v.Scope == policy.ScopeSource && !suspendedLane:
 				f.l.suspend(now.Add(delay), why)
+				q.publishThrottle(Throttle{Provider: f.l.key.provider, Source: f.l.key.source, Until: now.Add(delay), Reason: why})
 				suspendedLane = true
 			}
 		}

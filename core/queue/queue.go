@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -17,7 +18,6 @@ import (
 	"corriere/core/policy"
 	"corriere/core/smtpclient"
 	"corriere/core/spool"
-	"corriere/core/warmup"
 )
 
 // Resolver finds the MX hosts of a domain; *dns.Resolver implements it.
@@ -101,8 +101,12 @@ type Options struct {
 	// concurrently. The default value is 8.
 	RouterWorkers int
 	// Warmup counts what warming-up IPs send, when the policy implements
-	// policy.WarmupPolicy. May be nil (no warm-up caps).
-	Warmup *warmup.Tracker
+	// policy.WarmupPolicy: a *warmup.Tracker, or core/cluster's counts
+	// shared by several nodes. May be nil (no warm-up caps).
+	Warmup WarmupCounter
+	// Shared, when set, holds the limits that several nodes share (see
+	// Shared). May be nil: the limits are the node's own.
+	Shared Shared
 	// VERP, when set, gives every recipient of a re-enveloped message (one
 	// with an Author) its own signed envelope sender, so that a bounce
 	// says which recipient failed and for whom; each such recipient then
@@ -278,13 +282,29 @@ type Queue struct {
 	rebindsMu sync.Mutex
 	rebinds   map[EntryID]string // pools operators bound recipients to
 
-	// bounces are the operators' bounces and deletes waiting to be
+	// removals are the operators' bounces and deletes waiting to be
 	// settled.
 	removals *removalWork
 
 	// laneOrders are operators' suspensions of source IPs, applied to the
 	// lanes created while they run; guarded by mu.
 	laneOrders []standingSuspension
+
+	// share is the node's share of every limit (SetShare), as the bits
+	// of a float64: the connection caps read it under a provider's lock.
+	share atomic.Uint64
+}
+
+// WarmupCounter counts what warming-up IPs send per provider and day;
+// *warmup.Tracker implements it.
+type WarmupCounter interface {
+	// Sent returns how many recipients source has sent to provider today.
+	Sent(source, provider string) int64
+	// Reserve takes up to n recipients of today's allowance of limit and
+	// returns how many it took.
+	Reserve(source, provider string, limit, n int) (int, error)
+	// NextDay returns the start of the next UTC day, when caps reset.
+	NextDay() time.Time
 }
 
 // New returns a queue; it does nothing until Start.
@@ -305,6 +325,7 @@ func New(opts Options) (*Queue, error) {
 		rebinds:   map[EntryID]string{},
 		removals:  newRemovalWork(),
 	}
+	q.share.Store(math.Float64bits(1))
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.abort = context.WithCancel(context.Background())
 	q.slots = newConnSlots(opts.MaxConnections)

@@ -44,7 +44,7 @@ func (r *runner) closeConn() {
 	if r.conn != nil {
 		_ = r.conn.Close() // QUIT is a courtesy; the transactions are settled
 		r.conn = nil
-		r.l.prov.release(r.reserved, r.connShed)
+		r.l.prov.release(r.l.q.opts.Shared, r.reserved, r.connShed)
 		r.connShed = false
 	}
 	r.releaseSlot()
@@ -65,7 +65,7 @@ func (r *runner) shedLocked() bool {
 		r.shed = true
 		return true
 	}
-	if r.conn != nil && !r.connShed && l.prov.shed() {
+	if r.conn != nil && !r.connShed && l.prov.shed(l.q) {
 		r.connShed = true
 		return true
 	}
@@ -124,6 +124,9 @@ func (r *runner) deliver(j *job) bool {
 			r.release, r.onReserve = release, fromReserve
 		}
 		if !l.prov.acquire(l, r.reserved) {
+			// The message does not go now: its rate allowance goes back,
+			// for the runners that hold a connection.
+			q.cancelRate(l)
 			l.requeue(j)
 			return false
 		}
@@ -131,7 +134,7 @@ func (r *runner) deliver(j *job) bool {
 		c, err := q.opts.Transport.Dial(q.sendCtx, target)
 		if err != nil {
 			q.dialFailures.Add(1)
-			l.prov.release(r.reserved, false)
+			l.prov.release(q.opts.Shared, r.reserved, false)
 			r.releaseSlot()
 			q.dialFailed(l, j, err, q.now().Sub(start))
 			l.finish(j)
@@ -209,10 +212,19 @@ func (r *runner) waitRate(critical bool) bool {
 			return false
 		}
 		now := q.now()
-		w := l.limiter.Reserve(now, critical)
+		w := time.Duration(0)
+		if r.conn == nil {
+			w = l.prov.clusterFullFor(now)
+		}
+		if w == 0 {
+			w = l.limiter.Reserve(now, critical)
+		}
 		if w == 0 {
 			if w = l.prov.limiter.Reserve(now, critical); w == 0 {
-				return true
+				if w = q.reserveShared(l, critical); w == 0 {
+					return true
+				}
+				l.prov.limiter.Cancel(now)
 			}
 			l.limiter.Cancel(now)
 		}

@@ -13,6 +13,7 @@ type Limiter struct {
 	mu      sync.Mutex
 	limits  policy.Limits
 	factor  float64 // slow-down multiplier in (0, 1]
+	share   float64 // this node's share of a cluster-wide limit, in (0, 1]
 	gcras   []gcra
 	windows []window
 }
@@ -35,7 +36,7 @@ type window struct {
 // NewLimiter returns a limiter for l. A zero rate field means no limit of
 // that kind.
 func NewLimiter(l policy.Limits) *Limiter {
-	lim := &Limiter{factor: 1}
+	lim := &Limiter{factor: 1, share: 1}
 	lim.setLimits(l)
 	return lim
 }
@@ -112,7 +113,7 @@ func (l *Limiter) setLimits(pl policy.Limits) {
 func (l *Limiter) applyFactor(burst int) {
 	for i := range l.gcras {
 		g := &l.gcras[i]
-		rate := g.rate * l.factor
+		rate := g.rate * l.factor * l.share
 		g.interval = time.Duration(float64(g.window) / rate)
 		b := math.Min(float64(burst), math.Max(1, rate))
 		g.tau = time.Duration((b - 1) * float64(g.interval))
@@ -132,6 +133,17 @@ func (l *Limiter) SetFactor(f float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.factor = math.Min(1, math.Max(0.01, f))
+	l.applyFactor(max(l.limits.Burst, 1))
+}
+
+// SetShare sets the share of every limit this node may use on its own (1
+// is all of it): a node of a cluster that cannot reach the shared counts
+// keeps to limit ÷ live nodes. Values outside (0, 1] are clamped. The
+// share is apart from the slow-down factor, which the receiver decides.
+func (l *Limiter) SetShare(s float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.share = math.Min(1, math.Max(0.01, s))
 	l.applyFactor(max(l.limits.Burst, 1))
 }
 
@@ -168,7 +180,7 @@ func (l *Limiter) Reserve(now time.Time, critical bool) time.Duration {
 	for i := range l.windows {
 		w := &l.windows[i]
 		w.advance(now)
-		if limit := w.limit * l.factor * share; w.estimate(now)+1 > limit {
+		if limit := w.limit * l.factor * l.share * share; w.estimate(now)+1 > limit {
 			wait = max(wait, w.waitFor(now, limit))
 		}
 	}

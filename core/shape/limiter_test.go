@@ -202,3 +202,40 @@ func BenchmarkReserve(b *testing.B) {
 		l.Reserve(now, false)
 	}
 }
+
+// TestLimiterShare checks that a node's share scales every kind of limit,
+// apart from the slow-down factor, and that the whole share comes back.
+func TestLimiterShare(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		limits policy.Limits
+		share  float64
+		span   time.Duration
+		want   int
+	}{
+		{"per second, a third", policy.Limits{PerSecond: 30}, 1.0 / 3, 10 * time.Second, 100},
+		{"per minute, half", policy.Limits{PerMinute: 60}, 0.5, time.Minute, 30},
+		{"per hour, half", policy.Limits{PerHour: 100}, 0.5, time.Hour - time.Second, 50},
+		{"whole", policy.Limits{PerSecond: 30}, 1, 10 * time.Second, 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLimiter(tt.limits)
+			l.SetShare(tt.share)
+			if got := len(sent(l, t0, tt.span)); got < tt.want-1 || got > tt.want+1 {
+				t.Errorf("sent %d in %v at share %.2f, want %d", got, tt.span, tt.share, tt.want)
+			}
+		})
+	}
+	l := NewLimiter(policy.Limits{PerSecond: 10})
+	l.SetFactor(0.5)
+	l.SetShare(0.5)
+	if got := len(sent(l, t0, 10*time.Second)); got < 24 || got > 26 {
+		t.Errorf("sent %d in 10s at factor 0.5 and share 0.5 of 10/s, want 25", got)
+	}
+	l.SetShare(1)
+	if f := l.Factor(); f != 0.5 {
+		t.Errorf("the share changed the slow-down factor to %v", f)
+	}
+}

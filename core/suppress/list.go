@@ -60,6 +60,9 @@ type List struct {
 	ks  *spool.Keyspace
 	now func() time.Time
 	mu  sync.Mutex // serialises AddIfAbsent's read-then-write
+
+	obsMu     sync.Mutex
+	observers []func(Change) // see OnChange
 }
 
 // Options configure New.
@@ -132,7 +135,11 @@ func (l *List) Add(e Entry) (Entry, error) {
 	if err := l.normalize(&e); err != nil {
 		return e, err
 	}
-	return e, l.put(e, true)
+	if err := l.put(e, true); err != nil {
+		return e, err
+	}
+	l.notify(Change{Entry: e})
+	return e, nil
 }
 
 // AddIfAbsent adds e unless its address is already suppressed for its
@@ -148,7 +155,11 @@ func (l *List) AddIfAbsent(e Entry) (bool, error) {
 	if _, ok, err := l.ks.Get(key(e.Tenant, e.Address)); err != nil || ok {
 		return false, err
 	}
-	return true, l.put(e, true)
+	if err := l.put(e, true); err != nil {
+		return false, err
+	}
+	l.notify(Change{Entry: e})
+	return true, nil
 }
 
 func (l *List) put(e Entry, sync bool) error {
@@ -204,6 +215,7 @@ func (l *List) Remove(tenant, addr string) (Entry, error) {
 	if err := l.ks.Delete(key(tenant, a), true); err != nil {
 		return Entry{}, fmt.Errorf("suppress: remove %s for %s: %w", a, TenantLabel(tenant), err)
 	}
+	l.notify(Change{Entry: e, Removed: true})
 	return e, nil
 }
 
@@ -252,6 +264,9 @@ func (l *List) Import(entries []Entry) error {
 		if err := l.put(e, i == len(entries)-1); err != nil {
 			return err
 		}
+	}
+	for _, e := range entries {
+		l.notify(Change{Entry: e})
 	}
 	return nil
 }
