@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(command{name: "queue", summary: "inspect the running node's queues", run: runQueue})
+	register(command{name: "queue", summary: "find, explain, bounce, delete, retry, rebind and suspend queued mail, on the running node or its spool", run: runQueue})
 }
 
 const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry|rebind|suspend|resume [flags]
@@ -34,13 +34,16 @@ const queueUsage = `Usage: corriere queue summary|list|show|bounce|delete|retry|
   delete   remove the selected recipients, without a DSN
   retry    try the selected recipients now
   rebind   send the selected recipients from another pool (--pool)
-  suspend  hold back a provider, a source IP or one lane --for a while
+  suspend  hold back a provider, a source IP, one lane, a tenant or a
+           campaign --for a while
   resume   end such a suspension
 
 Run 'corriere queue list --help' for the selectors.
 
 The node is found through the admin.addr and admin.token files it writes to
-its spool directory (--spool, default ./data).
+its spool directory (--spool, default ./data). When no node runs, list,
+show, the actions and suspend/resume work on the spool itself, and the node
+follows what they recorded when it starts.
 `
 
 func runQueue(ctx context.Context, args []string) int {
