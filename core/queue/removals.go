@@ -21,9 +21,9 @@ const (
 	// removalBatch is how many recipients one synced commit settles.
 	removalBatch = 500
 	// removalDuty is the share of the time the settling works while
-	// other mail is in flight: it rests four times as long as each batch
+	// other mail is in flight: it rests nine times as long as each batch
 	// took.
-	removalDuty = 0.2
+	removalDuty = 0.1
 )
 
 // Kinds of removal, the first byte of a record's value.

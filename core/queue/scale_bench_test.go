@@ -241,9 +241,9 @@ func benchBulk(b *testing.B, act func(*queue.Queue, []queue.EntryID) int) {
 			defer close(streamed)
 			streamOtherTenant(b, w, other, stop)
 		}()
-		time.Sleep(time.Second) // the stream's ramp-up
+		time.Sleep(2 * time.Second) // the stream's ramp-up
 		before0, t0 := other.Recipients(), time.Now()
-		time.Sleep(2 * time.Second)
+		time.Sleep(5 * time.Second)
 		before := float64(other.Recipients()-before0) / time.Since(t0).Seconds()
 
 		b.StartTimer()
