@@ -338,8 +338,7 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 		return 2
 	}
 	var res inspect.ActResponse
-	offline := false
-	if client, err := src.node(); err == nil {
+	offline, err := onNodeOrSpool(&src, off, stderr, func(client *admin.Client) error {
 		q := f.Query()
 		if *reason != "" {
 			q.Set("reason", *reason)
@@ -349,26 +348,18 @@ func queueAct(ctx context.Context, action string, args []string, stdout, stderr 
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
-		if err := client.Post(ctx, "/api/recipients/"+action+"?"+q.Encode(), &res); err != nil {
-			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-			return 1
-		}
-	} else {
-		oq, err := openOffline(src.spool, off, stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-			return 1
-		}
-		defer oq.Close()
+		return client.Post(ctx, "/api/recipients/"+action+"?"+q.Encode(), &res)
+	}, func(oq *offlineQueue) error {
 		if pools := oq.policy.Status().Pools; pool != "" && !slices.Contains(pools, pool) {
-			fmt.Fprintf(stderr, "corriere queue rebind: pool %q is not in rules/pools.lua (pools: %v)\n", pool, pools)
-			return 2
+			return fmt.Errorf("pool %q is not in rules/pools.lua (pools: %v)", pool, pools)
 		}
-		if res, err = oq.in.Act(oq.Queue, action, *f, *reason, pool); err != nil {
-			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-			return 1
-		}
-		offline = true
+		var err error
+		res, err = oq.in.Act(oq.Queue, action, *f, *reason, pool)
+		return err
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+		return 1
 	}
 	if *asJSON {
 		writeIndentedJSON(stdout, res)
@@ -441,8 +432,7 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 	}
 	scope := queue.Scope{Provider: *provider, Source: *source, Tenant: *tenant, Campaign: *campaign}
 	var res inspect.SuspendResponse
-	offline := false
-	if client, err := src.node(); err == nil {
+	offline, err := onNodeOrSpool(&src, off, stderr, func(client *admin.Client) error {
 		q := url.Values{}
 		for k, v := range map[string]string{"provider": *provider, "source": *source, "tenant": *tenant, "campaign": *campaign, "reason": *reason} {
 			if v != "" {
@@ -454,17 +444,9 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 		}
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := client.Post(ctx, "/api/"+action+"?"+q.Encode(), &res); err != nil {
-			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-			return 1
-		}
-	} else {
-		oq, err := openOffline(src.spool, off, stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-			return 1
-		}
-		defer oq.Close()
+		return client.Post(ctx, "/api/"+action+"?"+q.Encode(), &res)
+	}, func(oq *offlineQueue) error {
+		var err error
 		res.Scope = scope
 		if action == "suspend" {
 			res.Until = time.Now().Add(*dur)
@@ -472,11 +454,11 @@ func queueSuspend(ctx context.Context, action string, args []string, stdout, std
 		} else {
 			res.Count, err = oq.Resume(scope)
 		}
-		if err != nil {
-			fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
-			return 1
-		}
-		offline = true
+		return err
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "corriere queue %s: %v\n", action, err)
+		return 1
 	}
 	what := fmt.Sprintf("provider %s, source %s", dash(res.Provider), dash(res.Source))
 	if res.Tenant != "" {

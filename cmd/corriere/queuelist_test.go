@@ -22,6 +22,26 @@ import (
 	"corriere/core/testlib"
 )
 
+// greylistingWorld serves a DNS zone on loopback where slow.test's MX, at
+// slowIP, answers 451 to every recipient, and sender.test's MX, at
+// senderIP, accepts everything (the DSNs); it returns the DNS address, the
+// MX port and the sender's receiver.
+func greylistingWorld(t *testing.T, slowIP, senderIP string) (string, int, *mailtest.Receiver) {
+	t.Helper()
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	port := mailtest.FreePort(t, slowIP, senderIP)
+	ds.MustAdd("slow.test. 300 IN MX 10 mx.slow.test.", "mx.slow.test. 300 IN A "+slowIP,
+		"sender.test. 300 IN MX 10 mx.sender.test.", "mx.sender.test. 300 IN A "+senderIP)
+	mailtest.Start(t, fmt.Sprintf("%s:%d", slowIP, port), mailtest.Options{
+		Rcpt: func(string, int) error { return mailtest.Reply(451, "4.7.1", "Greylisted, try again later") },
+	})
+	return ds.Addr, port, mailtest.Start(t, fmt.Sprintf("%s:%d", senderIP, port), mailtest.Options{})
+}
+
 // TestQueueListAndShow runs the real binary against a receiver that
 // answers 451 to every recipient of one domain, queues recipients there,
 // and checks queue list finds them all and queue show explains one: the
@@ -31,20 +51,9 @@ func TestQueueListAndShow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.42", "127.0.0.43")
-	ds.MustAdd("slow.test. 300 IN MX 10 mx.slow.test.", "mx.slow.test. 300 IN A 127.0.0.42",
-		"sender.test. 300 IN MX 10 mx.sender.test.", "mx.sender.test. 300 IN A 127.0.0.43")
-	mailtest.Start(t, fmt.Sprintf("127.0.0.42:%d", port), mailtest.Options{
-		Rcpt: func(string, int) error { return mailtest.Reply(451, "4.7.1", "Greylisted, try again later") },
-	})
-	senderMX := mailtest.Start(t, fmt.Sprintf("127.0.0.43:%d", port), mailtest.Options{})
+	dnsAddr, port, senderMX := greylistingWorld(t, "127.0.0.42", "127.0.0.43")
 	spool := t.TempDir()
-	p := startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
+	p := startServe(t, spool, "--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
 	// CORRIERE_CHECK_N runs the outside check at its own size (500).
 	n := 25
 	if v, err := strconv.Atoi(os.Getenv("CORRIERE_CHECK_N")); err == nil && v > 0 {
@@ -114,7 +123,7 @@ func TestQueueListAndShow(t *testing.T) {
 
 	// Started again, the node bounces them all on the operator's word: a
 	// DSN each reaches the sender's MX, and the queue is empty.
-	startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
+	startServe(t, spool, "--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--retry", "1h")
 	var out, errb bytes.Buffer
 	// Suspend and resume the provider through the admin API.
 	for _, c := range []struct {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"corriere/core/admin"
 	"corriere/core/dns"
 	"corriere/core/event"
 	"corriere/core/inspect"
@@ -107,6 +108,21 @@ func openOffline(spoolDir string, o offlineSettings, stderr io.Writer) (*offline
 		return nil, err
 	}
 	return &offlineQueue{Queue: q, in: &inspect.Inspector{Spool: sp, Providers: pol}, policy: pol, spool: sp, events: log}, nil
+}
+
+// onNodeOrSpool runs online with a client of the running node's admin API
+// or, when no node runs, offline with the node's queue opened on its spool;
+// it reports whether it went to the spool.
+func onNodeOrSpool(src *queueSource, off offlineSettings, stderr io.Writer, online func(*admin.Client) error, offline func(*offlineQueue) error) (stopped bool, err error) {
+	if client, err := src.node(); err == nil {
+		return false, online(client)
+	}
+	oq, err := openOffline(src.spool, off, stderr)
+	if err != nil {
+		return true, err
+	}
+	defer oq.Close()
+	return true, offline(oq)
 }
 
 // Close writes out the events and closes the spool.

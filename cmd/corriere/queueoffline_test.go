@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"corriere/core/dns/authserver"
 	"corriere/core/inspect"
-	"corriere/core/mailtest"
 	"corriere/core/testlib"
 )
 
@@ -26,20 +24,9 @@ func TestQueueActionsOnAStoppedNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.44", "127.0.0.45")
-	ds.MustAdd("slow.test. 300 IN MX 10 mx.slow.test.", "mx.slow.test. 300 IN A 127.0.0.44",
-		"sender.test. 300 IN MX 10 mx.sender.test.", "mx.sender.test. 300 IN A 127.0.0.45")
-	mailtest.Start(t, fmt.Sprintf("127.0.0.44:%d", port), mailtest.Options{
-		Rcpt: func(string, int) error { return mailtest.Reply(451, "4.7.1", "Greylisted, try again later") },
-	})
-	senderMX := mailtest.Start(t, fmt.Sprintf("127.0.0.45:%d", port), mailtest.Options{})
+	dnsAddr, port, senderMX := greylistingWorld(t, "127.0.0.44", "127.0.0.45")
 	spool := t.TempDir()
-	serveArgs := []string{"--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "1h"}
+	serveArgs := []string{"--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--retry", "1h"}
 	p := startServe(t, spool, serveArgs...)
 	conn, rw, err := openSession(p.addr)
 	if err != nil {
