@@ -450,7 +450,7 @@ func (s *Server) handle(from, peer string, raw []byte, refs []addressed, byRef *
 		errs = append(errs, s.handleOne(from, peer, raw, a, results))
 	}
 	if byRef != nil {
-		errs = append(errs, s.handleReference(from, peer, *byRef, results))
+		errs = append(errs, s.handleReference(from, peer, raw, *byRef, results))
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,8 @@ package bouncein
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -65,14 +67,22 @@ func (s *Server) quotedReference(raw []byte) (ref verp.Reference, found bool, er
 // source IP and the provider the reference names, and the recipient, when
 // the reference names one, is suppressed for the tenant. Anything but a
 // feedback report is ignored: bounces come to VERP addresses.
-func (s *Server) handleReference(from, peer string, ref verp.Reference, results []bounce.Result) error {
+func (s *Server) handleReference(from, peer string, raw []byte, ref verp.Reference, results []bounce.Result) error {
 	r, ok := pick(results, ref.Rcpt)
 	if !ok || r.Report.Kind != bounce.KindARF {
 		s.ignored.Add(1)
 		s.log.Info("message quoting a reference is not a feedback report; ignored", "msg_id", ref.MsgID, "from", from)
 		return nil
 	}
-	if !s.seenRefs.add(ref.MsgID + "\x00" + strconv.Itoa(ref.Index) + "\x00" + ref.Rcpt) {
+	seen := ref.MsgID + "\x00" + strconv.Itoa(ref.Index) + "\x00" + ref.Rcpt
+	if ref.Rcpt == "" {
+		// The transaction had several recipients: each of them who
+		// complains sends a report of their own, and each counts; the
+		// same report sent again does not.
+		sum := sha256.Sum256(raw)
+		seen += "\x00" + hex.EncodeToString(sum[:12])
+	}
+	if !s.seenRefs.add(seen) {
 		s.ignored.Add(1)
 		s.log.Info("complaint through a reference counted already; ignored", "msg_id", ref.MsgID, "tenant", ref.Tenant, "from", from)
 		return nil

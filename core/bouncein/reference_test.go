@@ -1,6 +1,7 @@
 package bouncein_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,7 +28,8 @@ func arfWithHeaders(headers string) []byte {
 // for the rates. Replays count once; a reference that does not verify, or
 // none, changes nothing and counts as unattributed; a reference without a
 // recipient (several in one transaction) counts the complaint and
-// suppresses no one.
+// suppresses no one, and the reports of several of its recipients count
+// one each.
 func TestComplaintThroughReference(t *testing.T) {
 	other, err := verp.New([]byte("a different key of enough length"))
 	if err != nil {
@@ -38,6 +40,7 @@ func TestComplaintThroughReference(t *testing.T) {
 		name                string
 		headers             func(f *fixture) string
 		sends               int
+		vary                bool // each send quotes a different recipient's copy
 		suppressed          bool
 		complaints          int
 		unattributed        int64
@@ -46,23 +49,27 @@ func TestComplaintThroughReference(t *testing.T) {
 		{"reference only, recipient redacted", func(f *fixture) string {
 			return "Received: by mx.mail.example\r\n" + verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: 0,
 				Rcpt: rcpt, Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
-		}, 1, true, 1, 0, rcpt},
+		}, 1, false, true, 1, 0, rcpt},
 		{"folded after the colon", func(f *fixture) string {
 			return verp.RefHeader + ":\r\n " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: 0,
 				Rcpt: rcpt, Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
-		}, 1, true, 1, 0, rcpt},
+		}, 1, false, true, 1, 0, rcpt},
 		{"the same report three times", func(f *fixture) string {
 			return verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: 0,
 				Rcpt: rcpt, Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
-		}, 3, true, 1, 0, rcpt},
+		}, 3, false, true, 1, 0, rcpt},
 		{"several recipients in the transaction", func(f *fixture) string {
 			return verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: -1,
 				Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
-		}, 1, false, 1, 0, ""},
+		}, 1, false, false, 1, 0, ""},
 		{"several recipients, the same report three times", func(f *fixture) string {
 			return verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: -1,
 				Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
-		}, 3, false, 1, 0, ""},
+		}, 3, false, false, 1, 0, ""},
+		{"several recipients, three of them complain", func(f *fixture) string {
+			return verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: -1,
+				Source: "192.0.2.7", Provider: "gmail"}) + "\r\n"
+		}, 3, true, false, 3, 0, ""},
 		{"altered reference", func(f *fixture) string {
 			v := f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: 0, Rcpt: rcpt})
 			i := len(v) / 2
@@ -71,20 +78,24 @@ func TestComplaintThroughReference(t *testing.T) {
 				c = 'B'
 			}
 			return verp.RefHeader + ": " + v[:i] + string(c) + v[i+1:] + "\r\n"
-		}, 1, false, 0, 1, ""},
+		}, 1, false, false, 0, 1, ""},
 		{"sealed with another key", func(*fixture) string {
 			return verp.RefHeader + ": " + other.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: 0, Rcpt: rcpt}) + "\r\n"
-		}, 1, false, 0, 1, ""},
+		}, 1, false, false, 0, 1, ""},
 		{"a forged reference on top of a real one", func(f *fixture) string {
 			return verp.RefHeader + ": 1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n" +
 				verp.RefHeader + ": " + f.signer.Seal(verp.Reference{Tenant: "negozio", MsgID: "1hrefmsg0001", Index: 0, Rcpt: rcpt}) + "\r\n"
-		}, 1, false, 0, 1, ""},
-		{"no reference", func(*fixture) string { return "" }, 1, false, 0, 1, ""},
+		}, 1, false, false, 0, 1, ""},
+		{"no reference", func(*fixture) string { return "" }, 1, false, false, 0, 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := start(t)
-			raw := arfWithHeaders(tc.headers(f))
-			for range tc.sends {
+			headers := tc.headers(f)
+			for i := range tc.sends {
+				raw := arfWithHeaders(headers)
+				if tc.vary {
+					raw = arfWithHeaders(fmt.Sprintf("To: reader%d@mail.example\r\n", i) + headers)
+				}
 				if err := f.send(t, fblAddress, raw); err != nil {
 					t.Fatalf("report refused: %v", err)
 				}
