@@ -381,7 +381,7 @@ func (d *run) writeInbound(w io.Writer, r *Report) {
 		c := b.Counts()
 		fmt.Fprintf(w, "\nBounce listener (%s, the MX of %s, for %s's re-enveloped mail and %s):\n", d.node.BounceAddr(), bounceDomain, tenantPlatform, fblAddress)
 		fmt.Fprintf(w, "  bounces taken                 %5d   %d forwarded to the doctor who wrote, hard ones suppress the address\n", c.Bounces, c.Forwarded)
-		fmt.Fprintf(w, "  complaint reports             %5d   each suppresses the complainer for its tenant; %d known by X-Corriere-Ref alone\n", c.Complaints, c.Referenced)
+		fmt.Fprintf(w, "  complaint reports             %5d   %d known by X-Corriere-Ref alone; the complainer is suppressed for its tenant where the reference names them\n", c.Complaints, c.Referenced)
 		fmt.Fprintf(w, "  unattributed reports          %5d   quoting neither a VERP address nor a reference that verifies\n", c.Unattributed)
 		fmt.Fprintf(w, "  refused: forged %d, not a bounce address %d; ignored %d\n", c.Forged, c.NotVERP, c.Ignored)
 	}
