@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"corriere/core/bounce"
-	"corriere/core/luart"
 	"corriere/core/policy"
 )
 
@@ -118,17 +117,12 @@ func bounceClassify(ctx context.Context, args []string, stdin io.Reader, stdout,
 		fmt.Fprintln(stderr, "corriere bounce classify: name at least one file, folder, or - for standard input")
 		return 2
 	}
-	cleanup, err := builtInPolicyIfAbsent(fs, scripts, rules, stderr)
+	e, cleanup, err := readPolicy(fs, scripts, rules, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "corriere bounce classify:", err)
 		return 1
 	}
 	defer cleanup()
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
-	if err != nil {
-		fmt.Fprintln(stderr, "corriere bounce classify:", policyError(err))
-		return 1
-	}
 	c := &classifier{ctx: ctx, policy: e, stdin: stdin, out: bufio.NewWriter(stdout), stderr: stderr}
 	for _, arg := range fs.Args() {
 		if ctx.Err() != nil {

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"corriere/core/bounce"
-	"corriere/core/luart"
 )
 
 const evalDescription = `
@@ -76,17 +75,12 @@ func bounceEval(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "corriere bounce eval:", err)
 		return 1
 	}
-	cleanup, err := builtInPolicyIfAbsent(fs, scripts, rules, stderr)
+	e, cleanup, err := readPolicy(fs, scripts, rules, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "corriere bounce eval:", err)
 		return 1
 	}
 	defer cleanup()
-	e, err := luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
-	if err != nil {
-		fmt.Fprintln(stderr, "corriere bounce eval:", policyError(err))
-		return 1
-	}
 	// The rules alone, to name the rule that decided each miss.
 	explain, _ := bounce.LoadRulesFile(filepath.Join(*rules, "bounces.lua"))
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"corriere/core/cluster"
-	"corriere/core/dns/authserver"
 	"corriere/core/mailtest"
 	"corriere/core/testlib"
 )
@@ -95,13 +94,7 @@ func TestClusterOutsideCheck(t *testing.T) {
 	const nodes, rate, conns = 3, 30.0, 6
 	total := nodes * perNode
 	redisSrv := testlib.Redis(t)
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.45")
-	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.45")
+	dnsAddr, port := loopbackMX(t, "dest.test", "127.0.0.45")
 	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.45:%d", port), mailtest.Options{})
 	rules := clusterRules(t)
 
@@ -110,7 +103,7 @@ func TestClusterOutsideCheck(t *testing.T) {
 	for i := range nodes {
 		spool := t.TempDir()
 		spools = append(spools, spool)
-		procs = append(procs, startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--rules", rules,
+		procs = append(procs, startServe(t, spool, "--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--rules", rules,
 			"--retry", "1s", "--redis", redisSrv.Addr, "--node-id", fmt.Sprintf("node%d", i+1)))
 	}
 	status := func() cluster.Status {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"corriere/core/dns/authserver"
 	"corriere/core/mailtest"
 )
 
@@ -35,13 +34,7 @@ func TestDiskFullServe(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(spool, syscall.MNT_DETACH) })
 
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.42")
-	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.42")
+	dnsAddr, port := loopbackMX(t, "dest.test", "127.0.0.42")
 	var accept atomic.Bool
 	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.42:%d", port), mailtest.Options{
 		Data: func([]byte, int) error {
@@ -51,7 +44,7 @@ func TestDiskFullServe(t *testing.T) {
 			return nil
 		},
 	})
-	extra := []string{"--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "300ms", "--rules", unthrottledRules(t)}
+	extra := []string{"--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--retry", "300ms", "--rules", unthrottledRules(t)}
 	p := startServe(t, spool, extra...)
 
 	// 120 KiB of random text per message: about 140 fill the 15 MiB left

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"corriere"
+	"corriere/core/luart"
 )
 
 func init() {
@@ -231,6 +232,22 @@ then run
 or point --scripts and --rules at an existing policy`, d, abs)
 	}
 	return nil
+}
+
+// readPolicy loads the policy of scripts and rules for a tool that only
+// reads it, falling back to the built-in one as builtInPolicyIfAbsent does;
+// cleanup removes the copy once the engine is no longer used.
+func readPolicy(flags *flag.FlagSet, scripts, rules *string, stderr io.Writer) (e *luart.Engine, cleanup func(), err error) {
+	cleanup, err = builtInPolicyIfAbsent(flags, scripts, rules, stderr)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	e, err = luart.New(luart.Options{ScriptsDir: *scripts, RulesDir: *rules})
+	if err != nil {
+		cleanup()
+		return nil, func() {}, errors.New(policyError(err))
+	}
+	return e, cleanup, nil
 }
 
 // builtInPolicyIfAbsent points scripts and rules at a temporary copy of

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"corriere/core/dns/authserver"
 	"corriere/core/mailtest"
 	"corriere/core/testlib"
 )
@@ -27,18 +26,12 @@ func TestServeObservability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.42")
-	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.42")
+	dnsAddr, port := loopbackMX(t, "dest.test", "127.0.0.42")
 	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.42:%d", port), mailtest.Options{})
 
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", mailtest.FreePort(t, "127.0.0.1"))
 	events := filepath.Join(t.TempDir(), "events.jsonl")
-	p := startServe(t, t.TempDir(), "--dns", ds.Addr, "--mx-port", fmt.Sprint(port),
+	p := startServe(t, t.TempDir(), "--dns", dnsAddr, "--mx-port", fmt.Sprint(port),
 		"--metrics", metricsAddr, "--log-format", "json",
 		"--events", events, "--events-max-size", "2K", "--events-keep", "3")
 
@@ -165,16 +158,10 @@ func TestServeEventsToStdout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.43")
-	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.43")
+	dnsAddr, port := loopbackMX(t, "dest.test", "127.0.0.43")
 	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.43:%d", port), mailtest.Options{})
 	spool := t.TempDir()
-	p := startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--events", "-")
+	p := startServe(t, spool, "--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--events", "-")
 
 	conn, rw, err := openSession(p.addr)
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"corriere/core/dns/authserver"
 	"corriere/core/inspect"
 	"corriere/core/mailtest"
 	"corriere/core/testlib"
@@ -28,18 +27,11 @@ import (
 // MX port and the sender's receiver.
 func greylistingWorld(t *testing.T, slowIP, senderIP string) (string, int, *mailtest.Receiver) {
 	t.Helper()
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, slowIP, senderIP)
-	ds.MustAdd("slow.test. 300 IN MX 10 mx.slow.test.", "mx.slow.test. 300 IN A "+slowIP,
-		"sender.test. 300 IN MX 10 mx.sender.test.", "mx.sender.test. 300 IN A "+senderIP)
+	dnsAddr, port := loopbackMX(t, "slow.test", slowIP, "sender.test", senderIP)
 	mailtest.Start(t, fmt.Sprintf("%s:%d", slowIP, port), mailtest.Options{
 		Rcpt: func(string, int) error { return mailtest.Reply(451, "4.7.1", "Greylisted, try again later") },
 	})
-	return ds.Addr, port, mailtest.Start(t, fmt.Sprintf("%s:%d", senderIP, port), mailtest.Options{})
+	return dnsAddr, port, mailtest.Start(t, fmt.Sprintf("%s:%d", senderIP, port), mailtest.Options{})
 }
 
 // TestQueueListAndShow runs the real binary against a receiver that

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"corriere/core/dns/authserver"
 	"corriere/core/event"
 	"corriere/core/mailtest"
 	"corriere/core/reputation"
@@ -30,13 +29,7 @@ func TestReputationAgreesWithTheReceiver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.44")
-	ds.MustAdd("inbox.test. 300 IN MX 10 mx.inbox.test.", "mx.inbox.test. 300 IN A 127.0.0.44")
+	dnsAddr, port := loopbackMX(t, "inbox.test", "127.0.0.44")
 	var mu sync.Mutex
 	answered := map[int]int{}
 	recv := mailtest.Start(t, fmt.Sprintf("127.0.0.44:%d", port), mailtest.Options{
@@ -63,7 +56,7 @@ func TestReputationAgreesWithTheReceiver(t *testing.T) {
 	spool := t.TempDir()
 	rules := unthrottledRules(t)
 	serve := func() *serveProcess {
-		return startServe(t, spool, "--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "200ms", "--rules", rules)
+		return startServe(t, spool, "--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--retry", "200ms", "--rules", rules)
 	}
 	p := serve()
 	conn, rw, err := openSession(p.addr)

@@ -40,6 +40,25 @@ type serveProcess struct {
 
 // startServe runs `corriere serve` on spool with the shipped policy and waits until it listens. The extra flags
 // come last, so they override the defaults.
+// loopbackMX serves a DNS zone on 127.0.0.1 that gives each domain of
+// pairs (domain, IP, domain, IP...) one MX host at its IP, and returns the
+// server's address and a port free on every IP for the receivers.
+func loopbackMX(t *testing.T, pairs ...string) (dnsAddr string, port int) {
+	t.Helper()
+	ds, err := authserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ds.Close)
+	var ips []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		domain, ip := pairs[i], pairs[i+1]
+		ds.MustAdd(domain+". 300 IN MX 10 mx."+domain+".", "mx."+domain+". 300 IN A "+ip)
+		ips = append(ips, ip)
+	}
+	return ds.Addr, mailtest.FreePort(t, ips...)
+}
+
 func startServe(t *testing.T, spool string, extra ...string) *serveProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -190,13 +209,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs corriere as a process")
 	}
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.41")
-	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.41")
+	dnsAddr, port := loopbackMX(t, "dest.test", "127.0.0.41")
 	// Until the kill, the receiver defers every message marked so (every
 	// other one), so that the kill comes while messages are both being
 	// delivered and waiting for their retry; after the kill it takes all.
@@ -210,7 +223,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 		},
 	})
 	spool := t.TempDir()
-	extra := []string{"--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--retry", "200ms", "--rules", unthrottledRules(t)}
+	extra := []string{"--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--retry", "200ms", "--rules", unthrottledRules(t)}
 	p := startServe(t, spool, extra...)
 
 	const clients, perClient = 4, 30

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"corriere/core/dns/authserver"
 	"corriere/core/httpin"
 	"corriere/core/mailtest"
 	"corriere/core/tenant"
@@ -106,13 +105,7 @@ func TestKillNineDuringWebhookDeliveryLosesNoEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs corriere as a process")
 	}
-	ds, err := authserver.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ds.Close)
-	port := mailtest.FreePort(t, "127.0.0.42")
-	ds.MustAdd("dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.42")
+	dnsAddr, port := loopbackMX(t, "dest.test", "127.0.0.42")
 	rx := mailtest.Start(t, fmt.Sprintf("127.0.0.42:%d", port), mailtest.Options{})
 	hook := &hookRecorder{release: make(chan struct{})}
 	hook.holding.Store(true)
@@ -132,7 +125,7 @@ func TestKillNineDuringWebhookDeliveryLosesNoEvent(t *testing.T) {
 	}
 	spool := t.TempDir()
 	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	extra := []string{"--dns", ds.Addr, "--mx-port", fmt.Sprint(port), "--rules", rules, "--http-listen", httpAddr, "--metrics", metricsAddr}
+	extra := []string{"--dns", dnsAddr, "--mx-port", fmt.Sprint(port), "--rules", rules, "--http-listen", httpAddr, "--metrics", metricsAddr}
 	p := startServe(t, spool, extra...)
 
 	const n = 300
