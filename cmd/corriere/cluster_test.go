@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,16 +22,7 @@ import (
 // source and in total.
 func clusterRules(t *testing.T) string {
 	t.Helper()
-	dir := copyRules(t)
-	path := filepath.Join(dir, "providers.lua")
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const list = "  providers = {\n"
-	if !strings.Contains(string(src), list) {
-		t.Fatalf("rules/providers.lua no longer has %q", list)
-	}
 	const prov = `    {
       name = "clustertest",
       mx = { "mx.dest.test" },
@@ -40,10 +30,7 @@ func clusterRules(t *testing.T) string {
       total = { connections = 6, per_second = 30 },
     },
 `
-	if err := os.WriteFile(path, []byte(strings.Replace(string(src), list, list+prov, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return rulesWithProviders(t, list, list+prov)
 }
 
 // rcptReply opens a session to addr and returns the reply to RCPT TO:<rcpt>.

@@ -101,18 +101,25 @@ func startServe(t *testing.T, spool string, extra ...string) *serveProcess {
 // the polite default would make them wait on the rate instead.
 func unthrottledRules(t *testing.T) string {
 	t.Helper()
+	const polite = "default = {\n    connections = 5,\n    messages_per_connection = 100,\n    recipients_per_message = 50,\n    per_minute = 300,"
+	return rulesWithProviders(t, polite, strings.Replace(polite, "per_minute = 300,", "per_minute = 60000,", 1))
+}
+
+// rulesWithProviders returns a copy of the shipped rules whose
+// providers.lua has old replaced by new; the test fails when old is no
+// longer there.
+func rulesWithProviders(t *testing.T, old, new string) string {
+	t.Helper()
 	dir := copyRules(t)
 	path := filepath.Join(dir, "providers.lua")
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const polite = "default = {\n    connections = 5,\n    messages_per_connection = 100,\n    recipients_per_message = 50,\n    per_minute = 300,"
-	if !strings.Contains(string(src), polite) {
-		t.Fatalf("rules/providers.lua no longer has the default %q", polite)
+	if !strings.Contains(string(src), old) {
+		t.Fatalf("rules/providers.lua no longer has %q", old)
 	}
-	fast := strings.Replace(polite, "per_minute = 300,", "per_minute = 60000,", 1)
-	if err := os.WriteFile(path, []byte(strings.Replace(string(src), polite, fast, 1)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(strings.Replace(string(src), old, new, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
