@@ -27,12 +27,12 @@ func repoOptions(t *testing.T) Options {
 }
 
 // promptWorld writes a copy of the repository's world whose providers send
-// their late bounces and complaint reports after lateDelay instead of
-// seconds later, and returns its path. The demo waits for that late mail
-// before it reports, so the delays set how long a settled run lasts.
-func promptWorld(t *testing.T, world string) string {
+// their late bounces and complaint reports after lateDelay (such as "1s")
+// instead of seconds later, and returns its path. The demo waits for that
+// late mail before it reports, so the delay sets how long a settled run
+// lasts.
+func promptWorld(t *testing.T, world, lateDelay string) string {
 	t.Helper()
-	const lateDelay = "1s"
 	data, err := os.ReadFile(world)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestDemoAccountsForEveryMessage(t *testing.T) {
 	// still happens, sooner.
 	opts.Duration = 10 * time.Second
 	opts.MaxAge = 4 * time.Second
-	opts.WorldPath = promptWorld(t, opts.WorldPath)
+	opts.WorldPath = promptWorld(t, opts.WorldPath, "1s")
 	var out bytes.Buffer
 	opts.Out = &out
 	r, err := Run(context.Background(), opts)

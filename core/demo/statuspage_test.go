@@ -56,7 +56,10 @@ func TestStatusPageInABrowser(t *testing.T) {
 
 	opts := repoOptions(t)
 	opts.Messages, opts.Duration, opts.Admin = 600, 60*time.Second, adminAddr
-	opts.WorldPath = promptWorld(t, opts.WorldPath)
+	// Late mail an hour away keeps the demo running, its admin listener
+	// and page with it, until the test is done and cancels it: a settled
+	// demo would end and close the page under a browser slow to start.
+	opts.WorldPath = promptWorld(t, opts.WorldPath, "1h")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
